@@ -1,0 +1,497 @@
+#!/usr/bin/env python3
+"""Convert a qwen2-architecture GGUF into an ONNX LLM folder (onnxruntime-genai layout).
+
+Output: model.onnx + model.onnx.data, genai_config.json, tokenizer.json,
+tokenizer_config.json, precis_model.json.
+
+Weights are dequantized with the `gguf` package (it implements every ggml type)
+and requantized into ONNX Runtime's MatMulNBits layout: ggml's block layouts
+differ from MatMulNBits packing, so blocks are never copied.
+
+Only light dependencies: gguf, numpy, onnx. Errors go to stderr as one line
+starting with "error:" and exit code 2, so the Rust caller can show them as is.
+"""
+import argparse
+import json
+import os
+import sys
+
+CONVERTER_VERSION = 1
+
+# The qwen2 pre-tokenizer split, as Qwen publishes it for its BPE tokenizer.
+QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+# ggml types whose precision is at most about 4.5 bits a weight: requantizing
+# them to 4 bits keeps what the source had. Everything else is 5 bits or more.
+LOW_BIT_SOURCES = {"Q4_0", "Q4_1", "Q4_K", "Q3_K", "Q2_K", "IQ4_NL", "IQ4_XS"}
+
+
+class ConvertError(Exception):
+    pass
+
+
+def fail(msg):
+    print(f"error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+def read_gguf(path):
+    from gguf import GGUFReader
+
+    try:
+        reader = GGUFReader(path)
+    except Exception as exc:  # the gguf package raises plain ValueErrors on junk
+        raise ConvertError(f"{path} is not a readable GGUF file ({exc}); fetch the model again") from exc
+    fields = {}
+    for key, field in reader.fields.items():
+        try:
+            fields[key] = field.contents()
+        except Exception:
+            fields[key] = None
+    arch = fields.get("general.architecture")
+    if arch != "qwen2":
+        raise ConvertError(
+            f"GGUF architecture {arch!r} is not supported (only 'qwen2'); use a Qwen2/Qwen2.5 GGUF or an ONNX folder"
+        )
+    if fields.get("tokenizer.ggml.model") != "gpt2":
+        raise ConvertError("GGUF tokenizer is not byte-level BPE (tokenizer.ggml.model != 'gpt2'); use a Qwen2 GGUF")
+    tensors = {t.name: t for t in reader.tensors}
+    return fields, tensors
+
+
+def hparams(fields):
+    def need(key):
+        value = fields.get(key)
+        if value is None:
+            raise ConvertError(f"GGUF metadata lacks {key}; the file is incomplete or not a qwen2 model")
+        return value
+
+    heads = int(need("qwen2.attention.head_count"))
+    hidden = int(need("qwen2.embedding_length"))
+    return {
+        "layers": int(need("qwen2.block_count")),
+        "hidden": hidden,
+        "ffn": int(need("qwen2.feed_forward_length")),
+        "heads": heads,
+        "kv_heads": int(need("qwen2.attention.head_count_kv")),
+        "head_dim": hidden // heads,
+        "context": int(need("qwen2.context_length")),
+        "rope_base": float(fields.get("qwen2.rope.freq_base") or 10000.0),
+        "eps": float(need("qwen2.attention.layer_norm_rms_epsilon")),
+    }
+
+
+def dequantize(tensor):
+    import numpy as np
+    from gguf import GGMLQuantizationType
+    from gguf.quants import dequantize as gg_dequantize
+
+    kind = tensor.tensor_type
+    if kind == GGMLQuantizationType.F32:
+        out = np.array(tensor.data, dtype=np.float32)
+    else:
+        out = gg_dequantize(tensor.data, kind).astype(np.float32)
+    # GGUF lists dims innermost first; numpy's shape is the reverse (rows = output features).
+    shape = tuple(int(d) for d in reversed(tensor.shape))
+    return out.reshape(shape)
+
+
+def quantize_blocks(weight, bits, block_size=32):
+    """Asymmetric round-to-nearest quantization into MatMulNBits' [N, blocks, blob] layout.
+
+    weight: float32 [N, K] (one row per output feature). Zero is kept exactly
+    representable, as ONNX Runtime's own quantizer does.
+    """
+    import numpy as np
+
+    n, k = weight.shape
+    blocks = -(-k // block_size)
+    padded = np.zeros((n, blocks * block_size), dtype=np.float32)
+    padded[:, :k] = weight
+    w = padded.reshape(n, blocks, block_size)
+    levels = (1 << bits) - 1
+    lo = np.minimum(w.min(axis=2), 0.0)
+    hi = np.maximum(w.max(axis=2), 0.0)
+    scale = (hi - lo) / levels
+    scale[scale == 0] = 1.0
+    zero = np.clip(np.round(-lo / scale), 0, levels)
+    q = np.clip(np.round(w / scale[:, :, None]) + zero[:, :, None], 0, levels).astype(np.uint8)
+    if bits == 4:
+        packed = q[:, :, 0::2] | (q[:, :, 1::2] << 4)
+        zero_u8 = zero.astype(np.uint8)
+        if blocks % 2:
+            zero_u8 = np.concatenate([zero_u8, np.zeros((n, 1), np.uint8)], axis=1)
+        zero_packed = zero_u8[:, 0::2] | (zero_u8[:, 1::2] << 4)
+    elif bits == 8:
+        packed = q
+        zero_packed = zero.astype(np.uint8)
+    else:
+        raise ConvertError(f"unsupported weight bits {bits}")
+    return packed, scale.astype(np.float32).reshape(-1), zero_packed.reshape(-1)
+
+
+def build_tokenizer(fields):
+    tokens = list(fields["tokenizer.ggml.tokens"])
+    types = list(fields["tokenizer.ggml.token_type"])
+    merges = list(fields["tokenizer.ggml.merges"])
+    vocab = {}
+    added = []
+    for idx, (tok, kind) in enumerate(zip(tokens, types)):
+        if kind == 1:  # normal
+            vocab[tok] = idx
+        elif kind in (3, 4):  # control, user-defined: matched whole in raw text
+            added.append(
+                {
+                    "id": idx,
+                    "content": tok,
+                    "single_word": False,
+                    "lstrip": False,
+                    "rstrip": False,
+                    "normalized": False,
+                    "special": kind == 3,
+                }
+            )
+        # kind 5 (unused padding slots) stays out: no text can produce it.
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
+    return {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": added,
+        "normalizer": None,
+        "pre_tokenizer": {
+            "type": "Sequence",
+            "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT}, "behavior": "Isolated", "invert": False},
+                byte_level,
+            ],
+        },
+        "post_processor": dict(byte_level),
+        "decoder": dict(byte_level),
+        "model": {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": None,
+            "continuing_subword_prefix": "",
+            "end_of_word_suffix": "",
+            "fuse_unk": False,
+            "byte_fallback": False,
+            "ignore_merges": False,
+            "vocab": vocab,
+            "merges": [m.split(" ", 1) for m in merges],
+        },
+    }, added
+
+
+def tokenizer_config(fields, added, context):
+    tokens = fields["tokenizer.ggml.tokens"]
+    eos = tokens[int(fields["tokenizer.ggml.eos_token_id"])]
+    pad_id = fields.get("tokenizer.ggml.padding_token_id")
+    return {
+        "tokenizer_class": "Qwen2Tokenizer",
+        "add_bos_token": bool(fields.get("tokenizer.ggml.add_bos_token") or False),
+        "bos_token": None,
+        "eos_token": eos,
+        "pad_token": tokens[int(pad_id)] if pad_id is not None else None,
+        "unk_token": None,
+        "model_max_length": context,
+        "clean_up_tokenization_spaces": False,
+        "errors": "replace",
+        "split_special_tokens": False,
+        "chat_template": fields.get("tokenizer.chat_template"),
+        "added_tokens_decoder": {
+            str(a["id"]): {k: v for k, v in a.items() if k != "id"} for a in added
+        },
+    }
+
+
+class GraphBuilder:
+    def __init__(self, act_type):
+        from onnx import TensorProto
+
+        self.nodes = []
+        self.inits = []
+        self.act = act_type  # TensorProto.FLOAT or FLOAT16
+        self.np_act = "float32" if act_type == TensorProto.FLOAT else "float16"
+        self.count = 0
+
+    def name(self, base):
+        self.count += 1
+        return f"{base}_{self.count}"
+
+    def init(self, name, array):
+        from onnx import numpy_helper
+
+        self.inits.append(numpy_helper.from_array(array, name))
+        return name
+
+    def node(self, op, inputs, outputs=None, domain="", **attrs):
+        from onnx import helper
+
+        outputs = outputs or [self.name(op)]
+        self.nodes.append(helper.make_node(op, inputs, outputs, name=self.name(op + "_node"), domain=domain, **attrs))
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def matmul_nbits(self, x, weight, bits, prefix, accuracy_level):
+        n, k = weight.shape
+        packed, scale, zero = quantize_blocks(weight, bits)
+        b = self.init(prefix + ".qweight", packed)
+        s = self.init(prefix + ".scales", scale.astype(self.np_act))
+        z = self.init(prefix + ".qzeros", zero)
+        attrs = {"K": k, "N": n, "bits": bits, "block_size": 32}
+        if accuracy_level:
+            attrs["accuracy_level"] = accuracy_level
+        return self.node("MatMulNBits", [x, b, s, z], [prefix + ".out"], domain="com.microsoft", **attrs)
+
+
+def weight_bits(tensor, policy):
+    if policy == "int4":
+        return 4
+    if policy == "int8":
+        return 8
+    # "mixed": follow the source precision.
+    return 4 if tensor.tensor_type.name in LOW_BIT_SOURCES else 8
+
+
+def build_model(fields, tensors, precision, policy, progress):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    hp = hparams(fields)
+    act = TensorProto.FLOAT16 if precision == "fp16" else TensorProto.FLOAT
+    np_act = np.float16 if precision == "fp16" else np.float32
+    accuracy = 4 if precision == "int4" else 0
+    g = GraphBuilder(act)
+    layers, hidden, heads, kv_heads, hd = hp["layers"], hp["hidden"], hp["heads"], hp["kv_heads"], hp["head_dim"]
+    eps = hp["eps"]
+
+    def tensor(name):
+        t = tensors.get(name)
+        if t is None:
+            raise ConvertError(f"GGUF lacks tensor {name}; the file is incomplete or not a qwen2 model")
+        return t
+
+    def vec(name):
+        return dequantize(tensor(name)).astype(np_act)
+
+    # Sequence bookkeeping that GroupQueryAttention wants, derived from the mask.
+    mask_sum = g.node("ReduceSum", ["attention_mask", g.init("one_axis", np.array([1], np.int64))], keepdims=1)
+    seqlens = g.node("Sub", [mask_sum, g.init("one_i64", np.array([1], np.int64))])
+    seqlens_k = g.node("Cast", [seqlens], to=TensorProto.INT32)
+    mask_shape = g.node("Shape", ["attention_mask"])
+    total_len = g.node("Gather", [mask_shape, g.init("one_scalar", np.array(1, np.int64))], axis=0)
+    total_len_i32 = g.node("Cast", [total_len], to=TensorProto.INT32)
+
+    inv_freq = 1.0 / (hp["rope_base"] ** (np.arange(0, hd, 2, dtype=np.float64) / hd))
+    angles = np.outer(np.arange(hp["context"], dtype=np.float64), inv_freq)
+    cos = g.init("cos_cache", np.cos(angles).astype(np_act))
+    sin = g.init("sin_cache", np.sin(angles).astype(np_act))
+
+    embed = dequantize(tensor("token_embd.weight"))
+    # The table is only gathered from, never multiplied: fp16 halves its memory.
+    table = g.init("embed_tokens.weight", embed.astype(np.float16))
+    x = g.node("Gather", [table, "input_ids"], axis=0)
+    if act == TensorProto.FLOAT:
+        x = g.node("Cast", [x], to=TensorProto.FLOAT)
+
+    graph_inputs = [
+        helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
+        helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch_size", "total_sequence_length"]),
+    ]
+    graph_outputs = [
+        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", "sequence_length", int(embed.shape[0])])
+    ]
+    residual = None
+    pending = x  # output of the previous block, not yet added to the residual
+    for i in range(layers):
+        progress(i, layers)
+        p = f"layers.{i}"
+        norm_w = g.init(p + ".attn_norm", vec(f"blk.{i}.attn_norm.weight"))
+        if residual is None:
+            normed = g.node("SimplifiedLayerNormalization", [pending, norm_w], axis=-1, epsilon=eps, stash_type=1)
+            residual = pending
+        else:
+            outs = [g.name("attn_norm"), "", "", g.name("residual")]
+            normed, _, _, residual = g.node(
+                "SkipSimplifiedLayerNormalization", [pending, residual, norm_w], outs, domain="com.microsoft", epsilon=eps
+            )
+        q_t, k_t, v_t = tensor(f"blk.{i}.attn_q.weight"), tensor(f"blk.{i}.attn_k.weight"), tensor(f"blk.{i}.attn_v.weight")
+        qkv_w = np.concatenate([dequantize(q_t), dequantize(k_t), dequantize(v_t)], axis=0)
+        bits = max(weight_bits(t, policy) for t in (q_t, k_t, v_t))
+        qkv = g.matmul_nbits(normed, qkv_w, bits, p + ".qkv_proj", accuracy)
+        qkv_b = np.concatenate([vec(f"blk.{i}.attn_q.bias"), vec(f"blk.{i}.attn_k.bias"), vec(f"blk.{i}.attn_v.bias")])
+        qkv = g.node("Add", [qkv, g.init(p + ".qkv_bias", qkv_b)])
+        past_k, past_v = f"past_key_values.{i}.key", f"past_key_values.{i}.value"
+        present_k, present_v = f"present.{i}.key", f"present.{i}.value"
+        for name in (past_k, past_v):
+            graph_inputs.append(
+                helper.make_tensor_value_info(name, act, ["batch_size", kv_heads, "past_sequence_length", hd])
+            )
+        for name in (present_k, present_v):
+            graph_outputs.append(
+                helper.make_tensor_value_info(name, act, ["batch_size", kv_heads, "total_sequence_length", hd])
+            )
+        attn = g.node(
+            "GroupQueryAttention",
+            [qkv, "", "", past_k, past_v, seqlens_k, total_len_i32, cos, sin],
+            [g.name("attn"), present_k, present_v],
+            domain="com.microsoft",
+            num_heads=heads,
+            kv_num_heads=kv_heads,
+            do_rotary=1,
+            rotary_interleaved=0,
+        )[0]
+        o_t = tensor(f"blk.{i}.attn_output.weight")
+        o = g.matmul_nbits(attn, dequantize(o_t), weight_bits(o_t, policy), p + ".o_proj", accuracy)
+        ffn_norm = g.init(p + ".ffn_norm", vec(f"blk.{i}.ffn_norm.weight"))
+        outs = [g.name("ffn_norm"), "", "", g.name("residual")]
+        normed, _, _, residual = g.node(
+            "SkipSimplifiedLayerNormalization", [o, residual, ffn_norm], outs, domain="com.microsoft", epsilon=eps
+        )
+        gate_t, up_t, down_t = (tensor(f"blk.{i}.ffn_{n}.weight") for n in ("gate", "up", "down"))
+        gate = g.matmul_nbits(normed, dequantize(gate_t), weight_bits(gate_t, policy), p + ".gate_proj", accuracy)
+        up = g.matmul_nbits(normed, dequantize(up_t), weight_bits(up_t, policy), p + ".up_proj", accuracy)
+        act_out = g.node("Mul", [g.node("Mul", [gate, g.node("Sigmoid", [gate])]), up])
+        pending = g.matmul_nbits(act_out, dequantize(down_t), weight_bits(down_t, policy), p + ".down_proj", accuracy)
+    progress(layers, layers)
+
+    final_norm = g.init("final_norm", vec("output_norm.weight"))
+    outs = [g.name("final_norm"), "", "", ""]
+    normed = g.node("SkipSimplifiedLayerNormalization", [pending, residual, final_norm], outs, domain="com.microsoft", epsilon=eps)[0]
+    # Models without output.weight tie the LM head to the embedding table.
+    head_t = tensors.get("output.weight") or tensor("token_embd.weight")
+    head_w = embed if head_t.name == "token_embd.weight" else dequantize(head_t)
+    logits = g.matmul_nbits(normed, head_w, weight_bits(head_t, policy), "lm_head", accuracy)
+    if act == TensorProto.FLOAT16:
+        g.node("Cast", [logits], ["logits"], to=TensorProto.FLOAT)
+    else:
+        g.node("Identity", [logits], ["logits"])
+
+    graph = helper.make_graph(g.nodes, "precis-qwen2", graph_inputs, graph_outputs, initializer=g.inits)
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)],
+        producer_name="precis",
+    )
+    model.ir_version = 10
+    return model, hp, int(embed.shape[0])
+
+
+def genai_config(fields, hp, vocab_size, precision):
+    eos = int(fields["tokenizer.ggml.eos_token_id"])
+    bos = int(fields.get("tokenizer.ggml.bos_token_id") or eos)
+    pad = int(fields.get("tokenizer.ggml.padding_token_id") or bos)
+    provider_options = [{"cuda": {}}] if precision == "fp16" else []
+    return {
+        "model": {
+            "type": "qwen2",
+            "vocab_size": vocab_size,
+            "context_length": hp["context"],
+            "bos_token_id": bos,
+            "eos_token_id": sorted({eos, pad}),
+            "pad_token_id": pad,
+            "decoder": {
+                "session_options": {"log_id": "onnxruntime-genai", "provider_options": provider_options},
+                "filename": "model.onnx",
+                "head_size": hp["head_dim"],
+                "hidden_size": hp["hidden"],
+                "num_attention_heads": hp["heads"],
+                "num_key_value_heads": hp["kv_heads"],
+                "num_hidden_layers": hp["layers"],
+                "inputs": {
+                    "input_ids": "input_ids",
+                    "attention_mask": "attention_mask",
+                    "past_key_names": "past_key_values.%d.key",
+                    "past_value_names": "past_key_values.%d.value",
+                },
+                "outputs": {
+                    "logits": "logits",
+                    "present_key_names": "present.%d.key",
+                    "present_value_names": "present.%d.value",
+                },
+            },
+        },
+        "search": {
+            "max_length": hp["context"],
+            "min_length": 0,
+            "do_sample": False,
+            "temperature": 1.0,
+            "top_k": 1,
+            "top_p": 1.0,
+            "repetition_penalty": 1.0,
+            "num_beams": 1,
+            "num_return_sequences": 1,
+            "past_present_share_buffer": False,
+            "early_stopping": True,
+            "length_penalty": 1.0,
+            "diversity_penalty": 0.0,
+            "no_repeat_ngram_size": 0,
+        },
+    }
+
+
+def convert(gguf_path, out_dir, precision, policy, quiet):
+    import onnx
+
+    def progress(done, total):
+        if not quiet:
+            print(f"progress {done}/{total}", file=sys.stderr, flush=True)
+
+    fields, tensors = read_gguf(gguf_path)
+    model, hp, vocab_size = build_model(fields, tensors, precision, policy, progress)
+    os.makedirs(out_dir, exist_ok=True)
+    onnx.save_model(
+        model,
+        os.path.join(out_dir, "model.onnx"),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="model.onnx.data",
+        size_threshold=1024,
+    )
+    tok, added = build_tokenizer(fields)
+    files = {
+        "tokenizer.json": tok,
+        "tokenizer_config.json": tokenizer_config(fields, added, hp["context"]),
+        "genai_config.json": genai_config(fields, hp, vocab_size, precision),
+        "precis_model.json": {
+            "converter_version": CONVERTER_VERSION,
+            "source": os.path.basename(gguf_path),
+            "source_name": fields.get("general.name"),
+            "precision": precision,
+            "weight_bits": policy,
+        },
+    }
+    for name, content in files.items():
+        with open(os.path.join(out_dir, name), "w", encoding="utf-8") as fh:
+            json.dump(content, fh, ensure_ascii=False, indent=1 if name != "tokenizer.json" else None)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gguf", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--precision", choices=["int4", "fp16"], default="int4")
+    parser.add_argument(
+        "--weight-bits",
+        choices=["int4", "int8", "mixed"],
+        default="int4",
+        help="int4: every weight 4-bit; mixed: 4-bit where the source is, 8-bit where it had more",
+    )
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args()
+    try:
+        convert(args.gguf, args.out, args.precision, args.weight_bits, args.quiet)
+    except ConvertError as exc:
+        fail(str(exc))
+    except MemoryError:
+        fail("out of memory while converting; close other programs or use a machine with more RAM")
+    except OSError as exc:
+        fail(f"cannot write the model folder ({exc.strerror or exc}); free disk space or choose another cache dir")
+
+
+if __name__ == "__main__":
+    main()
