@@ -1,3 +1,232 @@
-fn main() {
-    println!("Hello, world!");
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use precis::cache::Cache;
+use precis::llm::{EngineOptions, GenerateParams, Message, Model};
+use precis::models::{self, Precision, DEFAULT_MODEL};
+use precis::progress::Progress;
+use precis::runtime::{self, Flavor};
+
+#[derive(Parser)]
+#[command(name = "precis", version, about = "Pull-request and codebase summaries from a local LLM on ONNX Runtime")]
+struct Cli {
+    /// Path of libonnxruntime (default: the cache, then the system loader path).
+    #[arg(long, global = true, env = "ORT_DYLIB_PATH")]
+    ort_lib: Option<PathBuf>,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Provision ONNX Runtime and the default model into the cache (idempotent).
+    Setup {
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: Flavor,
+        /// Model to fetch along with the runtime.
+        #[arg(long, default_value = DEFAULT_MODEL)]
+        model: String,
+    },
+    /// Manage models in the cache.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Complete one chat prompt, streaming the answer to stdout and stats to stderr.
+    Generate(GenerateArgs),
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Download and convert a registry model (nothing when already cached).
+    Fetch {
+        #[arg(default_value = DEFAULT_MODEL)]
+        name: String,
+        #[arg(long, value_enum, default_value = "int4")]
+        precision: Precision,
+    },
+    /// Registry models and what the cache holds.
+    List,
+    /// Print the folder of a cached model.
+    Path {
+        #[arg(default_value = DEFAULT_MODEL)]
+        name: String,
+        #[arg(long, value_enum, default_value = "int4")]
+        precision: Precision,
+    },
+    /// Convert a local qwen2 GGUF file into an ONNX model folder.
+    Convert {
+        gguf: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "int4")]
+        precision: Precision,
+    },
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    #[arg(long)]
+    prompt: String,
+    #[arg(long)]
+    system: Option<String>,
+    /// Send the prompt as is, without the chat template.
+    #[arg(long)]
+    raw: bool,
+    #[arg(long, default_value_t = 256)]
+    max_new_tokens: usize,
+    /// Stop before this string (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+    /// A registry model name or a model folder.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    model: String,
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: Flavor,
+    /// Intra-op threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},ort=warn")));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let cache = Cache::from_env()?;
+    let progress = Progress::auto();
+    match cli.command {
+        Command::Setup { device, model } => {
+            let lib = runtime::provision(&cache, device)?;
+            let precision = if device == Flavor::Cuda { Precision::Fp16 } else { Precision::Int4 };
+            let dir = models::ensure(&cache, &model, precision, &progress)?;
+            println!("runtime: {}", lib.display());
+            println!("model:   {}", dir.display());
+        }
+        Command::Model(ModelCommand::Fetch { name, precision }) => {
+            let dir = models::ensure(&cache, &name, precision, &progress)?;
+            println!("{}", dir.display());
+        }
+        Command::Model(ModelCommand::List) => list_models(&cache),
+        Command::Model(ModelCommand::Path { name, precision }) => {
+            models::spec(&name)?;
+            let dir = models::model_dir(&cache, &name, precision);
+            if !models::is_built(&dir) {
+                bail!("{name} ({}) is not in the cache; run `precis model fetch {name}`", precision.as_str());
+            }
+            println!("{}", dir.display());
+        }
+        Command::Model(ModelCommand::Convert { gguf, out, precision }) => convert(&cache, &gguf, &out, precision, &progress)?,
+        Command::Generate(args) => generate(&cache, cli.ort_lib, args, &progress)?,
+    }
+    Ok(())
+}
+
+fn list_models(cache: &Cache) {
+    println!("registry:");
+    for spec in models::registry() {
+        let default = if spec.name == DEFAULT_MODEL { " (default)" } else { "" };
+        println!("  {}{default}: {}", spec.name, spec.description);
+    }
+    println!("cached in {}:", cache.root().join("models").display());
+    let cached = models::list_cached(cache);
+    if cached.is_empty() {
+        println!("  (none; run `precis model fetch`)");
+    }
+    for entry in cached {
+        println!("  {:<40} {:>6} MB  {}", entry.name, entry.bytes / 1_000_000, entry.path.display());
+    }
+}
+
+/// Converts into a sibling staging folder, then renames: `out` appears whole or not at all.
+fn convert(cache: &Cache, gguf: &Path, out: &Path, precision: Precision, progress: &Progress) -> Result<()> {
+    if out.exists() {
+        bail!("{} already exists; choose a new --out folder", out.display());
+    }
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".precis-convert-")
+        .tempdir_in(parent)
+        .with_context(|| format!("cannot write in {}; choose a writable --out", parent.display()))?;
+    let built = staging.path().join("model");
+    models::convert(cache, gguf, &built, precision, progress)?;
+    std::fs::rename(&built, out).with_context(|| format!("cannot move the model into {}", out.display()))?;
+    println!("{}", out.display());
+    Ok(())
+}
+
+/// A model argument is a folder when it names one, else a registry name.
+fn resolve_model(cache: &Cache, model: &str, precision: Precision, progress: &Progress) -> Result<PathBuf> {
+    let path = Path::new(model);
+    if path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    if model.contains('/') {
+        bail!("model folder {model} does not exist; pass a model folder or a registry name (see `precis model list`)");
+    }
+    models::ensure(cache, model, precision, progress)
+}
+
+fn generate(cache: &Cache, ort_lib: Option<PathBuf>, args: GenerateArgs, progress: &Progress) -> Result<()> {
+    let lib = match ort_lib {
+        Some(path) => runtime::locate(cache, Some(&path), args.device)?,
+        None => runtime::locate(cache, None, args.device).or_else(|_| runtime::provision(cache, args.device))?,
+    };
+    let precision = if args.device == Flavor::Cuda { Precision::Fp16 } else { Precision::Int4 };
+    let dir = resolve_model(cache, &args.model, precision, progress)?;
+    let env = runtime::init(&lib)?;
+    let options = EngineOptions { threads: args.threads, cuda: args.device == Flavor::Cuda };
+    let mut model = Model::load(&dir, env, &options)?;
+    let prompt = if args.raw {
+        args.prompt.clone()
+    } else {
+        let mut messages = Vec::new();
+        if let Some(system) = &args.system {
+            messages.push(Message::new("system", system));
+        }
+        messages.push(Message::new("user", &args.prompt));
+        model.codec.render_chat(&messages)?
+    };
+    let ids = model.codec.encode(&prompt)?;
+    let params = GenerateParams { max_new_tokens: args.max_new_tokens, stop: args.stop.clone() };
+    let mut stdout = std::io::stdout().lock();
+    let generation = model.generate(&ids, &params, |piece| {
+        let _ = stdout.write_all(piece.as_bytes());
+        let _ = stdout.flush();
+    })?;
+    let _ = writeln!(stdout);
+    eprintln!(
+        "prompt tokens: {}, new tokens: {}, prefill: {:.1} tok/s, decode: {:.1} tok/s, finish: {:?}",
+        generation.prompt_tokens,
+        generation.tokens.len(),
+        generation.prefill_tokens_per_s(),
+        generation.decode_tokens_per_s(),
+        generation.finish
+    );
+    Ok(())
 }

@@ -1,0 +1,71 @@
+//! Text ↔ tokens: the model's tokenizer.json and its own chat template.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use serde::Serialize;
+
+pub struct TextCodec {
+    tokenizer: tokenizers::Tokenizer,
+    chat_template: Option<String>,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+impl Message {
+    pub fn new(role: &str, content: &str) -> Message {
+        Message { role: role.to_string(), content: content.to_string() }
+    }
+}
+
+impl TextCodec {
+    pub fn load(dir: &Path) -> Result<TextCodec> {
+        let path = dir.join("tokenizer.json");
+        if !path.is_file() {
+            anyhow::bail!("model folder {} lacks tokenizer.json; fetch or convert the model again", dir.display());
+        }
+        let tokenizer = tokenizers::Tokenizer::from_file(&path)
+            .map_err(|e| anyhow!("cannot load {} ({e}); fetch or convert the model again", path.display()))?;
+        let chat_template = std::fs::read_to_string(dir.join("tokenizer_config.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["chat_template"].as_str().map(str::to_string));
+        Ok(TextCodec { tokenizer, chat_template })
+    }
+
+    /// Tokens of raw text; special tokens written in the text are recognised.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self.tokenizer.encode(text, false).map_err(|e| anyhow!("cannot tokenize: {e}"))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer.decode(ids, true).map_err(|e| anyhow!("cannot decode tokens: {e}"))
+    }
+
+    /// The conversation rendered with the model's chat template, ready for the
+    /// assistant's turn.
+    pub fn render_chat(&self, messages: &[Message]) -> Result<String> {
+        let template = self
+            .chat_template
+            .as_deref()
+            .context("the model has no chat template in tokenizer_config.json; pass a raw prompt instead")?;
+        let mut env = minijinja::Environment::new();
+        minijinja_contrib::add_to_environment(&mut env);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_template("chat", template).context("the model's chat template does not parse")?;
+        let rendered = env
+            .get_template("chat")?
+            .render(minijinja::context! {
+                messages => messages,
+                add_generation_prompt => true,
+                tools => minijinja::Value::UNDEFINED,
+            })
+            .context("the model's chat template failed to render")?;
+        Ok(rendered)
+    }
+}

