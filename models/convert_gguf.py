@@ -11,22 +11,25 @@ differ from MatMulNBits packing, so blocks are never copied.
 Only light dependencies: gguf, numpy, onnx. Errors go to stderr as one line
 starting with "error:" and exit code 2, so the Rust caller can show them as is.
 """
+
 import argparse
 import json
 import os
 import sys
 
-CONVERTER_VERSION = 1
+import numpy as np
+import onnx
+from gguf import GGMLQuantizationType, GGUFReader
+from gguf.quants import dequantize as gg_dequantize
+from onnx import TensorProto, helper, numpy_helper
+
+CONVERTER_VERSION = 2
 
 # The qwen2 pre-tokenizer split, as Qwen publishes it for its BPE tokenizer.
 QWEN2_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
     r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
-
-# ggml types whose precision is at most about 4.5 bits a weight: requantizing
-# them to 4 bits keeps what the source had. Everything else is 5 bits or more.
-LOW_BIT_SOURCES = {"Q4_0", "Q4_1", "Q4_K", "Q3_K", "Q2_K", "IQ4_NL", "IQ4_XS"}
 
 
 class ConvertError(Exception):
@@ -39,8 +42,6 @@ def fail(msg):
 
 
 def read_gguf(path):
-    from gguf import GGUFReader
-
     try:
         reader = GGUFReader(path)
     except Exception as exc:  # the gguf package raises plain ValueErrors on junk
@@ -85,10 +86,6 @@ def hparams(fields):
 
 
 def dequantize(tensor):
-    import numpy as np
-    from gguf import GGMLQuantizationType
-    from gguf.quants import dequantize as gg_dequantize
-
     kind = tensor.tensor_type
     if kind == GGMLQuantizationType.F32:
         out = np.array(tensor.data, dtype=np.float32)
@@ -99,13 +96,32 @@ def dequantize(tensor):
     return out.reshape(shape)
 
 
-def quantize_blocks(weight, bits, block_size=32):
-    """Asymmetric round-to-nearest quantization into MatMulNBits' [N, blocks, blob] layout.
+def pack_nbits(q, zero, bits):
+    """Packs [N, blocks, block] codes (and per-block zero points) as MatMulNBits wants.
 
-    weight: float32 [N, K] (one row per output feature). Zero is kept exactly
-    representable, as ONNX Runtime's own quantizer does.
+    4-bit codes: consecutive pairs in one byte, low nibble first; zero points
+    are packed the same way.
     """
-    import numpy as np
+
+    n, blocks, _ = q.shape
+    if bits == 4:
+        packed = q[:, :, 0::2] | (q[:, :, 1::2] << 4)
+    else:
+        packed = q
+    zero = zero.astype(np.uint8)
+    if bits == 4:
+        if blocks % 2:
+            zero = np.concatenate([zero, np.zeros((n, 1), np.uint8)], axis=1)
+        zero = zero[:, 0::2] | (zero[:, 1::2] << 4)
+    return packed, zero.reshape(-1)
+
+
+def quantize_rtn(weight, bits, block_size=32):
+    """Asymmetric round-to-nearest quantization of float weights [N, K].
+
+    Zero is kept exactly representable, as ONNX Runtime's own quantizer does.
+    Returns (codes [N, blocks, block], scales [N, blocks], integer zero points).
+    """
 
     n, k = weight.shape
     blocks = -(-k // block_size)
@@ -119,18 +135,57 @@ def quantize_blocks(weight, bits, block_size=32):
     scale[scale == 0] = 1.0
     zero = np.clip(np.round(-lo / scale), 0, levels)
     q = np.clip(np.round(w / scale[:, :, None]) + zero[:, :, None], 0, levels).astype(np.uint8)
-    if bits == 4:
-        packed = q[:, :, 0::2] | (q[:, :, 1::2] << 4)
-        zero_u8 = zero.astype(np.uint8)
-        if blocks % 2:
-            zero_u8 = np.concatenate([zero_u8, np.zeros((n, 1), np.uint8)], axis=1)
-        zero_packed = zero_u8[:, 0::2] | (zero_u8[:, 1::2] << 4)
-    elif bits == 8:
-        packed = q
-        zero_packed = zero.astype(np.uint8)
-    else:
-        raise ConvertError(f"unsupported weight bits {bits}")
-    return packed, scale.astype(np.float32).reshape(-1), zero_packed.reshape(-1)
+    return q, scale.astype(np.float32), zero.astype(np.uint8)
+
+
+def f16_at(raw, offset):
+    return raw[..., offset : offset + 2].copy().view(np.float16)[..., 0].astype(np.float32)
+
+
+def source_grid(tensor, weight):
+    """The GGUF's own quantization grid, re-expressed for MatMulNBits without loss.
+
+    Returns (bits, block_size, scales [N, blocks], zero points [N, blocks]) or
+    None when the type has no exact mapping that ONNX Runtime's fast CPU
+    kernels take (block 32, integer zero points). Codes follow from the weights.
+    Q8_0: x = d*q; Q5_0: x = d*(q-16); Q4_0: x = d*(q-8).
+    K-quants (Q6_K's 16-value blocks, Q4_K's fractional offsets) map exactly
+    only onto block 16 or float zero points, which run 3-40x slower there.
+    """
+
+    kind = tensor.tensor_type.name
+    n, k = weight.shape
+    raw = np.asarray(tensor.data).reshape(n, -1)
+    if kind == "Q8_0":
+        d = f16_at(raw.reshape(n, k // 32, 34), 0)
+        return 8, 32, d, np.full_like(d, 128, dtype=np.uint8)
+    if kind == "Q4_0":
+        d = f16_at(raw.reshape(n, k // 32, 18), 0)
+        return 4, 32, d, np.full_like(d, 8, dtype=np.uint8)
+    if kind == "Q5_0":
+        d = f16_at(raw.reshape(n, k // 32, 22), 0)
+        return 8, 32, d, np.full_like(d, 16, dtype=np.uint8)
+    return None
+
+
+def quantize_source(tensor, weight):
+    """Codes on the source grid; None when the type has no exact mapping or the
+    reconstruction does not reproduce the dequantized weights."""
+
+    grid = source_grid(tensor, weight)
+    if grid is None:
+        return None
+    bits, block, scale, zero = grid
+    scale = np.where(scale == 0, 1.0, scale).astype(np.float32)  # an all-zero block
+    n, k = weight.shape
+    w = weight.reshape(n, k // block, block)
+    levels = (1 << bits) - 1
+    q = np.clip(np.round(w / scale[:, :, None] + zero[:, :, None]), 0, levels)
+    back = (q - zero[:, :, None]) * scale[:, :, None]
+    tolerance = 1e-3 * max(float(np.abs(w).max()), 1e-6)
+    if float(np.abs(back - w).max()) > tolerance:
+        return None
+    return bits, block, q.astype(np.uint8), scale, zero
 
 
 def build_tokenizer(fields):
@@ -202,16 +257,30 @@ def tokenizer_config(fields, added, context):
         "errors": "replace",
         "split_special_tokens": False,
         "chat_template": fields.get("tokenizer.chat_template"),
-        "added_tokens_decoder": {
-            str(a["id"]): {k: v for k, v in a.items() if k != "id"} for a in added
-        },
+        "added_tokens_decoder": {str(a["id"]): {k: v for k, v in a.items() if k != "id"} for a in added},
     }
+
+
+def quantize_stacked(sources, weight):
+    """quantize_source over tensors stacked by rows (Q, K, V); None unless all
+    map exactly onto one bit width and block size."""
+
+    parts, row = [], 0
+    for t in sources:
+        rows = int(t.shape[-1])
+        part = quantize_source(t, weight[row : row + rows])
+        if part is None:
+            return None
+        parts.append(part)
+        row += rows
+    first = parts[0]
+    if any(p[0] != first[0] or p[1] != first[1] for p in parts):
+        return None
+    return (first[0], first[1]) + tuple(np.concatenate([p[i] for p in parts]) for i in (2, 3, 4))
 
 
 class GraphBuilder:
     def __init__(self, act_type):
-        from onnx import TensorProto
-
         self.nodes = []
         self.inits = []
         self.act = act_type  # TensorProto.FLOAT or FLOAT16
@@ -223,50 +292,54 @@ class GraphBuilder:
         return f"{base}_{self.count}"
 
     def init(self, name, array):
-        from onnx import numpy_helper
-
         self.inits.append(numpy_helper.from_array(array, name))
         return name
 
     def node(self, op, inputs, outputs=None, domain="", **attrs):
-        from onnx import helper
-
         outputs = outputs or [self.name(op)]
         self.nodes.append(helper.make_node(op, inputs, outputs, name=self.name(op + "_node"), domain=domain, **attrs))
         return outputs[0] if len(outputs) == 1 else outputs
 
-    def matmul_nbits(self, x, weight, bits, prefix, accuracy_level):
+    def matmul_nbits(self, x, weight, sources, policy, prefix, accuracy_level):
+        """x @ weight.T as MatMulNBits. `sources` are the GGUF tensors stacked in `weight`."""
+
         n, k = weight.shape
-        packed, scale, zero = quantize_blocks(weight, bits)
+        exact = quantize_stacked(sources, weight) if policy == "source" else None
+        if exact is not None:
+            bits, block, q, scale, zero = exact
+        else:
+            # 4 bits everywhere (int4), or 8 bits where the source grid has no exact mapping.
+            bits = 4 if policy == "int4" else 8
+            block = 32
+            q, scale, zero = quantize_rtn(weight, bits, block)
+        packed, zero = pack_nbits(q, zero, bits)
         b = self.init(prefix + ".qweight", packed)
-        s = self.init(prefix + ".scales", scale.astype(self.np_act))
+        s = self.init(prefix + ".scales", scale.reshape(-1).astype(self.np_act))
         z = self.init(prefix + ".qzeros", zero)
-        attrs = {"K": k, "N": n, "bits": bits, "block_size": 32}
+        attrs = {"K": k, "N": n, "bits": bits, "block_size": block}
         if accuracy_level:
             attrs["accuracy_level"] = accuracy_level
         return self.node("MatMulNBits", [x, b, s, z], [prefix + ".out"], domain="com.microsoft", **attrs)
 
 
-def weight_bits(tensor, policy):
-    if policy == "int4":
-        return 4
-    if policy == "int8":
-        return 8
-    # "mixed": follow the source precision.
-    return 4 if tensor.tensor_type.name in LOW_BIT_SOURCES else 8
+# precision: (activation type, weight policy, MatMulNBits accuracy_level)
+PRECISIONS = {
+    # 8-bit weights, exact where the GGUF's grid allows; int8 activations in matmuls.
+    "int8": ("float32", "source", 4),
+    # every weight 4-bit: fastest on CPU, further from the source model.
+    "int4": ("float32", "int4", 4),
+    # 4-bit weights, fp16 activations and KV cache: for CUDA (its attention kernel is fp16 only).
+    "fp16": ("float16", "int4", 0),
+}
 
 
-def build_model(fields, tensors, precision, policy, progress):
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper
-
+def build_model(fields, tensors, precision, progress):
     hp = hparams(fields)
-    act = TensorProto.FLOAT16 if precision == "fp16" else TensorProto.FLOAT
-    np_act = np.float16 if precision == "fp16" else np.float32
-    accuracy = 4 if precision == "int4" else 0
+    act_name, policy, accuracy = PRECISIONS[precision]
+    act = TensorProto.FLOAT16 if act_name == "float16" else TensorProto.FLOAT
+    np_act = np.float16 if act_name == "float16" else np.float32
     g = GraphBuilder(act)
-    layers, hidden, heads, kv_heads, hd = hp["layers"], hp["hidden"], hp["heads"], hp["kv_heads"], hp["head_dim"]
+    layers, heads, kv_heads, hd = hp["layers"], hp["heads"], hp["kv_heads"], hp["head_dim"]
     eps = hp["eps"]
 
     def tensor(name):
@@ -303,7 +376,9 @@ def build_model(fields, tensors, precision, policy, progress):
         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch_size", "total_sequence_length"]),
     ]
     graph_outputs = [
-        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", "sequence_length", int(embed.shape[0])])
+        helper.make_tensor_value_info(
+            "logits", TensorProto.FLOAT, ["batch_size", "sequence_length", int(embed.shape[0])]
+        )
     ]
     residual = None
     pending = x  # output of the previous block, not yet added to the residual
@@ -317,12 +392,19 @@ def build_model(fields, tensors, precision, policy, progress):
         else:
             outs = [g.name("attn_norm"), "", "", g.name("residual")]
             normed, _, _, residual = g.node(
-                "SkipSimplifiedLayerNormalization", [pending, residual, norm_w], outs, domain="com.microsoft", epsilon=eps
+                "SkipSimplifiedLayerNormalization",
+                [pending, residual, norm_w],
+                outs,
+                domain="com.microsoft",
+                epsilon=eps,
             )
-        q_t, k_t, v_t = tensor(f"blk.{i}.attn_q.weight"), tensor(f"blk.{i}.attn_k.weight"), tensor(f"blk.{i}.attn_v.weight")
+        q_t, k_t, v_t = (
+            tensor(f"blk.{i}.attn_q.weight"),
+            tensor(f"blk.{i}.attn_k.weight"),
+            tensor(f"blk.{i}.attn_v.weight"),
+        )
         qkv_w = np.concatenate([dequantize(q_t), dequantize(k_t), dequantize(v_t)], axis=0)
-        bits = max(weight_bits(t, policy) for t in (q_t, k_t, v_t))
-        qkv = g.matmul_nbits(normed, qkv_w, bits, p + ".qkv_proj", accuracy)
+        qkv = g.matmul_nbits(normed, qkv_w, [q_t, k_t, v_t], policy, p + ".qkv_proj", accuracy)
         qkv_b = np.concatenate([vec(f"blk.{i}.attn_q.bias"), vec(f"blk.{i}.attn_k.bias"), vec(f"blk.{i}.attn_v.bias")])
         qkv = g.node("Add", [qkv, g.init(p + ".qkv_bias", qkv_b)])
         past_k, past_v = f"past_key_values.{i}.key", f"past_key_values.{i}.value"
@@ -346,26 +428,28 @@ def build_model(fields, tensors, precision, policy, progress):
             rotary_interleaved=0,
         )[0]
         o_t = tensor(f"blk.{i}.attn_output.weight")
-        o = g.matmul_nbits(attn, dequantize(o_t), weight_bits(o_t, policy), p + ".o_proj", accuracy)
+        o = g.matmul_nbits(attn, dequantize(o_t), [o_t], policy, p + ".o_proj", accuracy)
         ffn_norm = g.init(p + ".ffn_norm", vec(f"blk.{i}.ffn_norm.weight"))
         outs = [g.name("ffn_norm"), "", "", g.name("residual")]
         normed, _, _, residual = g.node(
             "SkipSimplifiedLayerNormalization", [o, residual, ffn_norm], outs, domain="com.microsoft", epsilon=eps
         )
         gate_t, up_t, down_t = (tensor(f"blk.{i}.ffn_{n}.weight") for n in ("gate", "up", "down"))
-        gate = g.matmul_nbits(normed, dequantize(gate_t), weight_bits(gate_t, policy), p + ".gate_proj", accuracy)
-        up = g.matmul_nbits(normed, dequantize(up_t), weight_bits(up_t, policy), p + ".up_proj", accuracy)
+        gate = g.matmul_nbits(normed, dequantize(gate_t), [gate_t], policy, p + ".gate_proj", accuracy)
+        up = g.matmul_nbits(normed, dequantize(up_t), [up_t], policy, p + ".up_proj", accuracy)
         act_out = g.node("Mul", [g.node("Mul", [gate, g.node("Sigmoid", [gate])]), up])
-        pending = g.matmul_nbits(act_out, dequantize(down_t), weight_bits(down_t, policy), p + ".down_proj", accuracy)
+        pending = g.matmul_nbits(act_out, dequantize(down_t), [down_t], policy, p + ".down_proj", accuracy)
     progress(layers, layers)
 
     final_norm = g.init("final_norm", vec("output_norm.weight"))
     outs = [g.name("final_norm"), "", "", ""]
-    normed = g.node("SkipSimplifiedLayerNormalization", [pending, residual, final_norm], outs, domain="com.microsoft", epsilon=eps)[0]
+    normed = g.node(
+        "SkipSimplifiedLayerNormalization", [pending, residual, final_norm], outs, domain="com.microsoft", epsilon=eps
+    )[0]
     # Models without output.weight tie the LM head to the embedding table.
     head_t = tensors.get("output.weight") or tensor("token_embd.weight")
     head_w = embed if head_t.name == "token_embd.weight" else dequantize(head_t)
-    logits = g.matmul_nbits(normed, head_w, weight_bits(head_t, policy), "lm_head", accuracy)
+    logits = g.matmul_nbits(normed, head_w, [head_t], policy, "lm_head", accuracy)
     if act == TensorProto.FLOAT16:
         g.node("Cast", [logits], ["logits"], to=TensorProto.FLOAT)
     else:
@@ -385,7 +469,7 @@ def genai_config(fields, hp, vocab_size, precision):
     eos = int(fields["tokenizer.ggml.eos_token_id"])
     bos = int(fields.get("tokenizer.ggml.bos_token_id") or eos)
     pad = int(fields.get("tokenizer.ggml.padding_token_id") or bos)
-    provider_options = [{"cuda": {}}] if precision == "fp16" else []
+    provider_options = [{"cuda": {}}] if PRECISIONS[precision][0] == "float16" else []
     return {
         "model": {
             "type": "qwen2",
@@ -434,15 +518,13 @@ def genai_config(fields, hp, vocab_size, precision):
     }
 
 
-def convert(gguf_path, out_dir, precision, policy, quiet):
-    import onnx
-
+def convert(gguf_path, out_dir, precision, quiet):
     def progress(done, total):
         if not quiet:
             print(f"progress {done}/{total}", file=sys.stderr, flush=True)
 
     fields, tensors = read_gguf(gguf_path)
-    model, hp, vocab_size = build_model(fields, tensors, precision, policy, progress)
+    model, hp, vocab_size = build_model(fields, tensors, precision, progress)
     os.makedirs(out_dir, exist_ok=True)
     onnx.save_model(
         model,
@@ -462,7 +544,6 @@ def convert(gguf_path, out_dir, precision, policy, quiet):
             "source": os.path.basename(gguf_path),
             "source_name": fields.get("general.name"),
             "precision": precision,
-            "weight_bits": policy,
         },
     }
     for name, content in files.items():
@@ -474,17 +555,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gguf", required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--precision", choices=["int4", "fp16"], default="int4")
-    parser.add_argument(
-        "--weight-bits",
-        choices=["int4", "int8", "mixed"],
-        default="int4",
-        help="int4: every weight 4-bit; mixed: 4-bit where the source is, 8-bit where it had more",
-    )
+    parser.add_argument("--precision", choices=sorted(PRECISIONS), default="int8")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     try:
-        convert(args.gguf, args.out, args.precision, args.weight_bits, args.quiet)
+        convert(args.gguf, args.out, args.precision, args.quiet)
     except ConvertError as exc:
         fail(str(exc))
     except MemoryError:

@@ -47,7 +47,7 @@ enum ModelCommand {
     Fetch {
         #[arg(default_value = DEFAULT_MODEL)]
         name: String,
-        #[arg(long, value_enum, default_value = "int4")]
+        #[arg(long, value_enum, default_value = "int8")]
         precision: Precision,
     },
     /// Registry models and what the cache holds.
@@ -56,7 +56,7 @@ enum ModelCommand {
     Path {
         #[arg(default_value = DEFAULT_MODEL)]
         name: String,
-        #[arg(long, value_enum, default_value = "int4")]
+        #[arg(long, value_enum, default_value = "int8")]
         precision: Precision,
     },
     /// Convert a local qwen2 GGUF file into an ONNX model folder.
@@ -64,7 +64,7 @@ enum ModelCommand {
         gguf: PathBuf,
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, value_enum, default_value = "int4")]
+        #[arg(long, value_enum, default_value = "int8")]
         precision: Precision,
     },
 }
@@ -88,6 +88,9 @@ struct GenerateArgs {
     model: String,
     #[arg(long, value_enum, default_value = "cpu")]
     device: Flavor,
+    /// Precision of a registry model (default: int8 on CPU, fp16 on CUDA).
+    #[arg(long, value_enum)]
+    precision: Option<Precision>,
     /// Intra-op threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -122,7 +125,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Setup { device, model } => {
             let lib = runtime::provision(&cache, device)?;
-            let precision = if device == Flavor::Cuda { Precision::Fp16 } else { Precision::Int4 };
+            let precision = Precision::for_device(device);
             let dir = models::ensure(&cache, &model, precision, &progress)?;
             println!("runtime: {}", lib.display());
             println!("model:   {}", dir.display());
@@ -197,7 +200,7 @@ fn generate(cache: &Cache, ort_lib: Option<PathBuf>, args: GenerateArgs, progres
         Some(path) => runtime::locate(cache, Some(&path), args.device)?,
         None => runtime::locate(cache, None, args.device).or_else(|_| runtime::provision(cache, args.device))?,
     };
-    let precision = if args.device == Flavor::Cuda { Precision::Fp16 } else { Precision::Int4 };
+    let precision = args.precision.unwrap_or(Precision::for_device(args.device));
     let dir = resolve_model(cache, &args.model, precision, progress)?;
     let env = runtime::init(&lib)?;
     let options = EngineOptions { threads: args.threads, cuda: args.device == Flavor::Cuda };

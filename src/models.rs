@@ -20,7 +20,7 @@ pub const DEFAULT_MODEL: &str = "qwen2.5-coder-0.5b-instruct";
 /// The converter, shipped inside the binary so an installed `precis` needs no checkout.
 const CONVERTER: &str = include_str!("../models/convert_gguf.py");
 /// Bumped with the converter: a folder built by an older one is rebuilt.
-const CONVERTER_VERSION: u32 = 1;
+const CONVERTER_VERSION: u32 = 2;
 /// The converter's own dependencies (pure wheels, pinned).
 const CONVERTER_REQUIREMENTS: &[&str] = &["gguf==0.19.0", "numpy==2.4.6", "onnx==1.23.2"];
 
@@ -70,7 +70,10 @@ pub fn spec(name: &str) -> Result<ModelSpec> {
 /// Weight and activation precision of a converted folder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Precision {
-    /// 4-bit weights, fp32 activations: the CPU default.
+    /// 8-bit weights (the GGUF's own grid where it maps exactly), fp32
+    /// activations: the CPU default, faithful to the source model.
+    Int8,
+    /// 4-bit weights, fp32 activations: fastest on CPU, further from the source.
     Int4,
     /// 4-bit weights, fp16 activations and KV cache: for CUDA.
     Fp16,
@@ -79,8 +82,17 @@ pub enum Precision {
 impl Precision {
     pub fn as_str(self) -> &'static str {
         match self {
+            Precision::Int8 => "int8",
             Precision::Int4 => "int4",
             Precision::Fp16 => "fp16",
+        }
+    }
+
+    /// The default for a runtime flavour.
+    pub fn for_device(flavor: crate::runtime::Flavor) -> Precision {
+        match flavor {
+            crate::runtime::Flavor::Cpu => Precision::Int8,
+            crate::runtime::Flavor::Cuda => Precision::Fp16,
         }
     }
 }
