@@ -96,8 +96,15 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--gguf", required=True)
     parser.add_argument("--fixture", default=os.path.join(ROOT, "tests", "fixtures", "reference_tokens.json"))
+    parser.add_argument("--prompt-ids", help="comma-separated ids: print JSON {logits, continuation} instead")
+    parser.add_argument("--new-tokens", type=int, default=8)
     args = parser.parse_args()
     model = Qwen2(args.gguf)
+    if args.prompt_ids:
+        ids = [int(t) for t in args.prompt_ids.split(",")]
+        logits = model.forward(np.array(ids), [])
+        json.dump({"logits": logits.tolist(), "continuation": model.greedy(ids, args.new_tokens)}, sys.stdout)
+        return
     with open(args.fixture, encoding="utf-8") as fh:
         fixture = json.load(fh)
     for case in fixture["generation"]:

@@ -100,3 +100,31 @@ pub fn publish(staged: &Path, dest: &Path) -> Result<()> {
     }
     fs::rename(staged, dest).with_context(|| format!("cannot move the build into {}", dest.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_little_space_names_the_need_and_the_fix() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::at(tmp.path().join("precis"));
+        let err = cache.require_space(u64::MAX, "the model").unwrap_err().to_string();
+        assert!(err.starts_with("not enough disk space for the model"), "{err}");
+        assert!(err.contains("XDG_CACHE_HOME"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn publish_replaces_an_older_build_in_one_rename() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("models/m");
+        std::fs::create_dir_all(&dest).unwrap();
+        std::fs::write(dest.join("old"), b"1").unwrap();
+        let staged = tmp.path().join("staged");
+        std::fs::create_dir(&staged).unwrap();
+        std::fs::write(staged.join("new"), b"2").unwrap();
+        publish(&staged, &dest).unwrap();
+        assert!(dest.join("new").is_file() && !dest.join("old").exists() && !staged.exists());
+    }
+}

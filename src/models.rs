@@ -220,8 +220,9 @@ fn append(part: &Path, out: &mut File, whole: &mut Sha256) -> Result<()> {
     }
 }
 
-/// The converter's Python dependencies, installed once into the cache.
-fn converter_env(cache: &Cache, python: &Python) -> Result<PathBuf> {
+/// The converter's Python dependencies (gguf, numpy, onnx), installed once
+/// into the cache; returns the folder to put on PYTHONPATH.
+pub fn converter_env(cache: &Cache, python: &Python) -> Result<PathBuf> {
     let key = hex::encode(&Sha256::digest(CONVERTER_REQUIREMENTS.join(" ").as_bytes())[..6]);
     let dir = cache.root().join("python").join(key);
     if dir.join(".complete").is_file() {

@@ -37,6 +37,10 @@ impl Python {
         Ok(Python { exe })
     }
 
+    pub fn exe(&self) -> &Path {
+        &self.exe
+    }
+
     /// Downloads one wheel (no dependencies) into `dest` and returns its path.
     pub fn download_wheel(&self, package: &str, version: &str, dest: &Path) -> Result<PathBuf> {
         let spec = format!("{package}=={version}");

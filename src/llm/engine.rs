@@ -142,6 +142,15 @@ impl Model {
         Ok((last, present))
     }
 
+    /// The next-token logits after `ids`, computed from scratch (no cache).
+    pub fn last_logits(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
+        if ids.is_empty() || ids.len() > self.config.context_length {
+            bail!("{} tokens do not fit the model's context of {}", ids.len(), self.config.context_length);
+        }
+        let cache = self.empty_cache()?;
+        Ok(self.forward(ids, ids.len(), cache)?.0)
+    }
+
     /// Greedy generation after `prompt`. `on_text` receives the completion's
     /// text as it grows, in pieces that are whole UTF-8.
     pub fn generate(&mut self, prompt: &[u32], params: &GenerateParams, mut on_text: impl FnMut(&str)) -> Result<Generation> {
@@ -209,7 +218,7 @@ impl Model {
     }
 }
 
-fn argmax(logits: &[f32]) -> u32 {
+pub fn argmax(logits: &[f32]) -> u32 {
     let mut best = 0usize;
     for (i, &v) in logits.iter().enumerate() {
         if v > logits[best] {

@@ -5,5 +5,5 @@ mod engine;
 mod text;
 
 pub use config::{KvType, ModelConfig};
-pub use engine::{EngineOptions, GenerateParams, Generation, Model};
+pub use engine::{argmax, EngineOptions, FinishReason, GenerateParams, Generation, Model};
 pub use text::{Message, TextCodec};

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Writes a TEST model: a tiny qwen2 GGUF with random weights (seeded).
+
+Same architecture as the real models (GQA, Q/K/V biases, RMSNorm, SwiGLU,
+untied LM head), two layers, hidden size 64, and the real tokenizer copied
+from a real Qwen2 GGUF. Its text is gibberish; it exists so that engine and
+converter tests run in seconds. Never a default model.
+
+Weights are stored as Q8_0, Q5_0 and Q4_0 (the converter's exact paths) and
+F32, so the conversion of every grid is exercised.
+
+Usage: make_test_gguf.py --tokenizer-from REAL.gguf --out tiny.gguf [--arch qwen2]
+"""
+import argparse
+
+import numpy as np
+from gguf import GGMLQuantizationType, GGUFReader, GGUFWriter
+from gguf.quants import quantize
+
+HIDDEN, FFN, HEADS, KV_HEADS, LAYERS, CONTEXT = 64, 128, 4, 2, 2, 2048
+
+
+def copy_tokenizer(reader, writer):
+    f = {k: v for k, v in reader.fields.items()}
+    writer.add_tokenizer_model(f["tokenizer.ggml.model"].contents())
+    writer.add_tokenizer_pre(f["tokenizer.ggml.pre"].contents())
+    writer.add_token_list(f["tokenizer.ggml.tokens"].contents())
+    writer.add_token_types(f["tokenizer.ggml.token_type"].contents())
+    writer.add_token_merges(f["tokenizer.ggml.merges"].contents())
+    writer.add_eos_token_id(f["tokenizer.ggml.eos_token_id"].contents())
+    writer.add_bos_token_id(f["tokenizer.ggml.bos_token_id"].contents())
+    writer.add_pad_token_id(f["tokenizer.ggml.padding_token_id"].contents())
+    writer.add_add_bos_token(False)
+    writer.add_chat_template(f["tokenizer.chat_template"].contents())
+    return len(f["tokenizer.ggml.tokens"].contents())
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tokenizer-from", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--arch", default="qwen2", help="another value writes an unsupported model, for error tests")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(args.seed)
+    reader = GGUFReader(args.tokenizer_from)
+    writer = GGUFWriter(args.out, args.arch)
+    writer.add_name("precis test model (random weights)")
+    vocab = copy_tokenizer(reader, writer)
+    writer.add_block_count(LAYERS)
+    writer.add_context_length(CONTEXT)
+    writer.add_embedding_length(HIDDEN)
+    writer.add_feed_forward_length(FFN)
+    writer.add_head_count(HEADS)
+    writer.add_head_count_kv(KV_HEADS)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_layer_norm_rms_eps(1e-6)
+
+    def tensor(name, shape, qtype, scale):
+        data = (rng.standard_normal(shape) * scale).astype(np.float32)
+        if qtype == GGMLQuantizationType.F32:
+            writer.add_tensor(name, data)
+        else:
+            writer.add_tensor(name, quantize(data, qtype), raw_dtype=qtype)
+
+    q8, q5, q4, f32 = (GGMLQuantizationType.Q8_0, GGMLQuantizationType.Q5_0, GGMLQuantizationType.Q4_0,
+                       GGMLQuantizationType.F32)
+    head_dim = HIDDEN // HEADS
+    # Large enough weights that the logits have clear winners (no near-ties).
+    tensor("token_embd.weight", (vocab, HIDDEN), q8, 1.0)
+    tensor("output.weight", (vocab, HIDDEN), q8, 1.0)
+    writer.add_tensor("output_norm.weight", np.abs(rng.standard_normal(HIDDEN)).astype(np.float32) + 1.0)
+    for i in range(LAYERS):
+        p = f"blk.{i}."
+        writer.add_tensor(p + "attn_norm.weight", np.abs(rng.standard_normal(HIDDEN)).astype(np.float32) + 0.5)
+        tensor(p + "attn_q.weight", (HEADS * head_dim, HIDDEN), q5, 0.2)
+        tensor(p + "attn_k.weight", (KV_HEADS * head_dim, HIDDEN), q5, 0.2)
+        tensor(p + "attn_v.weight", (KV_HEADS * head_dim, HIDDEN), q8, 0.2)
+        tensor(p + "attn_q.bias", (HEADS * head_dim,), f32, 0.1)
+        tensor(p + "attn_k.bias", (KV_HEADS * head_dim,), f32, 0.1)
+        tensor(p + "attn_v.bias", (KV_HEADS * head_dim,), f32, 0.1)
+        tensor(p + "attn_output.weight", (HIDDEN, HEADS * head_dim), q4, 0.2)
+        writer.add_tensor(p + "ffn_norm.weight", np.abs(rng.standard_normal(HIDDEN)).astype(np.float32) + 0.5)
+        tensor(p + "ffn_gate.weight", (FFN, HIDDEN), q5, 0.2)
+        tensor(p + "ffn_up.weight", (FFN, HIDDEN), f32, 0.2)
+        tensor(p + "ffn_down.weight", (HIDDEN, FFN), q8, 0.2)
+
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+if __name__ == "__main__":
+    main()

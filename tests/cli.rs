@@ -1,0 +1,198 @@
+//! The command line: model management and its errors. Each bad input gives
+//! one line naming the cause and the fix, and leaves no partial folder.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+
+use predicates::prelude::*;
+use precis::models::{self, Precision, DEFAULT_MODEL};
+
+fn one_line_error(output: &std::process::Output) -> String {
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    assert_eq!(stderr.lines().count(), 1, "error is one line: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
+/// No file anywhere under `dir` except the lock file.
+fn assert_nothing_left(dir: &Path) {
+    for sub in ["models", "gguf", "tmp"] {
+        let path = dir.join(sub);
+        if path.exists() {
+            let left: Vec<_> = walk(&path);
+            assert!(left.is_empty(), "left behind in {}: {left:?}", path.display());
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.path().is_dir() {
+            out.push(entry.path());
+            out.extend(walk(&entry.path()));
+        } else {
+            out.push(entry.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn model_list_shows_the_registry() {
+    common::precis()
+        .args(["model", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("qwen2.5-coder-0.5b-instruct (default)"))
+        .stdout(predicate::str::contains("qwen2.5-coder-1.5b-instruct"));
+}
+
+#[test]
+fn unknown_model_names_the_known_ones() {
+    let out = common::precis().args(["model", "path", "gpt-17"]).output().unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("unknown model \"gpt-17\"") && err.contains(DEFAULT_MODEL), "{err}");
+}
+
+#[test]
+fn model_path_of_an_empty_cache_says_how_to_fetch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = common::precis().args(["model", "path"]).env("XDG_CACHE_HOME", tmp.path()).output().unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("not in the cache") && err.contains("precis model fetch"), "{err}");
+}
+
+#[test]
+fn fetch_without_pip_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = common::precis()
+        .args(["model", "fetch"])
+        .env("XDG_CACHE_HOME", tmp.path())
+        .env("PRECIS_PYTHON", "/nonexistent/python3")
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("python3 with pip is needed") && err.contains("PRECIS_PYTHON"), "{err}");
+    assert_nothing_left(&tmp.path().join("precis"));
+}
+
+#[test]
+fn unwritable_cache_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let blocker = tmp.path().join("file");
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let out = common::precis().args(["model", "fetch"]).env("XDG_CACHE_HOME", &blocker).output().unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("cannot write the cache") && err.contains("XDG_CACHE_HOME"), "{err}");
+}
+
+/// A wheel named like the registry's first part, holding `content` as the part.
+fn fake_part_wheel(dir: &Path, content: &[u8]) {
+    let spec = &models::spec(DEFAULT_MODEL).unwrap().parts[0];
+    let module = spec.package.replace('-', "_");
+    let file = std::fs::File::create(dir.join(format!("{module}-{}-py3-none-any.whl", spec.version))).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file(spec.member.as_str(), options).unwrap();
+    zip.write_all(content).unwrap();
+    let info = format!("{module}-{}.dist-info", spec.version);
+    zip.start_file(format!("{info}/METADATA"), options).unwrap();
+    write!(zip, "Metadata-Version: 2.1\nName: {}\nVersion: {}\n", spec.package, spec.version).unwrap();
+    zip.start_file(format!("{info}/WHEEL"), options).unwrap();
+    write!(zip, "Wheel-Version: 1.0\nGenerator: precis-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n").unwrap();
+    zip.start_file(format!("{info}/RECORD"), options).unwrap();
+    zip.finish().unwrap();
+}
+
+fn fetch_with_fake_part(content: &[u8]) -> (String, tempfile::TempDir) {
+    let cache = tempfile::tempdir().unwrap();
+    let wheels = tempfile::tempdir().unwrap();
+    fake_part_wheel(wheels.path(), content);
+    let out = common::precis()
+        .args(["model", "fetch"])
+        .env("XDG_CACHE_HOME", cache.path())
+        .env("PIP_NO_INDEX", "1")
+        .env("PIP_FIND_LINKS", wheels.path())
+        .output()
+        .unwrap();
+    (one_line_error(&out), cache)
+}
+
+#[test]
+fn truncated_part_is_rejected_and_nothing_is_kept() {
+    let (err, cache) = fetch_with_fake_part(b"only a few bytes");
+    assert!(err.contains("truncated") && err.contains("precis model fetch"), "{err}");
+    assert_nothing_left(&cache.path().join("precis"));
+}
+
+#[test]
+fn corrupted_part_is_rejected_and_nothing_is_kept() {
+    let size = models::spec(DEFAULT_MODEL).unwrap().parts[0].size as usize;
+    let (err, cache) = fetch_with_fake_part(&vec![0u8; size]);
+    assert!(err.contains("has sha256") && err.contains("corrupted"), "{err}");
+    assert_nothing_left(&cache.path().join("precis"));
+}
+
+#[test]
+fn gguf_of_another_architecture_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gguf = tmp.path().join("llama.gguf");
+    let status = common::python("make_test_gguf.py")
+        .arg("--tokenizer-from")
+        .arg(common::real_gguf())
+        .arg("--out")
+        .arg(&gguf)
+        .args(["--arch", "llama"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out_dir = tmp.path().join("out");
+    let out = common::precis().args(["model", "convert"]).arg(&gguf).arg("--out").arg(&out_dir).output().unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("architecture 'llama' is not supported"), "{err}");
+    assert!(!out_dir.exists());
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "no staging folder left");
+}
+
+#[test]
+fn file_that_is_no_gguf_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let junk = tmp.path().join("junk.gguf");
+    std::fs::write(&junk, vec![7u8; 4096]).unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = common::precis().args(["model", "convert"]).arg(&junk).arg("--out").arg(&out_dir).output().unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("not a readable GGUF"), "{err}");
+    assert!(!out_dir.exists());
+}
+
+#[test]
+fn missing_runtime_library_names_the_fix() {
+    let out = common::precis()
+        .args(["generate", "--prompt", "hi", "--ort-lib", "/nonexistent/libonnxruntime.so"])
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("does not exist") && err.contains("ORT_DYLIB_PATH"), "{err}");
+}
+
+#[test]
+fn missing_model_folder_names_the_fix() {
+    let out = common::precis().args(["generate", "--prompt", "hi", "--model", "./no/such/model"]).output().unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("does not exist") && err.contains("model list"), "{err}");
+}
+
+#[test]
+fn second_fetch_downloads_and_converts_nothing() {
+    let dir = models::model_dir(&common::cache(), DEFAULT_MODEL, Precision::Int8);
+    let data = dir.join("model.onnx.data");
+    let before = std::fs::metadata(&data).expect("run `precis setup` before the tests").modified().unwrap();
+    // PIP_NO_INDEX: any download attempt would fail the command.
+    common::precis().args(["model", "fetch"]).env("PIP_NO_INDEX", "1").assert().success().stdout(predicate::str::contains(dir.to_str().unwrap()));
+    assert_eq!(std::fs::metadata(&data).unwrap().modified().unwrap(), before);
+}

@@ -1,0 +1,107 @@
+//! Shared test helpers. The real-model and tiny-model tests need what
+//! `precis setup` provisions (ONNX Runtime, the default model's GGUF, the
+//! converter's Python packages); the README's test command runs it first.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use precis::cache::Cache;
+use precis::llm::{EngineOptions, Model};
+use precis::models::{self, DEFAULT_MODEL};
+use precis::pip::Python;
+use precis::runtime::{self, Flavor};
+
+pub fn cache() -> Cache {
+    Cache::from_env().expect("a cache folder")
+}
+
+pub fn try_load(dir: &Path) -> anyhow::Result<Model> {
+    let cache = cache();
+    let lib = runtime::locate(&cache, runtime::explicit_path(None).as_deref(), Flavor::Cpu)
+        .expect("ONNX Runtime is provisioned: run `precis setup` before the tests");
+    let env = runtime::init(&lib).expect("ONNX Runtime loads");
+    Model::load(dir, env, &EngineOptions { threads: Some(2), cuda: false })
+}
+
+pub fn load(dir: &Path) -> Model {
+    try_load(dir).expect("model loads")
+}
+
+/// The real default model's GGUF, as `precis setup` left it in the cache.
+pub fn real_gguf() -> PathBuf {
+    let path = models::gguf_path(&cache(), DEFAULT_MODEL);
+    assert!(path.is_file(), "{} missing: run `precis setup` before the tests", path.display());
+    path
+}
+
+/// A python3 command with the converter's packages on its path.
+pub fn python(script: &str) -> Command {
+    let cache = cache();
+    let python = Python::find().expect("python3 with pip");
+    let site = models::converter_env(&cache, &python).expect("converter packages");
+    let mut cmd = Command::new(python.exe());
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(script));
+    cmd.env("PYTHONPATH", site);
+    cmd
+}
+
+fn work_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("precis-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Serialises building shared artefacts across test binaries.
+fn build_once(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
+    use fs4::fs_std::FileExt;
+    let dir = work_dir();
+    let lock = std::fs::File::create(dir.join(format!("{name}.lock"))).unwrap();
+    lock.lock_exclusive().unwrap();
+    let path = dir.join(name);
+    if !path.exists() {
+        let staging = dir.join(format!("{name}.partial"));
+        let _ = std::fs::remove_dir_all(&staging);
+        let _ = std::fs::remove_file(&staging);
+        build(&staging);
+        std::fs::rename(&staging, &path).unwrap();
+    }
+    path
+}
+
+/// The TEST model's GGUF: random weights, two layers, the real tokenizer.
+pub fn tiny_gguf() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        build_once("tiny.gguf", |out| {
+            let status = python("make_test_gguf.py")
+                .arg("--tokenizer-from")
+                .arg(real_gguf())
+                .arg("--out")
+                .arg(out)
+                .status()
+                .unwrap();
+            assert!(status.success(), "make_test_gguf.py failed");
+        })
+    })
+    .clone()
+}
+
+/// The TEST model converted by `precis model convert` (int8).
+pub fn tiny_model() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let gguf = tiny_gguf();
+        build_once("tiny-int8", |out| {
+            precis().args(["model", "convert"]).arg(&gguf).arg("--out").arg(out).assert().success();
+        })
+    })
+    .clone()
+}
+
+pub fn precis() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("precis").unwrap();
+    cmd.env("CI", "1");
+    cmd
+}
