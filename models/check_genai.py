@@ -5,6 +5,7 @@ folder unchanged and greedy-generates coherent text for ChatML prompts.
 Usage: check_genai.py MODEL_DIR [MODEL_DIR ...]   (needs: pip install onnxruntime-genai)
 Exit status 1 when a folder fails to load or an answer misses its expected words.
 """
+
 import sys
 
 import onnxruntime_genai as og

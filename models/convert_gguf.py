@@ -23,7 +23,7 @@ from gguf import GGMLQuantizationType, GGUFReader
 from gguf.quants import dequantize as gg_dequantize
 from onnx import TensorProto, helper, numpy_helper
 
-CONVERTER_VERSION = 2
+CONVERTER_VERSION = 3
 
 # The qwen2 pre-tokenizer split, as Qwen publishes it for its BPE tokenizer.
 QWEN2_SPLIT = (
@@ -304,7 +304,9 @@ class GraphBuilder:
         """x @ weight.T as MatMulNBits. `sources` are the GGUF tensors stacked in `weight`."""
 
         n, k = weight.shape
-        exact = quantize_stacked(sources, weight) if policy == "source" else None
+        exact = quantize_stacked(sources, weight)
+        if exact is not None and policy == "int4" and exact[0] != 4:
+            exact = None  # int4 takes only the grids that are 4-bit already (Q4_0)
         if exact is not None:
             bits, block, q, scale, zero = exact
         else:

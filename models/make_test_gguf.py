@@ -6,11 +6,13 @@ untied LM head), two layers, hidden size 64, and the real tokenizer copied
 from a real Qwen2 GGUF. Its text is gibberish; it exists so that engine and
 converter tests run in seconds. Never a default model.
 
-Weights are stored as Q8_0, Q5_0 and Q4_0 (the converter's exact paths) and
-F32, so the conversion of every grid is exercised.
+Matrices are stored as Q8_0, Q5_0, Q4_0 (the converter's exact paths) and
+F32, so the conversion of every grid is exercised; `--weights q4_0` stores
+them all as Q4_0, which 4-bit folders represent exactly.
 
 Usage: make_test_gguf.py --tokenizer-from REAL.gguf --out tiny.gguf [--arch qwen2]
 """
+
 import argparse
 
 import numpy as np
@@ -41,6 +43,12 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--arch", default="qwen2", help="another value writes an unsupported model, for error tests")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--weights",
+        choices=["mixed", "q4_0"],
+        default="mixed",
+        help="mixed: Q8_0, Q5_0, Q4_0 and F32 matrices; q4_0: every matrix Q4_0 (exact in 4-bit folders)",
+    )
     args = parser.parse_args()
 
     rng = np.random.default_rng(args.seed)
@@ -64,8 +72,15 @@ def main():
         else:
             writer.add_tensor(name, quantize(data, qtype), raw_dtype=qtype)
 
-    q8, q5, q4, f32 = (GGMLQuantizationType.Q8_0, GGMLQuantizationType.Q5_0, GGMLQuantizationType.Q4_0,
-                       GGMLQuantizationType.F32)
+    q8, q5, q4, f32 = (
+        GGMLQuantizationType.Q8_0,
+        GGMLQuantizationType.Q5_0,
+        GGMLQuantizationType.Q4_0,
+        GGMLQuantizationType.F32,
+    )
+    if args.weights == "q4_0":
+        q8 = q5 = q4
+    matrix_f32 = f32 if args.weights == "mixed" else q4
     head_dim = HIDDEN // HEADS
     # Large enough weights that the logits have clear winners (no near-ties).
     tensor("token_embd.weight", (vocab, HIDDEN), q8, 1.0)
@@ -83,7 +98,7 @@ def main():
         tensor(p + "attn_output.weight", (HIDDEN, HEADS * head_dim), q4, 0.2)
         writer.add_tensor(p + "ffn_norm.weight", np.abs(rng.standard_normal(HIDDEN)).astype(np.float32) + 0.5)
         tensor(p + "ffn_gate.weight", (FFN, HIDDEN), q5, 0.2)
-        tensor(p + "ffn_up.weight", (FFN, HIDDEN), f32, 0.2)
+        tensor(p + "ffn_up.weight", (FFN, HIDDEN), matrix_f32, 0.2)
         tensor(p + "ffn_down.weight", (HIDDEN, FFN), q8, 0.2)
 
     writer.write_header_to_file()

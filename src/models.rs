@@ -20,7 +20,7 @@ pub const DEFAULT_MODEL: &str = "qwen2.5-coder-0.5b-instruct";
 /// The converter, shipped inside the binary so an installed `precis` needs no checkout.
 const CONVERTER: &str = include_str!("../models/convert_gguf.py");
 /// Bumped with the converter: a folder built by an older one is rebuilt.
-const CONVERTER_VERSION: u32 = 2;
+const CONVERTER_VERSION: u32 = 3;
 /// The converter's own dependencies (pure wheels, pinned).
 const CONVERTER_REQUIREMENTS: &[&str] = &["gguf==0.19.0", "numpy==2.4.6", "onnx==1.23.2"];
 

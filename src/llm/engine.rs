@@ -107,6 +107,10 @@ impl Model {
         Ok(Model { session, config, codec, kv_type, past_names, present_names })
     }
 
+    pub fn kv_type(&self) -> KvType {
+        self.kv_type
+    }
+
     /// An empty KV cache for one sequence.
     fn empty_cache(&self) -> Result<Vec<DynValue>> {
         let shape = [1usize, self.config.kv_heads, 0, self.config.head_dim];

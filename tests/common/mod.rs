@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use precis::cache::Cache;
 use precis::llm::{EngineOptions, Model};
@@ -70,34 +69,54 @@ fn build_once(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
     path
 }
 
-/// The TEST model's GGUF: random weights, two layers, the real tokenizer.
-pub fn tiny_gguf() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        build_once("tiny.gguf", |out| {
-            let status = python("make_test_gguf.py")
-                .arg("--tokenizer-from")
-                .arg(real_gguf())
-                .arg("--out")
-                .arg(out)
-                .status()
-                .unwrap();
-            assert!(status.success(), "make_test_gguf.py failed");
-        })
-    })
-    .clone()
+/// Which TEST model: `Mixed` stores matrices as Q8_0/Q5_0/Q4_0/F32, `Q4` all as Q4_0.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Tiny {
+    Mixed,
+    Q4,
 }
 
-/// The TEST model converted by `precis model convert` (int8).
-pub fn tiny_model() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let gguf = tiny_gguf();
-        build_once("tiny-int8", |out| {
-            precis().args(["model", "convert"]).arg(&gguf).arg("--out").arg(out).assert().success();
-        })
+impl Tiny {
+    fn name(self) -> &'static str {
+        match self {
+            Tiny::Mixed => "mixed",
+            Tiny::Q4 => "q4_0",
+        }
+    }
+}
+
+/// A TEST model's GGUF: random weights, two layers, the real tokenizer.
+pub fn tiny_gguf(kind: Tiny) -> PathBuf {
+    build_once(&format!("tiny-{}.gguf", kind.name()), |out| {
+        let status = python("make_test_gguf.py")
+            .arg("--tokenizer-from")
+            .arg(real_gguf())
+            .arg("--out")
+            .arg(out)
+            .args(["--weights", kind.name()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "make_test_gguf.py failed");
     })
-    .clone()
+}
+
+/// A TEST model converted by `precis model convert`.
+pub fn tiny_model_as(kind: Tiny, precision: &str) -> PathBuf {
+    let gguf = tiny_gguf(kind);
+    build_once(&format!("tiny-{}-{precision}", kind.name()), |out| {
+        precis()
+            .args(["model", "convert", "--precision", precision])
+            .arg(&gguf)
+            .arg("--out")
+            .arg(out)
+            .assert()
+            .success();
+    })
+}
+
+/// The mixed-grid TEST model in the CPU default precision.
+pub fn tiny_model() -> PathBuf {
+    tiny_model_as(Tiny::Mixed, "int8")
 }
 
 pub fn precis() -> assert_cmd::Command {
