@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use precis::cache::Cache;
-use precis::llm::{EngineOptions, GenerateParams, Message, Model};
+use precis::llm::{EngineOptions, GenerateParams, Message, Model, SamplingParams};
 use precis::models::{self, Precision, DEFAULT_MODEL};
 use precis::progress::Progress;
 use precis::runtime::{self, Flavor};
@@ -83,6 +83,21 @@ struct GenerateArgs {
     /// Stop before this string (repeatable).
     #[arg(long)]
     stop: Vec<String>,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Sample only among the k most likely tokens (0: all).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// Sample only within this probability mass.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// Seed of the sampler (same seed, same text).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Penalise tokens already in the prompt or the answer (1: off).
+    #[arg(long, default_value_t = 1.0)]
+    repetition_penalty: f32,
     /// A registry model name or a model folder.
     #[arg(long, default_value = DEFAULT_MODEL)]
     model: String,
@@ -216,13 +231,24 @@ fn generate(cache: &Cache, ort_lib: Option<PathBuf>, args: GenerateArgs, progres
         model.codec.render_chat(&messages)?
     };
     let ids = model.codec.encode(&prompt)?;
-    let params = GenerateParams { max_new_tokens: args.max_new_tokens, stop: args.stop.clone() };
-    let mut stdout = std::io::stdout().lock();
+    let params = GenerateParams {
+        max_new_tokens: args.max_new_tokens,
+        stop: args.stop.clone(),
+        sampling: SamplingParams {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            repetition_penalty: args.repetition_penalty,
+            seed: args.seed,
+        },
+        deadline: None,
+    };
     let generation = model.generate(&ids, &params, |piece| {
+        let mut stdout = std::io::stdout();
         let _ = stdout.write_all(piece.as_bytes());
         let _ = stdout.flush();
     })?;
-    let _ = writeln!(stdout);
+    let _ = writeln!(std::io::stdout());
     eprintln!(
         "prompt tokens: {}, new tokens: {}, prefill: {:.1} tok/s, decode: {:.1} tok/s, finish: {:?}",
         generation.prompt_tokens,

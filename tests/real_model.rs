@@ -83,7 +83,7 @@ fn greedy_continuations_follow_the_references() {
     let (mut same_llama, mut same_exact) = (0, 0);
     for case in &cases {
         let n = case.continuation.len();
-        let generation = model.generate(&case.prompt_ids, &GenerateParams { max_new_tokens: n, stop: vec![] }, |_| {}).unwrap();
+        let generation = model.generate(&case.prompt_ids, &GenerateParams::greedy(n), |_| {}).unwrap();
         same_llama += usize::from(generation.tokens == case.continuation);
         same_exact += usize::from(generation.tokens[..] == case.exact_continuation[..n.min(case.exact_continuation.len())]);
     }

@@ -81,7 +81,7 @@ fn greedy_with_kv_cache_equals_full_recompute() {
 }
 
 fn assert_cache_matches_recompute(model: &mut precis::llm::Model) {
-    let generation = model.generate(PROMPT, &GenerateParams { max_new_tokens: 12, stop: vec![] }, |_| {}).unwrap();
+    let generation = model.generate(PROMPT, &GenerateParams::greedy(12), |_| {}).unwrap();
     let mut ids = PROMPT.to_vec();
     let mut recomputed = Vec::new();
     for _ in 0..generation.tokens.len() {
@@ -95,7 +95,7 @@ fn assert_cache_matches_recompute(model: &mut precis::llm::Model) {
 #[test]
 fn max_new_tokens_bounds_the_completion() {
     let mut model = common::load(&common::tiny_model());
-    let generation = model.generate(PROMPT, &GenerateParams { max_new_tokens: 5, stop: vec![] }, |_| {}).unwrap();
+    let generation = model.generate(PROMPT, &GenerateParams::greedy(5), |_| {}).unwrap();
     assert_eq!(generation.tokens.len(), 5);
     assert_eq!(generation.finish, FinishReason::MaxTokens);
 }
@@ -103,12 +103,12 @@ fn max_new_tokens_bounds_the_completion() {
 #[test]
 fn stop_string_ends_generation_before_it() {
     let mut model = common::load(&common::tiny_model());
-    let free = model.generate(PROMPT, &GenerateParams { max_new_tokens: 12, stop: vec![] }, |_| {}).unwrap();
+    let free = model.generate(PROMPT, &GenerateParams::greedy(12), |_| {}).unwrap();
     // Stop on a piece of the free-running text: the output ends right before it.
     let chars: Vec<char> = free.text.chars().collect();
     let stop: String = chars[chars.len() / 2..chars.len() / 2 + 2].iter().collect();
     let mut streamed = String::new();
-    let params = GenerateParams { max_new_tokens: 12, stop: vec![stop.clone()] };
+    let params = GenerateParams { stop: vec![stop.clone()], ..GenerateParams::greedy(12) };
     let stopped = model.generate(PROMPT, &params, |piece| streamed.push_str(piece)).unwrap();
     assert_eq!(stopped.finish, FinishReason::StopString);
     assert_eq!(stopped.text, free.text[..free.text.find(&stop).unwrap()]);

@@ -1,18 +1,22 @@
-//! One model session: prefill, then decode token by token with the KV cache.
+//! One model session and the forward passes the scheduler builds on:
+//! a batch-1 prefill and a batched one-token decode over a padded KV cache.
 
 use std::borrow::Cow;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+use ndarray::{s, Array4};
 use ort::session::{Session, SessionInputValue};
-use ort::value::{DynValue, Tensor};
+use ort::value::{DynValue, PrimitiveTensorElementType, Tensor};
 
+use super::batch::{Batch, Request};
 use super::config::{check_graph, KvType, ModelConfig};
+use super::sampling::SamplingParams;
 use super::text::TextCodec;
 
 /// Where and how the session runs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct EngineOptions {
     /// Intra-op threads; `None` means one per available core.
     pub threads: Option<usize>,
@@ -20,22 +24,25 @@ pub struct EngineOptions {
     pub cuda: bool,
 }
 
-impl Default for EngineOptions {
-    fn default() -> Self {
-        EngineOptions { threads: None, cuda: false }
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct GenerateParams {
     pub max_new_tokens: usize,
     /// Generation ends before the first occurrence of any of these strings.
     pub stop: Vec<String>,
+    pub sampling: SamplingParams,
+    /// Generation ends (with what it has) at this instant.
+    pub deadline: Option<Instant>,
 }
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        GenerateParams { max_new_tokens: 256, stop: Vec::new() }
+        GenerateParams { max_new_tokens: 256, stop: Vec::new(), sampling: SamplingParams::default(), deadline: None }
+    }
+}
+
+impl GenerateParams {
+    pub fn greedy(max_new_tokens: usize) -> GenerateParams {
+        GenerateParams { max_new_tokens, ..Default::default() }
     }
 }
 
@@ -46,6 +53,8 @@ pub enum FinishReason {
     StopString,
     MaxTokens,
     ContextFull,
+    Cancelled,
+    Deadline,
 }
 
 #[derive(Clone, Debug)]
@@ -78,6 +87,9 @@ pub struct Model {
     past_names: Vec<String>,
     present_names: Vec<String>,
 }
+
+/// The KV cache of some sequences: 2 × layers tensors [rows, kv_heads, width, head_dim].
+pub(crate) type KvCache = Vec<DynValue>;
 
 impl Model {
     /// Loads a model folder. ONNX Runtime must be initialised first (`runtime::init`).
@@ -112,7 +124,7 @@ impl Model {
     }
 
     /// An empty KV cache for one sequence.
-    fn empty_cache(&self) -> Result<Vec<DynValue>> {
+    fn empty_cache(&self) -> Result<KvCache> {
         let shape = [1usize, self.config.kv_heads, 0, self.config.head_dim];
         (0..2 * self.config.layers)
             .map(|_| -> Result<DynValue> {
@@ -124,11 +136,13 @@ impl Model {
             .collect()
     }
 
-    /// Runs `ids` after `past` (of length `total - ids.len()`); returns the
-    /// last position's logits and the grown cache.
-    fn forward(&mut self, ids: &[u32], total: usize, past: Vec<DynValue>) -> Result<(Vec<f32>, Vec<DynValue>)> {
-        let input_ids = Tensor::from_array(([1usize, ids.len()], ids.iter().map(|&t| t as i64).collect::<Vec<_>>()))?;
-        let mask = Tensor::from_array(([1usize, total], vec![1i64; total]))?;
+    /// One run: `ids` [rows, seq], mask [rows, width], the past; returns the
+    /// last position's logits per row and the present cache.
+    fn run(&mut self, rows: usize, ids: Vec<i64>, mask: Vec<i64>, past: KvCache) -> Result<(Vec<Vec<f32>>, KvCache)> {
+        let seq = ids.len() / rows;
+        let width = mask.len() / rows;
+        let input_ids = Tensor::from_array(([rows, seq], ids))?;
+        let mask = Tensor::from_array(([rows, width], mask))?;
         let mut inputs: Vec<(Cow<str>, SessionInputValue)> =
             vec![("input_ids".into(), input_ids.into()), ("attention_mask".into(), mask.into())];
         for (name, value) in self.past_names.iter().zip(past) {
@@ -137,13 +151,43 @@ impl Model {
         let mut outputs = self.session.run(inputs).map_err(|e| anyhow!("model run failed: {e}"))?;
         let (shape, data) = outputs["logits"].try_extract_tensor::<f32>()?;
         let vocab = *shape.last().context("logits have no dimensions")? as usize;
-        let last = data[data.len() - vocab..].to_vec();
+        let per_row = data.len() / rows;
+        let logits = (0..rows).map(|r| data[(r + 1) * per_row - vocab..(r + 1) * per_row].to_vec()).collect();
         let present = self
             .present_names
             .iter()
             .map(|n| outputs.remove(n).with_context(|| format!("model produced no {n}")))
             .collect::<Result<Vec<_>>>()?;
-        Ok((last, present))
+        Ok((logits, present))
+    }
+
+    /// Prefill of one sequence from an empty cache.
+    pub(crate) fn prefill(&mut self, ids: &[u32]) -> Result<(Vec<f32>, KvCache)> {
+        let cache = self.empty_cache()?;
+        let (mut logits, present) = self.run(1, ids.iter().map(|&t| t as i64).collect(), vec![1; ids.len()], cache)?;
+        Ok((logits.pop().expect("one row"), present))
+    }
+
+    /// One token for each row. Row r has `lens[r]` valid cache entries at the
+    /// start of the padded `past` (GroupQueryAttention reads per-row lengths
+    /// from the mask and writes each new entry right after them).
+    pub(crate) fn decode(&mut self, tokens: &[u32], lens: &[usize], past: KvCache) -> Result<(Vec<Vec<f32>>, KvCache)> {
+        let rows = tokens.len();
+        let width = cache_width(&past)? + 1;
+        let mut mask = vec![0i64; rows * width];
+        for (r, &len) in lens.iter().enumerate() {
+            mask[r * width..r * width + len + 1].fill(1);
+        }
+        self.run(rows, tokens.iter().map(|&t| t as i64).collect(), mask, past)
+    }
+
+    /// Builds one padded cache from rows of other caches: `picks` are
+    /// (source, row, valid length); the width is the longest length.
+    pub(crate) fn gather(&self, sources: &[&KvCache], picks: &[(usize, usize, usize)]) -> Result<KvCache> {
+        match self.kv_type {
+            KvType::F32 => gather_typed::<f32>(sources, picks),
+            KvType::F16 => gather_typed::<half::f16>(sources, picks),
+        }
     }
 
     /// The next-token logits after `ids`, computed from scratch (no cache).
@@ -151,97 +195,68 @@ impl Model {
         if ids.is_empty() || ids.len() > self.config.context_length {
             bail!("{} tokens do not fit the model's context of {}", ids.len(), self.config.context_length);
         }
-        let cache = self.empty_cache()?;
-        Ok(self.forward(ids, ids.len(), cache)?.0)
+        Ok(self.prefill(ids)?.0)
     }
 
-    /// Greedy generation after `prompt`. `on_text` receives the completion's
-    /// text as it grows, in pieces that are whole UTF-8.
-    pub fn generate(&mut self, prompt: &[u32], params: &GenerateParams, mut on_text: impl FnMut(&str)) -> Result<Generation> {
-        let context = self.config.context_length;
-        if prompt.is_empty() {
-            bail!("the prompt is empty; give some text to complete");
+    /// Generation for one prompt on the calling thread. `on_text` receives
+    /// the completion as it grows, in whole UTF-8 pieces.
+    pub fn generate(&mut self, prompt: &[u32], params: &GenerateParams, on_text: impl FnMut(&str) + Send) -> Result<Generation> {
+        let mut results = self.generate_batch(vec![(prompt.to_vec(), params.clone())], on_text)?;
+        results.pop().expect("one result")
+    }
+
+    /// Generation for several prompts at once, continuously batched: all are
+    /// admitted, decoded together, and leave as they finish. Text streams
+    /// only for the first prompt.
+    pub fn generate_batch(
+        &mut self,
+        prompts: Vec<(Vec<u32>, GenerateParams)>,
+        on_text: impl FnMut(&str) + Send,
+    ) -> Result<Vec<Result<Generation>>> {
+        let n = prompts.len();
+        let results = std::sync::Arc::new(std::sync::Mutex::new((0..n).map(|_| None).collect::<Vec<_>>()));
+        let mut on_text: Option<Box<dyn FnMut(&str) + Send + '_>> = Some(Box::new(on_text));
+        let mut batch = Batch::new(n.max(1));
+        for (i, (prompt, params)) in prompts.into_iter().enumerate() {
+            let results = results.clone();
+            let sink: Box<dyn FnMut(&str) + Send + '_> = match on_text.take() {
+                Some(sink) => sink,
+                None => Box::new(|_: &str| {}),
+            };
+            let request = Request::new(prompt, params, sink, Box::new(move |r| results.lock().unwrap()[i] = Some(r)));
+            batch.admit(request);
         }
-        if prompt.len() >= context {
-            bail!(
-                "the prompt is {} tokens but the model's context holds {context}; shorten the prompt",
-                prompt.len()
-            );
+        while !batch.is_empty() {
+            batch.step(self)?;
         }
-        let start = Instant::now();
-        let cache = self.empty_cache()?;
-        let (mut logits, mut cache) = self.forward(prompt, prompt.len(), cache)?;
-        let prefill_time = start.elapsed();
-        let decode_start = Instant::now();
-        let mut tokens: Vec<u32> = Vec::new();
-        let mut emitted = 0usize;
-        let mut text = String::new();
-        let finish = loop {
-            let next = argmax(&logits);
-            if self.config.eos_token_ids.contains(&next) {
-                break FinishReason::Eos;
-            }
-            tokens.push(next);
-            text = self.codec.decode(&tokens)?;
-            if let Some(cut) = params.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
-                text.truncate(cut);
-                if cut > emitted {
-                    on_text(&text[emitted..]);
-                }
-                break FinishReason::StopString;
-            }
-            // Hold back a trailing partial UTF-8 sequence (decoded as U+FFFD) and
-            // anything that could still become a stop string.
-            let stable = stable_prefix(&text, &params.stop);
-            if stable > emitted {
-                on_text(&text[emitted..stable]);
-                emitted = stable;
-            }
-            if tokens.len() >= params.max_new_tokens {
-                break FinishReason::MaxTokens;
-            }
-            let total = prompt.len() + tokens.len();
-            if total >= context {
-                break FinishReason::ContextFull;
-            }
-            let (l, c) = self.forward(&[next], total, cache)?;
-            logits = l;
-            cache = c;
-        };
-        if finish != FinishReason::StopString && text.len() > emitted {
-            on_text(&text[emitted..]);
-        }
-        Ok(Generation {
-            tokens,
-            text,
-            prompt_tokens: prompt.len(),
-            prefill_time,
-            decode_time: decode_start.elapsed(),
-            finish,
-        })
+        drop(batch);
+        let results = std::sync::Arc::try_unwrap(results).map_err(|_| anyhow!("results still shared"))?;
+        Ok(results.into_inner().unwrap().into_iter().map(|r| r.expect("every request finishes")).collect())
     }
 }
 
-pub fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0usize;
-    for (i, &v) in logits.iter().enumerate() {
-        if v > logits[best] {
-            best = i;
-        }
-    }
-    best as u32
+fn cache_width(cache: &KvCache) -> Result<usize> {
+    let shape = cache.first().context("empty KV cache")?.shape();
+    Ok(shape[2] as usize)
 }
 
-/// The length of `text` that can be shown now: no trailing replacement
-/// character, and no suffix that is the start of a stop string.
-fn stable_prefix(text: &str, stop: &[String]) -> usize {
-    let mut end = text.trim_end_matches('\u{FFFD}').len();
-    for s in stop {
-        for (i, _) in s.char_indices().skip(1) {
-            if text[..end].ends_with(&s[..i]) {
-                end = end.min(text[..end].len() - i);
-            }
+fn gather_typed<T: PrimitiveTensorElementType + Clone + Default + std::fmt::Debug + 'static>(
+    sources: &[&KvCache],
+    picks: &[(usize, usize, usize)],
+) -> Result<KvCache> {
+    let width = picks.iter().map(|p| p.2).max().unwrap_or(0);
+    let tensors = sources.first().map(|s| s.len()).unwrap_or(0);
+    let mut out = Vec::with_capacity(tensors);
+    for t in 0..tensors {
+        let first = sources[0][t].try_extract_array::<T>()?;
+        let (heads, dim) = (first.shape()[1], first.shape()[3]);
+        let mut merged = Array4::<T>::default((picks.len(), heads, width, dim));
+        for (i, &(source, row, len)) in picks.iter().enumerate() {
+            let view = sources[source][t].try_extract_array::<T>()?;
+            let view = view.into_dimensionality::<ndarray::Ix4>()?;
+            merged.slice_mut(s![i, .., ..len, ..]).assign(&view.slice(s![row, .., ..len, ..]));
         }
+        out.push(Tensor::from_array(merged)?.into_dyn());
     }
-    end
+    Ok(out)
 }

@@ -1,0 +1,281 @@
+//! Continuous batching: sequences join a running batch after their prefill,
+//! share one decode run per step (one token per row), and leave as they
+//! finish. The padded KV cache is regrouped only when membership changes;
+//! between changes each step's output cache is the next step's input.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+
+use super::engine::{FinishReason, GenerateParams, Generation, KvCache, Model};
+use super::sampling::Sampler;
+use super::text::TextCodec;
+
+type TextSink<'a> = Box<dyn FnMut(&str) + Send + 'a>;
+type DoneSink<'a> = Box<dyn FnOnce(Result<Generation>) + Send + 'a>;
+
+/// One generation request with where its text and result go.
+pub struct Request<'a> {
+    prompt: Vec<u32>,
+    params: GenerateParams,
+    on_text: TextSink<'a>,
+    on_done: DoneSink<'a>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(prompt: Vec<u32>, params: GenerateParams, on_text: TextSink<'a>, on_done: DoneSink<'a>) -> Request<'a> {
+        Request { prompt, params, on_text, on_done, cancel: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// Setting the flag ends the request at its next step with `Cancelled`.
+    pub fn with_cancel(mut self, cancel: Arc<AtomicBool>) -> Request<'a> {
+        self.cancel = cancel;
+        self
+    }
+}
+
+struct Active<'a> {
+    request: Request<'a>,
+    sampler: Sampler,
+    tokens: Vec<u32>,
+    text: String,
+    emitted: usize,
+    /// Valid KV cache entries (the prompt and all tokens but the newest).
+    len: usize,
+    prefill_time: Duration,
+    decode_start: Instant,
+}
+
+impl<'a> Active<'a> {
+    /// Takes the logits of the next position; returns why it ends, if it does.
+    fn accept(&mut self, logits: &[f32], codec: &TextCodec, context: usize, eos: &[u32]) -> Result<Option<FinishReason>> {
+        let params = &self.request.params;
+        let seen: Vec<u32> = if params.sampling.repetition_penalty != 1.0 {
+            self.request.prompt.iter().chain(&self.tokens).copied().collect()
+        } else {
+            Vec::new()
+        };
+        let next = self.sampler.next(logits, &seen);
+        if eos.contains(&next) {
+            return Ok(Some(FinishReason::Eos));
+        }
+        self.tokens.push(next);
+        self.text = codec.decode(&self.tokens)?;
+        if let Some(cut) = params.stop.iter().filter_map(|s| self.text.find(s.as_str())).min() {
+            self.text.truncate(cut);
+            return Ok(Some(FinishReason::StopString));
+        }
+        // Hold back a trailing partial UTF-8 sequence (decoded as U+FFFD) and
+        // anything that could still become a stop string.
+        let stable = stable_prefix(&self.text, &params.stop);
+        if stable > self.emitted {
+            (self.request.on_text)(&self.text[self.emitted..stable]);
+            self.emitted = stable;
+        }
+        Ok(if self.tokens.len() >= params.max_new_tokens {
+            Some(FinishReason::MaxTokens)
+        } else if self.len + 1 >= context {
+            Some(FinishReason::ContextFull)
+        } else {
+            self.interrupted()
+        })
+    }
+
+    fn interrupted(&self) -> Option<FinishReason> {
+        if self.request.cancel.load(Ordering::Relaxed) {
+            Some(FinishReason::Cancelled)
+        } else if self.request.params.deadline.is_some_and(|d| Instant::now() >= d) {
+            Some(FinishReason::Deadline)
+        } else {
+            None
+        }
+    }
+
+    fn finish(mut self, finish: FinishReason) {
+        if self.text.len() > self.emitted {
+            (self.request.on_text)(&self.text[self.emitted..]);
+        }
+        let generation = Generation {
+            tokens: self.tokens,
+            text: self.text,
+            prompt_tokens: self.request.prompt.len(),
+            prefill_time: self.prefill_time,
+            decode_time: self.decode_start.elapsed(),
+            finish,
+        };
+        (self.request.on_done)(Ok(generation));
+    }
+}
+
+pub struct Batch<'a> {
+    max_rows: usize,
+    waiting: VecDeque<Request<'a>>,
+    rows: Vec<Active<'a>>,
+    /// For each row, its row in `kv` (rows that finished leave gaps until regrouped).
+    kept_rows: Vec<usize>,
+    kv: Option<KvCache>,
+}
+
+impl<'a> Batch<'a> {
+    pub fn new(max_rows: usize) -> Batch<'a> {
+        Batch { max_rows: max_rows.max(1), waiting: VecDeque::new(), rows: Vec::new(), kept_rows: Vec::new(), kv: None }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty() && self.rows.is_empty()
+    }
+
+    pub fn running(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Queues a request; it joins at the next step with room.
+    pub fn admit(&mut self, request: Request<'a>) {
+        self.waiting.push_back(request);
+    }
+
+    /// Admits waiting requests (prefill), then decodes one token for every row.
+    pub fn step(&mut self, model: &mut Model) -> Result<()> {
+        if let Err(err) = self.try_step(model) {
+            let message = format!("{err:#}");
+            for row in self.rows.drain(..) {
+                (row.request.on_done)(Err(anyhow!("{message}")));
+            }
+            self.kv = None;
+        }
+        Ok(())
+    }
+
+    fn try_step(&mut self, model: &mut Model) -> Result<()> {
+        let context = model.config.context_length;
+        let eos = model.config.eos_token_ids.clone();
+        // Admission: prefill each newcomer alone (GroupQueryAttention takes a
+        // multi-token input with past context only at batch 1), then regroup.
+        let mut joined: Vec<(Active<'a>, KvCache)> = Vec::new();
+        while self.rows.len() + joined.len() < self.max_rows {
+            let Some(request) = self.waiting.pop_front() else { break };
+            if let Some(active) = self.prefill(model, request, context, &eos)? {
+                joined.push(active);
+            }
+        }
+        let finished = self.decode_running(model, context, &eos)?;
+        if !joined.is_empty() || finished {
+            self.regroup(model, joined)?;
+        }
+        Ok(())
+    }
+
+    fn prefill(
+        &mut self,
+        model: &mut Model,
+        request: Request<'a>,
+        context: usize,
+        eos: &[u32],
+    ) -> Result<Option<(Active<'a>, KvCache)>> {
+        if request.prompt.is_empty() {
+            (request.on_done)(Err(anyhow!("the prompt is empty; give some text to complete")));
+            return Ok(None);
+        }
+        if request.prompt.len() >= context {
+            let n = request.prompt.len();
+            (request.on_done)(Err(anyhow!(
+                "the prompt is {n} tokens but the model's context holds {context}; shorten the prompt"
+            )));
+            return Ok(None);
+        }
+        let start = Instant::now();
+        let sampler = Sampler::new(request.params.sampling.clone());
+        let mut active = Active {
+            len: request.prompt.len(),
+            request,
+            sampler,
+            tokens: Vec::new(),
+            text: String::new(),
+            emitted: 0,
+            prefill_time: Duration::ZERO,
+            decode_start: start,
+        };
+        if let Some(reason) = active.interrupted() {
+            active.finish(reason);
+            return Ok(None);
+        }
+        let (logits, kv) = model.prefill(&active.request.prompt)?;
+        active.prefill_time = start.elapsed();
+        active.decode_start = Instant::now();
+        match active.accept(&logits, &model.codec, context, eos)? {
+            Some(reason) => {
+                active.finish(reason);
+                Ok(None)
+            }
+            None => Ok(Some((active, kv))),
+        }
+    }
+
+    /// One decode run over the running rows; returns whether any finished.
+    fn decode_running(&mut self, model: &mut Model, context: usize, eos: &[u32]) -> Result<bool> {
+        let Some(kv) = self.kv.take() else { return Ok(false) };
+        let tokens: Vec<u32> = self.rows.iter().map(|r| *r.tokens.last().expect("a running row has a token")).collect();
+        let lens: Vec<usize> = self.rows.iter().map(|r| r.len).collect();
+        let (logits, present) = model.decode(&tokens, &lens, kv)?;
+        self.kv = Some(present);
+        let mut any_finished = false;
+        let mut kept = Vec::with_capacity(self.rows.len());
+        let mut keep_rows = Vec::with_capacity(self.rows.len());
+        for (index, (mut row, logits)) in self.rows.drain(..).zip(logits).enumerate() {
+            row.len += 1;
+            match row.accept(&logits, &model.codec, context, eos)? {
+                Some(reason) => {
+                    any_finished = true;
+                    row.finish(reason);
+                }
+                None => {
+                    kept.push(row);
+                    keep_rows.push(index);
+                }
+            }
+        }
+        self.rows = kept;
+        self.kept_rows = keep_rows;
+        Ok(any_finished)
+    }
+
+    /// Rebuilds the padded cache from the surviving rows and the newcomers.
+    fn regroup(&mut self, model: &Model, joined: Vec<(Active<'a>, KvCache)>) -> Result<()> {
+        let mut sources: Vec<&KvCache> = Vec::new();
+        let mut picks = Vec::new();
+        if let Some(kv) = &self.kv {
+            sources.push(kv);
+            for (row, &source_row) in self.rows.iter().zip(&self.kept_rows) {
+                picks.push((0, source_row, row.len));
+            }
+        }
+        let base = sources.len();
+        for (i, (active, kv)) in joined.iter().enumerate() {
+            sources.push(kv);
+            picks.push((base + i, 0, active.len));
+        }
+        let merged = if picks.is_empty() { None } else { Some(model.gather(&sources, &picks)?) };
+        self.rows.extend(joined.into_iter().map(|(active, _)| active));
+        self.kept_rows = (0..self.rows.len()).collect();
+        self.kv = merged;
+        Ok(())
+    }
+}
+
+/// The length of `text` that can be shown now: no trailing replacement
+/// character, and no suffix that is the start of a stop string.
+fn stable_prefix(text: &str, stop: &[String]) -> usize {
+    let mut end = text.trim_end_matches('\u{FFFD}').len();
+    for s in stop {
+        for (i, _) in s.char_indices().skip(1) {
+            if text[..end].ends_with(&s[..i]) {
+                end = end.min(text[..end].len() - i);
+            }
+        }
+    }
+    end
+}
