@@ -163,3 +163,100 @@ fn bad_model_folders_give_clear_errors() {
     let err = common::try_load(&copy).err().unwrap().to_string();
     assert!(err.contains("not a valid ONNX model"), "{err}");
 }
+
+/// Prompts of different lengths (3 to 40 tokens).
+fn varied_prompts(n: usize) -> Vec<Vec<u32>> {
+    (0..n).map(|i| (0..3 + i * 5).map(|j| 1000 + (i * 131 + j * 17) as u32 % 5000).collect()).collect()
+}
+
+#[test]
+fn a_request_gives_the_same_tokens_alone_and_in_a_batch_of_eight() {
+    let mut model = common::load(&common::tiny_model());
+    let prompts = varied_prompts(8);
+    let alone: Vec<Vec<u32>> = prompts
+        .iter()
+        .map(|p| model.generate(p, &GenerateParams::greedy(10 + p.len() % 7), |_| {}).unwrap().tokens)
+        .collect();
+    let batch = model
+        .generate_batch(prompts.iter().map(|p| (p.clone(), GenerateParams::greedy(10 + p.len() % 7))).collect(), |_| {})
+        .unwrap();
+    for (i, result) in batch.into_iter().enumerate() {
+        assert_eq!(result.unwrap().tokens, alone[i], "prompt {i}");
+    }
+}
+
+#[test]
+fn requests_join_and_leave_a_running_batch() {
+    use std::sync::{Arc, Mutex};
+    let mut model = common::load(&common::tiny_model());
+    let prompts = varied_prompts(7);
+    let alone: Vec<Vec<u32>> =
+        prompts.iter().map(|p| model.generate(p, &GenerateParams::greedy(4 + p.len() % 9), |_| {}).unwrap().tokens).collect();
+    // Room for three rows: the others wait, then join as rows finish.
+    let results = Arc::new(Mutex::new(vec![Vec::new(); prompts.len()]));
+    let mut batch = precis::llm::Batch::new(3);
+    for (i, p) in prompts.iter().enumerate() {
+        let results = results.clone();
+        batch.admit(precis::llm::Request::new(
+            p.clone(),
+            GenerateParams::greedy(4 + p.len() % 9),
+            Box::new(|_| {}),
+            Box::new(move |r| results.lock().unwrap()[i] = r.unwrap().tokens),
+        ));
+    }
+    let mut widest = 0;
+    while !batch.is_empty() {
+        batch.step(&mut model).unwrap();
+        widest = widest.max(batch.running());
+    }
+    assert_eq!(widest, 3);
+    assert_eq!(*results.lock().unwrap(), alone);
+}
+
+#[test]
+fn cancelled_request_stops_and_keeps_what_it_has() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut model = common::load(&common::tiny_model());
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let result = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let sink = result.clone();
+    let mut batch = precis::llm::Batch::new(2);
+    batch.admit(
+        precis::llm::Request::new(
+            PROMPT.to_vec(),
+            GenerateParams::greedy(50),
+            Box::new(move |_| flag.store(true, Ordering::Relaxed)),
+            Box::new(move |r| *sink.lock().unwrap() = Some(r.unwrap())),
+        )
+        .with_cancel(cancel),
+    );
+    while !batch.is_empty() {
+        batch.step(&mut model).unwrap();
+    }
+    let generation = result.lock().unwrap().take().unwrap();
+    assert_eq!(generation.finish, FinishReason::Cancelled);
+    assert!(!generation.tokens.is_empty() && generation.tokens.len() < 50, "{:?}", generation.tokens);
+}
+
+#[test]
+fn past_deadline_ends_a_request_without_work() {
+    let mut model = common::load(&common::tiny_model());
+    let params = GenerateParams { deadline: Some(std::time::Instant::now()), ..GenerateParams::greedy(50) };
+    let generation = model.generate(PROMPT, &params, |_| {}).unwrap();
+    assert_eq!(generation.finish, FinishReason::Deadline);
+    assert!(generation.tokens.is_empty());
+}
+
+#[test]
+fn seeded_sampling_is_reproducible() {
+    let mut model = common::load(&common::tiny_model());
+    let params = GenerateParams {
+        sampling: precis::llm::SamplingParams { temperature: 0.8, top_p: 0.95, seed: 11, ..Default::default() },
+        ..GenerateParams::greedy(12)
+    };
+    let a = model.generate(PROMPT, &params, |_| {}).unwrap().tokens;
+    let b = model.generate(PROMPT, &params, |_| {}).unwrap().tokens;
+    assert_eq!(a, b);
+}
