@@ -5,6 +5,7 @@
 //! `pip` (registry packages), `runtime` (the ONNX Runtime library),
 //! `models` (registry, fetch, GGUF → ONNX conversion), `llm` (the engine).
 
+pub mod bench;
 pub mod cache;
 pub mod llm;
 pub mod models;

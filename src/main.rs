@@ -39,6 +39,30 @@ enum Command {
     Model(ModelCommand),
     /// Complete one chat prompt, streaming the answer to stdout and stats to stderr.
     Generate(GenerateArgs),
+    /// Measure prefill and decode throughput, batch 1 and concurrent.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// A registry model name or a model folder.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    model: String,
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: Flavor,
+    #[arg(long, value_enum)]
+    precision: Option<Precision>,
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long, default_value_t = 512)]
+    prompt_tokens: usize,
+    #[arg(long, default_value_t = 128)]
+    new_tokens: usize,
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -160,6 +184,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Model(ModelCommand::Convert { gguf, out, precision }) => convert(&cache, &gguf, &out, precision, &progress)?,
         Command::Generate(args) => generate(&cache, cli.ort_lib, args, &progress)?,
+        Command::Bench(args) => bench(&cache, cli.ort_lib, args, &progress)?,
     }
     Ok(())
 }
@@ -210,16 +235,47 @@ fn resolve_model(cache: &Cache, model: &str, precision: Precision, progress: &Pr
     models::ensure(cache, model, precision, progress)
 }
 
-fn generate(cache: &Cache, ort_lib: Option<PathBuf>, args: GenerateArgs, progress: &Progress) -> Result<()> {
+/// Provisions what is missing (runtime, model) and loads the model.
+fn load_model(
+    cache: &Cache,
+    ort_lib: Option<PathBuf>,
+    model: &str,
+    device: Flavor,
+    precision: Option<Precision>,
+    threads: Option<usize>,
+    progress: &Progress,
+) -> Result<Model> {
     let lib = match ort_lib {
-        Some(path) => runtime::locate(cache, Some(&path), args.device)?,
-        None => runtime::locate(cache, None, args.device).or_else(|_| runtime::provision(cache, args.device))?,
+        Some(path) => runtime::locate(cache, Some(&path), device)?,
+        None => runtime::locate(cache, None, device).or_else(|_| runtime::provision(cache, device))?,
     };
-    let precision = args.precision.unwrap_or(Precision::for_device(args.device));
-    let dir = resolve_model(cache, &args.model, precision, progress)?;
+    let precision = precision.unwrap_or(Precision::for_device(device));
+    let dir = resolve_model(cache, model, precision, progress)?;
     let env = runtime::init(&lib)?;
-    let options = EngineOptions { threads: args.threads, cuda: args.device == Flavor::Cuda };
-    let mut model = Model::load(&dir, env, &options)?;
+    let options = EngineOptions { threads, cuda: device == Flavor::Cuda };
+    Model::load(&dir, env, &options)
+}
+
+fn bench(cache: &Cache, ort_lib: Option<PathBuf>, args: BenchArgs, progress: &Progress) -> Result<()> {
+    let mut model = load_model(cache, ort_lib, &args.model, args.device, args.precision, args.threads, progress)?;
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let spec = precis::bench::BenchSpec {
+        prompt_tokens: args.prompt_tokens,
+        new_tokens: args.new_tokens,
+        concurrency: args.concurrency,
+    };
+    let report = precis::bench::run(&mut model, &args.model, threads, &spec)?;
+    println!("{}", report.table());
+    if let Some(path) = args.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn generate(cache: &Cache, ort_lib: Option<PathBuf>, args: GenerateArgs, progress: &Progress) -> Result<()> {
+    let mut model =
+        load_model(cache, ort_lib, &args.model, args.device, args.precision, args.threads, progress)?;
     let prompt = if args.raw {
         args.prompt.clone()
     } else {
@@ -242,6 +298,7 @@ fn generate(cache: &Cache, ort_lib: Option<PathBuf>, args: GenerateArgs, progres
             seed: args.seed,
         },
         deadline: None,
+        ignore_eos: false,
     };
     let generation = model.generate(&ids, &params, |piece| {
         let mut stdout = std::io::stdout();

@@ -60,7 +60,7 @@ impl<'a> Active<'a> {
             Vec::new()
         };
         let next = self.sampler.next(logits, &seen);
-        if eos.contains(&next) {
+        if !params.ignore_eos && eos.contains(&next) {
             return Ok(Some(FinishReason::Eos));
         }
         self.tokens.push(next);

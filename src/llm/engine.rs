@@ -32,11 +32,19 @@ pub struct GenerateParams {
     pub sampling: SamplingParams,
     /// Generation ends (with what it has) at this instant.
     pub deadline: Option<Instant>,
+    /// Keep generating past end-of-sequence tokens (benchmarks need fixed lengths).
+    pub ignore_eos: bool,
 }
 
 impl Default for GenerateParams {
     fn default() -> Self {
-        GenerateParams { max_new_tokens: 256, stop: Vec::new(), sampling: SamplingParams::default(), deadline: None }
+        GenerateParams {
+            max_new_tokens: 256,
+            stop: Vec::new(),
+            sampling: SamplingParams::default(),
+            deadline: None,
+            ignore_eos: false,
+        }
     }
 }
 

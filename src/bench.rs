@@ -1,0 +1,120 @@
+//! `precis bench`: prefill and decode throughput of one model folder, at
+//! batch 1 and with concurrent requests, on this machine.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::llm::{GenerateParams, Model};
+
+#[derive(Clone, Debug)]
+pub struct BenchSpec {
+    pub prompt_tokens: usize,
+    pub new_tokens: usize,
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub model: String,
+    pub threads: usize,
+    pub prompt_tokens: usize,
+    pub new_tokens: usize,
+    pub concurrency: usize,
+    /// Batch-1 prefill of `prompt_tokens`.
+    pub prefill_tokens_per_s: f64,
+    /// Batch-1 decode after that prefill.
+    pub decode_tokens_per_s: f64,
+    /// All requests' new tokens over the wall time, `concurrency` requests at once.
+    pub concurrent_tokens_per_s: f64,
+    /// concurrent / batch-1 decode.
+    pub concurrency_gain: f64,
+    pub peak_rss_mb: f64,
+}
+
+/// A prompt of exactly `n` tokens of ordinary code-like text, different per `variant`.
+fn prompt(model: &Model, n: usize, variant: usize) -> Result<Vec<u32>> {
+    let mut text = String::new();
+    let mut i = variant;
+    let mut ids = Vec::new();
+    while ids.len() < n {
+        text.push_str(&format!("fn step_{i}(state: &mut State) -> Result<u32> {{ state.count += {i}; Ok(state.count) }}\n"));
+        i += 7;
+        ids = model.codec.encode(&text)?;
+    }
+    ids.truncate(n);
+    Ok(ids)
+}
+
+pub fn run(model: &mut Model, name: &str, threads: usize, spec: &BenchSpec) -> Result<BenchReport> {
+    let params = GenerateParams { ignore_eos: true, ..GenerateParams::greedy(spec.new_tokens) };
+    // Warm-up: the first run of a session allocates its buffers.
+    model.generate(&prompt(model, 16, 0)?, &GenerateParams { ignore_eos: true, ..GenerateParams::greedy(4) }, |_| {})?;
+
+    let single = model.generate(&prompt(model, spec.prompt_tokens, 0)?, &params, |_| {})?;
+
+    // Concurrent requests with shorter, different prompts: what summarizing many chunks looks like.
+    let concurrent_prompt = (spec.prompt_tokens / 4).max(8);
+    let requests = (0..spec.concurrency)
+        .map(|i| Ok((prompt(model, concurrent_prompt, i + 1)?, params.clone())))
+        .collect::<Result<Vec<_>>>()?;
+    let start = Instant::now();
+    let results = model.generate_batch(requests, |_| {})?;
+    let wall = start.elapsed().as_secs_f64();
+    let mut generated = 0;
+    for result in results {
+        generated += result?.tokens.len();
+    }
+    let concurrent = generated as f64 / wall;
+    let decode = single.decode_tokens_per_s();
+    Ok(BenchReport {
+        model: name.to_string(),
+        threads,
+        prompt_tokens: spec.prompt_tokens,
+        new_tokens: spec.new_tokens,
+        concurrency: spec.concurrency,
+        prefill_tokens_per_s: single.prefill_tokens_per_s(),
+        decode_tokens_per_s: decode,
+        concurrent_tokens_per_s: concurrent,
+        concurrency_gain: concurrent / decode,
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
+
+/// The process's peak resident set (VmHWM), in MB; 0 where /proc is absent.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+impl BenchReport {
+    pub fn table(&self) -> String {
+        format!(
+            "model {} ({} threads)\n\
+             | measure | value |\n| --- | --- |\n\
+             | prefill, {}-token prompt, batch 1 | {:.1} tok/s |\n\
+             | decode, {} tokens, batch 1 | {:.1} tok/s |\n\
+             | decode, {} concurrent requests (aggregate) | {:.1} tok/s |\n\
+             | concurrency gain | {:.2}x |\n\
+             | peak RSS | {:.0} MB |",
+            self.model,
+            self.threads,
+            self.prompt_tokens,
+            self.prefill_tokens_per_s,
+            self.new_tokens,
+            self.decode_tokens_per_s,
+            self.concurrency,
+            self.concurrent_tokens_per_s,
+            self.concurrency_gain,
+            self.peak_rss_mb
+        )
+    }
+}
