@@ -43,13 +43,20 @@ enum Command {
     Bench(BenchArgs),
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Device {
+    Auto,
+    Cpu,
+    Cuda,
+}
+
 #[derive(Args)]
 struct BenchArgs {
     /// A registry model name or a model folder.
     #[arg(long, default_value = DEFAULT_MODEL)]
     model: String,
-    #[arg(long, value_enum, default_value = "cpu")]
-    device: Flavor,
+    #[arg(long, value_enum, default_value = "auto")]
+    device: Device,
     #[arg(long, value_enum)]
     precision: Option<Precision>,
     #[arg(long)]
@@ -125,8 +132,9 @@ struct GenerateArgs {
     /// A registry model name or a model folder.
     #[arg(long, default_value = DEFAULT_MODEL)]
     model: String,
-    #[arg(long, value_enum, default_value = "cpu")]
-    device: Flavor,
+    /// auto: CUDA when its runtime is provisioned and a GPU answers, else CPU.
+    #[arg(long, value_enum, default_value = "auto")]
+    device: Device,
     /// Precision of a registry model (default: int8 on CPU, fp16 on CUDA).
     #[arg(long, value_enum)]
     precision: Option<Precision>,
@@ -235,25 +243,67 @@ fn resolve_model(cache: &Cache, model: &str, precision: Precision, progress: &Pr
     models::ensure(cache, model, precision, progress)
 }
 
-/// Provisions what is missing (runtime, model) and loads the model.
+/// Provisions what is missing (runtime, model) and loads the model on the device.
 fn load_model(
     cache: &Cache,
     ort_lib: Option<PathBuf>,
     model: &str,
-    device: Flavor,
+    device: Device,
     precision: Option<Precision>,
     threads: Option<usize>,
     progress: &Progress,
 ) -> Result<Model> {
-    let lib = match ort_lib {
-        Some(path) => runtime::locate(cache, Some(&path), device)?,
-        None => runtime::locate(cache, None, device).or_else(|_| runtime::provision(cache, device))?,
+    let flavor = match device {
+        Device::Cpu => Flavor::Cpu,
+        Device::Cuda => {
+            if !Path::new(NVIDIA_DEVICE).exists() {
+                bail!("--device cuda needs an NVIDIA GPU and this machine has none ({NVIDIA_DEVICE} is missing); use --device cpu or auto");
+            }
+            Flavor::Cuda
+        }
+        Device::Auto => match cuda_unavailable(cache, ort_lib.as_deref()) {
+            None => Flavor::Cuda,
+            Some(reason) => {
+                tracing::info!("using the CPU: {reason}");
+                Flavor::Cpu
+            }
+        },
     };
-    let precision = precision.unwrap_or(Precision::for_device(device));
-    let dir = resolve_model(cache, model, precision, progress)?;
+    let lib = match ort_lib {
+        Some(path) => runtime::locate(cache, Some(&path), flavor)?,
+        None => runtime::locate(cache, None, flavor).or_else(|_| runtime::provision(cache, flavor))?,
+    };
     let env = runtime::init(&lib)?;
-    let options = EngineOptions { threads, cuda: device == Flavor::Cuda };
-    Model::load(&dir, env, &options)
+    let load = |flavor: Flavor| -> Result<Model> {
+        let precision = precision.unwrap_or(Precision::for_device(flavor));
+        let dir = resolve_model(cache, model, precision, progress)?;
+        Model::load(&dir, env, &EngineOptions { threads, cuda: flavor == Flavor::Cuda })
+    };
+    match load(flavor) {
+        // The GPU build of ONNX Runtime also runs on the CPU.
+        Err(err) if device == Device::Auto && flavor == Flavor::Cuda => {
+            tracing::info!("using the CPU: CUDA failed ({err:#})");
+            load(Flavor::Cpu)
+        }
+        result => result,
+    }
+}
+
+/// The control device every NVIDIA driver creates.
+const NVIDIA_DEVICE: &str = "/dev/nvidiactl";
+
+/// Why `--device auto` will not try CUDA, if it will not.
+fn cuda_unavailable(cache: &Cache, ort_lib: Option<&Path>) -> Option<String> {
+    if ort_lib.is_some() {
+        return Some("an explicit --ort-lib is used as a CPU runtime; pass --device cuda for a GPU build".into());
+    }
+    if !Path::new(NVIDIA_DEVICE).exists() {
+        return Some(format!("no NVIDIA GPU on this machine ({NVIDIA_DEVICE} is missing)"));
+    }
+    match runtime::locate(cache, None, Flavor::Cuda) {
+        Ok(_) => None,
+        Err(_) => Some("the CUDA runtime is not provisioned (run `precis setup --device cuda`)".into()),
+    }
 }
 
 fn bench(cache: &Cache, ort_lib: Option<PathBuf>, args: BenchArgs, progress: &Progress) -> Result<()> {

@@ -196,3 +196,25 @@ fn second_fetch_downloads_and_converts_nothing() {
     common::precis().args(["model", "fetch"]).env("PIP_NO_INDEX", "1").assert().success().stdout(predicate::str::contains(dir.to_str().unwrap()));
     assert_eq!(std::fs::metadata(&data).unwrap().modified().unwrap(), before);
 }
+
+#[test]
+fn cuda_on_a_machine_without_gpu_is_a_clear_error() {
+    if Path::new("/dev/nvidiactl").exists() {
+        return; // a GPU machine: the CPU-only behaviour cannot be observed here
+    }
+    let out = common::precis().args(["generate", "--prompt", "hi", "--device", "cuda"]).output().unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("needs an NVIDIA GPU") && err.contains("--device cpu"), "{err}");
+}
+
+#[test]
+fn auto_device_falls_back_to_the_cpu_and_says_why() {
+    if Path::new("/dev/nvidiactl").exists() {
+        return;
+    }
+    common::precis()
+        .args(["-v", "generate", "--prompt", "Say yes.", "--max-new-tokens", "2", "--device", "auto"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("using the CPU: no NVIDIA GPU"));
+}

@@ -260,3 +260,32 @@ fn seeded_sampling_is_reproducible() {
     let b = model.generate(PROMPT, &params, |_| {}).unwrap().tokens;
     assert_eq!(a, b);
 }
+
+#[test]
+fn scheduler_serves_requests_from_many_threads() {
+    let mut model = common::load(&common::tiny_model());
+    let prompts = varied_prompts(5);
+    let alone: Vec<Vec<u32>> =
+        prompts.iter().map(|p| model.generate(p, &GenerateParams::greedy(9), |_| {}).unwrap().tokens).collect();
+    let scheduler = std::sync::Arc::new(precis::llm::Scheduler::start(model, 4));
+    let handles: Vec<_> = prompts
+        .into_iter()
+        .map(|p| {
+            let scheduler = scheduler.clone();
+            std::thread::spawn(move || scheduler.submit(p, GenerateParams::greedy(9)).wait().unwrap().tokens)
+        })
+        .collect();
+    let served: Vec<Vec<u32>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(served, alone);
+    // A cancelled request ends early with what it had.
+    let pending = scheduler.submit(PROMPT.to_vec(), GenerateParams::greedy(10_000));
+    match pending.next_event() {
+        Some(precis::llm::Event::Text(_)) => {}
+        _ => panic!("the request streams text first"),
+    }
+    pending.cancel();
+    let generation = pending.wait().unwrap();
+    assert_eq!(generation.finish, FinishReason::Cancelled);
+    assert!(generation.tokens.len() < 10_000);
+    let _model = std::sync::Arc::try_unwrap(scheduler).ok().expect("one owner").shutdown();
+}
