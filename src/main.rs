@@ -50,17 +50,27 @@ enum Device {
     Cuda,
 }
 
+/// Which model runs where: shared by the commands that run one.
 #[derive(Args)]
-struct BenchArgs {
+struct ModelArgs {
     /// A registry model name or a model folder.
     #[arg(long, default_value = DEFAULT_MODEL)]
     model: String,
+    /// auto: CUDA when its runtime is provisioned and a GPU answers, else CPU.
     #[arg(long, value_enum, default_value = "auto")]
     device: Device,
+    /// Precision of a registry model (default: int8 on CPU, fp16 on CUDA).
     #[arg(long, value_enum)]
     precision: Option<Precision>,
+    /// Intra-op threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    model: ModelArgs,
     #[arg(long, default_value_t = 512)]
     prompt_tokens: usize,
     #[arg(long, default_value_t = 128)]
@@ -129,18 +139,8 @@ struct GenerateArgs {
     /// Penalise tokens already in the prompt or the answer (1: off).
     #[arg(long, default_value_t = 1.0)]
     repetition_penalty: f32,
-    /// A registry model name or a model folder.
-    #[arg(long, default_value = DEFAULT_MODEL)]
-    model: String,
-    /// auto: CUDA when its runtime is provisioned and a GPU answers, else CPU.
-    #[arg(long, value_enum, default_value = "auto")]
-    device: Device,
-    /// Precision of a registry model (default: int8 on CPU, fp16 on CUDA).
-    #[arg(long, value_enum)]
-    precision: Option<Precision>,
-    /// Intra-op threads (default: one per core).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 fn main() -> ExitCode {
@@ -244,15 +244,9 @@ fn resolve_model(cache: &Cache, model: &str, precision: Precision, progress: &Pr
 }
 
 /// Provisions what is missing (runtime, model) and loads the model on the device.
-fn load_model(
-    cache: &Cache,
-    ort_lib: Option<PathBuf>,
-    model: &str,
-    device: Device,
-    precision: Option<Precision>,
-    threads: Option<usize>,
-    progress: &Progress,
-) -> Result<Model> {
+fn load_model(cache: &Cache, ort_lib: Option<PathBuf>, args: &ModelArgs, progress: &Progress) -> Result<Model> {
+    let ModelArgs { model, device, precision, threads } = args;
+    let (device, precision, threads) = (*device, *precision, *threads);
     let flavor = match device {
         Device::Cpu => Flavor::Cpu,
         Device::Cuda => {
@@ -307,14 +301,14 @@ fn cuda_unavailable(cache: &Cache, ort_lib: Option<&Path>) -> Option<String> {
 }
 
 fn bench(cache: &Cache, ort_lib: Option<PathBuf>, args: BenchArgs, progress: &Progress) -> Result<()> {
-    let mut model = load_model(cache, ort_lib, &args.model, args.device, args.precision, args.threads, progress)?;
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let mut model = load_model(cache, ort_lib, &args.model, progress)?;
+    let threads = args.model.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let spec = precis::bench::BenchSpec {
         prompt_tokens: args.prompt_tokens,
         new_tokens: args.new_tokens,
         concurrency: args.concurrency,
     };
-    let report = precis::bench::run(&mut model, &args.model, threads, &spec)?;
+    let report = precis::bench::run(&mut model, &args.model.model, threads, &spec)?;
     println!("{}", report.table());
     if let Some(path) = args.json {
         std::fs::write(&path, serde_json::to_string_pretty(&report)?)
@@ -324,8 +318,7 @@ fn bench(cache: &Cache, ort_lib: Option<PathBuf>, args: BenchArgs, progress: &Pr
 }
 
 fn generate(cache: &Cache, ort_lib: Option<PathBuf>, args: GenerateArgs, progress: &Progress) -> Result<()> {
-    let mut model =
-        load_model(cache, ort_lib, &args.model, args.device, args.precision, args.threads, progress)?;
+    let mut model = load_model(cache, ort_lib, &args.model, progress)?;
     let prompt = if args.raw {
         args.prompt.clone()
     } else {
