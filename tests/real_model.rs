@@ -105,3 +105,25 @@ fn generate_streams_the_answer_and_reports_stats() {
         assert!(stderr.contains(field), "stats lack {field}: {stderr}");
     }
 }
+
+#[test]
+fn fixture_prompts_reproduce_through_precis_generate() {
+    let cases = fixture().generation;
+    let expected: Vec<String> = {
+        let model = model();
+        cases.iter().map(|c| model.codec.decode(&c.continuation).unwrap()).collect()
+    };
+    let mut same = 0;
+    for (case, want) in cases.iter().zip(&expected) {
+        let out = common::precis()
+            .args(["generate", "--device", "cpu", "--threads", "2", "--max-new-tokens", "20"])
+            .args(["--system", &case.system, "--prompt", &case.user])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        same += usize::from(text.strip_suffix('\n') == Some(want.as_str()));
+    }
+    // The same count as the library's greedy runs (see greedy_continuations_follow_the_references).
+    assert!(same >= 6, "precis generate reproduced {same}/10 llama.cpp continuations");
+}
