@@ -14,7 +14,7 @@ use super::engine::{FinishReason, GenerateParams, Generation, KvCache, Model};
 use super::sampling::Sampler;
 use super::text::TextCodec;
 
-type TextSink<'a> = Box<dyn FnMut(&str) + Send + 'a>;
+pub(crate) type TextSink<'a> = Box<dyn FnMut(&str) + Send + 'a>;
 type DoneSink<'a> = Box<dyn FnOnce(Result<Generation>) + Send + 'a>;
 
 /// One generation request with where its text and result go.

@@ -10,7 +10,7 @@ use ndarray::{s, Array4};
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, PrimitiveTensorElementType, Tensor};
 
-use super::batch::{Batch, Request};
+use super::batch::{Batch, Request, TextSink};
 use super::config::{check_graph, KvType, ModelConfig};
 use super::sampling::SamplingParams;
 use super::text::TextCodec;
@@ -223,11 +223,11 @@ impl Model {
     ) -> Result<Vec<Result<Generation>>> {
         let n = prompts.len();
         let results = std::sync::Arc::new(std::sync::Mutex::new((0..n).map(|_| None).collect::<Vec<_>>()));
-        let mut on_text: Option<Box<dyn FnMut(&str) + Send + '_>> = Some(Box::new(on_text));
+        let mut on_text: Option<TextSink<'_>> = Some(Box::new(on_text));
         let mut batch = Batch::new(n.max(1));
         for (i, (prompt, params)) in prompts.into_iter().enumerate() {
             let results = results.clone();
-            let sink: Box<dyn FnMut(&str) + Send + '_> = match on_text.take() {
+            let sink: TextSink<'_> = match on_text.take() {
                 Some(sink) => sink,
                 None => Box::new(|_: &str| {}),
             };
@@ -253,10 +253,10 @@ fn gather_typed<T: PrimitiveTensorElementType + Clone + Default + std::fmt::Debu
     picks: &[(usize, usize, usize)],
 ) -> Result<KvCache> {
     let width = picks.iter().map(|p| p.2).max().unwrap_or(0);
-    let tensors = sources.first().map(|s| s.len()).unwrap_or(0);
-    let mut out = Vec::with_capacity(tensors);
-    for t in 0..tensors {
-        let first = sources[0][t].try_extract_array::<T>()?;
+    let Some(first_source) = sources.first() else { return Ok(Vec::new()) };
+    let mut out = Vec::with_capacity(first_source.len());
+    for (t, tensor) in first_source.iter().enumerate() {
+        let first = tensor.try_extract_array::<T>()?;
         let (heads, dim) = (first.shape()[1], first.shape()[3]);
         let mut merged = Array4::<T>::default((picks.len(), heads, width, dim));
         for (i, &(source, row, len)) in picks.iter().enumerate() {
