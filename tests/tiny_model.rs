@@ -206,7 +206,7 @@ fn requests_join_and_leave_a_running_batch() {
     }
     let mut widest = 0;
     while !batch.is_empty() {
-        batch.step(&mut model).unwrap();
+        batch.step(&mut model);
         widest = widest.max(batch.running());
     }
     assert_eq!(widest, 3);
@@ -233,7 +233,7 @@ fn cancelled_request_stops_and_keeps_what_it_has() {
         .with_cancel(cancel),
     );
     while !batch.is_empty() {
-        batch.step(&mut model).unwrap();
+        batch.step(&mut model);
     }
     let generation = result.lock().unwrap().take().unwrap();
     assert_eq!(generation.finish, FinishReason::Cancelled);

@@ -138,8 +138,9 @@ impl<'a> Batch<'a> {
         self.waiting.push_back(request);
     }
 
-    /// Admits waiting requests (prefill), then decodes one token for every row.
-    pub fn step(&mut self, model: &mut Model) -> Result<()> {
+    /// Admits waiting requests (prefill), then decodes one token for every
+    /// row. A failed run ends the running requests with its error.
+    pub fn step(&mut self, model: &mut Model) {
         if let Err(err) = self.try_step(model) {
             let message = format!("{err:#}");
             for row in self.rows.drain(..) {
@@ -147,7 +148,6 @@ impl<'a> Batch<'a> {
             }
             self.kv = None;
         }
-        Ok(())
     }
 
     fn try_step(&mut self, model: &mut Model) -> Result<()> {

@@ -235,7 +235,7 @@ impl Model {
             batch.admit(request);
         }
         while !batch.is_empty() {
-            batch.step(self)?;
+            batch.step(self);
         }
         drop(batch);
         let results = std::sync::Arc::try_unwrap(results).map_err(|_| anyhow!("results still shared"))?;

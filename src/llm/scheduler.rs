@@ -68,7 +68,7 @@ impl Scheduler {
                         batch.admit(request);
                     }
                     // Failures reach each request's Done event; the loop goes on.
-                    let _ = batch.step(&mut model);
+                    batch.step(&mut model);
                 }
                 model
             })
