@@ -324,6 +324,72 @@ class GraphBuilder:
         return self.node("MatMulNBits", [x, b, s, z], [prefix + ".out"], domain="com.microsoft", **attrs)
 
 
+def attention_bias_allowed(g):
+    """[batch, 1, seq, total] booleans: key j is visible to query i when the
+    mask has it and it is not after the query (query i sits at slot past + i)."""
+    total = g.node("Gather", [g.node("Shape", ["attention_mask"]), g.init("axis1", np.array(1, np.int64))], axis=0)
+    seq = g.node("Gather", [g.node("Shape", ["input_ids"]), g.init("axis1b", np.array(1, np.int64))], axis=0)
+    past = g.node("Sub", [total, seq])
+    zero, one = g.init("zero_i64", np.array(0, np.int64)), g.init("one_i64s", np.array(1, np.int64))
+    query_slot = g.node("Add", [g.node("Range", [zero, seq, one]), past])
+    key_slot = g.node("Range", [zero, total, one])
+    causal = g.node(
+        "LessOrEqual",
+        [
+            g.node("Unsqueeze", [key_slot, g.init("axis0", np.array([0], np.int64))]),
+            g.node("Unsqueeze", [query_slot, g.init("axis1c", np.array([1], np.int64))]),
+        ],
+    )
+    present = g.node("Cast", ["attention_mask"], to=TensorProto.BOOL)
+    present = g.node("Unsqueeze", [present, g.init("axes12", np.array([1, 2], np.int64))])
+    return g.node("And", [causal, present])
+
+
+def plain_attention(g, qkv, layer, allowed, cos, sin, heads, kv_heads, hd, np_act):
+    """Attention from standard ONNX ops (the Optimum layout): rotary from
+    position_ids, the new keys and values appended after the past."""
+    sizes = g.init(f"qkv_sizes_{layer}", np.array([heads * hd, kv_heads * hd, kv_heads * hd], np.int64))
+    q, k, v = g.node("Split", [qkv, sizes], [g.name("q"), g.name("k"), g.name("v")], axis=2)
+
+    def heads_first(x, n):
+        shape = g.init(g.name("shape"), np.array([0, 0, n, hd], np.int64))
+        return g.node("Transpose", [g.node("Reshape", [x, shape])], perm=[0, 2, 1, 3])
+
+    # cos/sin at each token's position: [batch, 1, seq, hd/2]
+    axis1 = g.init(g.name("axis"), np.array([1], np.int64))
+    c = g.node("Unsqueeze", [g.node("Gather", [cos, "position_ids"], axis=0), axis1])
+    s_ = g.node("Unsqueeze", [g.node("Gather", [sin, "position_ids"], axis=0), axis1])
+
+    def rotate(x):
+        half = g.init(g.name("halves"), np.array([hd // 2, hd // 2], np.int64))
+        x1, x2 = g.node("Split", [x, half], [g.name("x1"), g.name("x2")], axis=3)
+        first = g.node("Sub", [g.node("Mul", [x1, c]), g.node("Mul", [x2, s_])])
+        second = g.node("Add", [g.node("Mul", [x2, c]), g.node("Mul", [x1, s_])])
+        return g.node("Concat", [first, second], axis=3)
+
+    q = rotate(heads_first(q, heads))
+    k = rotate(heads_first(k, kv_heads))
+    v = heads_first(v, kv_heads)
+    present_k = g.node("Concat", [f"past_key_values.{layer}.key", k], [f"present.{layer}.key"], axis=2)
+    present_v = g.node("Concat", [f"past_key_values.{layer}.value", v], [f"present.{layer}.value"], axis=2)
+
+    def repeat_kv(x):
+        # [b, kv, t, hd] -> [b, kv, rep, t, hd] -> [b, heads, t, hd]
+        x = g.node("Unsqueeze", [x, g.init(g.name("axis"), np.array([2], np.int64))])
+        shape = g.node("Shape", [x])
+        rep = g.init(g.name("rep"), np.array([1, 1, heads // kv_heads, 1, 1], np.int64))
+        x = g.node("Expand", [x, g.node("Mul", [shape, rep])])
+        return g.node("Reshape", [x, g.init(g.name("shape"), np.array([0, heads, -1, hd], np.int64))])
+
+    scores = g.node("MatMul", [q, g.node("Transpose", [repeat_kv(present_k)], perm=[0, 1, 3, 2])])
+    scores = g.node("Mul", [scores, g.init(g.name("scale"), np.array(1.0 / np.sqrt(hd), np_act))])
+    low = g.init(g.name("low"), np.array(np.finfo(np_act).min, np_act))
+    scores = g.node("Where", [allowed, scores, low])
+    probs = g.node("Softmax", [scores], axis=-1)
+    out = g.node("Transpose", [g.node("MatMul", [probs, repeat_kv(present_v)])], perm=[0, 2, 1, 3])
+    return g.node("Reshape", [out, g.init(g.name("shape"), np.array([0, 0, heads * hd], np.int64))])
+
+
 # precision: (activation type, weight policy, MatMulNBits accuracy_level)
 PRECISIONS = {
     # 8-bit weights, exact where the GGUF's grid allows; int8 activations in matmuls.
@@ -335,7 +401,7 @@ PRECISIONS = {
 }
 
 
-def build_model(fields, tensors, precision, progress):
+def build_model(fields, tensors, precision, layout, progress):
     hp = hparams(fields)
     act_name, policy, accuracy = PRECISIONS[precision]
     act = TensorProto.FLOAT16 if act_name == "float16" else TensorProto.FLOAT
@@ -353,13 +419,14 @@ def build_model(fields, tensors, precision, progress):
     def vec(name):
         return dequantize(tensor(name)).astype(np_act)
 
-    # Sequence bookkeeping that GroupQueryAttention wants, derived from the mask.
-    mask_sum = g.node("ReduceSum", ["attention_mask", g.init("one_axis", np.array([1], np.int64))], keepdims=1)
-    seqlens = g.node("Sub", [mask_sum, g.init("one_i64", np.array([1], np.int64))])
-    seqlens_k = g.node("Cast", [seqlens], to=TensorProto.INT32)
-    mask_shape = g.node("Shape", ["attention_mask"])
-    total_len = g.node("Gather", [mask_shape, g.init("one_scalar", np.array(1, np.int64))], axis=0)
-    total_len_i32 = g.node("Cast", [total_len], to=TensorProto.INT32)
+    if layout == "genai":
+        # Sequence bookkeeping that GroupQueryAttention wants, derived from the mask.
+        mask_sum = g.node("ReduceSum", ["attention_mask", g.init("one_axis", np.array([1], np.int64))], keepdims=1)
+        seqlens = g.node("Sub", [mask_sum, g.init("one_i64", np.array([1], np.int64))])
+        seqlens_k = g.node("Cast", [seqlens], to=TensorProto.INT32)
+        mask_shape = g.node("Shape", ["attention_mask"])
+        total_len = g.node("Gather", [mask_shape, g.init("one_scalar", np.array(1, np.int64))], axis=0)
+        total_len_i32 = g.node("Cast", [total_len], to=TensorProto.INT32)
 
     inv_freq = 1.0 / (hp["rope_base"] ** (np.arange(0, hd, 2, dtype=np.float64) / hd))
     angles = np.outer(np.arange(hp["context"], dtype=np.float64), inv_freq)
@@ -377,6 +444,11 @@ def build_model(fields, tensors, precision, progress):
         helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch_size", "total_sequence_length"]),
     ]
+    if layout == "optimum":
+        graph_inputs.append(
+            helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch_size", "sequence_length"])
+        )
+        allowed = attention_bias_allowed(g)
     graph_outputs = [
         helper.make_tensor_value_info(
             "logits", TensorProto.FLOAT, ["batch_size", "sequence_length", int(embed.shape[0])]
@@ -419,16 +491,19 @@ def build_model(fields, tensors, precision, progress):
             graph_outputs.append(
                 helper.make_tensor_value_info(name, act, ["batch_size", kv_heads, "total_sequence_length", hd])
             )
-        attn = g.node(
-            "GroupQueryAttention",
-            [qkv, "", "", past_k, past_v, seqlens_k, total_len_i32, cos, sin],
-            [g.name("attn"), present_k, present_v],
-            domain="com.microsoft",
-            num_heads=heads,
-            kv_num_heads=kv_heads,
-            do_rotary=1,
-            rotary_interleaved=0,
-        )[0]
+        if layout == "optimum":
+            attn = plain_attention(g, qkv, i, allowed, cos, sin, heads, kv_heads, hd, np_act)
+        else:
+            attn = g.node(
+                "GroupQueryAttention",
+                [qkv, "", "", past_k, past_v, seqlens_k, total_len_i32, cos, sin],
+                [g.name("attn"), present_k, present_v],
+                domain="com.microsoft",
+                num_heads=heads,
+                kv_num_heads=kv_heads,
+                do_rotary=1,
+                rotary_interleaved=0,
+            )[0]
         o_t = tensor(f"blk.{i}.attn_output.weight")
         o = g.matmul_nbits(attn, dequantize(o_t), [o_t], policy, p + ".o_proj", accuracy)
         ffn_norm = g.init(p + ".ffn_norm", vec(f"blk.{i}.ffn_norm.weight"))
@@ -520,32 +595,62 @@ def genai_config(fields, hp, vocab_size, precision):
     }
 
 
-def convert(gguf_path, out_dir, precision, quiet):
+def optimum_config(fields, hp, vocab_size):
+    """config.json and generation_config.json as Optimum / transformers.js folders have them."""
+    eos = int(fields["tokenizer.ggml.eos_token_id"])
+    bos = int(fields.get("tokenizer.ggml.bos_token_id") or eos)
+    config = {
+        "architectures": ["Qwen2ForCausalLM"],
+        "model_type": "qwen2",
+        "hidden_size": hp["hidden"],
+        "intermediate_size": hp["ffn"],
+        "num_hidden_layers": hp["layers"],
+        "num_attention_heads": hp["heads"],
+        "num_key_value_heads": hp["kv_heads"],
+        "head_dim": hp["head_dim"],
+        "max_position_embeddings": hp["context"],
+        "rms_norm_eps": hp["eps"],
+        "rope_theta": hp["rope_base"],
+        "vocab_size": vocab_size,
+        "bos_token_id": bos,
+        "eos_token_id": eos,
+    }
+    generation = {"bos_token_id": bos, "eos_token_id": sorted({eos, bos}), "do_sample": False}
+    return {"config.json": config, "generation_config.json": generation}
+
+
+def convert(gguf_path, out_dir, precision, layout, quiet):
     def progress(done, total):
         if not quiet:
             print(f"progress {done}/{total}", file=sys.stderr, flush=True)
 
     fields, tensors = read_gguf(gguf_path)
-    model, hp, vocab_size = build_model(fields, tensors, precision, progress)
-    os.makedirs(out_dir, exist_ok=True)
+    model, hp, vocab_size = build_model(fields, tensors, precision, layout, progress)
+    onnx_dir = os.path.join(out_dir, "onnx") if layout == "optimum" else out_dir
+    os.makedirs(onnx_dir, exist_ok=True)
     onnx.save_model(
         model,
-        os.path.join(out_dir, "model.onnx"),
+        os.path.join(onnx_dir, "model.onnx"),
         save_as_external_data=True,
         all_tensors_to_one_file=True,
-        location="model.onnx.data",
+        location="model.onnx_data" if layout == "optimum" else "model.onnx.data",
         size_threshold=1024,
     )
     tok, added = build_tokenizer(fields)
     files = {
         "tokenizer.json": tok,
         "tokenizer_config.json": tokenizer_config(fields, added, hp["context"]),
-        "genai_config.json": genai_config(fields, hp, vocab_size, precision),
+        **(
+            optimum_config(fields, hp, vocab_size)
+            if layout == "optimum"
+            else {"genai_config.json": genai_config(fields, hp, vocab_size, precision)}
+        ),
         "precis_model.json": {
             "converter_version": CONVERTER_VERSION,
             "source": os.path.basename(gguf_path),
             "source_name": fields.get("general.name"),
             "precision": precision,
+            "layout": layout,
         },
     }
     for name, content in files.items():
@@ -558,10 +663,17 @@ def main():
     parser.add_argument("--gguf", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--precision", choices=sorted(PRECISIONS), default="int8")
+    parser.add_argument(
+        "--layout",
+        choices=["genai", "optimum"],
+        default="genai",
+        help="genai: onnxruntime-genai folder with GroupQueryAttention; "
+        "optimum: config.json + onnx/model.onnx with position_ids and plain attention ops",
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     try:
-        convert(args.gguf, args.out, args.precision, args.quiet)
+        convert(args.gguf, args.out, args.precision, args.layout, args.quiet)
     except ConvertError as exc:
         fail(str(exc))
     except MemoryError:

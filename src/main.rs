@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use precis::cache::Cache;
 use precis::llm::{EngineOptions, GenerateParams, Message, Model, SamplingParams};
-use precis::models::{self, Precision, DEFAULT_MODEL};
+use precis::models::{self, Layout, Precision, DEFAULT_MODEL};
 use precis::progress::Progress;
 use precis::runtime::{self, Flavor};
 
@@ -107,6 +107,8 @@ enum ModelCommand {
         out: PathBuf,
         #[arg(long, value_enum, default_value = "int8")]
         precision: Precision,
+        #[arg(long, value_enum, default_value = "genai")]
+        layout: Layout,
     },
 }
 
@@ -190,7 +192,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             println!("{}", dir.display());
         }
-        Command::Model(ModelCommand::Convert { gguf, out, precision }) => convert(&cache, &gguf, &out, precision, &progress)?,
+        Command::Model(ModelCommand::Convert { gguf, out, precision, layout }) => {
+            convert(&cache, &gguf, &out, precision, layout, &progress)?
+        }
         Command::Generate(args) => generate(&cache, cli.ort_lib, args, &progress)?,
         Command::Bench(args) => bench(&cache, cli.ort_lib, args, &progress)?,
     }
@@ -214,7 +218,7 @@ fn list_models(cache: &Cache) {
 }
 
 /// Converts into a sibling staging folder, then renames: `out` appears whole or not at all.
-fn convert(cache: &Cache, gguf: &Path, out: &Path, precision: Precision, progress: &Progress) -> Result<()> {
+fn convert(cache: &Cache, gguf: &Path, out: &Path, precision: Precision, layout: Layout, progress: &Progress) -> Result<()> {
     if out.exists() {
         bail!("{} already exists; choose a new --out folder", out.display());
     }
@@ -225,7 +229,7 @@ fn convert(cache: &Cache, gguf: &Path, out: &Path, precision: Precision, progres
         .tempdir_in(parent)
         .with_context(|| format!("cannot write in {}; choose a writable --out", parent.display()))?;
     let built = staging.path().join("model");
-    models::convert(cache, gguf, &built, precision, progress)?;
+    models::convert(cache, gguf, &built, precision, layout, progress)?;
     std::fs::rename(&built, out).with_context(|| format!("cannot move the model into {}", out.display()))?;
     println!("{}", out.display());
     Ok(())

@@ -97,6 +97,24 @@ impl Precision {
     }
 }
 
+/// The folder layout a conversion writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    /// onnxruntime-genai: genai_config.json, GroupQueryAttention.
+    Genai,
+    /// Optimum / transformers.js: config.json, onnx/model.onnx, position_ids, plain attention.
+    Optimum,
+}
+
+impl Layout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Genai => "genai",
+            Layout::Optimum => "optimum",
+        }
+    }
+}
+
 pub fn gguf_path(cache: &Cache, name: &str) -> PathBuf {
     cache.root().join("gguf").join(format!("{name}.gguf"))
 }
@@ -241,13 +259,13 @@ fn convert_into_cache(cache: &Cache, gguf: &Path, dest: &Path, precision: Precis
     cache.require_space(std::fs::metadata(gguf)?.len() * 3, "the converted model")?;
     let staging = cache.staging()?;
     let out = staging.path().join("model");
-    convert(cache, gguf, &out, precision, progress)?;
+    convert(cache, gguf, &out, precision, Layout::Genai, progress)?;
     cache::publish(&out, dest)
 }
 
 /// Converts a qwen2 GGUF into an ONNX folder at `out` (which must not exist yet).
 /// The cache lends the converter's Python environment.
-pub fn convert(cache: &Cache, gguf: &Path, out: &Path, precision: Precision, progress: &Progress) -> Result<()> {
+pub fn convert(cache: &Cache, gguf: &Path, out: &Path, precision: Precision, layout: Layout, progress: &Progress) -> Result<()> {
     if !gguf.is_file() {
         bail!("GGUF file {} does not exist; check the path", gguf.display());
     }
@@ -264,6 +282,8 @@ pub fn convert(cache: &Cache, gguf: &Path, out: &Path, precision: Precision, pro
         out.as_os_str(),
         OsStr::new("--precision"),
         OsStr::new(precision.as_str()),
+        OsStr::new("--layout"),
+        OsStr::new(layout.as_str()),
     ];
     let result = python.run_script(&script, &args, &site, |done, total| {
         bar.set_length(total);

@@ -38,7 +38,12 @@ fn cosine(a: &[f32], b: &[f64]) -> f64 {
 
 /// The folder's next-token logits against the float64 reference of its GGUF.
 fn check_against_reference(kind: Tiny, precision: &str, min_cosine: f64) {
-    let mut model = common::load(&common::tiny_model_as(kind, precision));
+    check_folder_against_reference(kind, &common::tiny_model_as(kind, precision), min_cosine);
+}
+
+fn check_folder_against_reference(kind: Tiny, folder: &std::path::Path, min_cosine: f64) {
+    let precision = folder.display();
+    let mut model = common::load(folder);
     let ours = model.last_logits(PROMPT).unwrap();
     let exact = reference(kind, PROMPT, 1);
     assert_eq!(ours.len(), exact.logits.len());
@@ -172,6 +177,10 @@ fn varied_prompts(n: usize) -> Vec<Vec<u32>> {
 #[test]
 fn a_request_gives_the_same_tokens_alone_and_in_a_batch_of_eight() {
     let mut model = common::load(&common::tiny_model());
+    assert_batch_invariance(&mut model);
+}
+
+fn assert_batch_invariance(model: &mut precis::llm::Model) {
     let prompts = varied_prompts(8);
     let alone: Vec<Vec<u32>> = prompts
         .iter()
@@ -187,8 +196,12 @@ fn a_request_gives_the_same_tokens_alone_and_in_a_batch_of_eight() {
 
 #[test]
 fn requests_join_and_leave_a_running_batch() {
-    use std::sync::{Arc, Mutex};
     let mut model = common::load(&common::tiny_model());
+    assert_join_and_leave(&mut model);
+}
+
+fn assert_join_and_leave(model: &mut precis::llm::Model) {
+    use std::sync::{Arc, Mutex};
     let prompts = varied_prompts(7);
     let alone: Vec<Vec<u32>> =
         prompts.iter().map(|p| model.generate(p, &GenerateParams::greedy(4 + p.len() % 9), |_| {}).unwrap().tokens).collect();
@@ -206,7 +219,7 @@ fn requests_join_and_leave_a_running_batch() {
     }
     let mut widest = 0;
     while !batch.is_empty() {
-        batch.step(&mut model);
+        batch.step(model);
         widest = widest.max(batch.running());
     }
     assert_eq!(widest, 3);
@@ -288,4 +301,22 @@ fn scheduler_serves_requests_from_many_threads() {
     assert_eq!(generation.finish, FinishReason::Cancelled);
     assert!(generation.tokens.len() < 10_000);
     let _model = std::sync::Arc::try_unwrap(scheduler).ok().expect("one owner").shutdown();
+}
+
+// The Optimum / transformers.js layout: config.json + onnx/model.onnx with
+// position_ids and plain attention, whose new cache entries land after the
+// padded past (so a batched row's valid entries are not a prefix).
+
+#[test]
+fn optimum_folder_matches_the_float64_reference() {
+    check_folder_against_reference(Tiny::Q4, &common::tiny_model_in(Tiny::Q4, "fp16", "optimum"), 0.9999);
+    check_folder_against_reference(Tiny::Mixed, &common::tiny_model_in(Tiny::Mixed, "int8", "optimum"), 0.99);
+}
+
+#[test]
+fn optimum_folder_batches_like_a_genai_folder() {
+    let mut model = common::load(&common::tiny_model_in(Tiny::Mixed, "int8", "optimum"));
+    assert_cache_matches_recompute(&mut model);
+    assert_batch_invariance(&mut model);
+    assert_join_and_leave(&mut model);
 }

@@ -46,6 +46,9 @@ struct Active<'a> {
     emitted: usize,
     /// Valid KV cache entries (the prompt and all tokens but the newest).
     len: usize,
+    /// Which slots of the batch cache hold this row's entries (1) and which
+    /// are padding (0); a prefix for GroupQueryAttention models.
+    slots: Vec<i64>,
     prefill_time: Duration,
     decode_start: Instant,
 }
@@ -191,6 +194,7 @@ impl<'a> Batch<'a> {
         let sampler = Sampler::new(request.params.sampling.clone());
         let mut active = Active {
             len: request.prompt.len(),
+            slots: vec![1; request.prompt.len()],
             request,
             sampler,
             tokens: Vec::new(),
@@ -219,14 +223,17 @@ impl<'a> Batch<'a> {
     fn decode_running(&mut self, model: &mut Model, context: usize, eos: &[u32]) -> Result<bool> {
         let Some(kv) = self.kv.take() else { return Ok(false) };
         let tokens: Vec<u32> = self.rows.iter().map(|r| *r.tokens.last().expect("a running row has a token")).collect();
-        let lens: Vec<usize> = self.rows.iter().map(|r| r.len).collect();
-        let (logits, present) = model.decode(&tokens, &lens, kv)?;
+        let slots: Vec<&[i64]> = self.rows.iter().map(|r| &r.slots[..]).collect();
+        let (logits, present, written) = model.decode(&tokens, &slots, kv)?;
+        let width = super::engine::cache_width(&present)?;
         self.kv = Some(present);
         let mut any_finished = false;
         let mut kept = Vec::with_capacity(self.rows.len());
         let mut keep_rows = Vec::with_capacity(self.rows.len());
-        for (index, (mut row, logits)) in self.rows.drain(..).zip(logits).enumerate() {
+        for (index, ((mut row, logits), slot)) in self.rows.drain(..).zip(logits).zip(written).enumerate() {
             row.len += 1;
+            row.slots.resize(width, 0);
+            row.slots[slot] = 1;
             match row.accept(&logits, &model.codec, context, eos)? {
                 Some(reason) => {
                     any_finished = true;
@@ -250,16 +257,23 @@ impl<'a> Batch<'a> {
         if let Some(kv) = &self.kv {
             sources.push(kv);
             for (row, &source_row) in self.rows.iter().zip(&self.kept_rows) {
-                picks.push((0, source_row, row.len));
+                picks.push((0, source_row, &row.slots[..]));
             }
         }
         let base = sources.len();
         for (i, (active, kv)) in joined.iter().enumerate() {
             sources.push(kv);
-            picks.push((base + i, 0, active.len));
+            picks.push((base + i, 0, &active.slots[..]));
         }
         let merged = if picks.is_empty() { None } else { Some(model.gather(&sources, &picks)?) };
+        drop(picks);
         self.rows.extend(joined.into_iter().map(|(active, _)| active));
+        // Gathering packs each row's entries at the start of its row.
+        let width = self.rows.iter().map(|r| r.len).max().unwrap_or(0);
+        for row in &mut self.rows {
+            row.slots = vec![0; width];
+            row.slots[..row.len].fill(1);
+        }
         self.kept_rows = (0..self.rows.len()).collect();
         self.kv = merged;
         Ok(())

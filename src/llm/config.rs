@@ -25,35 +25,29 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
-    /// Reads `genai_config.json` (the onnxruntime-genai layout).
+    /// Reads a model folder: the onnxruntime-genai layout (`genai_config.json`)
+    /// or the Optimum / transformers.js layout (`config.json` + `onnx/model*.onnx`).
     pub fn read(dir: &Path) -> Result<ModelConfig> {
         if !dir.is_dir() {
             bail!("model folder {} does not exist; run `precis model fetch` or pass a model folder", dir.display());
         }
-        let path = dir.join("genai_config.json");
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "model folder {} lacks genai_config.json; use a folder made by `precis model fetch` or the onnxruntime-genai builder",
+        if dir.join("genai_config.json").is_file() {
+            Self::read_genai(dir)
+        } else if dir.join("config.json").is_file() {
+            Self::read_optimum(dir)
+        } else {
+            bail!(
+                "model folder {} lacks genai_config.json (or config.json with onnx/model.onnx); use a folder made by `precis model fetch`, the onnxruntime-genai builder or Optimum",
                 dir.display()
             )
-        })?;
-        let json: Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON; rebuild the model folder", path.display()))?;
+        }
+    }
+
+    fn read_genai(dir: &Path) -> Result<ModelConfig> {
+        let path = dir.join("genai_config.json");
+        let json = read_json(&path)?;
         let model = &json["model"];
         let decoder = &model["decoder"];
-        let field = |v: &Value, name: &str| -> Result<usize> {
-            v[name].as_u64().map(|n| n as usize).with_context(|| {
-                format!("{} lacks a numeric {name}; rebuild the model folder", path.display())
-            })
-        };
-        let eos = match &model["eos_token_id"] {
-            Value::Array(ids) => ids.iter().filter_map(Value::as_u64).map(|n| n as u32).collect(),
-            Value::Number(n) => n.as_u64().map(|n| vec![n as u32]).unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        if eos.is_empty() {
-            bail!("{} names no eos_token_id; rebuild the model folder", path.display());
-        }
         let filename = decoder["filename"].as_str().unwrap_or("model.onnx");
         let onnx_file = dir.join(filename);
         if !onnx_file.is_file() {
@@ -61,14 +55,70 @@ impl ModelConfig {
         }
         Ok(ModelConfig {
             onnx_file,
-            layers: field(decoder, "num_hidden_layers")?,
-            kv_heads: field(decoder, "num_key_value_heads")?,
-            head_dim: field(decoder, "head_size")?,
-            vocab_size: field(model, "vocab_size")?,
-            context_length: field(model, "context_length")?,
+            layers: number(&path, decoder, "num_hidden_layers")?,
+            kv_heads: number(&path, decoder, "num_key_value_heads")?,
+            head_dim: number(&path, decoder, "head_size")?,
+            vocab_size: number(&path, model, "vocab_size")?,
+            context_length: number(&path, model, "context_length")?,
+            eos_token_ids: token_ids(&path, &model["eos_token_id"])?,
+        })
+    }
+
+    fn read_optimum(dir: &Path) -> Result<ModelConfig> {
+        let path = dir.join("config.json");
+        let config = read_json(&path)?;
+        // Prefer the full-precision export, then the quantized variants.
+        let onnx_dir = dir.join("onnx");
+        let onnx_file = ["model.onnx", "model_q4.onnx", "model_quantized.onnx", "model_int8.onnx", "model_fp16.onnx"]
+            .iter()
+            .map(|name| onnx_dir.join(name))
+            .find(|p| p.is_file())
+            .with_context(|| format!("model folder {} has config.json but no onnx/model*.onnx; the folder is incomplete", dir.display()))?;
+        let heads = number(&path, &config, "num_attention_heads")?;
+        let head_dim = match config["head_dim"].as_u64() {
+            Some(n) => n as usize,
+            None => number(&path, &config, "hidden_size")? / heads.max(1),
+        };
+        // generation_config.json's eos ids take precedence, as in transformers.
+        let generation = read_json(&dir.join("generation_config.json")).ok();
+        let eos = match generation.as_ref().map(|g| &g["eos_token_id"]).filter(|v| !v.is_null()) {
+            Some(ids) => token_ids(&path, ids)?,
+            None => token_ids(&path, &config["eos_token_id"])?,
+        };
+        Ok(ModelConfig {
+            onnx_file,
+            layers: number(&path, &config, "num_hidden_layers")?,
+            kv_heads: config["num_key_value_heads"].as_u64().map(|n| n as usize).unwrap_or(heads),
+            head_dim,
+            vocab_size: number(&path, &config, "vocab_size")?,
+            context_length: number(&path, &config, "max_position_embeddings")?,
             eos_token_ids: eos,
         })
     }
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON; rebuild the model folder", path.display()))
+}
+
+fn number(path: &Path, v: &Value, name: &str) -> Result<usize> {
+    v[name]
+        .as_u64()
+        .map(|n| n as usize)
+        .with_context(|| format!("{} lacks a numeric {name}; rebuild the model folder", path.display()))
+}
+
+fn token_ids(path: &Path, v: &Value) -> Result<Vec<u32>> {
+    let ids: Vec<u32> = match v {
+        Value::Array(ids) => ids.iter().filter_map(Value::as_u64).map(|n| n as u32).collect(),
+        Value::Number(n) => n.as_u64().map(|n| vec![n as u32]).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    if ids.is_empty() {
+        bail!("{} names no eos_token_id; rebuild the model folder", path.display());
+    }
+    Ok(ids)
 }
 
 /// Checks that a session is a decoder LLM with the KV-cache interface this

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use ndarray::{s, Array4};
+use ndarray::{s, Array4, Axis};
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, PrimitiveTensorElementType, Tensor};
 
@@ -92,6 +92,10 @@ pub struct Model {
     pub config: ModelConfig,
     pub codec: TextCodec,
     kv_type: KvType,
+    /// Graphs with a position_ids input (the Optimum layout, plain attention)
+    /// append each new cache entry after the padded past; GroupQueryAttention
+    /// graphs write it right after the row's own entries.
+    position_ids: bool,
     past_names: Vec<String>,
     present_names: Vec<String>,
 }
@@ -118,13 +122,14 @@ impl Model {
             anyhow!("cannot load {} ({e}); the file is not a valid ONNX model for this runtime, fetch or convert it again", config.onnx_file.display())
         })?;
         let kv_type = check_graph(&session, &config)?;
+        let position_ids = session.inputs().iter().any(|i| i.name() == "position_ids");
         let past_names = (0..config.layers)
             .flat_map(|i| [format!("past_key_values.{i}.key"), format!("past_key_values.{i}.value")])
             .collect();
         let present_names = (0..config.layers)
             .flat_map(|i| [format!("present.{i}.key"), format!("present.{i}.value")])
             .collect();
-        Ok(Model { session, config, codec, kv_type, past_names, present_names })
+        Ok(Model { session, config, codec, kv_type, position_ids, past_names, present_names })
     }
 
     pub fn kv_type(&self) -> KvType {
@@ -144,15 +149,26 @@ impl Model {
             .collect()
     }
 
-    /// One run: `ids` [rows, seq], mask [rows, width], the past; returns the
-    /// last position's logits per row and the present cache.
-    fn run(&mut self, rows: usize, ids: Vec<i64>, mask: Vec<i64>, past: KvCache) -> Result<(Vec<Vec<f32>>, KvCache)> {
+    /// One run: `ids` [rows, seq], mask [rows, width], positions [rows, seq]
+    /// (used by graphs that take them), the past; returns the last
+    /// position's logits per row and the present cache.
+    fn run(
+        &mut self,
+        rows: usize,
+        ids: Vec<i64>,
+        mask: Vec<i64>,
+        positions: Vec<i64>,
+        past: KvCache,
+    ) -> Result<(Vec<Vec<f32>>, KvCache)> {
         let seq = ids.len() / rows;
         let width = mask.len() / rows;
         let input_ids = Tensor::from_array(([rows, seq], ids))?;
         let mask = Tensor::from_array(([rows, width], mask))?;
         let mut inputs: Vec<(Cow<str>, SessionInputValue)> =
             vec![("input_ids".into(), input_ids.into()), ("attention_mask".into(), mask.into())];
+        if self.position_ids {
+            inputs.push(("position_ids".into(), Tensor::from_array(([rows, seq], positions))?.into()));
+        }
         for (name, value) in self.past_names.iter().zip(past) {
             inputs.push((Cow::Borrowed(name.as_str()), value.into()));
         }
@@ -172,26 +188,45 @@ impl Model {
     /// Prefill of one sequence from an empty cache.
     pub(crate) fn prefill(&mut self, ids: &[u32]) -> Result<(Vec<f32>, KvCache)> {
         let cache = self.empty_cache()?;
-        let (mut logits, present) = self.run(1, ids.iter().map(|&t| t as i64).collect(), vec![1; ids.len()], cache)?;
+        let positions = (0..ids.len() as i64).collect();
+        let (mut logits, present) =
+            self.run(1, ids.iter().map(|&t| t as i64).collect(), vec![1; ids.len()], positions, cache)?;
         Ok((logits.pop().expect("one row"), present))
     }
 
-    /// One token for each row. Row r has `lens[r]` valid cache entries at the
-    /// start of the padded `past` (GroupQueryAttention reads per-row lengths
-    /// from the mask and writes each new entry right after them).
-    pub(crate) fn decode(&mut self, tokens: &[u32], lens: &[usize], past: KvCache) -> Result<(Vec<Vec<f32>>, KvCache)> {
+    /// One token for each row. `slots[r]` marks row r's entries in the
+    /// padded `past` (1) and its padding (0). Returns the logits, the grown
+    /// cache, and the slot where each row's new entry went.
+    pub(crate) fn decode(&mut self, tokens: &[u32], slots: &[&[i64]], past: KvCache) -> Result<(Vec<Vec<f32>>, KvCache, Vec<usize>)> {
         let rows = tokens.len();
-        let width = cache_width(&past)? + 1;
-        let mut mask = vec![0i64; rows * width];
-        for (r, &len) in lens.iter().enumerate() {
-            mask[r * width..r * width + len + 1].fill(1);
+        let width = cache_width(&past)?;
+        let mut mask = vec![0i64; rows * (width + 1)];
+        let mut positions = Vec::with_capacity(rows);
+        let mut written = Vec::with_capacity(rows);
+        for (r, row_slots) in slots.iter().enumerate() {
+            let len = row_slots.iter().sum::<i64>() as usize;
+            let mask_row = &mut mask[r * (width + 1)..(r + 1) * (width + 1)];
+            if self.position_ids {
+                // Plain attention: the padding stays masked, the new entry goes last.
+                mask_row[..width].copy_from_slice(row_slots);
+                mask_row[width] = 1;
+                written.push(width);
+            } else {
+                // GroupQueryAttention reads each row's length from its mask
+                // (a prefix) and writes the new entry right after it.
+                mask_row[..len + 1].fill(1);
+                written.push(len);
+            }
+            positions.push(len as i64);
         }
-        self.run(rows, tokens.iter().map(|&t| t as i64).collect(), mask, past)
+        let (logits, present) = self.run(rows, tokens.iter().map(|&t| t as i64).collect(), mask, positions, past)?;
+        Ok((logits, present, written))
     }
 
     /// Builds one padded cache from rows of other caches: `picks` are
-    /// (source, row, valid length); the width is the longest length.
-    pub(crate) fn gather(&self, sources: &[&KvCache], picks: &[(usize, usize, usize)]) -> Result<KvCache> {
+    /// (source, row, slot mask); each row's valid entries are packed at the
+    /// start of its new row, and the width is the largest count.
+    pub(crate) fn gather(&self, sources: &[&KvCache], picks: &[(usize, usize, &[i64])]) -> Result<KvCache> {
         match self.kv_type {
             KvType::F32 => gather_typed::<f32>(sources, picks),
             KvType::F16 => gather_typed::<half::f16>(sources, picks),
@@ -243,26 +278,29 @@ impl Model {
     }
 }
 
-fn cache_width(cache: &KvCache) -> Result<usize> {
+pub(crate) fn cache_width(cache: &KvCache) -> Result<usize> {
     let shape = cache.first().context("empty KV cache")?.shape();
     Ok(shape[2] as usize)
 }
 
 fn gather_typed<T: PrimitiveTensorElementType + Clone + Default + std::fmt::Debug + 'static>(
     sources: &[&KvCache],
-    picks: &[(usize, usize, usize)],
+    picks: &[(usize, usize, &[i64])],
 ) -> Result<KvCache> {
-    let width = picks.iter().map(|p| p.2).max().unwrap_or(0);
+    let kept: Vec<Vec<usize>> =
+        picks.iter().map(|p| p.2.iter().enumerate().filter(|(_, &m)| m == 1).map(|(i, _)| i).collect()).collect();
+    let width = kept.iter().map(Vec::len).max().unwrap_or(0);
     let Some(first_source) = sources.first() else { return Ok(Vec::new()) };
     let mut out = Vec::with_capacity(first_source.len());
     for (t, tensor) in first_source.iter().enumerate() {
         let first = tensor.try_extract_array::<T>()?;
         let (heads, dim) = (first.shape()[1], first.shape()[3]);
         let mut merged = Array4::<T>::default((picks.len(), heads, width, dim));
-        for (i, &(source, row, len)) in picks.iter().enumerate() {
+        for (i, (&(source, row, _), slots)) in picks.iter().zip(&kept).enumerate() {
             let view = sources[source][t].try_extract_array::<T>()?;
             let view = view.into_dimensionality::<ndarray::Ix4>()?;
-            merged.slice_mut(s![i, .., ..len, ..]).assign(&view.slice(s![row, .., ..len, ..]));
+            let entries = view.index_axis(Axis(0), row).select(Axis(1), slots);
+            merged.slice_mut(s![i, .., ..slots.len(), ..]).assign(&entries);
         }
         out.push(Tensor::from_array(merged)?.into_dyn());
     }

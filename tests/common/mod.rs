@@ -102,10 +102,15 @@ pub fn tiny_gguf(kind: Tiny) -> PathBuf {
 
 /// A TEST model converted by `precis model convert`.
 pub fn tiny_model_as(kind: Tiny, precision: &str) -> PathBuf {
+    tiny_model_in(kind, precision, "genai")
+}
+
+/// A TEST model converted into a folder layout (genai or optimum).
+pub fn tiny_model_in(kind: Tiny, precision: &str, layout: &str) -> PathBuf {
     let gguf = tiny_gguf(kind);
-    build_once(&format!("tiny-{}-{precision}", kind.name()), |out| {
+    build_once(&format!("tiny-{}-{precision}-{layout}", kind.name()), |out| {
         precis()
-            .args(["model", "convert", "--precision", precision])
+            .args(["model", "convert", "--precision", precision, "--layout", layout])
             .arg(&gguf)
             .arg("--out")
             .arg(out)
