@@ -320,3 +320,27 @@ fn optimum_folder_batches_like_a_genai_folder() {
     assert_batch_invariance(&mut model);
     assert_join_and_leave(&mut model);
 }
+
+#[test]
+fn a_bad_request_fails_alone_and_the_batch_goes_on() {
+    let mut model = common::load(&common::tiny_model());
+    let good = PROMPT.to_vec();
+    let alone = model.generate(&good, &GenerateParams::greedy(6), |_| {}).unwrap().tokens;
+    let results = model
+        .generate_batch(
+            vec![
+                (good.clone(), GenerateParams::greedy(6)),
+                (vec![14990, 999_999], GenerateParams::greedy(6)),
+                (Vec::new(), GenerateParams::greedy(6)),
+                (good, GenerateParams::greedy(6)),
+            ],
+            |_| {},
+        )
+        .unwrap();
+    let err = results[1].as_ref().unwrap_err().to_string();
+    assert!(err.contains("token id 999999 is outside the model's vocabulary"), "{err}");
+    let err = results[2].as_ref().unwrap_err().to_string();
+    assert!(err.contains("the prompt is empty"), "{err}");
+    assert_eq!(results[0].as_ref().unwrap().tokens, alone);
+    assert_eq!(results[3].as_ref().unwrap().tokens, alone);
+}

@@ -142,18 +142,8 @@ impl<'a> Batch<'a> {
     }
 
     /// Admits waiting requests (prefill), then decodes one token for every
-    /// row. A failed run ends the running requests with its error.
+    /// row. Every failure ends only the requests it concerns, with its error.
     pub fn step(&mut self, model: &mut Model) {
-        if let Err(err) = self.try_step(model) {
-            let message = format!("{err:#}");
-            for row in self.rows.drain(..) {
-                (row.request.on_done)(Err(anyhow!("{message}")));
-            }
-            self.kv = None;
-        }
-    }
-
-    fn try_step(&mut self, model: &mut Model) -> Result<()> {
         let context = model.config.context_length;
         let eos = model.config.eos_token_ids.clone();
         // Admission: prefill each newcomer alone (GroupQueryAttention takes a
@@ -161,15 +151,30 @@ impl<'a> Batch<'a> {
         let mut joined: Vec<(Active<'a>, KvCache)> = Vec::new();
         while self.rows.len() + joined.len() < self.max_rows {
             let Some(request) = self.waiting.pop_front() else { break };
-            if let Some(active) = self.prefill(model, request, context, &eos)? {
+            if let Some(active) = self.prefill(model, request, context, &eos) {
                 joined.push(active);
             }
         }
-        let finished = self.decode_running(model, context, &eos)?;
+        let finished = match self.decode_running(model, context, &eos) {
+            Ok(finished) => finished,
+            Err(err) => {
+                self.fail_running(&err);
+                true
+            }
+        };
         if !joined.is_empty() || finished {
-            self.regroup(model, joined)?;
+            if let Err(err) = self.regroup(model, joined) {
+                self.fail_running(&err);
+            }
         }
-        Ok(())
+    }
+
+    fn fail_running(&mut self, err: &anyhow::Error) {
+        for row in self.rows.drain(..) {
+            (row.request.on_done)(Err(anyhow!("{err:#}")));
+        }
+        self.kept_rows.clear();
+        self.kv = None;
     }
 
     fn prefill(
@@ -178,17 +183,21 @@ impl<'a> Batch<'a> {
         request: Request<'a>,
         context: usize,
         eos: &[u32],
-    ) -> Result<Option<(Active<'a>, KvCache)>> {
-        if request.prompt.is_empty() {
-            (request.on_done)(Err(anyhow!("the prompt is empty; give some text to complete")));
-            return Ok(None);
-        }
-        if request.prompt.len() >= context {
+    ) -> Option<(Active<'a>, KvCache)> {
+        let vocab = model.config.vocab_size;
+        let problem = if request.prompt.is_empty() {
+            Some("the prompt is empty; give some text to complete".to_string())
+        } else if request.prompt.len() >= context {
             let n = request.prompt.len();
-            (request.on_done)(Err(anyhow!(
-                "the prompt is {n} tokens but the model's context holds {context}; shorten the prompt"
-            )));
-            return Ok(None);
+            Some(format!("the prompt is {n} tokens but the model's context holds {context}; shorten the prompt"))
+        } else {
+            request.prompt.iter().find(|&&t| t as usize >= vocab).map(|t| {
+                format!("token id {t} is outside the model's vocabulary of {vocab}; tokenize with this model's tokenizer")
+            })
+        };
+        if let Some(problem) = problem {
+            (request.on_done)(Err(anyhow!(problem)));
+            return None;
         }
         let start = Instant::now();
         let sampler = Sampler::new(request.params.sampling.clone());
@@ -205,17 +214,23 @@ impl<'a> Batch<'a> {
         };
         if let Some(reason) = active.interrupted() {
             active.finish(reason);
-            return Ok(None);
+            return None;
         }
-        let (logits, kv) = model.prefill(&active.request.prompt)?;
-        active.prefill_time = start.elapsed();
-        active.decode_start = Instant::now();
-        match active.accept(&logits, &model.codec, context, eos)? {
-            Some(reason) => {
+        let outcome = model.prefill(&active.request.prompt).and_then(|(logits, kv)| {
+            active.prefill_time = start.elapsed();
+            active.decode_start = Instant::now();
+            Ok((active.accept(&logits, &model.codec, context, eos)?, kv))
+        });
+        match outcome {
+            Ok((None, kv)) => Some((active, kv)),
+            Ok((Some(reason), _)) => {
                 active.finish(reason);
-                Ok(None)
+                None
             }
-            None => Ok(Some((active, kv))),
+            Err(err) => {
+                (active.request.on_done)(Err(err));
+                None
+            }
         }
     }
 
@@ -234,14 +249,18 @@ impl<'a> Batch<'a> {
             row.len += 1;
             row.slots.resize(width, 0);
             row.slots[slot] = 1;
-            match row.accept(&logits, &model.codec, context, eos)? {
-                Some(reason) => {
+            match row.accept(&logits, &model.codec, context, eos) {
+                Ok(Some(reason)) => {
                     any_finished = true;
                     row.finish(reason);
                 }
-                None => {
+                Ok(None) => {
                     kept.push(row);
                     keep_rows.push(index);
+                }
+                Err(err) => {
+                    any_finished = true;
+                    (row.request.on_done)(Err(err));
                 }
             }
         }
@@ -251,23 +270,26 @@ impl<'a> Batch<'a> {
     }
 
     /// Rebuilds the padded cache from the surviving rows and the newcomers.
+    /// On failure the newcomers are among the rows, so they hear of it too.
     fn regroup(&mut self, model: &Model, joined: Vec<(Active<'a>, KvCache)>) -> Result<()> {
-        let mut sources: Vec<&KvCache> = Vec::new();
-        let mut picks = Vec::new();
-        if let Some(kv) = &self.kv {
-            sources.push(kv);
-            for (row, &source_row) in self.rows.iter().zip(&self.kept_rows) {
-                picks.push((0, source_row, &row.slots[..]));
+        let merged = {
+            let mut sources: Vec<&KvCache> = Vec::new();
+            let mut picks = Vec::new();
+            if let Some(kv) = &self.kv {
+                sources.push(kv);
+                for (row, &source_row) in self.rows.iter().zip(&self.kept_rows) {
+                    picks.push((0, source_row, &row.slots[..]));
+                }
             }
-        }
-        let base = sources.len();
-        for (i, (active, kv)) in joined.iter().enumerate() {
-            sources.push(kv);
-            picks.push((base + i, 0, &active.slots[..]));
-        }
-        let merged = if picks.is_empty() { None } else { Some(model.gather(&sources, &picks)?) };
-        drop(picks);
+            let base = sources.len();
+            for (i, (active, kv)) in joined.iter().enumerate() {
+                sources.push(kv);
+                picks.push((base + i, 0, &active.slots[..]));
+            }
+            if picks.is_empty() { Ok(None) } else { model.gather(&sources, &picks).map(Some) }
+        };
         self.rows.extend(joined.into_iter().map(|(active, _)| active));
+        let merged = merged?;
         // Gathering packs each row's entries at the start of its row.
         let width = self.rows.iter().map(|r| r.len).max().unwrap_or(0);
         for row in &mut self.rows {
