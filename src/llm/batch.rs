@@ -44,10 +44,9 @@ struct Active<'a> {
     tokens: Vec<u32>,
     text: String,
     emitted: usize,
-    /// Valid KV cache entries (the prompt and all tokens but the newest).
-    len: usize,
     /// Which slots of the batch cache hold this row's entries (1) and which
-    /// are padding (0); a prefix for GroupQueryAttention models.
+    /// are padding (0); a prefix for GroupQueryAttention models. Its count is
+    /// the row's cached length: the prompt and all tokens but the newest.
     slots: Vec<i64>,
     prefill_time: Duration,
     decode_start: Instant,
@@ -81,11 +80,16 @@ impl<'a> Active<'a> {
         }
         Ok(if self.tokens.len() >= params.max_new_tokens {
             Some(FinishReason::MaxTokens)
-        } else if self.len + 1 >= context {
+        } else if self.cached() + 1 >= context {
             Some(FinishReason::ContextFull)
         } else {
             self.interrupted()
         })
+    }
+
+    /// Valid KV cache entries of this row.
+    fn cached(&self) -> usize {
+        self.slots.iter().filter(|&&s| s == 1).count()
     }
 
     fn interrupted(&self) -> Option<FinishReason> {
@@ -202,7 +206,6 @@ impl<'a> Batch<'a> {
         let start = Instant::now();
         let sampler = Sampler::new(request.params.sampling.clone());
         let mut active = Active {
-            len: request.prompt.len(),
             slots: vec![1; request.prompt.len()],
             request,
             sampler,
@@ -246,7 +249,6 @@ impl<'a> Batch<'a> {
         let mut kept = Vec::with_capacity(self.rows.len());
         let mut keep_rows = Vec::with_capacity(self.rows.len());
         for (index, ((mut row, logits), slot)) in self.rows.drain(..).zip(logits).zip(written).enumerate() {
-            row.len += 1;
             row.slots.resize(width, 0);
             row.slots[slot] = 1;
             match row.accept(&logits, &model.codec, context, eos) {
@@ -291,10 +293,11 @@ impl<'a> Batch<'a> {
         self.rows.extend(joined.into_iter().map(|(active, _)| active));
         let merged = merged?;
         // Gathering packs each row's entries at the start of its row.
-        let width = self.rows.iter().map(|r| r.len).max().unwrap_or(0);
-        for row in &mut self.rows {
+        let lens: Vec<usize> = self.rows.iter().map(Active::cached).collect();
+        let width = lens.iter().copied().max().unwrap_or(0);
+        for (row, len) in self.rows.iter_mut().zip(lens) {
             row.slots = vec![0; width];
-            row.slots[..row.len].fill(1);
+            row.slots[..len].fill(1);
         }
         self.kept_rows = (0..self.rows.len()).collect();
         self.kv = merged;
