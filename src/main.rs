@@ -5,7 +5,14 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use sha2::Digest;
+
 use precis::cache::Cache;
+use precis::change;
+use precis::repo_config::{RepoConfig, CONFIG_PATH};
+use precis::report;
+use precis::select;
+use precis::summarize::{self, Llm, Summary};
 use precis::llm::{EngineOptions, GenerateParams, Message, Model, SamplingParams};
 use precis::models::{self, Layout, Precision, DEFAULT_MODEL};
 use precis::progress::Progress;
@@ -41,6 +48,55 @@ enum Command {
     Generate(GenerateArgs),
     /// Measure prefill and decode throughput, batch 1 and concurrent.
     Bench(BenchArgs),
+    /// Summarize a codebase, a git range or a patch (Markdown or JSON).
+    Summarize(SummarizeArgs),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Md,
+    Json,
+}
+
+#[derive(Args)]
+struct SummarizeArgs {
+    /// A folder (a whole codebase), or the repository for --diff.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Summarize what HEAD changed since it left BASE (against their merge base).
+    #[arg(long, value_name = "BASE..HEAD", conflicts_with = "patch")]
+    diff: Option<String>,
+    /// Summarize a unified diff from a file, or `-` for stdin.
+    #[arg(long, value_name = "FILE")]
+    patch: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "md")]
+    format: Format,
+    /// Write here instead of stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Settings file (default: .github/precis.yml in the repository).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override the config's max_files.
+    #[arg(long)]
+    max_files: Option<usize>,
+    /// Override the config's max_lines_per_chunk.
+    #[arg(long)]
+    max_lines_per_chunk: Option<usize>,
+    /// Override the config's summary language.
+    #[arg(long)]
+    language: Option<String>,
+    /// Neither read nor write cached summaries.
+    #[arg(long)]
+    no_cache: bool,
+    /// Where summaries are cached [default: the cache's summaries/ folder].
+    #[arg(long, env = "PRECIS_SUMMARY_CACHE")]
+    summary_cache: Option<PathBuf>,
+    /// Prompts the model works on at once.
+    #[arg(long, default_value_t = 8)]
+    parallel: usize,
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,9 +109,9 @@ enum Device {
 /// Which model runs where: shared by the commands that run one.
 #[derive(Args)]
 struct ModelArgs {
-    /// A registry model name or a model folder.
-    #[arg(long, default_value = DEFAULT_MODEL)]
-    model: String,
+    /// A registry model name or a model folder [default: qwen2.5-coder-0.5b-instruct].
+    #[arg(long)]
+    model: Option<String>,
     /// auto: CUDA when its runtime is provisioned and a GPU answers, else CPU.
     #[arg(long, value_enum, default_value = "auto")]
     device: Device,
@@ -197,6 +253,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Generate(args) => generate(&cache, cli.ort_lib, args, &progress)?,
         Command::Bench(args) => bench(&cache, cli.ort_lib, args, &progress)?,
+        Command::Summarize(args) => summarize(&cache, cli.ort_lib, args, &progress)?,
     }
     Ok(())
 }
@@ -247,9 +304,11 @@ fn resolve_model(cache: &Cache, model: &str, precision: Precision, progress: &Pr
     models::ensure(cache, model, precision, progress)
 }
 
-/// Provisions what is missing (runtime, model) and loads the model on the device.
-fn load_model(cache: &Cache, ort_lib: Option<PathBuf>, args: &ModelArgs, progress: &Progress) -> Result<Model> {
+/// Provisions what is missing (runtime, model) and loads the model on the
+/// device; also says which folder it came from.
+fn load_model(cache: &Cache, ort_lib: Option<PathBuf>, args: &ModelArgs, progress: &Progress) -> Result<(Model, PathBuf)> {
     let ModelArgs { model, device, precision, threads } = args;
+    let model = model.as_deref().unwrap_or(DEFAULT_MODEL);
     let (device, precision, threads) = (*device, *precision, *threads);
     let flavor = match device {
         Device::Cpu => Flavor::Cpu,
@@ -272,10 +331,10 @@ fn load_model(cache: &Cache, ort_lib: Option<PathBuf>, args: &ModelArgs, progres
         None => runtime::locate(cache, None, flavor).or_else(|_| runtime::provision(cache, flavor))?,
     };
     let env = runtime::init(&lib)?;
-    let load = |flavor: Flavor| -> Result<Model> {
+    let load = |flavor: Flavor| -> Result<(Model, PathBuf)> {
         let precision = precision.unwrap_or(Precision::for_device(flavor));
         let dir = resolve_model(cache, model, precision, progress)?;
-        Model::load(&dir, env, &EngineOptions { threads, cuda: flavor == Flavor::Cuda })
+        Ok((Model::load(&dir, env, &EngineOptions { threads, cuda: flavor == Flavor::Cuda })?, dir))
     };
     match load(flavor) {
         // The GPU build of ONNX Runtime also runs on the CPU.
@@ -305,14 +364,15 @@ fn cuda_unavailable(cache: &Cache, ort_lib: Option<&Path>) -> Option<String> {
 }
 
 fn bench(cache: &Cache, ort_lib: Option<PathBuf>, args: BenchArgs, progress: &Progress) -> Result<()> {
-    let mut model = load_model(cache, ort_lib, &args.model, progress)?;
+    let (mut model, _) = load_model(cache, ort_lib, &args.model, progress)?;
     let threads = args.model.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let spec = precis::bench::BenchSpec {
         prompt_tokens: args.prompt_tokens,
         new_tokens: args.new_tokens,
         concurrency: args.concurrency,
     };
-    let report = precis::bench::run(&mut model, &args.model.model, threads, &spec)?;
+    let name = args.model.model.as_deref().unwrap_or(DEFAULT_MODEL);
+    let report = precis::bench::run(&mut model, name, threads, &spec)?;
     println!("{}", report.table());
     if let Some(path) = args.json {
         std::fs::write(&path, serde_json::to_string_pretty(&report)?)
@@ -322,7 +382,7 @@ fn bench(cache: &Cache, ort_lib: Option<PathBuf>, args: BenchArgs, progress: &Pr
 }
 
 fn generate(cache: &Cache, ort_lib: Option<PathBuf>, args: GenerateArgs, progress: &Progress) -> Result<()> {
-    let mut model = load_model(cache, ort_lib, &args.model, progress)?;
+    let (mut model, _) = load_model(cache, ort_lib, &args.model, progress)?;
     let prompt = if args.raw {
         args.prompt.clone()
     } else {
@@ -362,4 +422,92 @@ fn generate(cache: &Cache, ort_lib: Option<PathBuf>, args: GenerateArgs, progres
         generation.finish
     );
     Ok(())
+}
+
+fn summarize(cache: &Cache, ort_lib: Option<PathBuf>, mut args: SummarizeArgs, progress: &Progress) -> Result<()> {
+    let root = change::work_root(&args.path);
+    let config = match (&args.config, &root) {
+        (Some(path), _) if !path.is_file() => bail!("config file {} does not exist; fix --config", path.display()),
+        (Some(path), _) => RepoConfig::load(path)?,
+        (None, Some(root)) => RepoConfig::load(&root.join(CONFIG_PATH))?,
+        (None, None) => RepoConfig::default(),
+    };
+    let config = RepoConfig {
+        max_files: args.max_files.unwrap_or(config.max_files),
+        max_lines_per_chunk: args.max_lines_per_chunk.unwrap_or(config.max_lines_per_chunk),
+        language: args.language.clone().unwrap_or(config.language.clone()),
+        ..config
+    };
+    if config.max_files == 0 || config.max_lines_per_chunk == 0 || args.parallel == 0 {
+        bail!("--max-files, --max-lines-per-chunk and --parallel must be at least 1");
+    }
+    let change = if let Some(range) = &args.diff {
+        change::from_range(&args.path, range)?
+    } else if let Some(patch) = &args.patch {
+        let (bytes, name) = if patch.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).context("cannot read the patch from stdin")?;
+            (bytes, "stdin".to_string())
+        } else {
+            let bytes = std::fs::read(patch).with_context(|| format!("cannot read patch {}; check the path", patch.display()))?;
+            (bytes, patch.display().to_string())
+        };
+        change::from_patch(&bytes, &name)?
+    } else {
+        change::from_directory(&args.path, config.max_file_bytes)?
+    };
+    let source = change.source.clone();
+    let selection = select::select(change, &config, root.as_deref())?;
+    tracing::info!("{} file(s) to summarize, {} listed", selection.files.len(), selection.listed.len());
+
+    args.model.model = args.model.model.take().or(config.model.clone());
+    let summary = if selection.files.is_empty() {
+        Summary::without_model(source, selection.listed)
+    } else {
+        let (model, dir) = load_model(cache, ort_lib, &args.model, progress)?;
+        let llm = Llm::new(model, model_id(&dir)?, args.parallel);
+        let options = summarize::Options {
+            max_lines_per_chunk: config.max_lines_per_chunk,
+            max_chunks_per_file: config.max_chunks_per_file,
+            language: config.language.clone(),
+            cache_dir: (!args.no_cache).then(|| args.summary_cache.clone().unwrap_or_else(|| cache.root().join("summaries"))),
+        };
+        summarize::summarize(&llm, source, selection, &options, progress)?
+    };
+    let text = match args.format {
+        Format::Md => report::to_markdown(&summary, report::COMMENT_LIMIT),
+        Format::Json => report::to_json(&summary),
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, &text).with_context(|| format!("cannot write {}; choose a writable --output", path.display()))?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            stdout.flush()?;
+        }
+    }
+    eprintln!("{}", report::stats_line(&summary.stats));
+    Ok(())
+}
+
+/// Identifies a model folder's answers in the summary cache: its name, its
+/// configuration and the sizes of its weights.
+fn model_id(dir: &Path) -> Result<String> {
+    let mut hash = sha2::Sha256::new();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read model folder {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        hash.update(name.as_bytes());
+        if name.ends_with(".json") {
+            hash.update(std::fs::read(entry.path()).unwrap_or_default());
+        } else {
+            hash.update(entry.metadata().map(|m| m.len()).unwrap_or(0).to_le_bytes());
+        }
+    }
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    Ok(format!("{name}@{}", &hex::encode(hash.finalize())[..12]))
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 
+#[derive(Clone)]
 pub struct TextCodec {
     tokenizer: tokenizers::Tokenizer,
     chat_template: Option<String>,

@@ -1,0 +1,148 @@
+//! A repository's own settings: `.github/precis.yml`.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+/// Where a repository keeps its settings, relative to its root.
+pub const CONFIG_PATH: &str = ".github/precis.yml";
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RepoConfig {
+    /// Only paths matching one of these globs are summarized (empty: all).
+    pub include: Vec<String>,
+    /// Paths matching one of these globs are skipped.
+    pub exclude: Vec<String>,
+    /// At most this many files are summarized; the rest are listed.
+    pub max_files: usize,
+    /// At most this many lines per chunk.
+    pub max_lines_per_chunk: usize,
+    /// At most this many chunks of one file are summarized.
+    pub max_chunks_per_file: usize,
+    /// Files larger than this are listed, not read.
+    pub max_file_bytes: u64,
+    /// The language the summary is written in.
+    pub language: String,
+    /// A registry model name or a model folder.
+    pub model: Option<String>,
+    /// Summarize draft pull requests too (the App and the Action).
+    pub drafts: bool,
+}
+
+impl Default for RepoConfig {
+    fn default() -> Self {
+        RepoConfig {
+            include: Vec::new(),
+            exclude: Vec::new(),
+            max_files: 300,
+            max_lines_per_chunk: 300,
+            max_chunks_per_file: 40,
+            max_file_bytes: 2_000_000,
+            language: "English".into(),
+            model: None,
+            drafts: false,
+        }
+    }
+}
+
+const KNOWN_KEYS: &[&str] = &[
+    "include",
+    "exclude",
+    "max_files",
+    "max_lines_per_chunk",
+    "max_chunks_per_file",
+    "max_file_bytes",
+    "language",
+    "model",
+    "drafts",
+];
+
+impl RepoConfig {
+    /// Parses settings; unknown keys are logged as warnings and ignored, so a
+    /// newer setting does not break an older precis.
+    pub fn parse(text: &str, origin: &str) -> Result<RepoConfig> {
+        let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{origin} is not valid YAML ({e}); fix the file or remove it"))?;
+        let mut mapping = match value {
+            serde_yaml_ng::Value::Null => return Ok(RepoConfig::default()),
+            serde_yaml_ng::Value::Mapping(mapping) => mapping,
+            _ => bail!("{origin} must be a mapping of settings (like `max_files: 100`); fix the file or remove it"),
+        };
+        mapping.retain(|key, _| {
+            let known = key.as_str().is_some_and(|k| KNOWN_KEYS.contains(&k));
+            if !known {
+                tracing::warn!("{origin}: unknown setting `{}` ignored (known: {})", yaml_key(key), KNOWN_KEYS.join(", "));
+            }
+            known
+        });
+        let config: RepoConfig = serde_yaml_ng::from_value(serde_yaml_ng::Value::Mapping(mapping))
+            .map_err(|e| anyhow::anyhow!("{origin}: {e}; fix the setting or remove it"))?;
+        config.check(origin)?;
+        Ok(config)
+    }
+
+    fn check(&self, origin: &str) -> Result<()> {
+        for (name, value) in [
+            ("max_files", self.max_files),
+            ("max_lines_per_chunk", self.max_lines_per_chunk),
+            ("max_chunks_per_file", self.max_chunks_per_file),
+        ] {
+            if value == 0 {
+                bail!("{origin}: {name} must be at least 1");
+            }
+        }
+        for glob in self.include.iter().chain(&self.exclude) {
+            globset::Glob::new(glob).map_err(|e| anyhow::anyhow!("{origin}: bad glob `{glob}` ({e})"))?;
+        }
+        Ok(())
+    }
+
+    /// The file at `path`, or the defaults when there is none.
+    pub fn load(path: &Path) -> Result<RepoConfig> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => RepoConfig::parse(&text, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RepoConfig::default()),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+}
+
+fn yaml_key(key: &serde_yaml_ng::Value) -> String {
+    match key.as_str() {
+        Some(text) => text.to_string(),
+        None => serde_yaml_ng::to_string(key).unwrap_or_default().trim().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_when_empty() {
+        assert_eq!(RepoConfig::parse("", "x").unwrap(), RepoConfig::default());
+        assert_eq!(RepoConfig::parse("# only a comment\n", "x").unwrap(), RepoConfig::default());
+    }
+
+    #[test]
+    fn settings_override_defaults_and_unknown_keys_are_ignored() {
+        let config = RepoConfig::parse("max_files: 5\nexclude: ['docs/**']\ncolour: blue\nlanguage: French\n", "x").unwrap();
+        assert_eq!(config.max_files, 5);
+        assert_eq!(config.exclude, vec!["docs/**"]);
+        assert_eq!(config.language, "French");
+        assert_eq!(config.max_lines_per_chunk, 300);
+    }
+
+    #[test]
+    fn bad_input_is_a_one_line_error() {
+        let err = RepoConfig::parse("max_files: [1,\n", ".github/precis.yml").unwrap_err().to_string();
+        assert!(err.contains("not valid YAML") && !err.contains('\n'), "{err}");
+        let err = RepoConfig::parse("max_files: many\n", "c").unwrap_err().to_string();
+        assert!(err.contains("max_files"), "{err}");
+        assert!(RepoConfig::parse("- a\n- b\n", "c").unwrap_err().to_string().contains("mapping"));
+        assert!(RepoConfig::parse("max_files: 0\n", "c").is_err());
+        assert!(RepoConfig::parse("include: ['a[']\n", "c").unwrap_err().to_string().contains("bad glob"));
+    }
+}
