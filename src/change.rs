@@ -199,9 +199,14 @@ pub fn from_patch(bytes: &[u8], name: &str) -> Result<Change> {
     let files = if bytes.iter().all(u8::is_ascii_whitespace) {
         Vec::new()
     } else {
-        let diff = git2::Diff::from_buffer(bytes)
-            .with_context(|| format!("{name} is not a unified diff; pass the output of `git diff` or `diff -u`"))?;
-        read_diff(diff, None)?
+        let diff = git2::Diff::from_buffer(bytes).map_err(|e| {
+            anyhow::anyhow!("{name} is not a unified diff ({}); pass the output of `git diff` or `diff -u`", e.message())
+        })?;
+        let files = read_diff(diff, None)?;
+        if files.is_empty() {
+            bail!("{name} holds no diff; pass the output of `git diff` or `diff -u`");
+        }
+        files
     };
     Ok(Change { source: Source::Patch { name: name.to_string() }, files })
 }
@@ -284,7 +289,7 @@ fn hunks_of(patch: &git2::Patch<'_>) -> Result<Vec<Hunk>> {
                 _ => continue,
             };
             let text = text_of(line.content());
-            lines.push(format!("{prefix}{}", text.trim_end_matches('\n')));
+            lines.push(format!("{prefix}{}", text.trim_end_matches(['\n', '\r'])));
         }
         hunks.push(Hunk { header, lines });
     }

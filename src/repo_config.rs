@@ -64,7 +64,7 @@ impl RepoConfig {
     /// newer setting does not break an older precis.
     pub fn parse(text: &str, origin: &str) -> Result<RepoConfig> {
         let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
-            .map_err(|e| anyhow::anyhow!("{origin} is not valid YAML ({e}); fix the file or remove it"))?;
+            .map_err(|e| anyhow::anyhow!("{origin} is not valid YAML ({}); fix the file or remove it", one_line(&e.to_string())))?;
         let mut mapping = match value {
             serde_yaml_ng::Value::Null => return Ok(RepoConfig::default()),
             serde_yaml_ng::Value::Mapping(mapping) => mapping,
@@ -77,8 +77,10 @@ impl RepoConfig {
             }
             known
         });
-        let config: RepoConfig = serde_yaml_ng::from_value(serde_yaml_ng::Value::Mapping(mapping))
-            .map_err(|e| anyhow::anyhow!("{origin}: {e}; fix the setting or remove it"))?;
+        // Through text again, so errors name the setting.
+        let known = serde_yaml_ng::to_string(&mapping)?;
+        let config: RepoConfig = serde_yaml_ng::from_str(&known)
+            .map_err(|e| anyhow::anyhow!("{origin}: {}; fix the setting or remove it", one_line(&e.to_string())))?;
         config.check(origin)?;
         Ok(config)
     }
@@ -107,6 +109,10 @@ impl RepoConfig {
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
         }
     }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn yaml_key(key: &serde_yaml_ng::Value) -> String {

@@ -157,3 +157,68 @@ pub fn stats_line(stats: &Stats) -> String {
         stats.peak_rss_mb
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::{Source, Status};
+    use crate::select::Listed;
+    use crate::summarize::Stats;
+
+    fn summary(files: usize, listed: usize) -> Summary {
+        let file = |i: usize| FileSummary {
+            path: format!("src/module_{i}/file_{i}.rs"),
+            old_path: None,
+            status: Status::Modified,
+            additions: 3,
+            deletions: 1,
+            language: "Rust",
+            symbols: vec![format!("function_{i}")],
+            summary: "Adds a helper that | parses input and <b>returns</b> it. ".repeat(3),
+            omitted_lines: 0,
+            chunks: Vec::new(),
+        };
+        Summary {
+            model: "test".into(),
+            source: Source::Patch { name: "x".into() },
+            title: "A title\nwith a second line".into(),
+            overview: "**What changed:** things.".into(),
+            dropped_lines: Vec::new(),
+            files: (0..files).map(file).collect(),
+            listed: (0..listed)
+                .map(|i| Listed { path: format!("bin/{i}.png"), status: Status::Added, reason: Reason::Binary })
+                .collect(),
+            stats: Stats::default(),
+        }
+    }
+
+    #[test]
+    fn a_small_summary_is_whole() {
+        let text = to_markdown(&summary(2, 1), COMMENT_LIMIT);
+        assert!(text.starts_with("### A title\n\n**What changed:** things."));
+        assert!(text.contains("| `src/module_1/file_1.rs` | modified +3 −1 | Adds a helper that \\| parses input and &lt;b>returns"));
+        assert!(text.contains("**Items:** `function_1`"));
+        assert!(text.contains("- `bin/0.png` — binary"));
+        assert!(!text.contains("not shown"));
+    }
+
+    #[test]
+    fn ten_thousand_files_are_cut_with_a_note() {
+        let full = summary(10_000, 10_000);
+        let text = to_markdown(&full, COMMENT_LIMIT);
+        let length = text.chars().count();
+        assert!(length <= COMMENT_LIMIT && length > COMMENT_LIMIT - 2_000, "{length}");
+        assert!(text.contains("more file(s) were summarized but are not shown"));
+        assert!(text.contains("- … and 9900 more (0 over the max_files limit)"));
+        assert!(text.trim_end().ends_with("</sub>"), "the footer survives");
+    }
+
+    #[test]
+    fn a_huge_overview_is_cut_too() {
+        let mut huge = summary(1, 0);
+        huge.overview = "word ".repeat(20_000);
+        let text = to_markdown(&huge, 1_000);
+        assert!(text.chars().count() <= 1_000);
+        assert!(text.contains("cut to fit"));
+    }
+}

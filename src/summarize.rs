@@ -71,6 +71,7 @@ pub struct Options {
 /// One answer of the model, or why there is none.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Answer {
+    #[serde(rename = "summary")]
     pub text: String,
     pub tokens_in: usize,
     pub tokens_out: usize,

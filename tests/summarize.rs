@@ -1,0 +1,340 @@
+//! `precis summarize` on real git repositories made in temporary folders.
+//! Structure tests run the TEST model (random weights: fast, meaningless
+//! text); the faithfulness test runs the real default model.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// A git repository in a temporary folder, driven by the git command line.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let repo = Repo { dir: tempfile::tempdir().unwrap() };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .current_dir(self.path())
+            .args(["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"])
+            .args(["-c", "core.autocrlf=false"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn write(&self, path: &str, bytes: impl AsRef<[u8]>) {
+        let path = self.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.git(&["rev-parse", "HEAD"]).trim().to_string()
+    }
+}
+
+fn rust_file(name: &str, items: usize) -> String {
+    (0..items).map(|i| format!("/// Item {i} of {name}.\npub fn {name}_{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n")).collect()
+}
+
+/// Runs summarize with the TEST model; returns stdout and stderr.
+fn summarize(args: &[&str]) -> (String, String) {
+    let out = common::precis()
+        .arg("summarize")
+        .args(args)
+        .arg("--model")
+        .arg(common::tiny_model())
+        .args(["--device", "cpu", "--threads", "2"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(out.status.success(), "summarize failed: {stderr}");
+    (stdout, stderr)
+}
+
+fn json(args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    serde_json::from_str(&summarize(&all).0).unwrap()
+}
+
+fn paths(summary: &Value, key: &str) -> Vec<String> {
+    summary[key].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_string()).collect()
+}
+
+fn listed_reason(summary: &Value, path: &str) -> String {
+    let item = summary["listed"].as_array().unwrap().iter().find(|l| l["path"] == path);
+    item.unwrap_or_else(|| panic!("{path} not listed in {}", summary["listed"]))["reason"].as_str().unwrap().to_string()
+}
+
+fn file<'a>(summary: &'a Value, path: &str) -> &'a Value {
+    summary["files"].as_array().unwrap().iter().find(|f| f["path"] == path).unwrap_or_else(|| panic!("{path} not summarized"))
+}
+
+/// Nothing appears twice, in the files or between files and the listing.
+fn assert_each_once(summary: &Value) {
+    let mut seen = HashSet::new();
+    for path in paths(summary, "files").into_iter().chain(paths(summary, "listed")) {
+        assert!(seen.insert(path.clone()), "{path} appears twice");
+    }
+}
+
+#[test]
+fn a_change_with_every_kind_of_file() {
+    let repo = Repo::new();
+    repo.write("src/old_name.rs", rust_file("old", 5));
+    repo.write("src/gone.rs", rust_file("gone", 3));
+    repo.write("src/lib.rs", "pub mod old_name;\npub mod gone;\n");
+    let base = repo.commit("base");
+
+    repo.git(&["mv", "src/old_name.rs", "src/new_name.rs"]);
+    repo.write("src/new_name.rs", rust_file("old", 5) + "pub fn renamed_extra() {}\n");
+    repo.git(&["rm", "-q", "src/gone.rs"]);
+    repo.write("src/lib.rs", "pub mod new_name;\r\npub fn crlf_line() {}\r\n");
+    repo.write("notes/latin1.txt", b"caf\xe9 au lait\nna\xefve\n");
+    repo.write("image.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+    repo.write("big/huge.rs", rust_file("huge", 2_000));
+    repo.write("Cargo.lock", "# lockfile\nversion = 3\n");
+    repo.write("gen/schema.rs", "pub struct Schema;\n");
+    repo.write(".gitattributes", "gen/** linguist-generated\n");
+    repo.write("assets/model.bin", "version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n");
+    repo.write(".github/precis.yml", "max_chunks_per_file: 3\ncolour: blue\n");
+    std::os::unix::fs::symlink("src/lib.rs", repo.path().join("link.rs")).unwrap();
+    let head = repo.commit("head");
+    // A submodule as git records it: a gitlink entry in the tree.
+    repo.git(&["update-index", "--add", "--cacheinfo", &format!("160000,{base},deps/sub")]);
+    repo.git(&["commit", "-q", "-m", "submodule"]);
+    let _ = head;
+
+    let root = repo.path().to_str().unwrap();
+    let range = format!("{base}..HEAD");
+    let (stdout, stderr) = summarize(&[root, "--diff", &range, "--format", "json", "--no-cache"]);
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(stderr.contains("unknown setting `colour`"), "{stderr}");
+    assert!(stderr.contains("success 100.0%"), "stats on stderr: {stderr}");
+
+    let renamed = file(&summary, "src/new_name.rs");
+    assert_eq!(renamed["status"], "renamed");
+    assert_eq!(renamed["old_path"], "src/old_name.rs");
+    assert!(renamed["symbols"].as_array().unwrap().iter().any(|s| s == "renamed_extra"));
+    let lib = file(&summary, "src/lib.rs");
+    assert!(!lib["chunks"][0]["text"].as_str().unwrap().contains('\r'), "CRLF normalised");
+    assert!(file(&summary, "notes/latin1.txt")["chunks"][0]["text"].as_str().unwrap().contains("caf\u{fffd}"));
+    let huge = file(&summary, "big/huge.rs");
+    assert_eq!(huge["chunks"].as_array().unwrap().len(), 3, "max_chunks_per_file from the config");
+    assert!(huge["omitted_lines"].as_u64().unwrap() > 0);
+    for chunk in huge["chunks"].as_array().unwrap() {
+        assert!(chunk["last_line"].as_u64().unwrap() + 1 - chunk["first_line"].as_u64().unwrap() <= 300);
+    }
+
+    assert_eq!(listed_reason(&summary, "src/gone.rs"), "deleted");
+    assert_eq!(listed_reason(&summary, "image.png"), "binary");
+    assert_eq!(listed_reason(&summary, "Cargo.lock"), "lockfile");
+    assert_eq!(listed_reason(&summary, "gen/schema.rs"), "generated");
+    assert_eq!(listed_reason(&summary, "assets/model.bin"), "lfs_pointer");
+    assert_eq!(listed_reason(&summary, "link.rs"), "symlink");
+    assert_eq!(listed_reason(&summary, "deps/sub"), "submodule");
+    assert_each_once(&summary);
+    assert_eq!(summary["stats"]["success_rate"], 1.0);
+
+    let (markdown, _) = summarize(&[root, "--diff", &range, "--no-cache"]);
+    assert!(markdown.contains("| `src/old_name.rs` → `src/new_name.rs` | renamed"), "{markdown}");
+    assert!(markdown.contains("- `src/gone.rs` — deleted"));
+    assert!(markdown.contains("- `deps/sub` — submodule added at"));
+    assert!(markdown.contains("<details>"));
+}
+
+#[test]
+fn an_empty_change_needs_no_model() {
+    let repo = Repo::new();
+    repo.write("a.rs", "fn a() {}\n");
+    let base = repo.commit("base");
+    let out = common::precis()
+        .args(["summarize", repo.path().to_str().unwrap(), "--diff", &format!("{base}..{base}"), "--model", "no/such/model"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8(out.stdout).unwrap().starts_with("### No changes\n"));
+
+    let out = common::precis().args(["summarize", "--patch", "-", "--model", "no/such/model"]).write_stdin("").output().unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn ten_thousand_files_stay_under_the_comment_limit() {
+    let repo = Repo::new();
+    repo.write("README.md", "start\n");
+    let base = repo.commit("base");
+    for i in 0..10_000 {
+        repo.write(&format!("many/dir{}/file{i}.txt", i % 100), format!("line {i}\n"));
+    }
+    repo.write("core/engine.rs", rust_file("engine", 4));
+    repo.write("core/driver.rs", rust_file("driver", 3));
+    repo.commit("many");
+    let range = format!("{base}..HEAD");
+    let (markdown, _) = summarize(&[repo.path().to_str().unwrap(), "--diff", &range, "--no-cache", "--max-files", "2"]);
+    assert!(markdown.chars().count() <= 65_536, "{} characters", markdown.chars().count());
+    assert!(markdown.contains("2 file(s) summarized, 10000 not summarized"));
+    // The largest changes are the ones summarized.
+    assert!(markdown.contains("| `core/engine.rs` |") && markdown.contains("| `core/driver.rs` |"));
+    assert!(markdown.contains("- … and 9900 more (9900 over the max_files limit)"));
+}
+
+#[test]
+fn a_patch_on_stdin_reads_like_the_range_and_answers_are_deterministic() {
+    let repo = Repo::new();
+    repo.write("src/a.rs", rust_file("alpha", 6));
+    repo.write("src/b.rs", rust_file("beta", 2));
+    let base = repo.commit("base");
+    repo.write("src/a.rs", rust_file("alpha", 4) + &rust_file("gamma", 2));
+    repo.git(&["mv", "src/b.rs", "src/c.rs"]);
+    repo.commit("head");
+    let root = repo.path().to_str().unwrap();
+    let from_range = json(&[root, "--diff", &format!("{base}..HEAD"), "--no-cache"]);
+    let patch = repo.git(&["diff", "-M", &base, "HEAD"]);
+    let out = common::precis()
+        .args(["summarize", "--patch", "-", "--format", "json", "--no-cache", "--device", "cpu", "--model"])
+        .arg(common::tiny_model())
+        .write_stdin(patch)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let from_patch: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shape = |s: &Value| -> Vec<(Value, Value, Value)> {
+        s["files"].as_array().unwrap().iter().map(|f| (f["path"].clone(), f["status"].clone(), f["summary"].clone())).collect()
+    };
+    assert_eq!(shape(&from_range), shape(&from_patch), "same hunks, same greedy answers");
+    assert_eq!(listed_reason(&from_range, "src/c.rs"), "no_content_change");
+    assert_eq!(from_range["title"], from_patch["title"]);
+}
+
+#[test]
+fn a_directory_honours_ignores_attributes_and_config() {
+    let repo = Repo::new();
+    repo.write("src/main.rs", rust_file("main", 3));
+    repo.write("docs/guide.md", "# Guide\n\nRead me.\n");
+    repo.write("ignored.txt", "secret\n");
+    repo.write(".gitignore", "ignored.txt\n");
+    repo.write("node_modules/x/index.js", "module.exports = 1;\n");
+    repo.write("web/app.js", format!("var a={};\n", "1,".repeat(2000)));
+    repo.write("proto/api.pb.go", "// Code generated by protoc-gen-go. DO NOT EDIT.\npackage api\n");
+    repo.write(".github/precis.yml", "exclude: ['docs/**']\nlanguage: French\n");
+    let summary = json(&[repo.path().to_str().unwrap(), "--no-cache"]);
+    assert_eq!(summary["source"]["kind"], "directory");
+    let summarized = paths(&summary, "files");
+    assert!(summarized.contains(&"src/main.rs".to_string()));
+    assert!(!summarized.iter().chain(&paths(&summary, "listed")).any(|p| p == "ignored.txt"), ".gitignore is honoured");
+    assert_eq!(listed_reason(&summary, "docs/guide.md"), "excluded");
+    assert_eq!(listed_reason(&summary, "node_modules/x/index.js"), "vendored");
+    assert_eq!(listed_reason(&summary, "web/app.js"), "minified");
+    assert_eq!(listed_reason(&summary, "proto/api.pb.go"), "generated");
+    assert_each_once(&summary);
+}
+
+#[test]
+fn bad_settings_and_ranges_are_one_line_errors() {
+    let repo = Repo::new();
+    repo.write("a.rs", "fn a() {}\n");
+    repo.commit("base");
+    let root = repo.path().to_str().unwrap();
+    let error = |args: &[&str]| {
+        let out = common::precis().arg("summarize").args(args).output().unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        stderr
+    };
+    assert!(error(&[root, "--diff", "main"]).contains("BASE..HEAD"));
+    assert!(error(&[root, "--diff", "nope..main"]).contains("`nope` is not a commit"));
+    assert!(error(&["/no/such/dir"]).contains("is not a directory"));
+    assert!(error(&["--patch", "/no/such.patch"]).contains("cannot read patch"));
+    repo.write(".github/precis.yml", "max_files: [1,\n");
+    assert!(error(&[root]).contains("is not valid YAML"));
+    repo.write("bad.patch", "this is not a diff\n");
+    let patch = repo.path().join("bad.patch");
+    assert!(error(&["--patch", patch.to_str().unwrap()]).contains("is not a unified diff (no patch found)"));
+}
+
+#[test]
+fn the_cache_resummarizes_only_what_changed() {
+    let repo = Repo::new();
+    repo.write("a.rs", rust_file("a", 2));
+    repo.write("b.rs", rust_file("b", 2));
+    repo.write("c.rs", rust_file("c", 2));
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    let root = repo.path().to_str().unwrap();
+    let first = json(&[root, "--summary-cache", cache_dir]);
+    assert_eq!(first["stats"]["chunks_cached"], 0);
+    let second = json(&[root, "--summary-cache", cache_dir]);
+    assert_eq!(second["stats"]["chunks_cached"], 3);
+    assert_eq!(first["files"][1]["summary"], second["files"][1]["summary"]);
+    assert_eq!(first["overview"], second["overview"]);
+    repo.write("b.rs", rust_file("b", 3));
+    let third = json(&[root, "--summary-cache", cache_dir]);
+    assert_eq!(third["stats"]["chunks_cached"], 2, "only b.rs is summarized again");
+    let bypass = json(&[root, "--summary-cache", cache_dir, "--no-cache"]);
+    assert_eq!(bypass["stats"]["chunks_cached"], 0);
+}
+
+/// The real default model on a real change: every file the summary names is
+/// in the change, the changed items are named, no file is summarized twice.
+#[test]
+fn real_model_summary_is_faithful_to_the_change() {
+    let repo = Repo::new();
+    repo.write("src/lib.rs", "pub mod clock;\n");
+    repo.write(
+        "src/clock.rs",
+        "use std::time::Instant;\n\npub struct Clock {\n    start: Instant,\n}\n\nimpl Clock {\n    pub fn new() -> Clock {\n        Clock { start: Instant::now() }\n    }\n\n    pub fn now(&self) -> u64 {\n        self.start.elapsed().as_millis() as u64\n    }\n}\n",
+    );
+    let base = repo.commit("base");
+    repo.write("src/lib.rs", "pub mod clock;\npub mod duration;\n");
+    repo.write(
+        "src/duration.rs",
+        "use std::time::Duration;\n\n/// Parses \"150ms\", \"2s\" or \"5m\" into a Duration.\npub fn parse_duration(text: &str) -> Option<Duration> {\n    let split = text.find(|c: char| !c.is_ascii_digit())?;\n    let (number, unit) = text.split_at(split);\n    let number: u64 = number.parse().ok()?;\n    match unit {\n        \"ms\" => Some(Duration::from_millis(number)),\n        \"s\" => Some(Duration::from_secs(number)),\n        \"m\" => Some(Duration::from_secs(number * 60)),\n        _ => None,\n    }\n}\n",
+    );
+    let clock = std::fs::read_to_string(repo.path().join("src/clock.rs")).unwrap().replace("pub fn now(", "pub fn elapsed_since_start(");
+    repo.write("src/clock.rs", clock);
+    repo.commit("head");
+
+    let out = common::precis()
+        .args(["summarize", repo.path().to_str().unwrap(), "--diff", &format!("{base}..HEAD"), "--no-cache", "--device", "cpu"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let markdown = String::from_utf8(out.stdout).unwrap();
+    let changed = ["src/lib.rs", "src/clock.rs", "src/duration.rs"];
+    // Every file-like name in the text is one of the change's (or its file name).
+    let known: HashSet<&str> = changed.iter().flat_map(|p| [*p, p.rsplit('/').next().unwrap()]).collect();
+    for word in markdown.split(|c: char| c.is_whitespace() || "`*|(),;:<>\"'".contains(c)) {
+        let word = word.trim_end_matches('.');
+        if word.ends_with(".rs") || word.ends_with(".toml") || word.ends_with(".py") || word.ends_with(".md") {
+            assert!(known.contains(word), "the summary names {word}, which the change does not touch:\n{markdown}");
+        }
+    }
+    for item in ["parse_duration", "elapsed_since_start"] {
+        assert!(markdown.contains(item), "{item} missing:\n{markdown}");
+    }
+    for path in changed {
+        assert_eq!(markdown.matches(&format!("| `{path}` |")).count(), 1, "{path} once in the table:\n{markdown}");
+    }
+    assert!(markdown.starts_with("### ") && markdown.len() <= 65_536);
+}
