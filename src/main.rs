@@ -50,6 +50,57 @@ enum Command {
     Bench(BenchArgs),
     /// Summarize a codebase, a git range or a patch (Markdown or JSON).
     Summarize(SummarizeArgs),
+    /// Run the GitHub App: webhooks in, sticky comments and check runs out.
+    Serve(ServeArgs),
+    /// Run as a GitHub Actions step (see action.yml).
+    Action(ActionArgs),
+}
+
+#[derive(Args)]
+struct ActionArgs {
+    /// Token to comment with (default: GITHUB_TOKEN); a GitHub App token also gets a check run.
+    #[arg(long, env = "PRECIS_GITHUB_TOKEN", hide_env_values = true)]
+    github_token: Option<String>,
+    /// Override the config's max_files.
+    #[arg(long)]
+    max_files: Option<usize>,
+    /// The settings file in the repository, read at the base commit.
+    #[arg(long, default_value = precis::repo_config::CONFIG_PATH)]
+    config_path: String,
+    /// Prompts the model works on at once (on a CPU, prefill dominates and more rows add little).
+    #[arg(long, default_value_t = 4)]
+    parallel: usize,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The App's id (its settings page shows it).
+    #[arg(long, env = "PRECIS_APP_ID")]
+    app_id: Option<String>,
+    /// The App's private key: PEM text, or the path of the .pem file.
+    #[arg(long, env = "PRECIS_PRIVATE_KEY", hide_env_values = true)]
+    private_key: Option<String>,
+    /// The webhook secret set in the App's settings.
+    #[arg(long, env = "PRECIS_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// REST API root (GitHub Enterprise Server: https://HOST/api/v3).
+    #[arg(long, env = "PRECIS_GITHUB_API_URL", default_value = "https://api.github.com")]
+    github_api_url: String,
+    /// Where the job queue and the repository caches live.
+    #[arg(long, env = "PRECIS_DATA_DIR", default_value = "precis-data")]
+    data_dir: PathBuf,
+    #[arg(long, env = "PRECIS_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: String,
+    /// Jobs carried out at once (they share the model, which batches them).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Prompts the model works on at once (on a CPU, prefill dominates and more rows add little).
+    #[arg(long, default_value_t = 4)]
+    parallel: usize,
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -92,8 +143,8 @@ struct SummarizeArgs {
     /// Where summaries are cached [default: the cache's summaries/ folder].
     #[arg(long, env = "PRECIS_SUMMARY_CACHE")]
     summary_cache: Option<PathBuf>,
-    /// Prompts the model works on at once.
-    #[arg(long, default_value_t = 8)]
+    /// Prompts the model works on at once (on a CPU, prefill dominates and more rows add little).
+    #[arg(long, default_value_t = 4)]
     parallel: usize,
     #[command(flatten)]
     model: ModelArgs,
@@ -254,6 +305,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Generate(args) => generate(&cache, cli.ort_lib, args, &progress)?,
         Command::Bench(args) => bench(&cache, cli.ort_lib, args, &progress)?,
         Command::Summarize(args) => summarize(&cache, cli.ort_lib, args, &progress)?,
+        Command::Serve(args) => serve(&cache, cli.ort_lib, args, &progress)?,
+        Command::Action(args) => action(&cache, cli.ort_lib, args, &progress)?,
     }
     Ok(())
 }
@@ -457,7 +510,8 @@ fn summarize(cache: &Cache, ort_lib: Option<PathBuf>, mut args: SummarizeArgs, p
         change::from_directory(&args.path, config.max_file_bytes)?
     };
     let source = change.source.clone();
-    let selection = select::select(change, &config, root.as_deref())?;
+    let attributes = root.and_then(|r| std::fs::read_to_string(r.join(".gitattributes")).ok()).unwrap_or_default();
+    let selection = select::select(change, &config, &attributes)?;
     tracing::info!("{} file(s) to summarize, {} listed", selection.files.len(), selection.listed.len());
 
     args.model.model = args.model.model.take().or(config.model.clone());
@@ -510,4 +564,55 @@ fn model_id(dir: &Path) -> Result<String> {
     }
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
     Ok(format!("{name}@{}", &hex::encode(hash.finalize())[..12]))
+}
+
+/// Checks every setting before the model loads: a bad one fails at once.
+fn serve_settings(args: &ServeArgs) -> Result<precis::server::ServeSettings> {
+    let app_id = args.app_id.as_deref().filter(|s| !s.trim().is_empty()).context(
+        "PRECIS_APP_ID is not set; set it (or --app-id) to the App's id from its settings page",
+    )?;
+    let app_id: u64 = app_id.trim().parse().map_err(|_| anyhow::anyhow!("PRECIS_APP_ID `{app_id}` is not a number; use the App's numeric id"))?;
+    let key = args.private_key.as_deref().filter(|s| !s.trim().is_empty()).context(
+        "PRECIS_PRIVATE_KEY is not set; set it (or --private-key) to the App's private key, as PEM text or a file path",
+    )?;
+    let pem = if key.trim_start().starts_with("-----BEGIN") {
+        key.to_string()
+    } else {
+        std::fs::read_to_string(key).with_context(|| format!("PRECIS_PRIVATE_KEY names {key}, which cannot be read; give the PEM text or a readable file"))?
+    };
+    let app = precis::github::AppCredentials::new(app_id, &pem)?;
+    let secret = args.webhook_secret.as_deref().filter(|s| !s.is_empty()).context(
+        "PRECIS_WEBHOOK_SECRET is not set; set it (or --webhook-secret) to the secret in the App's webhook settings",
+    )?;
+    let listen = args.listen.parse().map_err(|_| anyhow::anyhow!("PRECIS_LISTEN `{}` is not an address; use HOST:PORT, e.g. 0.0.0.0:8080", args.listen))?;
+    precis::github::GitHub::new(&args.github_api_url, None)?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create PRECIS_DATA_DIR {}; choose a writable folder", args.data_dir.display()))?;
+    Ok(precis::server::ServeSettings {
+        listen,
+        secret: secret.as_bytes().to_vec(),
+        data_dir: args.data_dir.clone(),
+        api_url: args.github_api_url.clone(),
+        app,
+        workers: args.workers,
+    })
+}
+
+fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs, progress: &Progress) -> Result<()> {
+    let settings = serve_settings(&args)?;
+    let (model, dir) = load_model(cache, ort_lib, &args.model, progress)?;
+    let llm = Llm::new(model, model_id(&dir)?, args.parallel.max(1));
+    let pipeline = precis::pipeline::Pipeline { llm, cache_dir: Some(cache.root().join("summaries")), max_files: None };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(precis::server::serve(settings, pipeline))
+}
+
+fn action(cache: &Cache, ort_lib: Option<PathBuf>, args: ActionArgs, progress: &Progress) -> Result<()> {
+    let mut env = precis::action::ActionEnv::from_env(args.github_token.clone())?;
+    env.config_path = args.config_path.clone();
+    let (model, dir) = load_model(cache, ort_lib, &args.model, progress)?;
+    let llm = Llm::new(model, model_id(&dir)?, args.parallel.max(1));
+    let pipeline = precis::pipeline::Pipeline { llm, cache_dir: Some(cache.root().join("summaries")), max_files: args.max_files };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(precis::action::run(&env, std::sync::Arc::new(pipeline)))
 }

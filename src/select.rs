@@ -3,8 +3,6 @@
 //! with the reason instead; the repository's include/exclude globs and file
 //! limit apply.
 
-use std::path::Path;
-
 use anyhow::Result;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
@@ -98,8 +96,7 @@ struct Attributes {
 }
 
 impl Attributes {
-    fn read(root: Option<&Path>) -> Attributes {
-        let text = root.and_then(|r| std::fs::read_to_string(r.join(".gitattributes")).ok()).unwrap_or_default();
+    fn parse(text: &str) -> Attributes {
         let (mut generated, mut vendored) = (GlobSetBuilder::new(), GlobSetBuilder::new());
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             let mut fields = line.split_whitespace();
@@ -214,11 +211,12 @@ fn reason_for(file: &FileChange, attributes: &Attributes) -> Option<Reason> {
     None
 }
 
-/// Splits a change into files to summarize and files listed with a reason.
-/// When more than `max_files` qualify, the ones with the most changed lines
-/// are summarized.
-pub fn select(change: Change, config: &RepoConfig, root: Option<&Path>) -> Result<Selection> {
-    let attributes = Attributes::read(root);
+/// Splits a change into files to summarize and files listed with a reason;
+/// `gitattributes` is the text of the repository's `.gitattributes`. When
+/// more than `max_files` qualify, the ones with the most changed lines are
+/// summarized.
+pub fn select(change: Change, config: &RepoConfig, gitattributes: &str) -> Result<Selection> {
+    let attributes = Attributes::parse(gitattributes);
     let include = glob_set(&config.include)?;
     let exclude = glob_set(&config.exclude)?;
     let mut files = Vec::new();

@@ -1,0 +1,67 @@
+//! The repository stage of the App: one bare repository per GitHub
+//! repository under the data folder, fetched over https with the
+//! installation token (as `x-access-token`), reused from job to job.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use git2::{Cred, FetchOptions, RemoteCallbacks, Repository};
+
+use crate::github::Token;
+use crate::queue::RepoRef;
+
+pub struct RepoCache {
+    root: PathBuf,
+}
+
+impl RepoCache {
+    pub fn new(root: PathBuf) -> RepoCache {
+        RepoCache { root }
+    }
+
+    fn path_of(&self, repo: &RepoRef) -> PathBuf {
+        // Owner and name are GitHub logins and repository names: no separators.
+        let clean = |s: &str| s.replace(['/', '\\'], "_").replace("..", "_");
+        self.root.join(clean(&repo.owner)).join(format!("{}.git", clean(&repo.name)))
+    }
+
+    /// Fetches `refspecs` (`+SRC:DST`) into the repository's cache; returns
+    /// its folder.
+    pub fn fetch(&self, repo: &RepoRef, token: Option<&Token>, refspecs: &[String]) -> Result<PathBuf> {
+        let path = self.path_of(repo);
+        let git = match Repository::open_bare(&path) {
+            Ok(git) => git,
+            Err(_) => {
+                std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+                Repository::init_bare(&path).with_context(|| format!("cannot create a repository in {}", path.display()))?
+            }
+        };
+        let mut callbacks = RemoteCallbacks::new();
+        let mut offered = false;
+        callbacks.credentials(move |_url, _user, _allowed| match token {
+            // Offer the token once: a refusal then ends the fetch instead of looping.
+            Some(token) if !offered => {
+                offered = true;
+                Cred::userpass_plaintext("x-access-token", token.expose())
+            }
+            _ => Err(git2::Error::from_str("the repository refused the installation token")),
+        });
+        let mut options = FetchOptions::new();
+        options.remote_callbacks(callbacks).download_tags(git2::AutotagOption::None);
+        let mut remote = git.remote_anonymous(&repo.clone_url)?;
+        let refs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
+        remote
+            .fetch(&refs, Some(&mut options), None)
+            .map_err(|e| anyhow::anyhow!("cannot fetch {} from {}: {}", refs.join(" "), repo.full_name(), e.message()))?;
+        Ok(path)
+    }
+}
+
+/// A file's text at a commit, if it exists there.
+pub fn file_at(repo: &Path, commit: &str, path: &str) -> Result<Option<String>> {
+    let git = Repository::open(repo)?;
+    let commit = git.revparse_single(commit)?.peel_to_commit()?;
+    let Ok(entry) = commit.tree()?.get_path(Path::new(path)) else { return Ok(None) };
+    let blob = entry.to_object(&git)?.peel_to_blob()?;
+    Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+}

@@ -1,0 +1,223 @@
+//! REST calls to GitHub (or GitHub Enterprise Server, or a fake in tests)
+//! through octocrab's client: App JWT → installation tokens, cached and
+//! renewed before they expire; retries with backoff on 5xx and rate limits,
+//! honouring `Retry-After`; writes one at a time, spaced apart.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+/// A GitHub token. It prints as `***`: tokens never reach logs or errors.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(token: impl Into<String>) -> Token {
+        Token(token.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+/// A GitHub App's id and private key.
+pub struct AppCredentials {
+    app_id: u64,
+    key: jsonwebtoken::EncodingKey,
+}
+
+impl AppCredentials {
+    /// `pem` is the PEM text of the App's private key (RSA).
+    pub fn new(app_id: u64, pem: &str) -> Result<AppCredentials> {
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| {
+            anyhow!("the private key is not an RSA key in PEM form; download a new one from the App's settings page")
+        })?;
+        Ok(AppCredentials { app_id, key })
+    }
+
+    /// A JWT that authenticates as the App: RS256, issued 60 s in the past
+    /// (clock drift), expiring in 9 minutes (GitHub allows at most 10).
+    pub fn jwt(&self) -> Result<String> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let claims = serde_json::json!({"iat": now - 60, "exp": now + 9 * 60, "iss": self.app_id.to_string()});
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &self.key)
+            .map_err(|e| anyhow!("cannot sign the App JWT: {e}"))
+    }
+}
+
+/// Renew an installation token when it has less than this left.
+const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
+const ATTEMPTS: u32 = 5;
+
+pub struct GitHub {
+    api: String,
+    http: octocrab::Octocrab,
+    app: Option<AppCredentials>,
+    tokens: tokio::sync::Mutex<HashMap<u64, (Token, SystemTime)>>,
+    /// When the last write went out; held while a write is in flight.
+    last_write: tokio::sync::Mutex<Option<Instant>>,
+    write_gap: Duration,
+    /// First wait after a server error; doubles each retry.
+    backoff: Duration,
+    /// Wait after a rate limit that names no time.
+    rate_limit_wait: Duration,
+    observe: Option<Box<dyn Fn(&str, Duration) + Send + Sync>>,
+}
+
+/// A successful answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl GitHub {
+    /// `api` is the REST root: `https://api.github.com`, or
+    /// `https://HOST/api/v3` for GitHub Enterprise Server.
+    pub fn new(api: &str, app: Option<AppCredentials>) -> Result<GitHub> {
+        let api = api.trim_end_matches('/').to_string();
+        api.parse::<http::Uri>().ok().filter(|u| u.scheme().is_some()).with_context(|| {
+            format!("GitHub API URL `{api}` is not a URL; use https://api.github.com or https://HOST/api/v3")
+        })?;
+        let http = octocrab::Octocrab::builder().build().context("cannot build the HTTP client")?;
+        Ok(GitHub {
+            api,
+            http,
+            app,
+            tokens: Default::default(),
+            last_write: Default::default(),
+            write_gap: Duration::from_secs(1),
+            backoff: Duration::from_secs(1),
+            rate_limit_wait: Duration::from_secs(60),
+            observe: None,
+        })
+    }
+
+    /// Spacing of writes and waits after failures (tests shorten them).
+    pub fn with_timing(mut self, write_gap: Duration, backoff: Duration, rate_limit_wait: Duration) -> GitHub {
+        (self.write_gap, self.backoff, self.rate_limit_wait) = (write_gap, backoff, rate_limit_wait);
+        self
+    }
+
+    /// Called with the method and latency of every request (metrics).
+    pub fn observe(mut self, observe: impl Fn(&str, Duration) + Send + Sync + 'static) -> GitHub {
+        self.observe = Some(Box::new(observe));
+        self
+    }
+
+    pub fn api(&self) -> &str {
+        &self.api
+    }
+
+    /// An installation token, from the cache while it has time left.
+    pub async fn installation_token(&self, installation: u64) -> Result<Token> {
+        let mut tokens = self.tokens.lock().await;
+        if let Some((token, expires)) = tokens.get(&installation) {
+            if expires.duration_since(SystemTime::now()).unwrap_or_default() > RENEW_BEFORE {
+                return Ok(token.clone());
+            }
+        }
+        let app = self.app.as_ref().context("no GitHub App credentials; set PRECIS_APP_ID and PRECIS_PRIVATE_KEY")?;
+        let jwt = Token::new(app.jwt()?);
+        let reply = self.send(&jwt, "POST", &format!("/app/installations/{installation}/access_tokens"), None).await?;
+        let token = reply.body["token"].as_str().context("GitHub's installation token answer has no token")?;
+        let expires = reply.body["expires_at"]
+            .as_str()
+            .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+            .unwrap_or_else(|| SystemTime::now() + Duration::from_secs(3600));
+        let token = Token::new(token);
+        tokens.insert(installation, (token.clone(), expires));
+        Ok(token)
+    }
+
+    pub async fn get(&self, token: &Token, path: &str) -> Result<Value> {
+        Ok(self.send(token, "GET", path, None).await?.body)
+    }
+
+    /// Sends a request, retrying server errors and rate limits; other
+    /// failures are one-line errors with GitHub's message.
+    pub async fn send(&self, token: &Token, method: &str, path: &str, body: Option<&Value>) -> Result<Reply> {
+        let write = method != "GET";
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (status, headers, text) = if write {
+                let mut last = self.last_write.lock().await;
+                if let Some(at) = *last {
+                    tokio::time::sleep(self.write_gap.saturating_sub(at.elapsed())).await;
+                }
+                let answer = self.request(token, method, path, body).await;
+                *last = Some(Instant::now());
+                answer
+            } else {
+                self.request(token, method, path, body).await
+            }?;
+            let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if (200..300).contains(&status) {
+                return Ok(Reply { status, body: parsed });
+            }
+            let message = parsed["message"].as_str().unwrap_or("").to_string();
+            let retry_after = headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+            let rate_limited = status == 429
+                || (status == 403
+                    && (retry_after.is_some()
+                        || headers.get("x-ratelimit-remaining").is_some_and(|v| v == "0")
+                        || message.to_lowercase().contains("rate limit")));
+            let wait = match (rate_limited, status) {
+                (true, _) => retry_after.map(Duration::from_secs).unwrap_or(self.rate_limit_wait),
+                (false, 500..=599) => retry_after.map(Duration::from_secs).unwrap_or(self.backoff * 2u32.pow(attempt - 1)),
+                _ => bail!("GitHub answered {status} to {method} {path}: {}", if message.is_empty() { "no message" } else { &message }),
+            };
+            if attempt >= ATTEMPTS {
+                bail!("GitHub answered {status} to {method} {path} {ATTEMPTS} times; giving up: {message}");
+            }
+            tracing::warn!("GitHub answered {status} to {method} {path}; retrying in {} s", wait.as_secs_f64());
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn request(&self, token: &Token, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, http::HeaderMap, String)> {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.api))
+            .header(http::header::AUTHORIZATION, format!("Bearer {}", token.expose()))
+            .header(http::header::ACCEPT, "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .header(http::header::USER_AGENT, concat!("precis/", env!("CARGO_PKG_VERSION")));
+        let request = match body {
+            Some(body) => request.header(http::header::CONTENT_TYPE, "application/json").body(body.to_string()),
+            None => request.body(String::new()),
+        }
+        .with_context(|| format!("cannot build the request {method} {path}"))?;
+        let start = Instant::now();
+        let response = self.http.execute(request).await.map_err(|e| anyhow!("cannot reach GitHub for {method} {path}: {e}"))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.map_err(|e| anyhow!("GitHub's answer to {method} {path} broke off: {e}"))?;
+        if let Some(observe) = &self.observe {
+            observe(method, start.elapsed());
+        }
+        Ok((status, headers, String::from_utf8_lossy(&bytes.to_bytes()).into_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_never_print() {
+        let token = Token::new("ghs_secret");
+        assert_eq!(format!("{token:?}"), "Token(***)");
+    }
+}

@@ -1,0 +1,298 @@
+//! The GitHub App end to end: signed webhooks through the real router, the
+//! durable queue, git fetches from real repositories made here, the TEST
+//! model, and a fake GitHub on loopback.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use common::fake_github::FakeGitHub;
+use common::{rust_file, Repo};
+use precis::fetch::RepoCache;
+use precis::github::publish::MARKER;
+use precis::github::signature::sign;
+use precis::github::{AppCredentials, GitHub};
+use precis::pipeline::Pipeline;
+use precis::queue::{JobQueue, SqliteQueue};
+use precis::server::{router, AppState, Metrics, Worker};
+use precis::summarize::Llm;
+
+const SECRET: &[u8] = b"test webhook secret";
+
+/// A throwaway RSA key for the App JWT (made for these tests, used nowhere else).
+pub fn test_key() -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-app-key.pem")).unwrap()
+}
+
+struct App {
+    fake: FakeGitHub,
+    data: tempfile::TempDir,
+    state: AppState,
+    worker: Worker,
+    repo: Repo,
+    base: String,
+}
+
+fn tiny_llm() -> Llm {
+    Llm::new(common::load(&common::tiny_model()), "tiny-test".into(), 4)
+}
+
+/// A repository with `main` and a pull request #7 (`refs/pull/7/head`).
+fn pull_request_repo() -> (Repo, String, String) {
+    let repo = Repo::new();
+    repo.write("src/lib.rs", rust_file("core", 3));
+    let base = repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.write("src/lib.rs", rust_file("core", 4));
+    repo.write("src/extra.rs", rust_file("extra", 2));
+    let head = repo.commit("feature");
+    repo.git(&["update-ref", "refs/pull/7/head", &head]);
+    repo.git(&["checkout", "-q", "main"]);
+    (repo, base, head)
+}
+
+impl App {
+    async fn start() -> App {
+        let (repo, base, _) = pull_request_repo();
+        Self::start_with(tiny_llm(), tempfile::tempdir().unwrap(), repo, base).await
+    }
+
+    async fn start_with(llm: Llm, data: tempfile::TempDir, repo: Repo, base: String) -> App {
+        let fake = FakeGitHub::start().await;
+        let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open(&data.path().join("jobs.db")).unwrap());
+        queue.recover().unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let observed = metrics.clone();
+        let github = GitHub::new(&fake.url, Some(AppCredentials::new(1, &test_key()).unwrap()))
+            .unwrap()
+            .with_timing(Duration::ZERO, Duration::from_millis(50), Duration::from_secs(1))
+            .observe(move |method, latency| observed.observe_github(method, latency));
+        let state = AppState { secret: Arc::new(SECRET.to_vec()), queue: queue.clone(), metrics: metrics.clone(), wake: Default::default() };
+        let worker = Worker {
+            queue,
+            github: Arc::new(github),
+            repos: Arc::new(RepoCache::new(data.path().join("repos"))),
+            pipeline: Arc::new(Pipeline { llm, cache_dir: None, max_files: None }),
+            metrics,
+            completed: Default::default(),
+        };
+        App { fake, data, state, worker, repo, base }
+    }
+
+    fn head(&self) -> String {
+        self.repo.git(&["rev-parse", "refs/pull/7/head"]).trim().to_string()
+    }
+
+    fn pull_request(&self, action: &str, head: &str, draft: bool) -> Value {
+        json!({
+            "action": action,
+            "number": 7,
+            "pull_request": {"number": 7, "state": "open", "draft": draft,
+                "head": {"sha": head, "ref": "feature"}, "base": {"sha": self.base, "ref": "main"}},
+            "repository": self.repository(),
+            "installation": {"id": 42},
+        })
+    }
+
+    fn repository(&self) -> Value {
+        json!({"name": "demo", "full_name": "octo/demo", "owner": {"login": "octo"},
+            "clone_url": self.repo.path().to_str().unwrap(), "default_branch": "main"})
+    }
+
+    async fn deliver(&self, event: &str, delivery: &str, payload: &Value) -> (StatusCode, Value) {
+        let body = serde_json::to_vec(payload).unwrap();
+        self.deliver_raw(event, delivery, &body, Some(&sign(SECRET, &body))).await
+    }
+
+    async fn deliver_raw(&self, event: &str, delivery: &str, body: &[u8], signature: Option<&str>) -> (StatusCode, Value) {
+        let mut request = Request::post("/webhook").header("x-github-event", event).header("x-github-delivery", delivery);
+        if let Some(signature) = signature {
+            request = request.header("x-hub-signature-256", signature);
+        }
+        let response = router(self.state.clone()).oneshot(request.body(Body::from(body.to_vec())).unwrap()).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// Pushes a new commit to the pull request; returns its id.
+    fn push_to_pull(&self) -> String {
+        self.repo.git(&["checkout", "-q", "feature"]);
+        self.repo.write("src/extra.rs", rust_file("extra", 3));
+        let head = self.repo.commit("more");
+        self.repo.git(&["update-ref", "refs/pull/7/head", &head]);
+        self.repo.git(&["checkout", "-q", "main"]);
+        head
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opened_then_synchronize_edits_one_sticky_comment() {
+    let app = App::start().await;
+    let head = app.head();
+    let (status, answer) = app.deliver("pull_request", "d-1", &app.pull_request("opened", &head, false)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(answer["outcome"], "queued");
+    app.worker.run_until_idle().await.unwrap();
+
+    let comments = app.fake.comments();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].2.starts_with(MARKER));
+    assert!(comments[0].2.contains(&format!("Describes {}.", &head[..7])));
+    assert!(comments[0].2.contains("| `src/extra.rs` | added"));
+    let runs = app.fake.check_runs();
+    assert_eq!(runs.len(), 1);
+    let run = runs.values().next().unwrap();
+    assert_eq!((run["name"].as_str(), run["head_sha"].as_str()), (Some("precis"), Some(head.as_str())));
+    assert_eq!((run["status"].as_str(), run["conclusion"].as_str()), (Some("completed"), Some("success")));
+    assert!(run["output"]["summary"].as_str().unwrap().chars().count() <= 65_535);
+    // queued → in_progress → completed.
+    let statuses: Vec<Value> = app.fake.requests().iter().filter(|r| r.path.contains("check-runs")).map(|r| r.body["status"].clone()).collect();
+    assert_eq!(statuses, vec![json!("queued"), json!("in_progress"), json!("completed")]);
+
+    let new_head = app.push_to_pull();
+    let (status, _) = app.deliver("pull_request", "d-2", &app.pull_request("synchronize", &new_head, false)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    app.worker.run_until_idle().await.unwrap();
+    let comments = app.fake.comments();
+    assert_eq!(comments.len(), 1, "the same comment is edited, not a second one");
+    assert!(comments[0].2.contains(&format!("Describes {}.", &new_head[..7])));
+    assert_eq!(app.fake.count("POST", "/issues/7/comments"), 1);
+    assert_eq!(app.fake.count("PATCH", "/issues/comments/"), 1);
+    // Every call used the installation token, never the JWT, except the token exchange.
+    for request in app.fake.requests() {
+        let expected = if request.path.ends_with("/access_tokens") { "Bearer ey" } else { "Bearer ghs_faketoken" };
+        assert!(request.authorization.starts_with(expected), "{} {}", request.method, request.path);
+    }
+    assert_eq!(app.fake.count("POST", "/access_tokens"), 1, "the installation token is cached");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redelivery_queues_nothing_new() {
+    let app = App::start().await;
+    let payload = app.pull_request("opened", &app.head(), false);
+    assert_eq!(app.deliver("pull_request", "same-id", &payload).await.1["outcome"], "queued");
+    let (status, answer) = app.deliver("pull_request", "same-id", &payload).await;
+    assert_eq!((status, answer["outcome"].as_str()), (StatusCode::ACCEPTED, Some("duplicate")));
+    app.worker.run_until_idle().await.unwrap();
+    assert_eq!(app.fake.count("POST", "/check-runs"), 1);
+    assert_eq!(app.state.queue.counts().unwrap().done, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_are_refused_and_nothing_is_queued() {
+    let app = App::start().await;
+    let body = serde_json::to_vec(&app.pull_request("opened", &app.head(), false)).unwrap();
+    let (status, _) = app.deliver_raw("pull_request", "d-1", &body, Some(&sign(b"wrong secret", &body))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app.deliver_raw("pull_request", "d-2", &body, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let malformed = b"{not json";
+    let (status, _) = app.deliver_raw("pull_request", "d-3", malformed, Some(&sign(SECRET, malformed))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let huge = vec![b' '; 26 * 1024 * 1024];
+    let (status, _) = app.deliver_raw("pull_request", "d-4", &huge, Some(&sign(SECRET, &huge))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let counts = app.state.queue.counts().unwrap();
+    assert_eq!((counts.deliveries, counts.queued), (0, 0));
+    // Events precis does not act on are accepted and ignored.
+    let (status, answer) = app.deliver("star", "d-5", &json!({"action": "created", "repository": app.repository()})).await;
+    assert_eq!((status, answer["outcome"].as_str()), (StatusCode::ACCEPTED, Some("ignored")));
+    app.worker.run_until_idle().await.unwrap();
+    assert!(app.fake.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_accepted_delivery_survives_a_crash() {
+    let (repo, base, _) = pull_request_repo();
+    let first = App::start_with(tiny_llm(), tempfile::tempdir().unwrap(), repo, base).await;
+    let payload = first.pull_request("opened", &first.head(), false);
+    assert_eq!(first.deliver("pull_request", "d-1", &payload).await.0, StatusCode::ACCEPTED);
+    // The process dies with the job claimed, before anything was published.
+    first.state.queue.claim().unwrap().expect("the job is queued");
+    let App { data, repo, base, .. } = first;
+    let second = App::start_with(tiny_llm(), data, repo, base).await;
+    second.worker.run_until_idle().await.unwrap();
+    assert_eq!(second.fake.comments().len(), 1);
+    let counts = second.state.queue.counts().unwrap();
+    assert_eq!((counts.done, counts.queued, counts.running), (1, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_and_rate_limits_are_retried_and_publish_once() {
+    let app = App::start().await;
+    app.fake.fail("POST", "/issues/7/comments", 502, None, 1);
+    app.fake.fail("PATCH", "/check-runs/", 429, Some(1), 1);
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
+    let start = Instant::now();
+    app.worker.run_until_idle().await.unwrap();
+    assert!(start.elapsed() >= Duration::from_secs(1), "Retry-After was honoured");
+    assert_eq!(app.fake.comments().len(), 1, "published once");
+    assert_eq!(app.fake.count("POST", "/issues/7/comments"), 2, "the 502 was retried");
+    let run = app.fake.check_runs().into_values().next().unwrap();
+    assert_eq!(run["conclusion"], "success");
+    assert_eq!(app.state.queue.counts().unwrap().done, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_need_write_access_and_drafts_wait() {
+    let app = App::start().await;
+    let comment = |body: &str, user: &str| {
+        json!({"action": "created", "repository": app.repository(), "installation": {"id": 42},
+            "issue": {"number": 7, "pull_request": {"url": "x"}},
+            "comment": {"id": 1, "body": body, "user": {"login": user, "type": "User"}}})
+    };
+    app.fake.state.lock().unwrap().pulls.insert(7, json!({"number": 7, "head": {"sha": app.head()}, "base": {"sha": app.base}}));
+    app.fake.state.lock().unwrap().permission = Some("read".into());
+    app.deliver("issue_comment", "c-1", &comment("/precis summarize", "reader")).await;
+    app.deliver("issue_comment", "c-2", &comment("/precis help", "reader")).await;
+    app.worker.run_until_idle().await.unwrap();
+    assert!(app.fake.comments().is_empty(), "a reader's commands do nothing");
+
+    app.fake.state.lock().unwrap().permission = Some("write".into());
+    app.deliver("issue_comment", "c-3", &comment("/precis help", "writer")).await;
+    app.worker.run_until_idle().await.unwrap();
+    let comments = app.fake.comments();
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].2.contains("/precis summarize") && !comments[0].2.contains(MARKER));
+
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), true)).await;
+    app.worker.run_until_idle().await.unwrap();
+    assert_eq!(app.fake.count("POST", "/check-runs"), 0, "drafts wait unless the config says drafts: true");
+
+    app.deliver("issue_comment", "c-4", &comment("/precis summarize", "writer")).await;
+    app.worker.run_until_idle().await.unwrap();
+    assert_eq!(app.fake.comments().iter().filter(|c| c.2.contains(MARKER)).count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_and_metrics() {
+    let app = App::start().await;
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
+    let get = |path: &str| {
+        let state = app.state.clone();
+        let path = path.to_string();
+        async move {
+            let response = router(state).oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            (status, String::from_utf8(bytes.to_vec()).unwrap())
+        }
+    };
+    assert_eq!(get("/healthz").await, (StatusCode::OK, "ok".to_string()));
+    let (status, text) = get("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains(r#"precis_deliveries_total{event="pull_request",outcome="queued"} 1"#), "{text}");
+    assert!(text.contains("precis_queue_depth 1"), "{text}");
+    app.worker.run_until_idle().await.unwrap();
+    let (_, text) = get("/metrics").await;
+    assert!(text.contains(r#"precis_jobs{state="done"} 1"#), "{text}");
+    assert!(text.contains("precis_summarize_seconds_count 1"), "{text}");
+    assert!(text.contains(r#"precis_github_request_seconds_count{method="PATCH"}"#), "{text}");
+}
