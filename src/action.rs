@@ -158,7 +158,7 @@ pub async fn run(env: &ActionEnv, pipeline: std::sync::Arc<Pipeline>) -> Result<
         }
     }
     if env.job_token {
-        tracing::info!("check runs need a GitHub App token; with the job's GITHUB_TOKEN the job summary carries the summary");
+        tracing::warn!("no check run: check runs need a GitHub App token, and this is the job's GITHUB_TOKEN; the job summary carries the summary");
     } else {
         let check = publish::create_check_run(&github, token, &repo, &target.head).await?;
         let text = report::to_markdown(&summary, publish::CHECK_SUMMARY_LIMIT);

@@ -171,6 +171,81 @@ async fn opened_then_synchronize_edits_one_sticky_comment() {
         assert!(request.authorization.starts_with(expected), "{} {}", request.method, request.path);
     }
     assert_eq!(app.fake.count("POST", "/access_tokens"), 1, "the installation token is cached");
+    assert_requests_follow_the_rest_description(&app);
+}
+
+/// Every request precis sent is one GitHub's REST description has, with a
+/// body its schema accepts.
+fn assert_requests_follow_the_rest_description(app: &App) {
+    let description = common::npm::rest_description();
+    for request in app.fake.requests() {
+        common::npm::assert_valid_request(&description, &request.method, &request.path, &request.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_to_the_default_branch_gets_a_check_run() {
+    let app = App::start().await;
+    let before = app.base.clone();
+    app.repo.write("src/main.rs", rust_file("entry", 2));
+    let after = app.repo.commit("push to main");
+    let payload = json!({"ref": "refs/heads/main", "before": before, "after": after, "deleted": false,
+        "repository": app.repository(), "installation": {"id": 42}});
+    assert_eq!(app.deliver("push", "p-1", &payload).await.1["outcome"], "queued");
+    let elsewhere = json!({"ref": "refs/heads/feature", "before": before, "after": after, "repository": app.repository()});
+    assert_eq!(app.deliver("push", "p-2", &elsewhere).await.1["outcome"], "ignored");
+    app.worker.run_until_idle().await.unwrap();
+    let run = app.fake.check_runs().into_values().next().expect("a check run");
+    assert_eq!((run["head_sha"].as_str(), run["conclusion"].as_str()), (Some(after.as_str()), Some("success")));
+    assert!(run["output"]["summary"].as_str().unwrap().contains("`src/main.rs`"));
+    assert!(app.fake.comments().is_empty(), "pushes get no comment");
+    assert_requests_follow_the_rest_description(&app);
+}
+
+/// What precis should do with an example payload, decided from the payload.
+fn expected_outcome(event: &str, payload: &Value) -> &'static str {
+    let action = payload["action"].as_str().unwrap_or("");
+    match event {
+        "pull_request"
+            if ["opened", "reopened", "synchronize", "ready_for_review"].contains(&action)
+                && payload["pull_request"]["state"] != "closed" =>
+        {
+            "queued"
+        }
+        "push" if payload["ref"] == format!("refs/heads/{}", payload["repository"]["default_branch"].as_str().unwrap_or(""))
+            && payload["deleted"] != true =>
+        {
+            "queued"
+        }
+        "issue_comment"
+            if action == "created"
+                && payload["issue"]["pull_request"].is_object()
+                && payload["comment"]["body"].as_str().is_some_and(|b| b.trim().starts_with("/precis ")) =>
+        {
+            "queued"
+        }
+        "check_run" if action == "rerequested" && payload["check_run"]["name"] == "precis" => "queued",
+        "installation" | "installation_repositories" => "recorded",
+        _ => "ignored",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_example_payload_is_handled() {
+    let app = App::start().await;
+    let examples = common::npm::webhook_examples();
+    assert!(examples.len() > 200, "{} examples", examples.len());
+    let mut queued = 0;
+    for (index, (event, payload)) in examples.iter().enumerate() {
+        let (status, answer) = app.deliver(event, &format!("example-{index}"), payload).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{event} #{index}: {answer}");
+        assert_eq!(answer["outcome"], expected_outcome(event, payload), "{event} {} #{index}: {answer}", payload["action"]);
+        queued += (answer["outcome"] == "queued") as usize;
+    }
+    let counts = app.state.queue.counts().unwrap();
+    assert_eq!(counts.deliveries as usize, examples.len());
+    assert!(queued >= 10, "pull requests and pushes among the examples are queued ({queued})");
+    assert_eq!((counts.queued + counts.superseded) as usize, queued);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -269,6 +344,7 @@ async fn commands_need_write_access_and_drafts_wait() {
     app.deliver("issue_comment", "c-4", &comment("/precis summarize", "writer")).await;
     app.worker.run_until_idle().await.unwrap();
     assert_eq!(app.fake.comments().iter().filter(|c| c.2.contains(MARKER)).count(), 1);
+    assert_requests_follow_the_rest_description(&app);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -295,4 +371,32 @@ async fn health_and_metrics() {
     assert!(text.contains(r#"precis_jobs{state="done"} 1"#), "{text}");
     assert!(text.contains("precis_summarize_seconds_count 1"), "{text}");
     assert!(text.contains(r#"precis_github_request_seconds_count{method="PATCH"}"#), "{text}");
+}
+
+#[test]
+fn the_rest_check_catches_a_bad_body() {
+    let description = common::npm::rest_description();
+    common::npm::assert_valid_request(&description, "POST", "/repos/o/r/check-runs", &json!({"name": "precis", "head_sha": "abc"}));
+    let bad = std::panic::catch_unwind(|| {
+        common::npm::assert_valid_request(&description, "POST", "/repos/o/r/check-runs", &json!({"name": 5}));
+    });
+    assert!(bad.is_err(), "a body without head_sha and with a numeric name is refused");
+}
+
+/// From a signed webhook to the posted comment with the real default model.
+#[tokio::test(flavor = "multi_thread")]
+async fn real_model_end_to_end() {
+    let dir = precis::models::model_dir(&common::cache(), precis::models::DEFAULT_MODEL, precis::models::Precision::Int8);
+    let llm = Llm::new(common::load(&dir), "real-default".into(), 4);
+    let (repo, base, _) = pull_request_repo();
+    let app = App::start_with(llm, tempfile::tempdir().unwrap(), repo, base).await;
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
+    app.worker.run_until_idle().await.unwrap();
+    let comments = app.fake.comments();
+    assert_eq!(comments.len(), 1);
+    let body = &comments[0].2;
+    assert!(body.starts_with(MARKER) && body.contains("| `src/extra.rs` | added") && body.contains("| `src/lib.rs` | modified"), "{body}");
+    assert!(body.contains("extra_0") && body.contains("core_3"), "the changed items are named: {body}");
+    let run = app.fake.check_runs().into_values().next().unwrap();
+    assert_eq!(run["conclusion"], "success");
 }
