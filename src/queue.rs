@@ -3,7 +3,7 @@
 //! by default (one file in the data folder).
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
 
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -97,8 +97,72 @@ pub trait JobQueue: Send + Sync {
     fn record_installation(&self, installation_id: u64, account: &str, action: &str, repositories: &[String]) -> Result<()>;
 }
 
+/// A delivery to record, and where its answer goes.
+type Acceptance = (String, String, Option<JobSpec>, mpsc::Sender<Result<Accepted, String>>);
+
 pub struct SqliteQueue {
     connection: Mutex<Connection>,
+    /// Deliveries go to a writer thread that commits all waiting ones in one
+    /// transaction: one fsync per group instead of one per delivery.
+    acceptances: Mutex<mpsc::Sender<Acceptance>>,
+}
+
+fn connect(path: &Path) -> Result<Connection> {
+    let connection =
+        Connection::open(path).with_context(|| format!("cannot open the job database {}; check PRECIS_DATA_DIR", path.display()))?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Committed means on disk: an answered delivery survives a crash or a power loss.
+    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+    Ok(connection)
+}
+
+/// Records one delivery (and its job) inside an open transaction.
+fn accept_in(transaction: &rusqlite::Transaction<'_>, delivery: &str, event: &str, job: Option<&JobSpec>) -> Result<Accepted> {
+    let inserted = transaction.execute("INSERT OR IGNORE INTO deliveries (id, event) VALUES (?1, ?2)", params![delivery, event])?;
+    if inserted == 0 {
+        return Ok(Accepted::Duplicate);
+    }
+    let Some(spec) = job else { return Ok(Accepted::Recorded) };
+    let key = spec.key();
+    transaction.execute(
+        "UPDATE jobs SET state = 'superseded', updated_at = CURRENT_TIMESTAMP WHERE key = ?1 AND state = 'queued'",
+        params![key],
+    )?;
+    transaction.execute(
+        "INSERT INTO jobs (delivery, key, spec, state) VALUES (?1, ?2, ?3, 'queued')",
+        params![delivery, key, serde_json::to_string(spec)?],
+    )?;
+    Ok(Accepted::Queued(transaction.last_insert_rowid()))
+}
+
+/// The writer thread: waits for a delivery, takes every other one waiting,
+/// and commits them together.
+fn write_acceptances(mut connection: Connection, incoming: mpsc::Receiver<Acceptance>) {
+    while let Ok(first) = incoming.recv() {
+        let mut group = vec![first];
+        group.extend(incoming.try_iter().take(511));
+        let outcome = (|| -> Result<Vec<Accepted>> {
+            let transaction = connection.transaction()?;
+            let mut accepted = Vec::with_capacity(group.len());
+            for (delivery, event, job, _) in &group {
+                accepted.push(accept_in(&transaction, delivery, event, job.as_ref())?);
+            }
+            transaction.commit()?;
+            Ok(accepted)
+        })();
+        match outcome {
+            Ok(accepted) => {
+                for ((.., reply), accepted) in group.into_iter().zip(accepted) {
+                    let _ = reply.send(Ok(accepted));
+                }
+            }
+            Err(e) => {
+                for (.., reply) in group {
+                    let _ = reply.send(Err(format!("{e:#}")));
+                }
+            }
+        }
+    }
 }
 
 impl SqliteQueue {
@@ -106,13 +170,9 @@ impl SqliteQueue {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data folder {}", dir.display()))?;
         }
-        let connection = Connection::open(path)
-            .with_context(|| format!("cannot open the job database {}; check PRECIS_DATA_DIR", path.display()))?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        let connection = connect(path)?;
         connection.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
-             CREATE TABLE IF NOT EXISTS deliveries (
+            "CREATE TABLE IF NOT EXISTS deliveries (
                  id TEXT PRIMARY KEY, event TEXT NOT NULL, received_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
              CREATE TABLE IF NOT EXISTS jobs (
                  id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -129,7 +189,13 @@ impl SqliteQueue {
                  id INTEGER PRIMARY KEY, account TEXT NOT NULL, action TEXT NOT NULL, repositories TEXT NOT NULL,
                  updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);",
         )?;
-        Ok(SqliteQueue { connection: Mutex::new(connection) })
+        let (acceptances, incoming) = mpsc::channel();
+        let writer = connect(path)?;
+        std::thread::Builder::new()
+            .name("precis-queue".into())
+            .spawn(move || write_acceptances(writer, incoming))
+            .context("cannot start the queue's writer thread")?;
+        Ok(SqliteQueue { connection: Mutex::new(connection), acceptances: Mutex::new(acceptances) })
     }
 
     fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -140,29 +206,14 @@ impl SqliteQueue {
 
 impl JobQueue for SqliteQueue {
     fn accept(&self, delivery: &str, event: &str, job: Option<&JobSpec>) -> Result<Accepted> {
-        let mut connection = self.connection();
-        let transaction = connection.transaction()?;
-        let inserted = transaction.execute("INSERT OR IGNORE INTO deliveries (id, event) VALUES (?1, ?2)", params![delivery, event])?;
-        if inserted == 0 {
-            return Ok(Accepted::Duplicate);
-        }
-        let accepted = match job {
-            None => Accepted::Recorded,
-            Some(spec) => {
-                let key = spec.key();
-                transaction.execute(
-                    "UPDATE jobs SET state = 'superseded', updated_at = CURRENT_TIMESTAMP WHERE key = ?1 AND state = 'queued'",
-                    params![key],
-                )?;
-                transaction.execute(
-                    "INSERT INTO jobs (delivery, key, spec, state) VALUES (?1, ?2, ?3, 'queued')",
-                    params![delivery, key, serde_json::to_string(spec)?],
-                )?;
-                Accepted::Queued(transaction.last_insert_rowid())
-            }
-        };
-        transaction.commit()?;
-        Ok(accepted)
+        let (reply, answer) = mpsc::channel();
+        let acceptance = (delivery.to_string(), event.to_string(), job.cloned(), reply);
+        let sent = self.acceptances.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).send(acceptance);
+        sent.map_err(|_| anyhow::anyhow!("the queue's writer thread stopped"))?;
+        answer
+            .recv()
+            .map_err(|_| anyhow::anyhow!("the queue's writer thread stopped"))?
+            .map_err(|e| anyhow::anyhow!("cannot record delivery {delivery}: {e}"))
     }
 
     fn claim(&self) -> Result<Option<Job>> {

@@ -55,6 +55,9 @@ impl AppCredentials {
     }
 }
 
+/// Called with the method and latency of every request.
+type Observer = Box<dyn Fn(&str, Duration) + Send + Sync>;
+
 /// Renew an installation token when it has less than this left.
 const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
 const ATTEMPTS: u32 = 5;
@@ -71,7 +74,7 @@ pub struct GitHub {
     backoff: Duration,
     /// Wait after a rate limit that names no time.
     rate_limit_wait: Duration,
-    observe: Option<Box<dyn Fn(&str, Duration) + Send + Sync>>,
+    observe: Option<Observer>,
 }
 
 /// A successful answer.

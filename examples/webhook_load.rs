@@ -1,0 +1,95 @@
+//! Load on the webhook endpoint, as a benchmark: signed `pull_request`
+//! deliveries at a fixed rate over loopback to the real router and the
+//! SQLite queue (no workers, so only accepting is measured), then a check
+//! that every delivery is in the queue.
+//!
+//!   cargo run --release --example webhook_load -- [RATE_PER_S] [SECONDS]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use precis::github::signature::sign;
+use precis::queue::{JobQueue, SqliteQueue};
+use precis::server::{router, AppState, Metrics};
+
+const SECRET: &[u8] = b"load-test secret";
+
+/// A pull_request payload of a realistic size (~20 KB, as GitHub's are).
+fn payload(index: usize) -> Vec<u8> {
+    let padding = "x".repeat(18_000);
+    serde_json::to_vec(&serde_json::json!({
+        "action": "synchronize",
+        "number": index % 500,
+        "pull_request": {"number": index % 500, "state": "open", "draft": false, "body": padding,
+            "head": {"sha": format!("{index:040x}")}, "base": {"sha": "0".repeat(39) + "1"}},
+        "repository": {"name": "demo", "owner": {"login": "octo"}, "clone_url": "https://example.invalid/octo/demo.git", "default_branch": "main"},
+        "installation": {"id": 1},
+    }))
+    .unwrap()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let rate: usize = args.get(1).map(|a| a.parse()).transpose()?.unwrap_or(200);
+    let seconds: usize = args.get(2).map(|a| a.parse()).transpose()?.unwrap_or(30);
+    let data = tempfile::tempdir()?;
+    let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open(&data.path().join("jobs.db"))?);
+    let state = AppState { secret: Arc::new(SECRET.to_vec()), queue: queue.clone(), metrics: Arc::new(Metrics::default()), wake: Default::default() };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+
+    let client: Client<_, Body> = Client::builder(TokioExecutor::new()).build_http();
+    let total = rate * seconds;
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(total);
+    for index in 0..total {
+        ticker.tick().await;
+        let body = payload(index);
+        let request = hyper::Request::post(format!("http://{address}/webhook"))
+            .header("x-github-event", "pull_request")
+            .header("x-github-delivery", format!("load-{index}"))
+            .header("x-hub-signature-256", sign(SECRET, &body))
+            .header("content-type", "application/json")
+            .body(Body::from(body))?;
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let response = client.request(request).await?;
+            let status = response.status().as_u16();
+            response.into_body().collect().await?;
+            anyhow::Ok((status, sent.elapsed()))
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    let mut accepted = 0;
+    for task in tasks {
+        let (status, latency) = task.await??;
+        accepted += (status == 202) as usize;
+        latencies.push(latency);
+    }
+    let wall = started.elapsed();
+    latencies.sort();
+    let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
+    let counts = queue.counts()?;
+    println!(
+        "{total} deliveries in {:.1} s ({:.0}/s): {accepted} answered 202; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; in the queue: {} deliveries, {} jobs queued, {} superseded",
+        wall.as_secs_f64(),
+        total as f64 / wall.as_secs_f64(),
+        percentile(0.50),
+        percentile(0.99),
+        percentile(1.0),
+        counts.deliveries,
+        counts.queued,
+        counts.superseded
+    );
+    anyhow::ensure!(accepted == total && counts.deliveries as usize == total, "deliveries were lost");
+    Ok(())
+}
