@@ -585,7 +585,7 @@ fn serve_settings(args: &ServeArgs) -> Result<precis::server::ServeSettings> {
         "PRECIS_WEBHOOK_SECRET is not set; set it (or --webhook-secret) to the secret in the App's webhook settings",
     )?;
     let listen = args.listen.parse().map_err(|_| anyhow::anyhow!("PRECIS_LISTEN `{}` is not an address; use HOST:PORT, e.g. 0.0.0.0:8080", args.listen))?;
-    precis::github::GitHub::new(&args.github_api_url, None)?;
+    precis::github::GitHub::check_api_url(&args.github_api_url)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create PRECIS_DATA_DIR {}; choose a writable folder", args.data_dir.display()))?;
     Ok(precis::server::ServeSettings {

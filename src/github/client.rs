@@ -87,11 +87,9 @@ pub struct Reply {
 impl GitHub {
     /// `api` is the REST root: `https://api.github.com`, or
     /// `https://HOST/api/v3` for GitHub Enterprise Server.
+    /// Needs a Tokio runtime (the HTTP client starts a task in it).
     pub fn new(api: &str, app: Option<AppCredentials>) -> Result<GitHub> {
-        let api = api.trim_end_matches('/').to_string();
-        api.parse::<http::Uri>().ok().filter(|u| u.scheme().is_some()).with_context(|| {
-            format!("GitHub API URL `{api}` is not a URL; use https://api.github.com or https://HOST/api/v3")
-        })?;
+        let api = Self::check_api_url(api)?;
         let http = octocrab::Octocrab::builder().build().context("cannot build the HTTP client")?;
         Ok(GitHub {
             api,
@@ -104,6 +102,15 @@ impl GitHub {
             rate_limit_wait: Duration::from_secs(60),
             observe: None,
         })
+    }
+
+    /// The API root without a trailing slash, or why it is not a URL.
+    pub fn check_api_url(api: &str) -> Result<String> {
+        let api = api.trim_end_matches('/').to_string();
+        api.parse::<http::Uri>().ok().filter(|u| u.scheme().is_some() && u.host().is_some()).with_context(|| {
+            format!("GitHub API URL `{api}` is not a URL; use https://api.github.com or https://HOST/api/v3")
+        })?;
+        Ok(api)
     }
 
     /// Spacing of writes and waits after failures (tests shorten them).
