@@ -164,7 +164,7 @@ struct ModelArgs {
     #[arg(long)]
     model: Option<String>,
     /// auto: CUDA when its runtime is provisioned and a GPU answers, else CPU.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_enum, default_value = "auto", env = "PRECIS_DEVICE")]
     device: Device,
     /// Precision of a registry model (default: int8 on CPU, fp16 on CUDA).
     #[arg(long, value_enum)]

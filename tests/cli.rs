@@ -218,3 +218,22 @@ fn auto_device_falls_back_to_the_cpu_and_says_why() {
         .success()
         .stderr(predicate::str::contains("using the CPU: no NVIDIA GPU"));
 }
+
+/// The App manifest asks for exactly what precis uses: the events it routes
+/// (installation events come to every App unasked) and the permissions its
+/// calls need.
+#[test]
+fn app_manifest_matches_what_precis_does() {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("app-manifest.json")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let events: Vec<&str> = manifest["default_events"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert_eq!(events, ["pull_request", "push", "issue_comment", "check_run"]);
+    for event in events {
+        assert!(
+            !matches!(precis::github::events::route(event, &serde_json::json!({})), precis::github::events::Routed::Ignored(ref r) if r.contains("not one precis acts on")),
+            "{event} is routed"
+        );
+    }
+    let permissions = &manifest["default_permissions"];
+    assert_eq!(permissions, &serde_json::json!({"pull_requests": "write", "checks": "write", "contents": "read", "metadata": "read"}));
+}
