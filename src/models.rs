@@ -20,7 +20,7 @@ pub const DEFAULT_MODEL: &str = "qwen2.5-coder-0.5b-instruct";
 /// The converter, shipped inside the binary so an installed `precis` needs no checkout.
 const CONVERTER: &str = include_str!("../models/convert_gguf.py");
 /// Bumped with the converter: a folder built by an older one is rebuilt.
-const CONVERTER_VERSION: u32 = 3;
+const CONVERTER_VERSION: u32 = 4;
 /// The converter's own dependencies (pure wheels, pinned).
 const CONVERTER_REQUIREMENTS: &[&str] = &["gguf==0.19.0", "numpy==2.4.6", "onnx==1.23.2"];
 
@@ -138,8 +138,8 @@ pub fn is_built(dir: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(dir.join("precis_model.json")) else { return false };
     let Ok(meta) = serde_json::from_str::<serde_json::Value>(&text) else { return false };
     let files: &[&str] = match meta["layout"].as_str() {
-        Some("optimum") => &["onnx/model.onnx", "onnx/model.onnx_data", "tokenizer.json", "config.json"],
-        _ => &["model.onnx", "model.onnx.data", "tokenizer.json", "genai_config.json"],
+        Some("optimum") => &["onnx/model.onnx", "onnx/model_last_logits.onnx", "onnx/model.onnx_data", "tokenizer.json", "config.json"],
+        _ => &["model.onnx", "model_last_logits.onnx", "model.onnx.data", "tokenizer.json", "genai_config.json"],
     };
     meta["converter_version"].as_u64() == Some(CONVERTER_VERSION as u64) && files.iter().all(|f| dir.join(f).is_file())
 }

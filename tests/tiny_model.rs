@@ -164,7 +164,9 @@ fn bad_model_folders_give_clear_errors() {
     assert!(err.contains("do not belong together"), "{err}");
     // An ONNX file that is no LLM.
     std::fs::write(&config_path, config).unwrap();
-    std::fs::write(copy.join("model.onnx"), b"not a model").unwrap();
+    for file in ["model.onnx", "model_last_logits.onnx"] {
+        std::fs::write(copy.join(file), b"not a model").unwrap();
+    }
     let err = common::try_load(&copy).err().unwrap().to_string();
     assert!(err.contains("not a valid ONNX model"), "{err}");
 }
