@@ -346,3 +346,21 @@ fn a_bad_request_fails_alone_and_the_batch_goes_on() {
     assert_eq!(results[0].as_ref().unwrap().tokens, alone);
     assert_eq!(results[3].as_ref().unwrap().tokens, alone);
 }
+
+/// The converter's last-position variant gives the full decoder's last logits.
+#[test]
+fn the_last_logits_variant_matches_the_full_decoder() {
+    let folder = common::tiny_model();
+    assert!(folder.join("model_last_logits.onnx").is_file());
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "model_last_logits.onnx" {
+            std::fs::copy(entry.path(), tmp.path().join(entry.file_name())).unwrap();
+        }
+    }
+    let prompt: Vec<u32> = (0..50).map(|i| 1000 + i * 37).collect();
+    let variant = common::load(&folder).last_logits(&prompt).unwrap();
+    let full = common::load(tmp.path()).last_logits(&prompt).unwrap();
+    assert_eq!(variant, full);
+}
