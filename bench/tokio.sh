@@ -20,7 +20,7 @@ echo "tokio source: $src ($(find "$src" -type f | xargs cat | wc -l) lines in $(
 cargo build --release -q
 precis=target/release/precis
 cache="$out/summary-cache"
-for part in src/time src/signal src/process src/fs src/macros src/loom src/doc src/future src/stream src/task src/util src/io src/net src/sync src/runtime; do
+for part in src/time src/signal src/process src/fs src/macros src/loom src/doc src/future src/task src/util src/io src/net src/sync src/runtime; do
   printf 'include: ["%s/**"]\n' "$part" > "$out/part.yml"
   echo "== $part"
   "$precis" summarize "$src" --config "$out/part.yml" --summary-cache "$cache" --format json --output "$out/$(basename "$part").json" "$@" 2>&1 | tail -1

@@ -570,21 +570,25 @@ fn overall_reduction(kind: Kind, files: &[FileSummary], listed: &[Listed]) -> Re
     if !deleted.is_empty() && deleted.len() <= 20 {
         items.push(format!("- deleted: {}", deleted.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")));
     }
-    let subject = match kind {
-        Kind::Change => "a pull request",
-        Kind::Codebase => "a codebase",
+    let (subject, form) = match kind {
+        Kind::Change => (
+            "a pull request",
+            "Write the review summary in exactly this form:\n\
+             Title: <one line, at most 10 words>\n\
+             What changed: <2 to 4 sentences>\n\
+             Why: <one sentence, or \"Not stated.\">\n\
+             Risks:\n- <a point a reviewer should check>\n- <another, if any>",
+        ),
+        Kind::Codebase => (
+            "a codebase",
+            "Write an overview for a new reader in exactly this form:\n\
+             Title: <one line, at most 10 words>\n\
+             Overview: <3 to 5 sentences on what the code does>\n\
+             Main parts:\n- <a folder or file and its role>\n- <another>",
+        ),
     };
     Reduction {
-        ask: Box::new(move |items| {
-            format!(
-                "Below is a summary of every file in {subject}. Write the review summary in exactly this form:\n\
-                 Title: <one line, at most 10 words>\n\
-                 What changed: <2 to 4 sentences>\n\
-                 Why: <one sentence, or \"Not stated.\">\n\
-                 Risks:\n- <a point a reviewer should check>\n- <another, if any>\n\n\
-                 Files:\n{items}"
-            )
-        }),
+        ask: Box::new(move |items| format!("Below is a summary of every file in {subject}. {form}\n\nFiles:\n{items}")),
         ask_group: Box::new(move |items| {
             format!("Below are summaries of some files in {subject}. Combine them into one paragraph of at most 5 sentences that keeps the file paths.\n\n{items}")
         }),
@@ -668,7 +672,7 @@ fn shape_overview(text: &str, known: &std::collections::HashSet<String>) -> (Opt
             Some((l, rest)) if title.is_none() && l.eq_ignore_ascii_case("title") => {
                 title = Some(rest.trim_matches('*').trim().to_string()).filter(|t| !t.is_empty())
             }
-            Some((l, rest)) if ["what changed", "why", "risks", "overview", "summary"].contains(&l.to_ascii_lowercase().as_str()) => {
+            Some((l, rest)) if ["what changed", "why", "risks", "overview", "main parts", "summary"].contains(&l.to_ascii_lowercase().as_str()) => {
                 body.push(format!("**{l}:** {}", rest.trim_start_matches("**").trim()).trim_end().to_string());
             }
             _ => body.push(line.trim_end().to_string()),
