@@ -19,7 +19,7 @@ use crate::select::{Listed, Selection};
 
 /// Bump when a prompt or answer format changes: cached answers of the old
 /// prompts are then not reused.
-pub const PROMPT_VERSION: u32 = 1;
+pub const PROMPT_VERSION: u32 = 2;
 
 /// Answer budgets, in tokens, per level.
 const CHUNK_ANSWER: usize = 128;
@@ -190,7 +190,7 @@ fn chunk_prompt(file: &FileChange, chunk: &Chunk, parts: usize) -> String {
             let part = if parts > 1 { " (one part of it)" } else { "" };
             format!(
                 "Summarize {what}{part}, a {language} file. Say what the diff changes and name the functions, types \
-                 and behaviour it adds, removes or alters. At most 3 short sentences, no preamble.\n\n{fence}diff\n{}\n{fence}",
+                 and behaviour it adds, removes or alters. Use your own words; do not copy the diff. At most 3 short sentences, no preamble.\n\n{fence}diff\n{}\n{fence}",
                 chunk.text
             )
         }
@@ -282,7 +282,7 @@ impl Run<'_> {
                     Ok((tokens_in, generation)) => {
                         let text = clean(&generation.text);
                         Answer {
-                            error: text.is_empty().then(|| "the model gave an empty answer".to_string()),
+                            error: answer_problem(&text, &asks[i].prompt),
                             text,
                             tokens_in,
                             tokens_out: generation.tokens.len(),
@@ -426,6 +426,17 @@ struct Stored {
     text: String,
     tokens_in: usize,
     tokens_out: usize,
+}
+
+/// Why an answer is unusable, if it is: empty, or the input copied back
+/// (a small model sometimes repeats prose it was asked to summarize).
+fn answer_problem(text: &str, prompt: &str) -> Option<String> {
+    if text.is_empty() {
+        return Some("the model gave an empty answer".into());
+    }
+    let first = text.lines().next().unwrap_or("").trim_start_matches(['#', '-', '*', ' ']).trim();
+    let probe: String = first.chars().take(40).collect();
+    (probe.chars().count() == 40 && prompt.contains(&probe)).then(|| "the model repeated its input instead of summarizing it".into())
 }
 
 /// Trims an answer and a heading or label the model may have added.
@@ -681,13 +692,8 @@ fn shape_overview(text: &str, known: &std::collections::HashSet<String>) -> (Opt
     while body.first().is_some_and(|l| l.trim().is_empty()) {
         body.remove(0);
     }
-    if title.is_none() {
-        // No `Title:` line: the first line, when it is short, is the title.
-        if let Some(first) = body.first().filter(|l| l.len() <= 100 && !l.starts_with("**")).cloned() {
-            title = Some(first.trim_start_matches('#').trim().to_string());
-            body.remove(0);
-        }
-    }
+    // Without a `Title:` line the caller's plain title is used: a small
+    // model's first line is too often a heading copied from the input.
     (title, body.join("\n").trim().to_string(), dropped)
 }
 
@@ -762,6 +768,14 @@ mod tests {
         assert!(body.contains("**What changed:** `src/lib.rs` gains a cache."));
         assert!(body.contains("- eviction in lib.rs"));
         assert_eq!(dropped, vec!["It also edits `src/main.rs`."]);
+    }
+
+    #[test]
+    fn copied_input_is_not_a_summary() {
+        let prompt = "Summarize:\n+## Measured: summaries and the webhook endpoint\n+Numbers follow.";
+        assert!(answer_problem("## Measured: summaries and the webhook endpoint", prompt).is_some());
+        assert!(answer_problem("", prompt).is_some());
+        assert!(answer_problem("The README gains a section with measured numbers.", prompt).is_none());
     }
 
     #[test]
