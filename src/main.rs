@@ -520,12 +520,8 @@ fn summarize(cache: &Cache, ort_lib: Option<PathBuf>, mut args: SummarizeArgs, p
     } else {
         let (model, dir) = load_model(cache, ort_lib, &args.model, progress)?;
         let llm = Llm::new(model, model_id(&dir)?, args.parallel);
-        let options = summarize::Options {
-            max_lines_per_chunk: config.max_lines_per_chunk,
-            max_chunks_per_file: config.max_chunks_per_file,
-            language: config.language.clone(),
-            cache_dir: (!args.no_cache).then(|| args.summary_cache.clone().unwrap_or_else(|| cache.root().join("summaries"))),
-        };
+        let cache_dir = (!args.no_cache).then(|| args.summary_cache.clone().unwrap_or_else(|| cache.root().join("summaries")));
+        let options = summarize::Options::from_config(&config, cache_dir);
         summarize::summarize(&llm, source, selection, &options, progress)?
     };
     let text = match args.format {

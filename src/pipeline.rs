@@ -44,12 +44,7 @@ impl Pipeline {
         if selection.files.is_empty() {
             return Ok(Summary::without_model(source, selection.listed));
         }
-        let options = summarize::Options {
-            max_lines_per_chunk: config.max_lines_per_chunk,
-            max_chunks_per_file: config.max_chunks_per_file,
-            language: config.language.clone(),
-            cache_dir: self.cache_dir.clone(),
-        };
+        let options = summarize::Options::from_config(&config, self.cache_dir.clone());
         summarize::summarize(&self.llm, source, selection, &options, &Progress::hidden())
     }
 }

@@ -68,6 +68,18 @@ pub struct Options {
     pub cache_dir: Option<PathBuf>,
 }
 
+impl Options {
+    /// The summarizing settings of a repository's configuration.
+    pub fn from_config(config: &crate::repo_config::RepoConfig, cache_dir: Option<PathBuf>) -> Options {
+        Options {
+            max_lines_per_chunk: config.max_lines_per_chunk,
+            max_chunks_per_file: config.max_chunks_per_file,
+            language: config.language.clone(),
+            cache_dir,
+        }
+    }
+}
+
 /// One answer of the model, or why there is none.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Answer {
@@ -356,9 +368,9 @@ impl Run<'_> {
             let mut plan = Vec::new();
             for (index, reduction) in reductions.iter().enumerate().filter(|(_, r)| r.result.is_none()) {
                 let budget = self.llm.prompt_budget(reduction.answer_tokens);
-                let whole = (reduction.ask)(&reduction.items.join("\n"));
-                if self.llm.count(&self.render(&whole)?)? <= budget || reduction.items.len() == 1 {
-                    asks.push(Ask { prompt: self.render(&whole)?, answer_tokens: reduction.answer_tokens });
+                let whole = self.render(&(reduction.ask)(&reduction.items.join("\n")))?;
+                if self.llm.count(&whole)? <= budget || reduction.items.len() == 1 {
+                    asks.push(Ask { prompt: whole, answer_tokens: reduction.answer_tokens });
                     plan.push((index, true, 1));
                     continue;
                 }
