@@ -1,6 +1,6 @@
 //! The real default model (Qwen2.5-Coder-0.5B-Instruct, int8 folder) against
 //! reference tokens from llama.cpp and from the float64 numpy reference
-//! (tests/fixtures/reference_tokens.json, made by models/reference_*.py).
+//! (tests/fixtures/reference_tokens.json, made by tools/reference_*.py).
 
 mod common;
 
@@ -75,7 +75,7 @@ fn chat_prompts_tokenize_like_llama_cpp() {
 /// reference; every divergence is a near-tie (logit gap < 0.35), where int8
 /// activations (ours) and q8 activations (llama.cpp) each tip differently.
 /// The float64 reference and our weights agree exactly (see
-/// models/reference_numpy.py); an all-4-bit conversion scores 1/10.
+/// tools/reference_numpy.py); an all-4-bit conversion scores 1/10.
 #[test]
 fn greedy_continuations_follow_the_references() {
     let mut model = model();

@@ -44,7 +44,7 @@ pub fn python(script: &str) -> Command {
     let python = Python::find().expect("python3 with pip");
     let site = models::converter_env(&cache, &python).expect("converter packages");
     let mut cmd = Command::new(python.exe());
-    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(script));
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools").join(script));
     cmd.env("PYTHONPATH", site);
     cmd
 }

@@ -7,7 +7,7 @@ llama.cpp reference) to tests/fixtures/reference_tokens.json, so the tests can
 tell a converter bug (disagreeing with this) from numerical noise between
 runtimes (llama.cpp disagreeing at near-ties).
 
-Run: PYTHONPATH=<converter site-packages> python3 models/reference_numpy.py --gguf FILE
+Run: PYTHONPATH=<converter site-packages> python3 tools/reference_numpy.py --gguf FILE
 """
 
 import argparse
@@ -111,7 +111,7 @@ def main():
         case["exact_continuation"] = model.greedy(case["prompt_ids"], len(case["continuation"]) or 20)
         same = case["exact_continuation"] == case["continuation"]
         print("llama.cpp agrees" if same else "llama.cpp differs", flush=True)
-    fixture["meta"]["exact_reference"] = "models/reference_numpy.py (float64)"
+    fixture["meta"]["exact_reference"] = "tools/reference_numpy.py (float64)"
     with open(args.fixture, "w", encoding="utf-8") as fh:
         json.dump(fixture, fh)
         fh.write("\n")

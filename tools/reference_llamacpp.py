@@ -6,7 +6,7 @@ Writes tests/fixtures/reference_tokens.json:
   - the greedy continuation (first 20 tokens) of 10 code-summarization prompts in ChatML.
 
 The Rust tests compare precis against this file, so CI needs no llama.cpp.
-Run: python3 models/reference_llamacpp.py --gguf ~/.cache/precis/gguf/qwen2.5-coder-0.5b-instruct.gguf
+Run: python3 tools/reference_llamacpp.py --gguf ~/.cache/precis/gguf/qwen2.5-coder-0.5b-instruct.gguf
 (llama-cpp-python must be built with AMX off on CPUs that have it: see the README.)
 """
 
