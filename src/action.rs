@@ -1,38 +1,36 @@
 //! `precis action`: one step of a GitHub Actions job, on the checked-out
 //! repository. The Markdown goes to the job summary and the step's outputs;
 //! on a pull request precis posts (or edits) the same sticky comment as the
-//! App. Check runs need an App token: with the job's own `GITHUB_TOKEN`
-//! precis says so once and relies on the job summary.
+//! App, and a check run where the token may create one.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use serde_json::Value;
 
-use crate::github::publish::{self, Conclusion};
-use crate::github::{GitHub, Token};
-use crate::pipeline::Pipeline;
-use crate::queue::RepoRef;
-use crate::report;
+use crate::github::payload::{self, Event};
+use crate::github::publish::Repository;
+use crate::github::{CommitId, GitHub, PullNumber, RepoName, Token};
+use crate::pipeline::{report, AuthorContext, Input, Overrides, SettingsSource, Summarizer};
+use crate::publication::{Publication, Publisher};
 
-/// What the Actions runner tells a step, from its environment.
+/// What the Actions runner tells a step, from its environment, and the step's inputs.
 pub struct ActionEnv {
     pub event_name: String,
     pub event_path: PathBuf,
-    /// `owner/name`
-    pub repository: String,
+    pub repository: RepoName,
     pub api_url: String,
-    /// The token given to the step (the `github-token` input).
+    /// The `github-token` input, else `GITHUB_TOKEN`.
     pub token: Option<Token>,
-    /// Whether `token` is the job's own `GITHUB_TOKEN` (no check runs then).
-    pub job_token: bool,
     pub workspace: PathBuf,
     pub step_summary: Option<PathBuf>,
     pub output: Option<PathBuf>,
     pub temp: PathBuf,
     /// The settings file in the repository (default `.github/precis.yml`).
     pub config_path: String,
+    /// Action inputs over the repository's settings.
+    pub overrides: Overrides,
 }
 
 fn required(name: &str) -> Result<String> {
@@ -43,90 +41,94 @@ fn required(name: &str) -> Result<String> {
 
 impl ActionEnv {
     /// Reads the runner's variables; `token` is the input, else `GITHUB_TOKEN`.
-    pub fn from_env(token: Option<String>) -> Result<ActionEnv> {
-        let job_token = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty());
-        let given = token.filter(|t| !t.is_empty());
-        let is_job_token = given.is_none() || given == job_token;
+    pub fn from_env(token: Option<String>, config_path: String, overrides: Overrides) -> Result<ActionEnv> {
+        let repository = required("GITHUB_REPOSITORY")?;
+        let token = token.filter(|t| !t.is_empty()).or_else(|| std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty()));
         Ok(ActionEnv {
             event_name: required("GITHUB_EVENT_NAME")?,
             event_path: required("GITHUB_EVENT_PATH")?.into(),
-            repository: required("GITHUB_REPOSITORY")?,
+            repository: RepoName::parse(&repository).with_context(|| format!("GITHUB_REPOSITORY `{repository}` is not owner/name"))?,
             api_url: std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into()),
-            token: given.or(job_token).map(Token::new),
-            job_token: is_job_token,
+            token: token.map(Token::new),
             workspace: std::env::var("GITHUB_WORKSPACE").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(".")),
             step_summary: std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from),
             output: std::env::var_os("GITHUB_OUTPUT").map(PathBuf::from),
             temp: std::env::var_os("RUNNER_TEMP").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
-            config_path: crate::repo_config::CONFIG_PATH.to_string(),
+            config_path,
+            overrides,
         })
     }
 }
 
-/// The change an event describes: base and head commits, and the pull
-/// request's number when there is one.
+/// The change an event describes.
 struct Target {
-    base: String,
-    head: String,
-    pull: Option<u64>,
+    base: CommitId,
+    head: CommitId,
+    pull: Option<PullNumber>,
+    draft: bool,
+    author: AuthorContext,
     /// Why nothing may be posted (a fork's read-only token), if so.
     read_only: Option<String>,
 }
 
-fn target(event_name: &str, event: &Value, repository: &str) -> Result<Option<Target>> {
-    let text = |pointer: &str| event.pointer(pointer).and_then(Value::as_str).map(str::to_string);
-    match event_name {
-        "pull_request" | "pull_request_target" => {
-            let (Some(base), Some(head), Some(number)) =
-                (text("/pull_request/base/sha"), text("/pull_request/head/sha"), event.pointer("/pull_request/number").and_then(Value::as_u64))
-            else {
-                anyhow::bail!("the pull_request event lacks base/head commits or a number; is GITHUB_EVENT_PATH the runner's file?");
-            };
-            let head_repo = text("/pull_request/head/repo/full_name");
-            let fork = event.pointer("/pull_request/head/repo/fork").and_then(Value::as_bool) == Some(true)
-                || head_repo.as_deref().is_some_and(|h| h != repository);
-            let read_only = (fork && event_name == "pull_request").then(|| {
+fn target(event_name: &str, event: Event) -> Result<Option<Target>> {
+    match event {
+        Event::PullRequest(e) => {
+            let read_only = (e.from_fork() && event_name == "pull_request").then(|| {
                 "this pull request comes from a fork, whose workflow token is read-only: the summary goes to the job summary only".to_string()
             });
-            Ok(Some(Target { base, head, pull: Some(number), read_only }))
+            let pr = e.pull_request;
+            Ok(Some(Target {
+                base: pr.base.sha,
+                head: pr.head.sha,
+                pull: Some(pr.number),
+                draft: pr.draft,
+                author: AuthorContext { title: pr.title, body: pr.body, commits: Vec::new() },
+                read_only,
+            }))
         }
-        "push" => {
-            let (Some(before), Some(after)) = (text("/before"), text("/after")) else {
-                anyhow::bail!("the push event lacks before/after commits; is GITHUB_EVENT_PATH the runner's file?");
-            };
-            if after.chars().all(|c| c == '0') {
-                return Ok(None);
-            }
-            let base = if before.chars().all(|c| c == '0') { format!("{after}~1") } else { before };
-            Ok(Some(Target { base, head: after, pull: None, read_only: None }))
+        Event::Push(e) if e.after.is_zero() => Ok(None),
+        Event::Push(e) => Ok(Some(Target {
+            base: CommitId(e.base()),
+            head: e.after.clone(),
+            pull: None,
+            draft: false,
+            author: AuthorContext { commits: e.commits.iter().map(|c| c.message.clone()).collect(), ..AuthorContext::default() },
+            read_only: None,
+        })),
+        Event::Malformed { event, reason } => {
+            anyhow::bail!("the {event} event lacks what precis needs ({reason}); is GITHUB_EVENT_PATH the runner's file?")
         }
         _ => Ok(None),
     }
 }
 
 /// Runs the step; what it wrote is in the job summary and the outputs.
-pub async fn run(env: &ActionEnv, pipeline: std::sync::Arc<Pipeline>) -> Result<()> {
-    let event: Value = serde_json::from_str(
-        &std::fs::read_to_string(&env.event_path).with_context(|| format!("cannot read GITHUB_EVENT_PATH {}", env.event_path.display()))?,
-    )
-    .with_context(|| format!("GITHUB_EVENT_PATH {} is not JSON", env.event_path.display()))?;
-    let Some(target) = target(&env.event_name, &event, &env.repository)? else {
+pub async fn run(env: &ActionEnv, summarizer: Arc<Summarizer>) -> Result<()> {
+    let text = std::fs::read_to_string(&env.event_path).with_context(|| format!("cannot read GITHUB_EVENT_PATH {}", env.event_path.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("GITHUB_EVENT_PATH {} is not JSON", env.event_path.display()))?;
+    let Some(target) = target(&env.event_name, payload::parse(&env.event_name, &json))? else {
         tracing::warn!("precis summarizes pull_request and push events; `{}` has nothing to summarize", env.event_name);
         return Ok(());
     };
-    let (owner, name) = env.repository.split_once('/').context("GITHUB_REPOSITORY is not owner/name")?;
-    let repo = RepoRef { owner: owner.into(), name: name.into(), clone_url: String::new(), installation_id: None };
 
-    let (workspace, config_path) = (env.workspace.clone(), env.config_path.clone());
-    let (base, head) = (target.base.clone(), target.head.clone());
-    let summary = tokio::task::spawn_blocking(move || {
-        let config = Pipeline::config_file_at(&workspace, &base, &config_path)
-            .with_context(|| format!("commit {base} is not in the checkout; use actions/checkout with fetch-depth: 0"))?;
-        pipeline.summarize_range(&workspace, &base, &head, &config)
-    })
-    .await??;
+    let source = SettingsSource::AtCommit { repo: env.workspace.clone(), commit: target.base.to_string(), path: env.config_path.clone() };
+    let overrides = env.overrides.clone();
+    let settings = tokio::task::spawn_blocking(move || Summarizer::settings(&source, &overrides))
+        .await?
+        .context("cannot read the settings at the base commit; use actions/checkout with fetch-depth: 0")?;
+    settings.require_registry_model()?;
+    if target.draft && !settings.drafts {
+        tracing::warn!("this pull request is a draft; set `drafts: true` in {} to summarize drafts", env.config_path);
+        return Ok(());
+    }
+    let input = Input::Range { repo: env.workspace.clone(), base: target.base.to_string(), head: target.head.to_string() };
+    let author = target.author.clone();
+    let summary = tokio::task::spawn_blocking(move || summarizer.summarize(&input, &settings, &author)).await??;
 
-    let markdown = report::to_markdown(&summary, report::COMMENT_LIMIT - publish::comment_overhead(&target.head));
+    let publication = Publication::new(&Ok(summary.clone()), &target.head, target.pull);
+    let markdown = report::to_markdown(&summary, report::COMMENT_LIMIT);
     let summary_path = env.temp.join("precis-summary.md");
     let json_path = env.temp.join("precis-summary.json");
     std::fs::write(&summary_path, &markdown).with_context(|| format!("cannot write {}", summary_path.display()))?;
@@ -147,24 +149,10 @@ pub async fn run(env: &ActionEnv, pipeline: std::sync::Arc<Pipeline>) -> Result<
         return Ok(());
     }
     let github = GitHub::new(&env.api_url, None)?;
-    if let Some(number) = target.pull {
-        let body = publish::comment_body(&markdown, &target.head);
-        match publish::upsert_comment(&github, token, &repo, number, &body).await {
-            Ok(id) => tracing::info!("summary posted on #{number} (comment {id})"),
-            Err(e) if e.to_string().contains(" 403 ") => {
-                tracing::warn!("the token may not comment ({e:#}); give the job `pull-requests: write`. The summary is in the job summary");
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    if env.job_token {
-        tracing::warn!("no check run: check runs need a GitHub App token, and this is the job's GITHUB_TOKEN; the job summary carries the summary");
-    } else {
-        let check = publish::create_check_run(&github, token, &repo, &target.head).await?;
-        let text = report::to_markdown(&summary, publish::CHECK_SUMMARY_LIMIT);
-        publish::complete_check_run(&github, token, &repo, check, Conclusion::Success, &summary.title, &text).await?;
-    }
-    Ok(())
+    // The job's token may lack `checks: write` or `pull-requests: write`: a warning, never a failed step.
+    let publisher = Publisher { repo: Repository { github: &github, token, repo: &env.repository }, lenient: true };
+    let check = publisher.open_check(&target.head, None).await?;
+    publisher.post(&publication, target.pull, check).await
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {
@@ -182,15 +170,25 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn repository(full_name: &str, fork: bool) -> serde_json::Value {
+        let (owner, name) = full_name.split_once('/').unwrap();
+        json!({"name": name, "full_name": full_name, "fork": fork, "owner": {"login": owner}})
+    }
+
     #[test]
     fn forks_are_read_only_and_pushes_diff_from_before() {
         let pr = |head_repo: &str| {
-            json!({"pull_request": {"number": 3, "base": {"sha": "b"}, "head": {"sha": "h", "repo": {"full_name": head_repo, "fork": head_repo != "o/r"}}}})
+            json!({"action": "opened", "repository": repository("o/r", false), "pull_request": {"number": 3, "title": "T", "draft": false,
+                "base": {"sha": "b"}, "head": {"sha": "h", "repo": repository(head_repo, head_repo != "o/r")}}})
         };
-        assert!(target("pull_request", &pr("o/r"), "o/r").unwrap().unwrap().read_only.is_none());
-        assert!(target("pull_request", &pr("fork/r"), "o/r").unwrap().unwrap().read_only.is_some());
-        let push = target("push", &json!({"before": "a", "after": "b"}), "o/r").unwrap().unwrap();
+        let parse = |name: &str, v: serde_json::Value| target(name, payload::parse(name, &v)).unwrap();
+        let own = parse("pull_request", pr("o/r")).unwrap();
+        assert!(own.read_only.is_none());
+        assert_eq!(own.author.title.as_deref(), Some("T"));
+        assert!(parse("pull_request", pr("fork/r")).unwrap().read_only.is_some());
+        let push = parse("push", json!({"ref": "refs/heads/main", "before": "a", "after": "b", "repository": repository("o/r", false)})).unwrap();
         assert_eq!((push.base.as_str(), push.head.as_str(), push.pull), ("a", "b", None));
-        assert!(target("issues", &json!({}), "o/r").unwrap().is_none());
+        assert!(parse("issues", json!({})).is_none());
+        assert!(target("pull_request", payload::parse("pull_request", &json!({"action": "opened"}))).is_err());
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
@@ -77,6 +77,25 @@ pub struct GitHub {
     observe: Option<Observer>,
 }
 
+/// GitHub refused a request, or could not be reached (`status` is `None` then).
+#[derive(Debug, thiserror::Error)]
+#[error("{detail}")]
+pub struct GitHubError {
+    pub status: Option<u16>,
+    detail: String,
+}
+
+impl GitHubError {
+    /// The HTTP status of a failed GitHub call, if the error is one.
+    pub fn status_of(err: &anyhow::Error) -> Option<u16> {
+        err.downcast_ref::<GitHubError>().and_then(|e| e.status)
+    }
+}
+
+fn refused(status: u16, detail: String) -> anyhow::Error {
+    GitHubError { status: Some(status), detail }.into()
+}
+
 /// A successful answer.
 #[derive(Debug)]
 pub struct Reply {
@@ -139,19 +158,27 @@ impl GitHub {
         }
         let app = self.app.as_ref().context("no GitHub App credentials; set PRECIS_APP_ID and PRECIS_PRIVATE_KEY")?;
         let jwt = Token::new(app.jwt()?);
+        #[derive(serde::Deserialize)]
+        struct InstallationToken {
+            token: String,
+            expires_at: Option<String>,
+        }
         let reply = self.send(&jwt, "POST", &format!("/app/installations/{installation}/access_tokens"), None).await?;
-        let token = reply.body["token"].as_str().context("GitHub's installation token answer has no token")?;
-        let expires = reply.body["expires_at"]
-            .as_str()
-            .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+        let answer: InstallationToken =
+            serde_json::from_value(reply.body).context("GitHub's installation token answer has no token")?;
+        let expires = answer
+            .expires_at
+            .and_then(|t| humantime::parse_rfc3339_weak(&t).ok())
             .unwrap_or_else(|| SystemTime::now() + Duration::from_secs(3600));
-        let token = Token::new(token);
+        let token = Token::new(answer.token);
         tokens.insert(installation, (token.clone(), expires));
         Ok(token)
     }
 
-    pub async fn get(&self, token: &Token, path: &str) -> Result<Value> {
-        Ok(self.send(token, "GET", path, None).await?.body)
+    /// A GET whose answer is read as `T` (only the fields precis uses).
+    pub async fn get<T: serde::de::DeserializeOwned>(&self, token: &Token, path: &str) -> Result<T> {
+        let body = self.send(token, "GET", path, None).await?.body;
+        serde_json::from_value(body).with_context(|| format!("GitHub's answer to GET {path} is not what precis expects"))
     }
 
     /// Sends a request, retrying server errors and rate limits; other
@@ -161,7 +188,7 @@ impl GitHub {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (status, headers, text) = if write {
+            let answer = if write {
                 let mut last = self.last_write.lock().await;
                 if let Some(at) = *last {
                     tokio::time::sleep(self.write_gap.saturating_sub(at.elapsed())).await;
@@ -171,7 +198,18 @@ impl GitHub {
                 answer
             } else {
                 self.request(token, method, path, body).await
-            }?;
+            };
+            let (status, headers, text) = match answer {
+                Ok(answer) => answer,
+                // A dropped connection is as transient as a 502.
+                Err(detail) if attempt < ATTEMPTS => {
+                    let wait = self.backoff * 2u32.pow(attempt - 1);
+                    tracing::warn!("{detail}; retrying in {} s", wait.as_secs_f64());
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                Err(detail) => return Err(GitHubError { status: None, detail }.into()),
+            };
             let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             if (200..300).contains(&status) {
                 return Ok(Reply { status, body: parsed });
@@ -186,17 +224,21 @@ impl GitHub {
             let wait = match (rate_limited, status) {
                 (true, _) => retry_after.map(Duration::from_secs).unwrap_or(self.rate_limit_wait),
                 (false, 500..=599) => retry_after.map(Duration::from_secs).unwrap_or(self.backoff * 2u32.pow(attempt - 1)),
-                _ => bail!("GitHub answered {status} to {method} {path}: {}", if message.is_empty() { "no message" } else { &message }),
+                _ => {
+                    let message = if message.is_empty() { "no message" } else { &message };
+                    return Err(refused(status, format!("GitHub answered {status} to {method} {path}: {message}")));
+                }
             };
             if attempt >= ATTEMPTS {
-                bail!("GitHub answered {status} to {method} {path} {ATTEMPTS} times; giving up: {message}");
+                return Err(refused(status, format!("GitHub answered {status} to {method} {path} {ATTEMPTS} times; giving up: {message}")));
             }
             tracing::warn!("GitHub answered {status} to {method} {path}; retrying in {} s", wait.as_secs_f64());
             tokio::time::sleep(wait).await;
         }
     }
 
-    async fn request(&self, token: &Token, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, http::HeaderMap, String)> {
+    /// One exchange; the error is a line saying why no answer came.
+    async fn request(&self, token: &Token, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, http::HeaderMap, String), String> {
         let request = http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.api))
@@ -208,12 +250,12 @@ impl GitHub {
             Some(body) => request.header(http::header::CONTENT_TYPE, "application/json").body(body.to_string()),
             None => request.body(String::new()),
         }
-        .with_context(|| format!("cannot build the request {method} {path}"))?;
+        .map_err(|e| format!("cannot build the request {method} {path}: {e}"))?;
         let start = Instant::now();
-        let response = self.http.execute(request).await.map_err(|e| anyhow!("cannot reach GitHub for {method} {path}: {e}"))?;
+        let response = self.http.execute(request).await.map_err(|e| format!("cannot reach GitHub for {method} {path}: {e}"))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.map_err(|e| anyhow!("GitHub's answer to {method} {path} broke off: {e}"))?;
+        let bytes = response.into_body().collect().await.map_err(|e| format!("GitHub's answer to {method} {path} broke off: {e}"))?;
         if let Some(observe) = &self.observe {
             observe(method, start.elapsed());
         }

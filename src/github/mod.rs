@@ -1,9 +1,12 @@
-//! GitHub: signed webhook deliveries in, REST calls out. Independent of git
-//! and the model: the server wires them together.
+//! GitHub: signed webhook deliveries in ([`signature`], [`payload`]), REST
+//! calls out ([`client`]), and what precis writes there ([`publish`]).
+//! Knows nothing of jobs, git or models.
 
 pub mod client;
-pub mod events;
+pub mod payload;
 pub mod publish;
 pub mod signature;
+pub mod types;
 
-pub use client::{AppCredentials, GitHub, Token};
+pub use client::{AppCredentials, GitHub, GitHubError, Token};
+pub use types::{CommitId, PullNumber, RepoName};

@@ -10,7 +10,6 @@ use ndarray::{s, Array4, Axis};
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, PrimitiveTensorElementType, Tensor};
 
-use super::batch::{Batch, Request, TextSink};
 use super::config::{check_graph, KvType, ModelConfig};
 use super::sampling::SamplingParams;
 use super::text::TextCodec;
@@ -239,42 +238,6 @@ impl Model {
             bail!("{} tokens do not fit the model's context of {}", ids.len(), self.config.context_length);
         }
         Ok(self.prefill(ids)?.0)
-    }
-
-    /// Generation for one prompt on the calling thread. `on_text` receives
-    /// the completion as it grows, in whole UTF-8 pieces.
-    pub fn generate(&mut self, prompt: &[u32], params: &GenerateParams, on_text: impl FnMut(&str) + Send) -> Result<Generation> {
-        let mut results = self.generate_batch(vec![(prompt.to_vec(), params.clone())], on_text)?;
-        results.pop().expect("one result")
-    }
-
-    /// Generation for several prompts at once, continuously batched: all are
-    /// admitted, decoded together, and leave as they finish. Text streams
-    /// only for the first prompt.
-    pub fn generate_batch(
-        &mut self,
-        prompts: Vec<(Vec<u32>, GenerateParams)>,
-        on_text: impl FnMut(&str) + Send,
-    ) -> Result<Vec<Result<Generation>>> {
-        let n = prompts.len();
-        let results = std::sync::Arc::new(std::sync::Mutex::new((0..n).map(|_| None).collect::<Vec<_>>()));
-        let mut on_text: Option<TextSink<'_>> = Some(Box::new(on_text));
-        let mut batch = Batch::new(n.max(1));
-        for (i, (prompt, params)) in prompts.into_iter().enumerate() {
-            let results = results.clone();
-            let sink: TextSink<'_> = match on_text.take() {
-                Some(sink) => sink,
-                None => Box::new(|_: &str| {}),
-            };
-            let request = Request::new(prompt, params, sink, Box::new(move |r| results.lock().unwrap()[i] = Some(r)));
-            batch.admit(request);
-        }
-        while !batch.is_empty() {
-            batch.step(self);
-        }
-        drop(batch);
-        let results = std::sync::Arc::try_unwrap(results).map_err(|_| anyhow!("results still shared"))?;
-        Ok(results.into_inner().unwrap().into_iter().map(|r| r.expect("every request finishes")).collect())
     }
 }
 

@@ -44,6 +44,21 @@ impl TextCodec {
         Ok(encoding.get_ids().to_vec())
     }
 
+    /// `text` with every special token written in it broken by a zero-width
+    /// space, so that it encodes as plain text (`<|im_start|>` in a diff
+    /// stays words, not a turn of the conversation).
+    pub fn neutralise_special(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (_, token) in self.tokenizer.get_added_tokens_decoder() {
+            if token.special && token.content.chars().count() > 1 && out.contains(&token.content) {
+                let mut chars = token.content.chars();
+                let first = chars.next().unwrap_or_default();
+                out = out.replace(&token.content, &format!("{first}\u{200B}{}", chars.as_str()));
+            }
+        }
+        out
+    }
+
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.tokenizer.decode(ids, true).map_err(|e| anyhow!("cannot decode tokens: {e}"))
     }

@@ -9,11 +9,11 @@ use std::sync::OnceLock;
 
 use anyhow::{anyhow, bail, Result};
 
-use crate::cache::{self, Cache};
-use crate::pip::{self, Python};
+use super::cache::{self, Cache};
+use super::pip::{self, Python};
 
 /// Which build of ONNX Runtime: the CPU wheel or the CUDA one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavor {
     Cpu,
     Cuda,
@@ -47,6 +47,17 @@ impl Flavor {
                 "nvidia-curand~=10.0",
                 "nvidia-cudnn-cu13~=9.0",
             ],
+        }
+    }
+}
+
+impl std::str::FromStr for Flavor {
+    type Err = anyhow::Error;
+    fn from_str(text: &str) -> Result<Flavor> {
+        match text {
+            "cpu" => Ok(Flavor::Cpu),
+            "cuda" => Ok(Flavor::Cuda),
+            other => bail!("unknown device `{other}`; use cpu or cuda"),
         }
     }
 }

@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use crate::select::Reason;
-use crate::summarize::{FileSummary, Stats, Summary};
+use super::select::Reason;
+use super::schema::{FileSummary, Stats, Summary};
 
 /// GitHub refuses issue and pull-request comments longer than this (characters).
 pub const COMMENT_LIMIT: usize = 65_536;
@@ -161,9 +161,9 @@ pub fn stats_line(stats: &Stats) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::change::{Source, Status};
-    use crate::select::Listed;
-    use crate::summarize::Stats;
+    use crate::pipeline::change::{Source, Status};
+    use crate::pipeline::select::Listed;
+    use crate::pipeline::schema::Stats;
 
     fn summary(files: usize, listed: usize) -> Summary {
         let file = |i: usize| FileSummary {

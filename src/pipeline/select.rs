@@ -7,8 +7,8 @@ use anyhow::Result;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
-use crate::change::{Change, Content, FileChange, Status};
-use crate::repo_config::RepoConfig;
+use super::change::{Change, Content, FileChange, Status};
+use super::settings::Settings;
 
 /// Why a file is listed rather than summarized.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -215,7 +215,7 @@ fn reason_for(file: &FileChange, attributes: &Attributes) -> Option<Reason> {
 /// `gitattributes` is the text of the repository's `.gitattributes`. When
 /// more than `max_files` qualify, the ones with the most changed lines are
 /// summarized.
-pub fn select(change: Change, config: &RepoConfig, gitattributes: &str) -> Result<Selection> {
+pub fn select(change: Change, config: &Settings, gitattributes: &str) -> Result<Selection> {
     let attributes = Attributes::parse(gitattributes);
     let include = glob_set(&config.include)?;
     let exclude = glob_set(&config.exclude)?;

@@ -1,4 +1,5 @@
-//! A repository's own settings: `.github/precis.yml`.
+//! Settings: defaults < the repository's `.github/precis.yml` < flags and
+//! action inputs ([`Overrides`]), resolved in one place ([`Settings::resolve`]).
 
 use std::path::Path;
 
@@ -10,7 +11,7 @@ pub const CONFIG_PATH: &str = ".github/precis.yml";
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
-pub struct RepoConfig {
+pub struct Settings {
     /// Only paths matching one of these globs are summarized (empty: all).
     pub include: Vec<String>,
     /// Paths matching one of these globs are skipped.
@@ -31,9 +32,9 @@ pub struct RepoConfig {
     pub drafts: bool,
 }
 
-impl Default for RepoConfig {
+impl Default for Settings {
     fn default() -> Self {
-        RepoConfig {
+        Settings {
             include: Vec::new(),
             exclude: Vec::new(),
             max_files: 300,
@@ -59,14 +60,14 @@ const KNOWN_KEYS: &[&str] = &[
     "drafts",
 ];
 
-impl RepoConfig {
+impl Settings {
     /// Parses settings; unknown keys are logged as warnings and ignored, so a
     /// newer setting does not break an older precis.
-    pub fn parse(text: &str, origin: &str) -> Result<RepoConfig> {
+    pub fn parse(text: &str, origin: &str) -> Result<Settings> {
         let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
             .map_err(|e| anyhow::anyhow!("{origin} is not valid YAML ({}); fix the file or remove it", one_line(&e.to_string())))?;
         let mut mapping = match value {
-            serde_yaml_ng::Value::Null => return Ok(RepoConfig::default()),
+            serde_yaml_ng::Value::Null => return Ok(Settings::default()),
             serde_yaml_ng::Value::Mapping(mapping) => mapping,
             _ => bail!("{origin} must be a mapping of settings (like `max_files: 100`); fix the file or remove it"),
         };
@@ -79,7 +80,7 @@ impl RepoConfig {
         });
         // Through text again, so errors name the setting.
         let known = serde_yaml_ng::to_string(&mapping)?;
-        let config: RepoConfig = serde_yaml_ng::from_str(&known)
+        let config: Settings = serde_yaml_ng::from_str(&known)
             .map_err(|e| anyhow::anyhow!("{origin}: {}; fix the setting or remove it", one_line(&e.to_string())))?;
         config.check(origin)?;
         Ok(config)
@@ -102,11 +103,49 @@ impl RepoConfig {
     }
 
     /// The file at `path`, or the defaults when there is none.
-    pub fn load(path: &Path) -> Result<RepoConfig> {
+    pub fn load(path: &Path) -> Result<Settings> {
         match std::fs::read_to_string(path) {
-            Ok(text) => RepoConfig::parse(&text, &path.display().to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RepoConfig::default()),
+            Ok(text) => Settings::parse(&text, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+}
+
+/// What a command line or an action input sets over the repository's settings.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub max_files: Option<usize>,
+    pub max_lines_per_chunk: Option<usize>,
+    pub language: Option<String>,
+    pub model: Option<String>,
+}
+
+impl Settings {
+    /// The settings in force: these (the defaults, or the repository's file)
+    /// with every override that is set.
+    pub fn resolve(self, overrides: &Overrides) -> Result<Settings> {
+        let settings = Settings {
+            max_files: overrides.max_files.unwrap_or(self.max_files),
+            max_lines_per_chunk: overrides.max_lines_per_chunk.unwrap_or(self.max_lines_per_chunk),
+            language: overrides.language.clone().unwrap_or(self.language.clone()),
+            model: overrides.model.clone().or(self.model.clone()),
+            ..self
+        };
+        settings.check("the flags")?;
+        Ok(settings)
+    }
+}
+
+impl Settings {
+    /// For the App and the Action: `model:` must name a registry model, not
+    /// a folder on the machine that runs precis.
+    pub fn require_registry_model(&self) -> Result<()> {
+        match &self.model {
+            Some(model) if model.contains(['/', '\\']) || model.starts_with('.') => {
+                bail!("model `{model}` in {CONFIG_PATH} is a path; name a registry model (see `precis model list`)")
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -128,13 +167,13 @@ mod tests {
 
     #[test]
     fn defaults_when_empty() {
-        assert_eq!(RepoConfig::parse("", "x").unwrap(), RepoConfig::default());
-        assert_eq!(RepoConfig::parse("# only a comment\n", "x").unwrap(), RepoConfig::default());
+        assert_eq!(Settings::parse("", "x").unwrap(), Settings::default());
+        assert_eq!(Settings::parse("# only a comment\n", "x").unwrap(), Settings::default());
     }
 
     #[test]
     fn settings_override_defaults_and_unknown_keys_are_ignored() {
-        let config = RepoConfig::parse("max_files: 5\nexclude: ['docs/**']\ncolour: blue\nlanguage: French\n", "x").unwrap();
+        let config = Settings::parse("max_files: 5\nexclude: ['docs/**']\ncolour: blue\nlanguage: French\n", "x").unwrap();
         assert_eq!(config.max_files, 5);
         assert_eq!(config.exclude, vec!["docs/**"]);
         assert_eq!(config.language, "French");
@@ -142,13 +181,23 @@ mod tests {
     }
 
     #[test]
+    fn overrides_win_over_the_file_which_wins_over_defaults() {
+        let file = Settings::parse("max_files: 5\nlanguage: French\nmodel: a\n", "x").unwrap();
+        let resolved = file.clone().resolve(&Overrides { language: Some("German".into()), ..Default::default() }).unwrap();
+        assert_eq!((resolved.max_files, resolved.language.as_str(), resolved.model.as_deref()), (5, "German", Some("a")));
+        let resolved = file.resolve(&Overrides { max_files: Some(9), model: Some("b".into()), ..Default::default() }).unwrap();
+        assert_eq!((resolved.max_files, resolved.model.as_deref()), (9, Some("b")));
+        assert!(Settings::default().resolve(&Overrides { max_files: Some(0), ..Default::default() }).is_err());
+    }
+
+    #[test]
     fn bad_input_is_a_one_line_error() {
-        let err = RepoConfig::parse("max_files: [1,\n", ".github/precis.yml").unwrap_err().to_string();
+        let err = Settings::parse("max_files: [1,\n", ".github/precis.yml").unwrap_err().to_string();
         assert!(err.contains("not valid YAML") && !err.contains('\n'), "{err}");
-        let err = RepoConfig::parse("max_files: many\n", "c").unwrap_err().to_string();
+        let err = Settings::parse("max_files: many\n", "c").unwrap_err().to_string();
         assert!(err.contains("max_files"), "{err}");
-        assert!(RepoConfig::parse("- a\n- b\n", "c").unwrap_err().to_string().contains("mapping"));
-        assert!(RepoConfig::parse("max_files: 0\n", "c").is_err());
-        assert!(RepoConfig::parse("include: ['a[']\n", "c").unwrap_err().to_string().contains("bad glob"));
+        assert!(Settings::parse("- a\n- b\n", "c").unwrap_err().to_string().contains("mapping"));
+        assert!(Settings::parse("max_files: 0\n", "c").is_err());
+        assert!(Settings::parse("include: ['a[']\n", "c").unwrap_err().to_string().contains("bad glob"));
     }
 }

@@ -2,13 +2,13 @@
 //! repository under the data folder, fetched over https with the
 //! installation token (as `x-access-token`), reused from job to job.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use git2::{Cred, FetchOptions, RemoteCallbacks, Repository};
 
 use crate::github::Token;
-use crate::queue::RepoRef;
+use super::queue::RepoRef;
 
 pub struct RepoCache {
     root: PathBuf,
@@ -22,7 +22,7 @@ impl RepoCache {
     fn path_of(&self, repo: &RepoRef) -> PathBuf {
         // Owner and name are GitHub logins and repository names: no separators.
         let clean = |s: &str| s.replace(['/', '\\'], "_").replace("..", "_");
-        self.root.join(clean(&repo.owner)).join(format!("{}.git", clean(&repo.name)))
+        self.root.join(clean(&repo.repo.owner)).join(format!("{}.git", clean(&repo.repo.name)))
     }
 
     /// Fetches `refspecs` (`+SRC:DST`) into the repository's cache; returns
@@ -55,13 +55,4 @@ impl RepoCache {
             .map_err(|e| anyhow::anyhow!("cannot fetch {} from {}: {}", refs.join(" "), repo.full_name(), e.message()))?;
         Ok(path)
     }
-}
-
-/// A file's text at a commit, if it exists there.
-pub fn file_at(repo: &Path, commit: &str, path: &str) -> Result<Option<String>> {
-    let git = Repository::open(repo)?;
-    let commit = git.revparse_single(commit)?.peel_to_commit()?;
-    let Ok(entry) = commit.tree()?.get_path(Path::new(path)) else { return Ok(None) };
-    let blob = entry.to_object(&git)?.peel_to_blob()?;
-    Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
 }

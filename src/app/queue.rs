@@ -9,11 +9,13 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+use crate::github::{CommitId, PullNumber, RepoName};
+
 /// A repository as the jobs need it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoRef {
-    pub owner: String,
-    pub name: String,
+    #[serde(flatten)]
+    pub repo: RepoName,
     /// Where git fetches from (https; a local path in tests).
     pub clone_url: String,
     /// The App installation that delivered the event (none in Actions).
@@ -22,7 +24,7 @@ pub struct RepoRef {
 
 impl RepoRef {
     pub fn full_name(&self) -> String {
-        format!("{}/{}", self.owner, self.name)
+        self.repo.to_string()
     }
 }
 
@@ -30,13 +32,13 @@ impl RepoRef {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum JobSpec {
     /// Summarize a pull request at a head commit.
-    PullRequest { repo: RepoRef, number: u64, head_sha: String, base_sha: String, draft: bool },
+    PullRequest { repo: RepoRef, number: PullNumber, head_sha: CommitId, base_sha: CommitId, draft: bool },
     /// Look the pull request up, then summarize it (a comment command or a rerun request).
-    Rerun { repo: RepoRef, number: u64, requested_by: Option<String> },
+    Rerun { repo: RepoRef, number: PullNumber, requested_by: Option<String> },
     /// Answer `/precis help` on a pull request.
-    Help { repo: RepoRef, number: u64, requested_by: String },
+    Help { repo: RepoRef, number: PullNumber, requested_by: String },
     /// A push to the default branch: a check run on its head commit.
-    Push { repo: RepoRef, branch: String, before: String, after: String },
+    Push { repo: RepoRef, branch: String, before: CommitId, after: CommitId },
 }
 
 impl JobSpec {
@@ -298,11 +300,11 @@ mod tests {
     use super::*;
 
     fn repo() -> RepoRef {
-        RepoRef { owner: "o".into(), name: "r".into(), clone_url: "/x".into(), installation_id: Some(1) }
+        RepoRef { repo: RepoName { owner: "o".into(), name: "r".into() }, clone_url: "/x".into(), installation_id: Some(1) }
     }
 
     fn pr(head: &str) -> JobSpec {
-        JobSpec::PullRequest { repo: repo(), number: 7, head_sha: head.into(), base_sha: "b".into(), draft: false }
+        JobSpec::PullRequest { repo: repo(), number: PullNumber(7), head_sha: head.into(), base_sha: "b".into(), draft: false }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::change::{Content, FileChange, Hunk};
+use super::change::{Content, FileChange, Hunk};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Chunk {
@@ -34,9 +34,9 @@ pub trait TokenCount {
     fn count(&self, text: &str) -> Result<usize>;
 }
 
-impl TokenCount for crate::llm::TextCodec {
+impl TokenCount for &dyn crate::language_model::LanguageModel {
     fn count(&self, text: &str) -> Result<usize> {
-        Ok(self.encode(text)?.len())
+        crate::language_model::LanguageModel::count(*self, text)
     }
 }
 
@@ -221,7 +221,7 @@ pub fn language(path: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::change::Status;
+    use super::change::Status;
 
     /// One token per whitespace-separated word: enough to test the limits.
     struct Words;

@@ -10,15 +10,15 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::cache::{self, Cache};
-use crate::pip::{self, Python};
+use super::cache::{self, Cache};
+use super::pip::{self, Python};
 use crate::progress::Progress;
 
 /// The default model: what `precis` runs when none is named.
 pub const DEFAULT_MODEL: &str = "qwen2.5-coder-0.5b-instruct";
 
 /// The converter, shipped inside the binary so an installed `precis` needs no checkout.
-const CONVERTER: &str = include_str!("../models/convert_gguf.py");
+const CONVERTER: &str = include_str!("../../models/convert_gguf.py");
 /// Bumped with the converter: a folder built by an older one is rebuilt.
 const CONVERTER_VERSION: u32 = 4;
 /// The converter's own dependencies (pure wheels, pinned).
@@ -55,7 +55,7 @@ pub struct Part {
 /// The models precis knows how to fetch, from `models/registry.json`.
 pub fn registry() -> Vec<ModelSpec> {
     let file: RegistryFile =
-        serde_json::from_str(include_str!("../models/registry.json")).expect("models/registry.json is valid");
+        serde_json::from_str(include_str!("../../models/registry.json")).expect("models/registry.json is valid");
     file.models
 }
 
@@ -68,7 +68,7 @@ pub fn spec(name: &str) -> Result<ModelSpec> {
 }
 
 /// Weight and activation precision of a converted folder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Precision {
     /// 8-bit weights (the GGUF's own grid where it maps exactly), fp32
     /// activations: the CPU default, faithful to the source model.
@@ -89,16 +89,28 @@ impl Precision {
     }
 
     /// The default for a runtime flavour.
-    pub fn for_device(flavor: crate::runtime::Flavor) -> Precision {
+    pub fn for_device(flavor: crate::provision::runtime::Flavor) -> Precision {
         match flavor {
-            crate::runtime::Flavor::Cpu => Precision::Int8,
-            crate::runtime::Flavor::Cuda => Precision::Fp16,
+            crate::provision::runtime::Flavor::Cpu => Precision::Int8,
+            crate::provision::runtime::Flavor::Cuda => Precision::Fp16,
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = anyhow::Error;
+    fn from_str(text: &str) -> Result<Precision> {
+        match text {
+            "int8" => Ok(Precision::Int8),
+            "int4" => Ok(Precision::Int4),
+            "fp16" => Ok(Precision::Fp16),
+            other => bail!("unknown precision `{other}`; use int8, int4 or fp16"),
         }
     }
 }
 
 /// The folder layout a conversion writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
     /// onnxruntime-genai: genai_config.json, GroupQueryAttention.
     Genai,
@@ -121,6 +133,17 @@ impl Layout {
         match self {
             Layout::Genai => "genai",
             Layout::Optimum => "optimum",
+        }
+    }
+}
+
+impl std::str::FromStr for Layout {
+    type Err = anyhow::Error;
+    fn from_str(text: &str) -> Result<Layout> {
+        match text {
+            "genai" => Ok(Layout::Genai),
+            "optimum" => Ok(Layout::Optimum),
+            other => bail!("unknown layout `{other}`; use genai or optimum"),
         }
     }
 }

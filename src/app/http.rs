@@ -1,0 +1,169 @@
+//! The App's HTTP side: POST /webhook verifies, records and queues
+//! (answering well within GitHub's 10 s); GET /healthz; GET /metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use serde_json::json;
+
+use super::queue::{Accepted, JobQueue};
+use super::routing::{self, Routed};
+
+/// GitHub caps webhook payloads at 25 MB.
+pub const MAX_PAYLOAD: usize = 25 * 1024 * 1024;
+
+type Labels = Vec<(String, String)>;
+
+pub struct Metrics {
+    registry: Registry,
+    deliveries: Family<Labels, Counter>,
+    jobs: Family<Labels, Gauge>,
+    queue_depth: Gauge,
+    pub(super) summarize_seconds: Histogram,
+    github_seconds: Family<Labels, Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("precis");
+        let deliveries = Family::<Labels, Counter>::default();
+        let jobs = Family::<Labels, Gauge>::default();
+        let queue_depth = Gauge::default();
+        let summarize_seconds = Histogram::new(exponential_buckets(0.5, 2.0, 14));
+        let github_seconds = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.01, 2.0, 12)));
+        registry.register("deliveries", "Webhook deliveries by event and outcome", deliveries.clone());
+        registry.register("jobs", "Jobs by state", jobs.clone());
+        registry.register("queue_depth", "Jobs waiting", queue_depth.clone());
+        registry.register("summarize_seconds", "Time to summarize one change", summarize_seconds.clone());
+        registry.register("github_request_seconds", "GitHub API latency by method", github_seconds.clone());
+        Metrics { registry, deliveries, jobs, queue_depth, summarize_seconds, github_seconds }
+    }
+}
+
+impl Metrics {
+    pub fn observe_github(&self, method: &str, latency: Duration) {
+        self.github_seconds.get_or_create(&vec![("method".into(), method.into())]).observe(latency.as_secs_f64());
+    }
+
+    fn delivery(&self, event: &str, outcome: &str) {
+        self.deliveries.get_or_create(&vec![("event".into(), event.into()), ("outcome".into(), outcome.into())]).inc();
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub secret: Arc<Vec<u8>>,
+    pub queue: Arc<dyn JobQueue>,
+    pub metrics: Arc<Metrics>,
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/webhook", post(webhook))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_PAYLOAD))
+        .with_state(state)
+}
+
+fn answer(status: StatusCode, outcome: &str, detail: impl Into<String>) -> Response {
+    (status, Json(json!({ "outcome": outcome, "detail": detail.into() }))).into_response()
+}
+
+async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // The signature is checked on the raw bytes before anything reads them.
+    if !crate::github::signature::verify(&state.secret, &body, header("x-hub-signature-256")) {
+        state.metrics.delivery("unknown", "bad_signature");
+        tracing::warn!("webhook refused: missing or wrong X-Hub-Signature-256");
+        return answer(StatusCode::UNAUTHORIZED, "refused", "missing or wrong X-Hub-Signature-256");
+    }
+    let (Some(event), Some(delivery)) = (header("x-github-event"), header("x-github-delivery")) else {
+        return answer(StatusCode::BAD_REQUEST, "refused", "X-GitHub-Event and X-GitHub-Delivery are required");
+    };
+    let payload: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(payload) => payload,
+        Err(e) => {
+            state.metrics.delivery(event, "malformed");
+            return answer(StatusCode::BAD_REQUEST, "refused", format!("the body is not JSON: {e}"));
+        }
+    };
+    let routed = routing::route(event, &payload);
+    let (event, delivery) = (event.to_string(), delivery.to_string());
+    let queue = state.queue.clone();
+    let stored = tokio::task::spawn_blocking(move || -> Result<(Accepted, Routed)> {
+        let accepted = match &routed {
+            Routed::Job(spec) => queue.accept(&delivery, &event, Some(spec))?,
+            _ => queue.accept(&delivery, &event, None)?,
+        };
+        if let (Accepted::Recorded, Routed::Installation { id, account, action, repositories }) = (&accepted, &routed) {
+            queue.record_installation(*id, account, action, repositories)?;
+        }
+        Ok((accepted, routed))
+    })
+    .await;
+    let event = header("x-github-event").unwrap_or("");
+    match stored {
+        Ok(Ok((Accepted::Queued(id), _))) => {
+            state.metrics.delivery(event, "queued");
+            state.wake.notify_one();
+            answer(StatusCode::ACCEPTED, "queued", format!("job {id}"))
+        }
+        Ok(Ok((Accepted::Duplicate, _))) => {
+            state.metrics.delivery(event, "duplicate");
+            answer(StatusCode::ACCEPTED, "duplicate", "this delivery was already accepted")
+        }
+        Ok(Ok((Accepted::Recorded, Routed::Ignored(reason)))) => {
+            state.metrics.delivery(event, "ignored");
+            tracing::debug!("delivery ignored: {reason}");
+            answer(StatusCode::ACCEPTED, "ignored", reason)
+        }
+        Ok(Ok((Accepted::Recorded, _))) => {
+            state.metrics.delivery(event, "recorded");
+            answer(StatusCode::ACCEPTED, "recorded", "installation recorded")
+        }
+        Ok(Err(e)) => {
+            // Not accepted: GitHub shows the failure and the delivery can be redelivered.
+            tracing::error!("cannot store a delivery: {e:#}");
+            state.metrics.delivery(event, "error");
+            answer(StatusCode::SERVICE_UNAVAILABLE, "error", "cannot store the delivery; redeliver it later")
+        }
+        Err(e) => answer(StatusCode::INTERNAL_SERVER_ERROR, "error", format!("{e}")),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let queue = state.queue.clone();
+    if let Ok(Ok(counts)) = tokio::task::spawn_blocking(move || queue.counts()).await {
+        for (name, value) in [
+            ("queued", counts.queued),
+            ("running", counts.running),
+            ("done", counts.done),
+            ("failed", counts.failed),
+            ("superseded", counts.superseded),
+        ] {
+            state.metrics.jobs.get_or_create(&vec![("state".into(), name.into())]).set(value as i64);
+        }
+        state.metrics.queue_depth.set(counts.queued as i64);
+    }
+    let mut text = String::new();
+    if encode(&mut text, &state.metrics.registry).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+

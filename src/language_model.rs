@@ -1,0 +1,153 @@
+//! The seam between the summarizer and a model: submit prompts, get
+//! answers, count tokens. The ONNX Runtime engine implements it
+//! ([`crate::llm::Served`]); [`Fake`] is a deterministic stand-in that lets
+//! the App, the Action and the pipeline be tested without a model.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+
+/// One prompt: a system and a user message, and how to answer.
+#[derive(Clone, Debug)]
+pub struct Prompt {
+    pub system: String,
+    pub user: String,
+    pub max_tokens: usize,
+    /// 0: greedy; a retry samples a little (temperature > 0, seeded).
+    pub temperature: f32,
+    pub seed: u64,
+    /// The answer ends before any of these strings.
+    pub stop: Vec<String>,
+}
+
+impl Prompt {
+    pub fn greedy(system: &str, user: &str, max_tokens: usize) -> Prompt {
+        Prompt { system: system.into(), user: user.into(), max_tokens, temperature: 0.0, seed: 0, stop: Vec::new() }
+    }
+}
+
+/// A model's answer to one prompt.
+#[derive(Clone, Debug, Default)]
+pub struct Completion {
+    pub text: String,
+    pub tokens_in: usize,
+    pub tokens_out: usize,
+    /// The answer stopped at its token cap, not at its end.
+    pub capped: bool,
+    /// Time spent on the prompt, and in all (prompt and answer).
+    pub prefill: Duration,
+    pub busy: Duration,
+}
+
+/// A model serving many prompts at once.
+pub trait LanguageModel: Send + Sync {
+    /// Identifies the model's answers in the summary cache (name and a hash
+    /// of its configuration and weights).
+    fn id(&self) -> &str;
+    /// The most tokens a prompt and its answer may take together.
+    fn context_length(&self) -> usize;
+    /// Prompts worked on at once.
+    fn parallel(&self) -> usize;
+    /// Tokens of `text` in the model's vocabulary.
+    fn count(&self, text: &str) -> Result<usize>;
+    /// Tokens of a prompt as the model sees it (with its chat template).
+    fn prompt_tokens(&self, system: &str, user: &str) -> Result<usize>;
+    /// Answers every prompt, concurrently where the model can; one result per prompt, in order.
+    fn complete(&self, prompts: &[Prompt]) -> Vec<Result<Completion>>;
+}
+
+/// Where the pipeline gets the model a setting names (`model:` in the
+/// repository's settings, `--model`), or the default one for `None`.
+pub trait ModelSource: Send + Sync {
+    fn model(&self, name: Option<&str>) -> Result<Arc<dyn LanguageModel>>;
+}
+
+/// A deterministic model for tests: no weights, no runtime. It answers
+/// every prompt with one sentence naming the first backticked name of the
+/// prompt, and a title line when the prompt asks for one; tokens are
+/// whitespace-separated words.
+pub struct Fake {
+    id: String,
+}
+
+impl Fake {
+    pub fn new(name: &str) -> Fake {
+        Fake { id: format!("{name}@fake") }
+    }
+
+    fn answer(&self, prompt: &Prompt) -> String {
+        let first_name = prompt.user.split('`').nth(1).filter(|n| !n.is_empty() && !n.contains('\n'));
+        let subject = first_name.map(|n| format!("`{n}`")).unwrap_or_else(|| "the input".into());
+        if prompt.user.contains("Title:") {
+            format!("Title: Update {}\nThe change updates {subject} as the files describe.", subject.trim_matches('`'))
+        } else {
+            format!("Changes {subject} in a small, self-contained way.")
+        }
+    }
+}
+
+/// A [`ModelSource`] of fakes: each name gets its own fake (so a test can see
+/// which model a setting chose); `None` gets `default`.
+pub struct FakeSource {
+    pub default: String,
+}
+
+impl ModelSource for FakeSource {
+    fn model(&self, name: Option<&str>) -> Result<Arc<dyn LanguageModel>> {
+        Ok(Arc::new(Fake::new(name.unwrap_or(&self.default))))
+    }
+}
+
+impl LanguageModel for Fake {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn context_length(&self) -> usize {
+        32_768
+    }
+
+    fn parallel(&self) -> usize {
+        4
+    }
+
+    fn count(&self, text: &str) -> Result<usize> {
+        Ok(text.split_whitespace().count())
+    }
+
+    fn prompt_tokens(&self, system: &str, user: &str) -> Result<usize> {
+        Ok(self.count(system)? + self.count(user)? + 8)
+    }
+
+    fn complete(&self, prompts: &[Prompt]) -> Vec<Result<Completion>> {
+        prompts
+            .iter()
+            .map(|prompt| {
+                let text = self.answer(prompt);
+                Ok(Completion {
+                    tokens_in: self.prompt_tokens(&prompt.system, &prompt.user)?,
+                    tokens_out: self.count(&text)?,
+                    text,
+                    ..Completion::default()
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fake_is_deterministic_and_names_what_the_prompt_names() {
+        let fake = Fake::new("m");
+        let prompt = Prompt::greedy("sys", "Summarize the change to `src/lib.rs`.", 64);
+        let a = fake.complete(std::slice::from_ref(&prompt));
+        let b = fake.complete(&[prompt]);
+        let (a, b) = (a[0].as_ref().unwrap(), b[0].as_ref().unwrap());
+        assert_eq!(a.text, b.text);
+        assert!(a.text.contains("`src/lib.rs`"));
+    }
+}
