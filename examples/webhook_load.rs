@@ -13,8 +13,8 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use precis::github::signature::sign;
-use precis::queue::{JobQueue, SqliteQueue};
-use precis::server::{router, AppState, Metrics};
+use precis::app::queue::{JobQueue, SqliteQueue};
+use precis::app::{router, AppState, Metrics};
 
 const SECRET: &[u8] = b"load-test secret";
 

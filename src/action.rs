@@ -42,10 +42,11 @@ fn required(name: &str) -> Result<String> {
 impl ActionEnv {
     /// Reads the runner's variables; `token` is the input, else `GITHUB_TOKEN`.
     pub fn from_env(token: Option<String>, config_path: String, overrides: Overrides) -> Result<ActionEnv> {
+        let event_name = required("GITHUB_EVENT_NAME")?;
         let repository = required("GITHUB_REPOSITORY")?;
         let token = token.filter(|t| !t.is_empty()).or_else(|| std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty()));
         Ok(ActionEnv {
-            event_name: required("GITHUB_EVENT_NAME")?,
+            event_name,
             event_path: required("GITHUB_EVENT_PATH")?.into(),
             repository: RepoName::parse(&repository).with_context(|| format!("GITHUB_REPOSITORY `{repository}` is not owner/name"))?,
             api_url: std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into()),
@@ -118,7 +119,6 @@ pub async fn run(env: &ActionEnv, summarizer: Arc<Summarizer>) -> Result<()> {
     let settings = tokio::task::spawn_blocking(move || Summarizer::settings(&source, &overrides))
         .await?
         .context("cannot read the settings at the base commit; use actions/checkout with fetch-depth: 0")?;
-    settings.require_registry_model()?;
     if target.draft && !settings.drafts {
         tracing::warn!("this pull request is a draft; set `drafts: true` in {} to summarize drafts", env.config_path);
         return Ok(());

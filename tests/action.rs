@@ -1,16 +1,20 @@
 //! `precis action` as a GitHub Actions step: a real pull_request payload
 //! (from `@octokit/webhooks-examples`, pointed at a repository made here),
-//! a real checkout, the TEST model, and a fake GitHub.
+//! a real checkout and a fake GitHub; the deterministic fake model, and once
+//! the binary with the TEST model in the environment a runner gives the step.
 
 mod common;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use common::fake_github::FakeGitHub;
 use common::{rust_file, Repo};
-
+use precis::action::{self, ActionEnv};
+use precis::github::{RepoName, Token};
+use precis::pipeline::{Overrides, CONFIG_PATH};
 /// The first `opened` pull_request example, adjusted to `repo`'s commits.
 fn pull_request_event(base: &str, head: &str, fork: bool) -> Value {
     let (_, mut payload) = common::npm::webhook_examples()
@@ -28,48 +32,37 @@ fn pull_request_event(base: &str, head: &str, fork: bool) -> Value {
 }
 
 struct Step {
-    stdout: String,
-    stderr: String,
-    summary: String,
-    outputs: String,
+    work: tempfile::TempDir,
+    result: anyhow::Result<()>,
 }
 
-async fn run_step(fake: &FakeGitHub, repo: &Path, event: &Value, token_input: Option<&str>) -> Step {
+impl Step {
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.work.path().join(name)).unwrap_or_default()
+    }
+}
+
+/// Runs the step in-process on the fake model, with the runner's files in a
+/// folder of the test's.
+async fn run_step(fake: &FakeGitHub, repo: &Path, event: &Value, token: Option<&str>) -> Step {
     let work = tempfile::tempdir().unwrap();
     let event_path = work.path().join("event.json");
     std::fs::write(&event_path, event.to_string()).unwrap();
-    let repository = event["repository"]["full_name"].as_str().unwrap().to_string();
-    let mut command = common::precis();
-    command
-        .args(["action", "--device", "cpu", "--model"])
-        .arg(common::tiny_model())
-        .env("GITHUB_EVENT_NAME", "pull_request")
-        .env("GITHUB_EVENT_PATH", &event_path)
-        .env("GITHUB_REPOSITORY", repository)
-        .env("GITHUB_API_URL", &fake.url)
-        .env("GITHUB_TOKEN", "ghs_jobtoken")
-        .env("GITHUB_WORKSPACE", repo)
-        .env("GITHUB_STEP_SUMMARY", work.path().join("summary.md"))
-        .env("GITHUB_OUTPUT", work.path().join("output.txt"))
-        .env("RUNNER_TEMP", work.path())
-        .env_remove("PRECIS_GITHUB_TOKEN");
-    if let Some(token) = token_input {
-        command.env("PRECIS_GITHUB_TOKEN", token);
-    }
-    let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
-    let read = |name: &str| std::fs::read_to_string(work.path().join(name)).unwrap_or_default();
-    let step = Step {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        summary: read("summary.md"),
-        outputs: read("output.txt"),
+    let env = ActionEnv {
+        event_name: "pull_request".into(),
+        event_path,
+        repository: RepoName::parse(event["repository"]["full_name"].as_str().unwrap()).unwrap(),
+        api_url: fake.url.clone(),
+        token: token.map(Token::new),
+        workspace: repo.to_path_buf(),
+        step_summary: Some(work.path().join("summary.md")),
+        output: Some(work.path().join("output.txt")),
+        temp: work.path().to_path_buf(),
+        config_path: CONFIG_PATH.into(),
+        overrides: Overrides::default(),
     };
-    assert!(out.status.success(), "precis action failed: {}", step.stderr);
-    for line in step.outputs.lines() {
-        let (_, path) = line.split_once('=').unwrap();
-        assert!(Path::new(path).is_file(), "output {line} names a file");
-    }
-    step
+    let result = action::run(&env, Arc::new(common::fake_summarizer())).await;
+    Step { work, result }
 }
 
 fn repo_with_pull() -> (Repo, String, String) {
@@ -82,26 +75,29 @@ fn repo_with_pull() -> (Repo, String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_pull_request_step_comments_and_writes_the_job_summary() {
+async fn a_pull_request_step_comments_checks_and_writes_the_job_summary() {
     let fake = FakeGitHub::start().await;
     let (repo, base, head) = repo_with_pull();
-    let step = run_step(&fake, repo.path(), &pull_request_event(&base, &head, false), None).await;
+    let step = run_step(&fake, repo.path(), &pull_request_event(&base, &head, false), Some("ghs_token")).await;
+    step.result.as_ref().unwrap();
     let comments = fake.comments();
-    assert_eq!(comments.len(), 1, "{}", step.stderr);
+    assert_eq!(comments.len(), 1);
     assert!(comments[0].2.contains("| `lib/parse.rs` | modified"));
-    assert!(step.summary.contains("| `lib/parse.rs` | modified"));
-    assert!(step.outputs.contains("summary-path=") && step.outputs.contains("summary-json="));
-    assert!(fake.requests().iter().all(|r| r.authorization == "Bearer ghs_jobtoken"));
-    assert_eq!(step.stderr.matches("check runs need a GitHub App token").count(), 1, "said once: {}", step.stderr);
-    assert_eq!(fake.count("POST", "/check-runs"), 0);
-    assert!(step.stdout.is_empty());
-
-    // A second run edits the same comment; an App token also gets a check run.
-    let step = run_step(&fake, repo.path(), &pull_request_event(&base, &head, false), Some("ghs_apptoken")).await;
-    assert_eq!(fake.comments().len(), 1, "{}", step.stderr);
-    assert_eq!(fake.count("PATCH", "/issues/comments/"), 1);
-    let run = fake.check_runs().into_values().next().expect("a check run with an App token");
+    assert!(step.read("summary.md").contains("| `lib/parse.rs` | modified"));
+    let outputs = step.read("output.txt");
+    assert!(outputs.contains("summary-path=") && outputs.contains("summary-json="));
+    for line in outputs.lines() {
+        assert!(Path::new(line.split_once('=').unwrap().1).is_file(), "output {line} names a file");
+    }
+    let run = fake.check_runs().into_values().next().expect("a check run");
     assert_eq!(run["conclusion"], "success");
+
+    // A second run edits the same comment.
+    let step = run_step(&fake, repo.path(), &pull_request_event(&base, &head, false), Some("ghs_token")).await;
+    step.result.unwrap();
+    assert_eq!(fake.comments().len(), 1);
+    assert_eq!(fake.count("PATCH", "/issues/comments/"), 1);
+    assert!(fake.requests().iter().all(|r| r.authorization == "Bearer ghs_token"));
     let description = common::npm::rest_description();
     for request in fake.requests() {
         common::npm::assert_valid_request(&description, &request.method, &request.path, &request.body);
@@ -109,13 +105,69 @@ async fn a_pull_request_step_comments_and_writes_the_job_summary() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_fork_with_a_read_only_token_posts_nothing_and_says_why() {
+async fn a_fork_with_a_read_only_token_posts_nothing() {
     let fake = FakeGitHub::start().await;
     let (repo, base, head) = repo_with_pull();
-    let step = run_step(&fake, repo.path(), &pull_request_event(&base, &head, true), None).await;
+    let step = run_step(&fake, repo.path(), &pull_request_event(&base, &head, true), Some("ghs_token")).await;
+    step.result.as_ref().unwrap();
     assert!(fake.requests().is_empty(), "nothing is posted");
-    assert!(step.stderr.contains("comes from a fork") && step.stderr.contains("read-only"), "{}", step.stderr);
-    assert!(step.summary.contains("| `lib/parse.rs` | modified"), "the job summary still has it");
+    assert!(step.read("summary.md").contains("| `lib/parse.rs` | modified"), "the job summary still has it");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drafts_wait_and_the_settings_choose_the_model() {
+    let fake = FakeGitHub::start().await;
+    let repo = Repo::new();
+    repo.write("lib/parse.rs", rust_file("parse", 2));
+    repo.write(".github/precis.yml", "model: qwen2.5-coder-1.5b-instruct\n");
+    let base = repo.commit("base");
+    repo.write("lib/parse.rs", rust_file("parse", 3));
+    let head = repo.commit("change");
+    let mut draft = pull_request_event(&base, &head, false);
+    draft["pull_request"]["draft"] = json!(true);
+    let step = run_step(&fake, repo.path(), &draft, Some("ghs_token")).await;
+    step.result.unwrap();
+    assert!(fake.requests().is_empty(), "a draft is not summarized unless `drafts: true`");
+    let step = run_step(&fake, repo.path(), &pull_request_event(&base, &head, false), Some("ghs_token")).await;
+    step.result.unwrap();
+    assert!(fake.comments()[0].2.contains("qwen2.5-coder-1.5b-instruct@fake"), "{}", fake.comments()[0].2);
+}
+
+/// The binary, in the environment a runner gives the step action.yml runs:
+/// the token comes as the `github-token` input (PRECIS_GITHUB_TOKEN), no
+/// GITHUB_TOKEN; the job token may not create check runs (403): the step
+/// warns once and succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_step_as_a_runner_runs_it_succeeds_without_checks_permission() {
+    if !common::provisioned("the_step_as_a_runner_runs_it") {
+        return;
+    }
+    let fake = FakeGitHub::start().await;
+    fake.fail("POST", "/check-runs", 403, None, 1);
+    let (repo, base, head) = repo_with_pull();
+    let work = tempfile::tempdir().unwrap();
+    let event = pull_request_event(&base, &head, false);
+    std::fs::write(work.path().join("event.json"), event.to_string()).unwrap();
+    let mut command = common::precis();
+    command
+        .args(["action", "--device", "cpu", "--config-path", CONFIG_PATH, "--model"])
+        .arg(common::tiny_model())
+        .env("PRECIS_GITHUB_TOKEN", "ghs_jobtoken")
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", work.path().join("event.json"))
+        .env("GITHUB_REPOSITORY", event["repository"]["full_name"].as_str().unwrap())
+        .env("GITHUB_API_URL", &fake.url)
+        .env("GITHUB_WORKSPACE", repo.path())
+        .env("GITHUB_STEP_SUMMARY", work.path().join("summary.md"))
+        .env("GITHUB_OUTPUT", work.path().join("output.txt"))
+        .env("RUNNER_TEMP", work.path());
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("no check run").count(), 1, "said once: {stderr}");
+    assert_eq!(fake.comments().len(), 1);
+    assert!(fake.requests().iter().all(|r| r.authorization == "Bearer ghs_jobtoken"));
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty());
 }
 
 #[test]

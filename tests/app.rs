@@ -1,6 +1,7 @@
 //! The GitHub App end to end: signed webhooks through the real router, the
-//! durable queue, git fetches from real repositories made here, the TEST
-//! model, and a fake GitHub on loopback.
+//! durable queue, git fetches from real repositories made here, the
+//! deterministic fake model (the real one in one test), and a fake GitHub on
+//! loopback.
 
 mod common;
 
@@ -14,14 +15,13 @@ use tower::ServiceExt;
 
 use common::fake_github::FakeGitHub;
 use common::{rust_file, Repo};
-use precis::fetch::RepoCache;
+use precis::app::queue::{JobQueue, SqliteQueue};
+use precis::app::repos::RepoCache;
+use precis::app::{router, AppState, Metrics, Worker};
 use precis::github::publish::MARKER;
 use precis::github::signature::sign;
 use precis::github::{AppCredentials, GitHub};
-use precis::pipeline::Pipeline;
-use precis::queue::{JobQueue, SqliteQueue};
-use precis::server::{router, AppState, Metrics, Worker};
-use precis::summarize::Llm;
+use precis::pipeline::Summarizer;
 
 const SECRET: &[u8] = b"test webhook secret";
 
@@ -37,10 +37,6 @@ struct App {
     worker: Worker,
     repo: Repo,
     base: String,
-}
-
-fn tiny_llm() -> Llm {
-    Llm::new(common::load(&common::tiny_model()), "tiny-test".into(), 4)
 }
 
 /// A repository with `main` and a pull request #7 (`refs/pull/7/head`).
@@ -60,10 +56,10 @@ fn pull_request_repo() -> (Repo, String, String) {
 impl App {
     async fn start() -> App {
         let (repo, base, _) = pull_request_repo();
-        Self::start_with(tiny_llm(), tempfile::tempdir().unwrap(), repo, base).await
+        Self::start_with(common::fake_summarizer(), tempfile::tempdir().unwrap(), repo, base).await
     }
 
-    async fn start_with(llm: Llm, data: tempfile::TempDir, repo: Repo, base: String) -> App {
+    async fn start_with(summarizer: Summarizer, data: tempfile::TempDir, repo: Repo, base: String) -> App {
         let fake = FakeGitHub::start().await;
         let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open(&data.path().join("jobs.db")).unwrap());
         queue.recover().unwrap();
@@ -78,7 +74,7 @@ impl App {
             queue,
             github: Arc::new(github),
             repos: Arc::new(RepoCache::new(data.path().join("repos"))),
-            pipeline: Arc::new(Pipeline { llm, cache_dir: None, max_files: None }),
+            summarizer: Arc::new(summarizer),
             metrics,
             completed: Default::default(),
         };
@@ -286,13 +282,13 @@ async fn bad_requests_are_refused_and_nothing_is_queued() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_accepted_delivery_survives_a_crash() {
     let (repo, base, _) = pull_request_repo();
-    let first = App::start_with(tiny_llm(), tempfile::tempdir().unwrap(), repo, base).await;
+    let first = App::start_with(common::fake_summarizer(), tempfile::tempdir().unwrap(), repo, base).await;
     let payload = first.pull_request("opened", &first.head(), false);
     assert_eq!(first.deliver("pull_request", "d-1", &payload).await.0, StatusCode::ACCEPTED);
     // The process dies with the job claimed, before anything was published.
     first.state.queue.claim().unwrap().expect("the job is queued");
     let App { data, repo, base, .. } = first;
-    let second = App::start_with(tiny_llm(), data, repo, base).await;
+    let second = App::start_with(common::fake_summarizer(), data, repo, base).await;
     second.worker.run_until_idle().await.unwrap();
     assert_eq!(second.fake.comments().len(), 1);
     let counts = second.state.queue.counts().unwrap();
@@ -386,10 +382,15 @@ fn the_rest_check_catches_a_bad_body() {
 /// From a signed webhook to the posted comment with the real default model.
 #[tokio::test(flavor = "multi_thread")]
 async fn real_model_end_to_end() {
-    let dir = precis::models::model_dir(&common::cache(), precis::models::DEFAULT_MODEL, precis::models::Precision::Int8);
-    let llm = Llm::new(common::load(&dir), "real-default".into(), 4);
+    if !common::provisioned("real_model_end_to_end") {
+        return;
+    }
+    use precis::provision::{Device, ModelChoice, ModelLoader};
+    let choice = ModelChoice { model: None, device: Device::Cpu, precision: None, threads: Some(2) };
+    let models = ModelLoader::new(common::cache(), None, choice, 4, precis::progress::Progress::hidden());
+    let summarizer = Summarizer { models: Arc::new(models), cache_dir: None, progress: precis::progress::Progress::hidden() };
     let (repo, base, _) = pull_request_repo();
-    let app = App::start_with(llm, tempfile::tempdir().unwrap(), repo, base).await;
+    let app = App::start_with(summarizer, tempfile::tempdir().unwrap(), repo, base).await;
     app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
     app.worker.run_until_idle().await.unwrap();
     let comments = app.fake.comments();
@@ -399,4 +400,41 @@ async fn real_model_end_to_end() {
     assert!(body.contains("extra_0") && body.contains("core_3"), "the changed items are named: {body}");
     let run = app.fake.check_runs().into_values().next().unwrap();
     assert_eq!(run["conclusion"], "success");
+}
+
+/// `model:` in the base commit's settings picks the model the App runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_repository_settings_choose_the_model() {
+    let repo = Repo::new();
+    repo.write("src/lib.rs", rust_file("core", 3));
+    repo.write(".github/precis.yml", "model: qwen2.5-coder-1.5b-instruct\n");
+    let base = repo.commit("base");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.write("src/lib.rs", rust_file("core", 4));
+    let head = repo.commit("feature");
+    repo.git(&["update-ref", "refs/pull/7/head", &head]);
+    repo.git(&["checkout", "-q", "main"]);
+    let app = App::start_with(common::fake_summarizer(), tempfile::tempdir().unwrap(), repo, base).await;
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &head, false)).await;
+    app.worker.run_until_idle().await.unwrap();
+    let comments = app.fake.comments();
+    assert!(comments[0].2.contains("qwen2.5-coder-1.5b-instruct@fake"), "{}", comments[0].2);
+}
+
+/// A folder named as the model in a repository's settings is refused: the
+/// App's machine is not the repository's to name.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_path_in_the_settings_is_refused() {
+    let repo = Repo::new();
+    repo.write("src/lib.rs", rust_file("core", 3));
+    repo.write(".github/precis.yml", "model: /etc\n");
+    let base = repo.commit("base");
+    repo.write("src/lib.rs", rust_file("core", 4));
+    let head = repo.commit("feature");
+    repo.git(&["update-ref", "refs/pull/7/head", &head]);
+    let app = App::start_with(common::fake_summarizer(), tempfile::tempdir().unwrap(), repo, base).await;
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &head, false)).await;
+    app.worker.run_until_idle().await.unwrap();
+    assert!(app.fake.comments().is_empty());
+    assert_eq!(app.state.queue.counts().unwrap().failed, 1);
 }

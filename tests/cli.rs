@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use predicates::prelude::*;
-use precis::models::{self, Precision, DEFAULT_MODEL};
+use precis::provision::models::{self, Precision, DEFAULT_MODEL};
 
 fn one_line_error(output: &std::process::Output) -> String {
     assert!(!output.status.success());
@@ -230,7 +230,7 @@ fn app_manifest_matches_what_precis_does() {
     assert_eq!(events, ["pull_request", "push", "issue_comment", "check_run"]);
     for event in events {
         assert!(
-            !matches!(precis::github::events::route(event, &serde_json::json!({})), precis::github::events::Routed::Ignored(ref r) if r.contains("not one precis acts on")),
+            !matches!(precis::app::routing::route(event, &serde_json::json!({})), precis::app::routing::Routed::Ignored(ref r) if r.contains("not one precis acts on")),
             "{event} is routed"
         );
     }

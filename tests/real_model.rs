@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use precis::llm::{GenerateParams, Message, Model};
-use precis::models::{self, Precision, DEFAULT_MODEL};
+use precis::provision::models::{self, Precision, DEFAULT_MODEL};
 
 #[derive(serde::Deserialize)]
 struct Fixture {

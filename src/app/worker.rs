@@ -164,13 +164,10 @@ impl Worker {
         tokio::task::spawn_blocking(move || repos.fetch(&repo, Some(&token), &refspecs)).await?
     }
 
-    /// The repository's settings at the base commit; the App takes registry
-    /// model names only (a folder on the App's machine is not the repository's to name).
+    /// The repository's settings at the base commit.
     async fn settings(&self, dir: &std::path::Path, base: &CommitId) -> Result<Settings> {
         let source = SettingsSource::AtCommit { repo: dir.to_path_buf(), commit: base.to_string(), path: CONFIG_PATH.into() };
-        let settings = tokio::task::spawn_blocking(move || Summarizer::settings(&source, &Overrides::default())).await??;
-        settings.require_registry_model()?;
-        Ok(settings)
+        tokio::task::spawn_blocking(move || Summarizer::settings(&source, &Overrides::default())).await?
     }
 
     /// A rerun of this job (after a crash) reuses its check run.

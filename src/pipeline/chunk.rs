@@ -221,7 +221,7 @@ pub fn language(path: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use super::change::Status;
+    use crate::pipeline::change::Status;
 
     /// One token per whitespace-separated word: enough to test the limits.
     struct Words;

@@ -78,7 +78,12 @@ impl Summarizer {
                 None => Settings::default(),
             },
             SettingsSource::AtCommit { repo, commit, path } => match file_at(repo, commit, path)? {
-                Some(text) => Settings::parse(&text, &format!("{path} at {}", &commit[..commit.len().min(7)]))?,
+                Some(text) => {
+                    let settings = Settings::parse(&text, &format!("{path} at {}", &commit[..commit.len().min(7)]))?;
+                    // A repository names registry models, not folders of the machine that runs precis.
+                    settings.require_registry_model()?;
+                    settings
+                }
                 None => Settings::default(),
             },
             SettingsSource::Defaults => Settings::default(),

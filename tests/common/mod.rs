@@ -1,6 +1,8 @@
 //! Shared test helpers. The real-model and tiny-model tests need what
 //! `precis setup` provisions (ONNX Runtime, the default model's GGUF, the
 //! converter's Python packages); the README's test command runs it first.
+//! Without it they are skipped with a message ([`provisioned`]), while the
+//! App, Action and pipeline tests run on the deterministic fake model.
 #![allow(dead_code)]
 
 pub mod fake_github;
@@ -9,19 +11,42 @@ pub mod npm;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use precis::cache::Cache;
+use precis::language_model::FakeSource;
 use precis::llm::{EngineOptions, Model};
-use precis::models::{self, DEFAULT_MODEL};
-use precis::pip::Python;
-use precis::runtime::{self, Flavor};
+use precis::pipeline::Summarizer;
+use precis::progress::Progress;
+use precis::provision::cache::Cache;
+use precis::provision::models::{self, DEFAULT_MODEL};
+use precis::provision::pip::Python;
+use precis::provision::runtime::{self, Flavor};
 
+/// The cache `precis setup` filled: models and the runtime are read from it;
+/// no test writes summaries there.
 pub fn cache() -> Cache {
     Cache::from_env().expect("a cache folder")
 }
 
+/// Whether `precis setup` ran (runtime and default model in the cache). A
+/// test that needs them returns early when not, saying so; CI runs setup
+/// first, and there `PRECIS_REQUIRE_MODEL` makes a missing model a failure.
+pub fn provisioned(test: &str) -> bool {
+    let cache = cache();
+    let ready = runtime::locate(&cache, None, Flavor::Cpu).is_ok() && models::gguf_path(&cache, DEFAULT_MODEL).is_file();
+    if !ready {
+        assert!(std::env::var_os("PRECIS_REQUIRE_MODEL").is_none(), "{test}: run `precis setup` first (PRECIS_REQUIRE_MODEL is set)");
+        eprintln!("skipped {test}: needs ONNX Runtime and the default model; run `cargo run --release -- setup` first");
+    }
+    ready
+}
+
+/// A summarizer on the deterministic fake model, without a cache.
+pub fn fake_summarizer() -> Summarizer {
+    Summarizer { models: std::sync::Arc::new(FakeSource { default: "fake-default".into() }), cache_dir: None, progress: Progress::hidden() }
+}
+
 pub fn try_load(dir: &Path) -> anyhow::Result<Model> {
     let cache = cache();
-    let lib = runtime::locate(&cache, runtime::explicit_path(None).as_deref(), Flavor::Cpu)
+    let lib = runtime::locate(&cache, None, Flavor::Cpu)
         .expect("ONNX Runtime is provisioned: run `precis setup` before the tests");
     let env = runtime::init(&lib).expect("ONNX Runtime loads");
     Model::load(dir, env, &EngineOptions { threads: Some(2), cuda: false })
@@ -127,10 +152,30 @@ pub fn tiny_model() -> PathBuf {
     tiny_model_as(Tiny::Mixed, "int8")
 }
 
+/// The precis binary in a clean environment: nothing inherited that changes
+/// its behaviour (RUST_LOG, PRECIS_*, ORT_DYLIB_PATH, XDG_CACHE_HOME, GitHub's
+/// variables); the cache is named explicitly, and summaries go to a folder
+/// of the test's, never the user's cache.
 pub fn precis() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("precis").unwrap();
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("PRECIS_") || name.starts_with("GITHUB_") || name.starts_with("RUNNER_")
+            || ["RUST_LOG", "ORT_DYLIB_PATH", "XDG_CACHE_HOME"].contains(&name.as_str())
+        {
+            cmd.env_remove(&name);
+        }
+    }
     cmd.env("CI", "1");
+    cmd.env("XDG_CACHE_HOME", cache().root().parent().unwrap());
+    cmd.env("PRECIS_SUMMARY_CACHE", summary_cache());
     cmd
+}
+
+/// A summary cache for this test run only.
+fn summary_cache() -> PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path().to_path_buf()
 }
 
 /// A git repository in a temporary folder, driven by the git command line.
