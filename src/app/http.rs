@@ -28,7 +28,8 @@ pub const MAX_PAYLOAD: usize = 25 * 1024 * 1024;
 type Labels = Vec<(String, String)>;
 
 pub struct Metrics {
-    registry: Registry,
+    /// Open to the rest of the App: the queue and the roles register their own metrics.
+    pub(crate) registry: Registry,
     deliveries: Family<Labels, Counter>,
     jobs: Family<Labels, Gauge>,
     queue_depth: Gauge,
