@@ -139,6 +139,9 @@ fn corrupted_part_is_rejected_and_nothing_is_kept() {
 
 #[test]
 fn gguf_of_another_architecture_is_refused() {
+    if !common::provisioned("gguf_of_another_architecture_is_refused") {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let gguf = tmp.path().join("llama.gguf");
     let status = common::python("make_test_gguf.py")
@@ -182,6 +185,9 @@ fn missing_runtime_library_names_the_fix() {
 
 #[test]
 fn missing_model_folder_names_the_fix() {
+    if !common::provisioned("missing_model_folder_names_the_fix") {
+        return;
+    }
     let out = common::precis().args(["generate", "--prompt", "hi", "--model", "./no/such/model"]).output().unwrap();
     let err = one_line_error(&out);
     assert!(err.contains("does not exist") && err.contains("model list"), "{err}");
@@ -189,6 +195,9 @@ fn missing_model_folder_names_the_fix() {
 
 #[test]
 fn second_fetch_downloads_and_converts_nothing() {
+    if !common::provisioned("second_fetch_downloads_and_converts_nothing") {
+        return;
+    }
     let dir = models::model_dir(&common::cache(), DEFAULT_MODEL, Precision::Int8);
     let data = dir.join("model.onnx.data");
     let before = std::fs::metadata(&data).expect("run `precis setup` before the tests").modified().unwrap();
@@ -209,6 +218,9 @@ fn cuda_on_a_machine_without_gpu_is_a_clear_error() {
 
 #[test]
 fn auto_device_falls_back_to_the_cpu_and_says_why() {
+    if !common::provisioned("auto_device_falls_back_to_the_cpu_and_says_why") {
+        return;
+    }
     if Path::new("/dev/nvidiactl").exists() {
         return;
     }

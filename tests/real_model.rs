@@ -46,6 +46,9 @@ fn model() -> std::sync::MutexGuard<'static, Model> {
 
 #[test]
 fn tokenization_matches_llama_cpp_on_the_source_corpus() {
+    if !common::provisioned("tokenization_matches_llama_cpp_on_the_source_corpus") {
+        return;
+    }
     let model = model();
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer");
     let fixture = fixture();
@@ -60,6 +63,9 @@ fn tokenization_matches_llama_cpp_on_the_source_corpus() {
 
 #[test]
 fn chat_prompts_tokenize_like_llama_cpp() {
+    if !common::provisioned("chat_prompts_tokenize_like_llama_cpp") {
+        return;
+    }
     let model = model();
     for case in fixture().generation {
         let text = model
@@ -78,6 +84,9 @@ fn chat_prompts_tokenize_like_llama_cpp() {
 /// tools/reference_numpy.py); an all-4-bit conversion scores 1/10.
 #[test]
 fn greedy_continuations_follow_the_references() {
+    if !common::provisioned("greedy_continuations_follow_the_references") {
+        return;
+    }
     let mut model = model();
     let cases = fixture().generation;
     let (mut same_llama, mut same_exact) = (0, 0);
@@ -94,6 +103,9 @@ fn greedy_continuations_follow_the_references() {
 
 #[test]
 fn generate_streams_the_answer_and_reports_stats() {
+    if !common::provisioned("generate_streams_the_answer_and_reports_stats") {
+        return;
+    }
     let out = common::precis()
         .args(["generate", "--prompt", "Name the Rust keyword that declares a function. One word.", "--max-new-tokens", "8"])
         .assert()
@@ -108,6 +120,9 @@ fn generate_streams_the_answer_and_reports_stats() {
 
 #[test]
 fn fixture_prompts_reproduce_through_precis_generate() {
+    if !common::provisioned("fixture_prompts_reproduce_through_precis_generate") {
+        return;
+    }
     let cases = fixture().generation;
     let expected: Vec<String> = {
         let model = model();

@@ -72,8 +72,10 @@ impl Drop for Running {
 
 #[test]
 fn serves_health_and_stops_on_sigterm() {
+    if !common::provisioned("serves_health_and_stops_on_sigterm") {
+        return;
+    }
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut command = Command::new(assert_cmd::cargo::cargo_bin("precis"));
     command.args(["-v", "serve", "--device", "cpu", "--model"]).arg(common::tiny_model());
     for name in VARIABLES {
@@ -84,13 +86,32 @@ fn serves_health_and_stops_on_sigterm() {
         .env("PRECIS_PRIVATE_KEY", key_path())
         .env("PRECIS_WEBHOOK_SECRET", "secret")
         .env("PRECIS_DATA_DIR", data.path())
-        .env("PRECIS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PRECIS_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut running = Running(child);
     let child = &mut running.0;
+    // The system picks the port; precis logs the address it bound.
+    let (lines, log) = std::sync::mpsc::channel();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let port: u16 = loop {
+        let line = log.recv_timeout(Duration::from_secs(60)).expect("the server logs where it listens");
+        if let Some(rest) = line.split("listening on 127.0.0.1:").nth(1) {
+            break rest.split(':').next().unwrap().parse().unwrap();
+        }
+    };
     let start = Instant::now();
     let health = loop {
         if let Some(answer) = http(port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") {
@@ -117,8 +138,7 @@ fn serves_health_and_stops_on_sigterm() {
         assert!(stopped.elapsed() < Duration::from_secs(30), "no exit after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let stderr = reader.join().unwrap();
     assert!(exit.success(), "{stderr}");
     assert!(stderr.contains("stopping: finishing the jobs in progress"), "{stderr}");
     assert!(data.path().join("jobs.db").exists());

@@ -59,21 +59,33 @@ fn check_folder_against_reference(kind: Tiny, folder: &std::path::Path, min_cosi
 
 #[test]
 fn int8_folder_of_mixed_grids_matches_the_float64_reference() {
+    if !common::provisioned("int8_folder_of_mixed_grids_matches_the_float64_reference") {
+        return;
+    }
     check_against_reference(Tiny::Mixed, "int8", 0.99);
 }
 
 #[test]
 fn int4_folder_of_q4_0_grids_matches_the_float64_reference() {
+    if !common::provisioned("int4_folder_of_q4_0_grids_matches_the_float64_reference") {
+        return;
+    }
     check_against_reference(Tiny::Q4, "int4", 0.99);
 }
 
 #[test]
 fn fp16_folder_matches_the_float64_reference() {
+    if !common::provisioned("fp16_folder_matches_the_float64_reference") {
+        return;
+    }
     check_against_reference(Tiny::Q4, "fp16", 0.9999);
 }
 
 #[test]
 fn fp16_kv_cache_greedy_equals_full_recompute() {
+    if !common::provisioned("fp16_kv_cache_greedy_equals_full_recompute") {
+        return;
+    }
     let mut model = common::load(&common::tiny_model_as(Tiny::Q4, "fp16"));
     assert_eq!(model.kv_type(), precis::llm::KvType::F16);
     assert_cache_matches_recompute(&mut model);
@@ -81,6 +93,9 @@ fn fp16_kv_cache_greedy_equals_full_recompute() {
 
 #[test]
 fn greedy_with_kv_cache_equals_full_recompute() {
+    if !common::provisioned("greedy_with_kv_cache_equals_full_recompute") {
+        return;
+    }
     let mut model = common::load(&common::tiny_model());
     assert_cache_matches_recompute(&mut model);
 }
@@ -99,6 +114,9 @@ fn assert_cache_matches_recompute(model: &mut precis::llm::Model) {
 
 #[test]
 fn max_new_tokens_bounds_the_completion() {
+    if !common::provisioned("max_new_tokens_bounds_the_completion") {
+        return;
+    }
     let mut model = common::load(&common::tiny_model());
     let generation = model.generate(PROMPT, &GenerateParams::greedy(5), |_| {}).unwrap();
     assert_eq!(generation.tokens.len(), 5);
@@ -107,6 +125,9 @@ fn max_new_tokens_bounds_the_completion() {
 
 #[test]
 fn stop_string_ends_generation_before_it() {
+    if !common::provisioned("stop_string_ends_generation_before_it") {
+        return;
+    }
     let mut model = common::load(&common::tiny_model());
     let free = model.generate(PROMPT, &GenerateParams::greedy(12), |_| {}).unwrap();
     // Stop on a piece of the free-running text: the output ends right before it.
@@ -122,6 +143,9 @@ fn stop_string_ends_generation_before_it() {
 
 #[test]
 fn prompt_longer_than_the_context_is_a_clear_error() {
+    if !common::provisioned("prompt_longer_than_the_context_is_a_clear_error") {
+        return;
+    }
     let mut model = common::load(&common::tiny_model());
     let context = model.config.context_length;
     let long = vec![100u32; context + 1];
@@ -131,6 +155,9 @@ fn prompt_longer_than_the_context_is_a_clear_error() {
 
 #[test]
 fn chat_template_renders_chatml() {
+    if !common::provisioned("chat_template_renders_chatml") {
+        return;
+    }
     let model = common::load(&common::tiny_model());
     let text = model
         .codec
@@ -143,6 +170,9 @@ fn chat_template_renders_chatml() {
 
 #[test]
 fn bad_model_folders_give_clear_errors() {
+    if !common::provisioned("bad_model_folders_give_clear_errors") {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     // Missing folder.
     let err = common::try_load(&tmp.path().join("nope")).err().unwrap().to_string();
@@ -178,6 +208,9 @@ fn varied_prompts(n: usize) -> Vec<Vec<u32>> {
 
 #[test]
 fn a_request_gives_the_same_tokens_alone_and_in_a_batch_of_eight() {
+    if !common::provisioned("a_request_gives_the_same_tokens_alone_and_in_a_batch_of_eight") {
+        return;
+    }
     let mut model = common::load(&common::tiny_model());
     assert_batch_invariance(&mut model);
 }
@@ -198,6 +231,9 @@ fn assert_batch_invariance(model: &mut precis::llm::Model) {
 
 #[test]
 fn requests_join_and_leave_a_running_batch() {
+    if !common::provisioned("requests_join_and_leave_a_running_batch") {
+        return;
+    }
     let mut model = common::load(&common::tiny_model());
     assert_join_and_leave(&mut model);
 }
@@ -230,6 +266,9 @@ fn assert_join_and_leave(model: &mut precis::llm::Model) {
 
 #[test]
 fn cancelled_request_stops_and_keeps_what_it_has() {
+    if !common::provisioned("cancelled_request_stops_and_keeps_what_it_has") {
+        return;
+    }
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     let mut model = common::load(&common::tiny_model());
@@ -257,6 +296,9 @@ fn cancelled_request_stops_and_keeps_what_it_has() {
 
 #[test]
 fn past_deadline_ends_a_request_without_work() {
+    if !common::provisioned("past_deadline_ends_a_request_without_work") {
+        return;
+    }
     let mut model = common::load(&common::tiny_model());
     let params = GenerateParams { deadline: Some(std::time::Instant::now()), ..GenerateParams::greedy(50) };
     let generation = model.generate(PROMPT, &params, |_| {}).unwrap();
@@ -266,6 +308,9 @@ fn past_deadline_ends_a_request_without_work() {
 
 #[test]
 fn seeded_sampling_is_reproducible() {
+    if !common::provisioned("seeded_sampling_is_reproducible") {
+        return;
+    }
     let mut model = common::load(&common::tiny_model());
     let params = GenerateParams {
         sampling: precis::llm::SamplingParams { temperature: 0.8, top_p: 0.95, seed: 11, ..Default::default() },
@@ -278,6 +323,9 @@ fn seeded_sampling_is_reproducible() {
 
 #[test]
 fn scheduler_serves_requests_from_many_threads() {
+    if !common::provisioned("scheduler_serves_requests_from_many_threads") {
+        return;
+    }
     let mut model = common::load(&common::tiny_model());
     let prompts = varied_prompts(5);
     let alone: Vec<Vec<u32>> =
@@ -311,12 +359,18 @@ fn scheduler_serves_requests_from_many_threads() {
 
 #[test]
 fn optimum_folder_matches_the_float64_reference() {
+    if !common::provisioned("optimum_folder_matches_the_float64_reference") {
+        return;
+    }
     check_folder_against_reference(Tiny::Q4, &common::tiny_model_in(Tiny::Q4, "fp16", "optimum"), 0.9999);
     check_folder_against_reference(Tiny::Mixed, &common::tiny_model_in(Tiny::Mixed, "int8", "optimum"), 0.99);
 }
 
 #[test]
 fn optimum_folder_batches_like_a_genai_folder() {
+    if !common::provisioned("optimum_folder_batches_like_a_genai_folder") {
+        return;
+    }
     let mut model = common::load(&common::tiny_model_in(Tiny::Mixed, "int8", "optimum"));
     assert_cache_matches_recompute(&mut model);
     assert_batch_invariance(&mut model);
@@ -325,6 +379,9 @@ fn optimum_folder_batches_like_a_genai_folder() {
 
 #[test]
 fn a_bad_request_fails_alone_and_the_batch_goes_on() {
+    if !common::provisioned("a_bad_request_fails_alone_and_the_batch_goes_on") {
+        return;
+    }
     let mut model = common::load(&common::tiny_model());
     let good = PROMPT.to_vec();
     let alone = model.generate(&good, &GenerateParams::greedy(6), |_| {}).unwrap().tokens;
@@ -350,6 +407,9 @@ fn a_bad_request_fails_alone_and_the_batch_goes_on() {
 /// The converter's last-position variant gives the full decoder's last logits.
 #[test]
 fn the_last_logits_variant_matches_the_full_decoder() {
+    if !common::provisioned("the_last_logits_variant_matches_the_full_decoder") {
+        return;
+    }
     let folder = common::tiny_model();
     assert!(folder.join("model_last_logits.onnx").is_file());
     let tmp = tempfile::tempdir().unwrap();

@@ -108,7 +108,9 @@ pub async fn serve(settings: ServeSettings, summarizer: Summarizer) -> Result<()
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}; choose another address with PRECIS_LISTEN"))?;
-    tracing::info!("listening on {listen}: POST /webhook, GET /healthz, GET /metrics");
+    // The bound address, not the asked one: with port 0 the system picks it.
+    let bound = listener.local_addr().unwrap_or(listen);
+    tracing::info!("listening on {bound}: POST /webhook, GET /healthz, GET /metrics");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("stopping: finishing the jobs in progress");
     let _ = stop.send(true);

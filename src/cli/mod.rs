@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 
 use precis::language_model::ModelSource;
 use precis::llm::{GenerateParams, Message, SamplingParams};
@@ -15,147 +15,13 @@ use precis::pipeline::{report, AuthorContext, Input, Overrides, SettingsSource, 
 use precis::progress::Progress;
 use precis::provision::cache::Cache;
 use precis::provision::models::{self, Layout, Precision, DEFAULT_MODEL};
-use precis::provision::runtime::{self, Flavor};
-use precis::provision::{self as provision, Device, ModelChoice, ModelLoader};
+use precis::provision::runtime;
+use precis::provision::{self as provision, ModelLoader};
 
-#[derive(Parser)]
-#[command(name = "precis", version, about = "Pull-request and codebase summaries from a local LLM on ONNX Runtime")]
-struct Cli {
-    /// Path of libonnxruntime (default: the cache, then the system loader path).
-    #[arg(long, global = true, env = "ORT_DYLIB_PATH")]
-    ort_lib: Option<PathBuf>,
-    /// More log output (-v info, -vv debug); RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    verbose: u8,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Provision ONNX Runtime and the default model into the cache (idempotent).
-    Setup {
-        /// cpu or cuda.
-        #[arg(long, default_value = "cpu")]
-        device: Flavor,
-        /// Model to fetch along with the runtime.
-        #[arg(long, default_value = DEFAULT_MODEL)]
-        model: String,
-    },
-    /// Manage models in the cache.
-    #[command(subcommand)]
-    Model(ModelCommand),
-    /// Complete one chat prompt, streaming the answer to stdout and stats to stderr.
-    Generate(GenerateArgs),
-    /// Measure prefill and decode throughput, batch 1 and concurrent.
-    Bench(BenchArgs),
-    /// Summarize a codebase, a git range or a patch (Markdown or JSON).
-    Summarize(SummarizeArgs),
-    /// Run the GitHub App: webhooks in, sticky comments and check runs out.
-    Serve(ServeArgs),
-    /// Run as a GitHub Actions step (see action.yml).
-    Action(ActionArgs),
-}
-
-#[derive(Args)]
-struct ActionArgs {
-    /// Token to comment with (default: GITHUB_TOKEN); a GitHub App token also gets a check run.
-    #[arg(long, env = "PRECIS_GITHUB_TOKEN", hide_env_values = true)]
-    github_token: Option<String>,
-    /// Override the config's max_files.
-    #[arg(long)]
-    max_files: Option<usize>,
-    /// The settings file in the repository, read at the base commit.
-    #[arg(long, default_value = precis::pipeline::CONFIG_PATH)]
-    config_path: String,
-    /// Prompts the model works on at once (on a CPU, prefill dominates and more rows add little).
-    #[arg(long, default_value_t = 4)]
-    parallel: usize,
-    #[command(flatten)]
-    model: ModelArgs,
-}
-
-#[derive(Args)]
-struct ServeArgs {
-    /// The App's id (its settings page shows it).
-    #[arg(long, env = "PRECIS_APP_ID")]
-    app_id: Option<String>,
-    /// The App's private key: PEM text, or the path of the .pem file.
-    #[arg(long, env = "PRECIS_PRIVATE_KEY", hide_env_values = true)]
-    private_key: Option<String>,
-    /// The webhook secret set in the App's settings.
-    #[arg(long, env = "PRECIS_WEBHOOK_SECRET", hide_env_values = true)]
-    webhook_secret: Option<String>,
-    /// REST API root (GitHub Enterprise Server: https://HOST/api/v3).
-    #[arg(long, env = "PRECIS_GITHUB_API_URL", default_value = "https://api.github.com")]
-    github_api_url: String,
-    /// Where the job queue and the repository caches live.
-    #[arg(long, env = "PRECIS_DATA_DIR", default_value = "precis-data")]
-    data_dir: PathBuf,
-    #[arg(long, env = "PRECIS_LISTEN", default_value = "0.0.0.0:8080")]
-    listen: String,
-    /// Jobs carried out at once (they share the model, which batches them).
-    #[arg(long, default_value_t = 2)]
-    workers: usize,
-    /// Prompts the model works on at once (on a CPU, prefill dominates and more rows add little).
-    #[arg(long, default_value_t = 4)]
-    parallel: usize,
-    #[command(flatten)]
-    model: ModelArgs,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    Md,
-    Json,
-}
-
-#[derive(Args)]
-struct SummarizeArgs {
-    /// A folder (a whole codebase), or the repository for --diff.
-    #[arg(default_value = ".")]
-    path: PathBuf,
-    /// Summarize what HEAD changed since it left BASE (against their merge base).
-    #[arg(long, value_name = "BASE..HEAD", conflicts_with = "patch")]
-    diff: Option<String>,
-    /// Summarize a unified diff from a file, or `-` for stdin.
-    #[arg(long, value_name = "FILE")]
-    patch: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "md")]
-    format: Format,
-    /// Write here instead of stdout.
-    #[arg(long)]
-    output: Option<PathBuf>,
-    /// Settings file (default: .github/precis.yml in the repository).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Override the config's max_files.
-    #[arg(long)]
-    max_files: Option<usize>,
-    /// Override the config's max_lines_per_chunk.
-    #[arg(long)]
-    max_lines_per_chunk: Option<usize>,
-    /// Override the config's summary language.
-    #[arg(long)]
-    language: Option<String>,
-    /// Neither read nor write cached summaries.
-    #[arg(long)]
-    no_cache: bool,
-    /// Where summaries are cached [default: the cache's summaries/ folder].
-    #[arg(long, env = "PRECIS_SUMMARY_CACHE")]
-    summary_cache: Option<PathBuf>,
-    /// Prompts the model works on at once (on a CPU, prefill dominates and more rows add little).
-    #[arg(long, default_value_t = 4)]
-    parallel: usize,
-    #[command(flatten)]
-    model: ModelArgs,
-}
+mod args;
+use args::{ActionArgs, BenchArgs, Cli, Command, Format, GenerateArgs, ModelArgs, ModelCommand, ServeArgs, SummarizeArgs};
 
 impl ModelArgs {
-    fn choice(&self) -> ModelChoice {
-        ModelChoice { model: self.model.clone(), device: self.device, precision: self.precision, threads: self.threads }
-    }
-
     /// The models a command may load, the default one being this choice's.
     fn loader(&self, cache: &Cache, ort_lib: Option<PathBuf>, parallel: usize, progress: Progress) -> Result<ModelLoader> {
         if parallel == 0 {
@@ -163,105 +29,6 @@ impl ModelArgs {
         }
         Ok(ModelLoader::new(Cache::at(cache.root().to_path_buf()), ort_lib, self.choice(), parallel, progress))
     }
-}
-
-/// Which model runs where: shared by the commands that run one.
-#[derive(Args)]
-struct ModelArgs {
-    /// A registry model name or a model folder [default: qwen2.5-coder-0.5b-instruct].
-    #[arg(long)]
-    model: Option<String>,
-    /// auto: CUDA when its runtime is provisioned and a GPU answers, else CPU [auto|cpu|cuda].
-    #[arg(long, default_value = "auto", env = "PRECIS_DEVICE")]
-    device: Device,
-    /// Precision of a registry model (default: int8 on CPU, fp16 on CUDA) [int8|int4|fp16].
-    #[arg(long)]
-    precision: Option<Precision>,
-    /// Intra-op threads (default: one per core).
-    #[arg(long)]
-    threads: Option<usize>,
-}
-
-#[derive(Args)]
-struct BenchArgs {
-    #[command(flatten)]
-    model: ModelArgs,
-    #[arg(long, default_value_t = 512)]
-    prompt_tokens: usize,
-    #[arg(long, default_value_t = 128)]
-    new_tokens: usize,
-    #[arg(long, default_value_t = 8)]
-    concurrency: usize,
-    /// Also write the results as JSON to this file.
-    #[arg(long)]
-    json: Option<PathBuf>,
-}
-
-#[derive(Subcommand)]
-enum ModelCommand {
-    /// Download and convert a registry model (nothing when already cached).
-    Fetch {
-        #[arg(default_value = DEFAULT_MODEL)]
-        name: String,
-        /// int8, int4 or fp16.
-        #[arg(long, default_value = "int8")]
-        precision: Precision,
-    },
-    /// Registry models and what the cache holds.
-    List,
-    /// Print the folder of a cached model.
-    Path {
-        #[arg(default_value = DEFAULT_MODEL)]
-        name: String,
-        /// int8, int4 or fp16.
-        #[arg(long, default_value = "int8")]
-        precision: Precision,
-    },
-    /// Convert a local qwen2 GGUF file into an ONNX model folder.
-    Convert {
-        gguf: PathBuf,
-        #[arg(long)]
-        out: PathBuf,
-        /// int8, int4 or fp16.
-        #[arg(long, default_value = "int8")]
-        precision: Precision,
-        /// genai or optimum.
-        #[arg(long, default_value = "genai")]
-        layout: Layout,
-    },
-}
-
-#[derive(Args)]
-struct GenerateArgs {
-    #[arg(long)]
-    prompt: String,
-    #[arg(long)]
-    system: Option<String>,
-    /// Send the prompt as is, without the chat template.
-    #[arg(long)]
-    raw: bool,
-    #[arg(long, default_value_t = 256)]
-    max_new_tokens: usize,
-    /// Stop before this string (repeatable).
-    #[arg(long)]
-    stop: Vec<String>,
-    /// Sampling temperature; 0 is greedy.
-    #[arg(long, default_value_t = 0.0)]
-    temperature: f32,
-    /// Sample only among the k most likely tokens (0: all).
-    #[arg(long, default_value_t = 0)]
-    top_k: usize,
-    /// Sample only within this probability mass.
-    #[arg(long, default_value_t = 1.0)]
-    top_p: f32,
-    /// Seed of the sampler (same seed, same text).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Penalise tokens already in the prompt or the answer (1: off).
-    #[arg(long, default_value_t = 1.0)]
-    repetition_penalty: f32,
-    #[command(flatten)]
-    model: ModelArgs,
 }
 
 pub fn main() -> ExitCode {

@@ -195,8 +195,3 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The explicit library path from the flag or `ORT_DYLIB_PATH`.
-pub fn explicit_path(flag: Option<PathBuf>) -> Option<PathBuf> {
-    flag.or_else(|| std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()).map(PathBuf::from))
-}
-

@@ -1,0 +1,248 @@
+//! The command line's shape: clap types only.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use precis::provision::models::{Layout, Precision, DEFAULT_MODEL};
+use precis::provision::runtime::Flavor;
+use precis::provision::{Device, ModelChoice};
+
+#[derive(Parser)]
+#[command(name = "precis", version, about = "Pull-request and codebase summaries from a local LLM on ONNX Runtime")]
+pub struct Cli {
+    /// Path of libonnxruntime (default: the cache, then the system loader path).
+    #[arg(long, global = true, env = "ORT_DYLIB_PATH")]
+    pub ort_lib: Option<PathBuf>,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Provision ONNX Runtime and the default model into the cache (idempotent).
+    Setup {
+        /// cpu or cuda.
+        #[arg(long, default_value = "cpu")]
+        device: Flavor,
+        /// Model to fetch along with the runtime.
+        #[arg(long, default_value = DEFAULT_MODEL)]
+        model: String,
+    },
+    /// Manage models in the cache.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Complete one chat prompt, streaming the answer to stdout and stats to stderr.
+    Generate(GenerateArgs),
+    /// Measure prefill and decode throughput, batch 1 and concurrent.
+    Bench(BenchArgs),
+    /// Summarize a codebase, a git range or a patch (Markdown or JSON).
+    Summarize(SummarizeArgs),
+    /// Run the GitHub App: webhooks in, sticky comments and check runs out.
+    Serve(ServeArgs),
+    /// Run as a GitHub Actions step (see action.yml).
+    Action(ActionArgs),
+}
+
+#[derive(Args)]
+pub struct ActionArgs {
+    /// Token to comment with (default: GITHUB_TOKEN); a GitHub App token also gets a check run.
+    #[arg(long, env = "PRECIS_GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+    /// Override the config's max_files.
+    #[arg(long)]
+    pub max_files: Option<usize>,
+    /// The settings file in the repository, read at the base commit.
+    #[arg(long, default_value = precis::pipeline::CONFIG_PATH)]
+    pub config_path: String,
+    /// Prompts the model works on at once (on a CPU, prefill dominates and more rows add little).
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The App's id (its settings page shows it).
+    #[arg(long, env = "PRECIS_APP_ID")]
+    pub app_id: Option<String>,
+    /// The App's private key: PEM text, or the path of the .pem file.
+    #[arg(long, env = "PRECIS_PRIVATE_KEY", hide_env_values = true)]
+    pub private_key: Option<String>,
+    /// The webhook secret set in the App's settings.
+    #[arg(long, env = "PRECIS_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// REST API root (GitHub Enterprise Server: https://HOST/api/v3).
+    #[arg(long, env = "PRECIS_GITHUB_API_URL", default_value = "https://api.github.com")]
+    pub github_api_url: String,
+    /// Where the job queue and the repository caches live.
+    #[arg(long, env = "PRECIS_DATA_DIR", default_value = "precis-data")]
+    pub data_dir: PathBuf,
+    #[arg(long, env = "PRECIS_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: String,
+    /// Jobs carried out at once (they share the model, which batches them).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Prompts the model works on at once (on a CPU, prefill dominates and more rows add little).
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Md,
+    Json,
+}
+
+#[derive(Args)]
+pub struct SummarizeArgs {
+    /// A folder (a whole codebase), or the repository for --diff.
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Summarize what HEAD changed since it left BASE (against their merge base).
+    #[arg(long, value_name = "BASE..HEAD", conflicts_with = "patch")]
+    pub diff: Option<String>,
+    /// Summarize a unified diff from a file, or `-` for stdin.
+    #[arg(long, value_name = "FILE")]
+    pub patch: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: Format,
+    /// Write here instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Settings file (default: .github/precis.yml in the repository).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override the config's max_files.
+    #[arg(long)]
+    pub max_files: Option<usize>,
+    /// Override the config's max_lines_per_chunk.
+    #[arg(long)]
+    pub max_lines_per_chunk: Option<usize>,
+    /// Override the config's summary language.
+    #[arg(long)]
+    pub language: Option<String>,
+    /// Neither read nor write cached summaries.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Where summaries are cached [default: the cache's summaries/ folder].
+    #[arg(long, env = "PRECIS_SUMMARY_CACHE")]
+    pub summary_cache: Option<PathBuf>,
+    /// Prompts the model works on at once (on a CPU, prefill dominates and more rows add little).
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+impl ModelArgs {
+    pub fn choice(&self) -> ModelChoice {
+        ModelChoice { model: self.model.clone(), device: self.device, precision: self.precision, threads: self.threads }
+    }
+}
+
+/// Which model runs where: shared by the commands that run one.
+#[derive(Args)]
+pub struct ModelArgs {
+    /// A registry model name or a model folder [default: qwen2.5-coder-0.5b-instruct].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// auto: CUDA when its runtime is provisioned and a GPU answers, else CPU [auto|cpu|cuda].
+    #[arg(long, default_value = "auto", env = "PRECIS_DEVICE")]
+    pub device: Device,
+    /// Precision of a registry model (default: int8 on CPU, fp16 on CUDA) [int8|int4|fp16].
+    #[arg(long)]
+    pub precision: Option<Precision>,
+    /// Intra-op threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[arg(long, default_value_t = 512)]
+    pub prompt_tokens: usize,
+    #[arg(long, default_value_t = 128)]
+    pub new_tokens: usize,
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Download and convert a registry model (nothing when already cached).
+    Fetch {
+        #[arg(default_value = DEFAULT_MODEL)]
+        name: String,
+        /// int8, int4 or fp16.
+        #[arg(long, default_value = "int8")]
+        precision: Precision,
+    },
+    /// Registry models and what the cache holds.
+    List,
+    /// Print the folder of a cached model.
+    Path {
+        #[arg(default_value = DEFAULT_MODEL)]
+        name: String,
+        /// int8, int4 or fp16.
+        #[arg(long, default_value = "int8")]
+        precision: Precision,
+    },
+    /// Convert a local qwen2 GGUF file into an ONNX model folder.
+    Convert {
+        gguf: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// int8, int4 or fp16.
+        #[arg(long, default_value = "int8")]
+        precision: Precision,
+        /// genai or optimum.
+        #[arg(long, default_value = "genai")]
+        layout: Layout,
+    },
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    #[arg(long)]
+    pub prompt: String,
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Send the prompt as is, without the chat template.
+    #[arg(long)]
+    pub raw: bool,
+    #[arg(long, default_value_t = 256)]
+    pub max_new_tokens: usize,
+    /// Stop before this string (repeatable).
+    #[arg(long)]
+    pub stop: Vec<String>,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// Sample only among the k most likely tokens (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    /// Sample only within this probability mass.
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    /// Seed of the sampler (same seed, same text).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Penalise tokens already in the prompt or the answer (1: off).
+    #[arg(long, default_value_t = 1.0)]
+    pub repetition_penalty: f32,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
