@@ -84,7 +84,7 @@ fn target(event_name: &str, event: Event) -> Result<Option<Target>> {
                 head: pr.head.sha,
                 pull: Some(pr.number),
                 draft: pr.draft,
-                author: AuthorContext { title: pr.title, body: pr.body, commits: Vec::new() },
+                author: AuthorContext::pull_request(pr.title.as_deref(), pr.body.as_deref()),
                 read_only,
             }))
         }

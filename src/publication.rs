@@ -20,7 +20,7 @@ impl Publication {
     pub fn new(summary: &Result<Summary>, head: &CommitId, pull: Option<PullNumber>) -> Publication {
         match summary {
             Ok(summary) => Publication {
-                comment: pull.map(|_| comment_body(&report::to_markdown(summary, report::COMMENT_LIMIT - comment_overhead(head)), head)),
+                comment: pull.map(|_| comment_body(&report::to_comment(summary, report::COMMENT_LIMIT - comment_overhead(head)), head)),
                 conclusion: Conclusion::Success,
                 title: summary.title.clone(),
                 text: report::to_markdown(summary, CHECK_SUMMARY_LIMIT),

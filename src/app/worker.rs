@@ -154,9 +154,22 @@ impl Worker {
         let check = publisher.open_check(&target.head, job.check_run_id).await?;
         self.remember_check(job, check).await?;
         let input = Input::Range { repo: dir, base: target.base.to_string(), head: target.head.to_string() };
-        let summary = self.summarize(input, settings, AuthorContext::default()).await;
+        let author = self.author(repo, token, number).await;
+        let summary = self.summarize(input, settings, author).await;
         publisher.post(&Publication::new(&summary, &target.head, Some(number)), Some(number), check).await?;
         summary.map(|_| ())
+    }
+
+    /// The pull request's title and body (the commits come from git). Best
+    /// effort: without them the summary is still made.
+    async fn author(&self, repo: &RepoRef, token: &Token, number: PullNumber) -> AuthorContext {
+        match self.github.get::<payload::PullRequest>(token, &format!("{}/pulls/{number}", repo.repo.api_path())).await {
+            Ok(pull) => AuthorContext::pull_request(pull.title.as_deref(), pull.body.as_deref()),
+            Err(e) => {
+                tracing::warn!("cannot read the title and body of {}#{number}: {e:#}", repo.full_name());
+                AuthorContext::default()
+            }
+        }
     }
 
     async fn fetch(&self, repo: &RepoRef, token: &Token, refspecs: Vec<String>) -> Result<PathBuf> {

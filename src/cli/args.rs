@@ -108,9 +108,15 @@ pub struct SummarizeArgs {
     /// Summarize what HEAD changed since it left BASE (against their merge base).
     #[arg(long, value_name = "BASE..HEAD", conflicts_with = "patch")]
     pub diff: Option<String>,
-    /// Summarize a unified diff from a file, or `-` for stdin.
+    /// Summarize a unified diff from a file, or `-` for stdin (`git format-patch` output: its subject and message are the author's words).
     #[arg(long, value_name = "FILE")]
     pub patch: Option<PathBuf>,
+    /// The change's title, as its author gives it (a pull request's title).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// The change's description, as its author gives it (a pull request's body).
+    #[arg(long)]
+    pub description: Option<String>,
     #[arg(long, value_enum, default_value = "md")]
     pub format: Format,
     /// Write here instead of stdout.

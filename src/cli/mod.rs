@@ -222,7 +222,17 @@ fn summarize(cache: &Cache, ort_lib: Option<PathBuf>, args: SummarizeArgs, progr
         cache_dir: (!args.no_cache).then(|| args.summary_cache.clone().unwrap_or_else(|| cache.root().join("summaries"))),
         progress: *progress,
     };
-    let summary = summarizer.summarize(&input, &settings, &AuthorContext::default())?;
+    // Given words replace what the patch or the commits say; none given, the pipeline reads those.
+    let author = if args.title.is_some() || args.description.is_some() {
+        let from_patch = match &input {
+            Input::Patch { bytes, .. } => AuthorContext::from_mail(bytes).unwrap_or_default(),
+            _ => AuthorContext::default(),
+        };
+        from_patch.with(args.title.clone(), args.description.clone())
+    } else {
+        AuthorContext::default()
+    };
+    let summary = summarizer.summarize(&input, &settings, &author)?;
     let text = match args.format {
         Format::Md => report::to_markdown(&summary, report::COMMENT_LIMIT),
         Format::Json => report::to_json(&summary),

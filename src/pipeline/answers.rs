@@ -27,6 +27,9 @@ const ATTEMPTS: usize = 2;
 pub struct Ask {
     pub user: String,
     pub answer_tokens: usize,
+    /// Refuse an answer that copies the prompt back (for prompts holding
+    /// code or a diff; a reduction may rightly repeat its items' words).
+    pub check_copy: bool,
 }
 
 /// A list of items being combined into one answer.
@@ -47,6 +50,8 @@ struct Stored {
     text: String,
     tokens_in: usize,
     tokens_out: usize,
+    #[serde(default)]
+    capped: bool,
 }
 
 pub struct Answerer<'a> {
@@ -104,8 +109,11 @@ impl<'a> Answerer<'a> {
                 let answer = match completion {
                     Ok(completion) => {
                         let text = clean(&completion.text);
+                        let copied = if asks[i].check_copy { answer_problem(&text, &asks[i].user) } else { None };
+                        let empty = text.trim().is_empty().then(|| "the model gave an empty answer".to_string());
                         Answer {
-                            error: answer_problem(&text, &asks[i].user),
+                            error: empty.or(copied),
+                            capped: completion.capped,
                             text,
                             tokens_in: completion.tokens_in,
                             tokens_out: completion.tokens_out,
@@ -146,13 +154,21 @@ impl<'a> Answerer<'a> {
         let path = self.cache_path(ask)?;
         let text = std::fs::read_to_string(path).ok()?;
         let stored: Stored = serde_json::from_str(&text).ok()?;
-        Some(Answer { text: stored.text, tokens_in: stored.tokens_in, tokens_out: stored.tokens_out, cached: true, attempts: 0, ..Default::default() })
+        Some(Answer {
+            text: stored.text,
+            tokens_in: stored.tokens_in,
+            tokens_out: stored.tokens_out,
+            capped: stored.capped,
+            cached: true,
+            attempts: 0,
+            ..Default::default()
+        })
     }
 
     /// Best effort: a cache that cannot be written costs only a rerun's time.
     fn store(&self, ask: &Ask, answer: &Answer) {
         let Some(path) = self.cache_path(ask) else { return };
-        let stored = Stored { text: answer.text.clone(), tokens_in: answer.tokens_in, tokens_out: answer.tokens_out };
+        let stored = Stored { text: answer.text.clone(), tokens_in: answer.tokens_in, tokens_out: answer.tokens_out, capped: answer.capped };
         let write = || -> Result<()> {
             let dir = path.parent().context("cache path has a folder")?;
             std::fs::create_dir_all(dir)?;
@@ -178,14 +194,14 @@ impl<'a> Answerer<'a> {
                 let budget = self.prompt_budget(answer_tokens);
                 let whole = (reduction.prompts.ask)(&reduction.items.join("\n"));
                 if self.prompt_tokens(&whole)? <= budget || reduction.items.len() == 1 {
-                    asks.push(Ask { user: whole, answer_tokens });
+                    asks.push(Ask { user: whole, answer_tokens, check_copy: false });
                     plan.push((index, true, 1));
                     continue;
                 }
                 let groups = self.group(&reduction.items, &reduction.prompts.ask_group, budget)?;
                 let count = groups.len();
                 for group in groups {
-                    asks.push(Ask { user: (reduction.prompts.ask_group)(&group), answer_tokens });
+                    asks.push(Ask { user: (reduction.prompts.ask_group)(&group), answer_tokens, check_copy: false });
                 }
                 plan.push((index, false, count));
             }

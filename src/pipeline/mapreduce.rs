@@ -1,78 +1,110 @@
 //! Map-reduce over a selection: every chunk is summarized, then every file
-//! from its chunks' summaries, then the whole change from its files'.
-//! Prompts at every level fit the model's context; answers are greedy, so
-//! the same input gives the same summary.
+//! from its chunks' summaries, then the whole from the files'. The model
+//! gets small jobs (a sentence or two each); every answer is bounded to
+//! whole sentences and passed through the grounding gate before anyone
+//! reads it. Answers are greedy, so the same input gives the same summary.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 
 use super::answers::{Answerer, Ask, Reduction};
+use super::author::AuthorContext;
 use super::change::Source;
 use super::chunk::{self, Limits};
+use super::facts::{ChangeFacts, CodebaseFacts, FileFacts, Role};
+use super::grounding::{gate, Haystack};
 use super::prompts::{self, Kind, CHUNK_ANSWER};
-use super::schema::{empty_title, Answer, ChunkSummary, FileSummary, Stats, Summary};
+use super::prose::bounded;
+use super::schema::{Answer, ChunkSummary, DroppedAt, FileSummary, Origin, Stats, Summary};
 use super::select::Selection;
 use super::settings::Settings;
-use super::shape::{fallback_title, known_paths, shape_overview, symbols};
+use super::shape::{fallback_title, split_title, symbols};
 use crate::language_model::LanguageModel;
 use crate::progress::Progress;
 
-/// Summarizes a selection; a failed chunk is reported in its file, never fatal.
-pub fn summarize(
-    model: &dyn LanguageModel,
-    source: Source,
-    selection: Selection,
-    settings: &Settings,
-    cache_dir: Option<PathBuf>,
-    progress: &Progress,
-) -> Result<Summary> {
+/// Sentences and words the model may spend, per file and on the whole.
+const FILE_SENTENCES: usize = 2;
+const FILE_WORDS: usize = 40;
+const OVERVIEW_SENTENCES: usize = 3;
+const OVERVIEW_WORDS: usize = 70;
+
+/// What the summary knows besides the files it summarizes.
+pub struct Known {
+    pub source: Source,
+    pub author: AuthorContext,
+    pub facts: Option<ChangeFacts>,
+    pub codebase: Option<CodebaseFacts>,
+    /// Each changed file's facts, by path.
+    pub file_facts: HashMap<String, FileFacts>,
+    /// The whole change's text and the author's: what the model may name.
+    pub haystack: Haystack,
+}
+
+/// Summarizes a selection; a failed answer is reported, never fatal.
+pub fn summarize(model: &dyn LanguageModel, selection: Selection, known: Known, settings: &Settings, cache_dir: Option<PathBuf>, progress: &Progress) -> Result<Summary> {
     let start = Instant::now();
     let Selection { files, listed } = selection;
+    let kind = match known.source {
+        Source::Directory { .. } => Kind::Codebase,
+        _ => Kind::Change,
+    };
     let mut run = Answerer::new(model, prompts::system_prompt(&settings.language), cache_dir, progress.bar(0, "summarizing"));
     let budget = run.prompt_budget(CHUNK_ANSWER);
-    // Room for the code once the instructions and the template are counted.
-    let overhead = run.prompt_tokens(&"x".repeat(400))?;
+    // Room for the code once the instructions, the items and the template are counted.
+    let overhead = run.prompt_tokens(&"x ".repeat(300))?;
     let limits = Limits {
         max_lines: settings.max_lines_per_chunk,
         max_tokens: budget.saturating_sub(overhead).max(32),
         max_chunks: settings.max_chunks_per_file,
     };
+    let headline = known.author.headline().map(str::to_string);
+    let mut dropped = Vec::new();
+    let (mut names_written, mut names_kept) = (0, 0);
 
     // Map: every chunk of every file.
     let mut chunked = Vec::with_capacity(files.len());
     let mut asks = Vec::new();
     for file in &files {
         let pieces = chunk::chunk_file(file, &limits, &model).with_context(|| format!("cannot chunk {}", file.path))?;
-        for chunk in &pieces.chunks {
-            asks.push(Ask { user: prompts::chunk_prompt(file, chunk, pieces.chunks.len()), answer_tokens: CHUNK_ANSWER });
+        let items = symbols(file);
+        let parts = pieces.chunks.len();
+        for (index, chunk) in pieces.chunks.iter().enumerate() {
+            let user = prompts::chunk_prompt(file, chunk, index + 1, parts, &items, headline.as_deref());
+            asks.push(Ask { user, answer_tokens: CHUNK_ANSWER, check_copy: true });
         }
-        chunked.push(pieces);
+        chunked.push((pieces, items));
     }
     run.bar.set_length(asks.len() as u64);
     let mut chunk_answers = run.answer_all(&asks).into_iter();
 
-    // Reduce: files with several chunks, from their chunks' summaries.
+    // Reduce: files with several chunks, from their chunks' sentences.
     let mut summaries: Vec<FileSummary> = Vec::with_capacity(files.len());
     let mut reductions = Vec::new();
     let mut reduced_files = Vec::new();
-    for (file, pieces) in files.iter().zip(chunked) {
+    for (file, (pieces, items)) in files.iter().zip(chunked) {
         let chunks: Vec<ChunkSummary> = pieces
             .chunks
             .into_iter()
             .map(|chunk| ChunkSummary { chunk, answer: chunk_answers.next().expect("an answer per chunk") })
             .collect();
-        let ok: Vec<&ChunkSummary> = chunks.iter().filter(|c| c.answer.ok()).collect();
-        let summary = match ok.as_slice() {
-            [] if chunks.is_empty() => "No text to summarize.".to_string(),
-            [] => "Not summarized: the model failed on every part.".to_string(),
-            [only] if chunks.len() == 1 => only.answer.text.clone(),
+        let ok: Vec<(&ChunkSummary, String)> = chunks
+            .iter()
+            .filter(|c| c.answer.ok())
+            .map(|c| (c, bounded(&c.answer.text, FILE_SENTENCES, FILE_WORDS, c.answer.capped)))
+            .filter(|(_, text)| !text.is_empty())
+            .collect();
+        let draft = match ok.as_slice() {
+            [(_, only)] if chunks.len() == 1 => only.clone(),
+            [] => String::new(),
             _ => {
-                let items = ok.iter().map(|c| format!("- lines {}-{}: {}", c.chunk.first_line, c.chunk.last_line, c.answer.text)).collect();
-                reductions.push(Reduction::new(prompts::file_reduce(file), items));
+                let lines = ok.iter().map(|(c, text)| format!("- lines {}-{}: {text}", c.chunk.first_line, c.chunk.last_line)).collect();
+                reductions.push(Reduction::new(prompts::file_reduce(file), lines));
                 reduced_files.push(summaries.len());
-                String::new()
+                // Until the reduction answers, and if it fails: the first part's sentences.
+                ok[0].1.clone()
             }
         };
         summaries.push(FileSummary {
@@ -82,41 +114,136 @@ pub fn summarize(
             additions: file.additions,
             deletions: file.deletions,
             language: chunk::language(&file.path),
-            symbols: symbols(file),
-            summary,
+            symbols: items,
+            summary: draft,
+            summary_from: Origin::Model,
+            facts: known.file_facts.get(&file.path).cloned().unwrap_or_default(),
             omitted_lines: pieces.omitted_lines,
             chunks,
         });
     }
     run.reduce(&mut reductions)?;
+    let mut failed_reductions = 0;
     for (index, reduction) in reduced_files.into_iter().zip(reductions) {
-        let answer = reduction.result.ok_or_else(|| anyhow!("a file reduction ended without an answer"))?;
-        summaries[index].summary = if answer.ok() { answer.text } else { "Not summarized: the model failed.".into() };
+        match reduction.result {
+            Some(answer) if answer.ok() => summaries[index].summary = bounded(&answer.text, FILE_SENTENCES, FILE_WORDS, answer.capped),
+            _ => failed_reductions += 1,
+        }
     }
 
-    // Reduce: the whole change, from the files' summaries.
-    let kind = match &source {
-        Source::Directory { .. } => Kind::Codebase,
-        _ => Kind::Change,
-    };
-    let mut overall = vec![Reduction::new(prompts::overall_reduce(kind), prompts::overall_items(kind, &summaries, &listed))];
-    let (title, overview, dropped_lines) = if summaries.is_empty() {
-        (empty_title(&listed), String::new(), Vec::new())
-    } else {
-        run.reduce(&mut overall)?;
-        let answer = overall.pop().and_then(|r| r.result).context("the overall summary ended without an answer")?;
-        if answer.ok() {
-            let known = known_paths(&summaries, &listed);
-            let (title, overview, dropped) = shape_overview(&answer.text, &known);
-            (title.unwrap_or_else(|| fallback_title(kind, &summaries)), overview, dropped)
-        } else {
-            (fallback_title(kind, &summaries), format!("The overall summary failed: {}.", answer.error.unwrap_or_default()), Vec::new())
+    // The gate, per file; what it leaves nothing of is said from the facts.
+    for summary in &mut summaries {
+        let gated = gate(&summary.summary, &known.haystack);
+        names_written += gated.names_written;
+        names_kept += gated.names_kept;
+        dropped.extend(gated.dropped.into_iter().map(|d| DroppedAt { file: Some(summary.path.clone()), dropped: d }));
+        summary.summary = gated.text;
+        if summary.summary.is_empty() {
+            summary.summary = computed_sentence(summary);
+            summary.summary_from = Origin::Computed;
         }
+    }
+
+    // Reduce: the whole, from the files' summaries.
+    let want_title = headline.is_none();
+    let paths: Vec<&str> = summaries.iter().map(|s| s.path.as_str()).collect();
+    let (mut title, mut title_from) = match &headline {
+        Some(title) => (title.clone(), Origin::Author),
+        None => (fallback_title(kind, &paths), Origin::Computed),
     };
+    let mut overview = String::new();
+    let mut overall_failed = false;
+    if !summaries.is_empty() {
+        let items = summaries
+            .iter()
+            .map(|f| match kind {
+                Kind::Change => format!("- `{}` ({}, +{} -{}): {}", f.path, f.status.as_str(), f.additions, f.deletions, f.summary),
+                Kind::Codebase => format!("- `{}`: {}", f.path, f.summary),
+            })
+            .collect();
+        let mut overall = vec![Reduction::new(prompts::overall_reduce(kind, known.author.for_prompt(), want_title), items)];
+        run.reduce(&mut overall)?;
+        match overall.pop().and_then(|r| r.result) {
+            Some(answer) if answer.ok() => {
+                let (model_title, rest) = split_title(&answer.text);
+                let gated = gate(&bounded(&rest, OVERVIEW_SENTENCES, OVERVIEW_WORDS, answer.capped), &known.haystack);
+                names_written += gated.names_written;
+                names_kept += gated.names_kept;
+                dropped.extend(gated.dropped.into_iter().map(|d| DroppedAt { file: None, dropped: d }));
+                overview = gated.text;
+                if let Some(model_title) = model_title.filter(|_| want_title) {
+                    let gated = gate(&model_title, &known.haystack);
+                    names_written += gated.names_written;
+                    names_kept += gated.names_kept;
+                    match gated.dropped.into_iter().next() {
+                        None if !gated.text.is_empty() => (title, title_from) = (gated.text, Origin::Model),
+                        Some(d) => dropped.push(DroppedAt { file: None, dropped: d }),
+                        None => {}
+                    }
+                }
+            }
+            _ => overall_failed = true,
+        }
+    }
     run.bar.finish_and_clear();
 
-    let stats = stats(&run, &summaries, start.elapsed());
-    Ok(Summary { model: model.id().to_string(), source, title, overview, dropped_lines, files: summaries, listed, stats })
+    let mut stats = stats(&run, &summaries, start.elapsed());
+    let failures = failed_reductions + usize::from(overall_failed);
+    stats.answers += summaries.iter().filter(|s| s.chunks.len() > 1).count() + usize::from(!summaries.is_empty());
+    stats.answers_failed += failures;
+    stats.success_rate = if stats.answers == 0 { 1.0 } else { 1.0 - stats.answers_failed as f64 / stats.answers as f64 };
+    stats.names_written = names_written;
+    stats.names_kept = names_kept;
+    stats.grounding = if names_written == 0 { 1.0 } else { names_kept as f64 / names_written as f64 };
+    stats.sentences_dropped = dropped.len();
+    Ok(Summary {
+        model: model.id().to_string(),
+        source: known.source,
+        title,
+        title_from,
+        overview,
+        author: known.author,
+        facts: known.facts,
+        codebase: known.codebase,
+        dropped,
+        files: summaries,
+        listed,
+        stats,
+    })
+}
+
+/// A file's summary said from what is computed, when the model's is gone.
+fn computed_sentence(file: &FileSummary) -> String {
+    let names = |list: &[String]| list.iter().take(6).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let api = &file.facts.api;
+    let mut parts = Vec::new();
+    if !api.added.is_empty() {
+        parts.push(format!("adds {}", names(&api.added)));
+    }
+    if !api.changed.is_empty() {
+        parts.push(format!("changes {}", names(&api.changed)));
+    }
+    if !api.removed.is_empty() {
+        parts.push(format!("removes {}", names(&api.removed)));
+    }
+    if parts.is_empty() && !file.symbols.is_empty() {
+        parts.push(format!("touches {}", names(&file.symbols)));
+    }
+    let what = match file.facts.role {
+        Some(Role::Docs) => "documentation",
+        Some(Role::Test) => "tests",
+        Some(Role::Config | Role::Ci | Role::Build | Role::Dependencies) => "settings",
+        _ => "lines",
+    };
+    match parts.is_empty() {
+        true => format!("Changes {what} (+{} −{}).", file.additions, file.deletions),
+        false => {
+            let sentence = parts.join("; ");
+            let mut chars = sentence.chars();
+            let first = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
+            format!("{first}{}.", chars.as_str())
+        }
+    }
 }
 
 fn stats(run: &Answerer<'_>, files: &[FileSummary], wall: Duration) -> Stats {
@@ -146,7 +273,8 @@ fn stats(run: &Answerer<'_>, files: &[FileSummary], wall: Duration) -> Stats {
         parallel_efficiency: ratio(busy, engine * run.model.parallel() as f64),
         parallel: run.model.parallel(),
         peak_rss_mb: crate::llm::bench::peak_rss_mb(),
-        success_rate: if chunks.is_empty() { 1.0 } else { chunks_ok as f64 / chunks.len() as f64 },
+        answers: chunks.len(),
+        answers_failed: chunks.len() - chunks_ok,
+        ..Stats::default()
     }
 }
-

@@ -4,16 +4,22 @@
 //! behind the [`crate::language_model`] seam; then [`report`] renders it.
 
 mod answers;
+mod author;
 pub mod change;
 pub mod chunk;
+pub mod facts;
+pub mod grounding;
 mod mapreduce;
+pub mod markdown;
 mod prompts;
+pub mod prose;
 pub mod report;
 mod schema;
 pub mod select;
 pub mod settings;
 mod shape;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,8 +27,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::language_model::ModelSource;
 use crate::progress::Progress;
+pub use author::{commit_messages, AuthorContext};
 pub use prompts::PROMPT_VERSION;
-pub use schema::{Answer, ChunkSummary, FileSummary, Stats, Summary};
+pub use schema::{Answer, ChunkSummary, DroppedAt, FileSummary, Origin, Stats, Summary};
 pub use settings::{Overrides, Settings, CONFIG_PATH};
 pub use shape::symbols;
 
@@ -48,15 +55,6 @@ pub enum SettingsSource {
     /// base commit, so a pull request cannot change how it is judged).
     AtCommit { repo: PathBuf, commit: String, path: String },
     Defaults,
-}
-
-/// What the change's author says about it (pull request title and body,
-/// commit messages): context for the model, marked as the author's claims.
-#[derive(Clone, Debug, Default)]
-pub struct AuthorContext {
-    pub title: Option<String>,
-    pub body: Option<String>,
-    pub commits: Vec<String>,
 }
 
 /// The summarizer: models to run, and where answers are cached.
@@ -91,28 +89,51 @@ impl Summarizer {
         file.resolve(overrides)
     }
 
-    /// Summarizes `input`; a failed answer is reported in its file, never fatal.
+    /// Summarizes `input`; a failed answer is reported, never fatal.
+    /// `author` is what the front end knows (a pull request's title and
+    /// body); commit messages of a range and a patch's mail header are added here.
     pub fn summarize(&self, input: &Input, settings: &Settings, author: &AuthorContext) -> Result<Summary> {
+        let mut author = author.clone();
         let (change, attributes) = match input {
             Input::Folder(path) => {
                 let attributes = change::work_root(path).and_then(|r| std::fs::read_to_string(r.join(".gitattributes")).ok());
                 (change::from_directory(path, settings.max_file_bytes)?, attributes)
             }
             Input::Range { repo, base, head } => {
+                let change = change::from_range(repo, &format!("{base}..{head}"))?;
+                if author.commits.is_empty() {
+                    if let change::Source::Range { merge_base, head, .. } = &change.source {
+                        author.commits = commit_messages(repo, merge_base, head).unwrap_or_default();
+                    }
+                }
                 // Attributes from the base: a change cannot mark its own files generated to hide them.
-                (change::from_range(repo, &format!("{base}..{head}"))?, file_at(repo, base, ".gitattributes").ok().flatten())
+                (change, file_at(repo, base, ".gitattributes").ok().flatten())
             }
-            Input::Patch { bytes, name } => (change::from_patch(bytes, name)?, None),
+            Input::Patch { bytes, name } => {
+                if author.is_empty() {
+                    author = AuthorContext::from_mail(bytes).unwrap_or_default();
+                }
+                (change::from_patch(bytes, name)?, None)
+            }
         };
         let source = change.source.clone();
+        let codebase = matches!(source, change::Source::Directory { .. });
+        let file_facts: HashMap<String, facts::FileFacts> = change.files.iter().map(|f| (f.path.clone(), facts::file_facts(f))).collect();
+        let (change_facts, codebase_facts) = if codebase {
+            (None, Some(facts::codebase_facts(&change.files)))
+        } else {
+            let ordered: Vec<facts::FileFacts> = change.files.iter().map(|f| file_facts[&f.path].clone()).collect();
+            (Some(facts::change_facts(&change.files, &ordered, author.headline())), None)
+        };
+        let haystack = grounding::Haystack::new(&change.files, [], &author.all_text());
         let selection = select::select(change, settings, attributes.as_deref().unwrap_or(""))?;
         tracing::info!("{} file(s) to summarize, {} listed", selection.files.len(), selection.listed.len());
         if selection.files.is_empty() {
-            return Ok(Summary::without_model(source, selection.listed));
+            return Ok(Summary::without_model(source, selection.listed, author, change_facts));
         }
-        let _ = author;
         let model = self.models.model(settings.model.as_deref())?;
-        mapreduce::summarize(model.as_ref(), source, selection, settings, self.cache_dir.clone(), &self.progress)
+        let known = mapreduce::Known { source, author, facts: change_facts, codebase: codebase_facts, file_facts, haystack };
+        mapreduce::summarize(model.as_ref(), selection, known, settings, self.cache_dir.clone(), &self.progress)
     }
 }
 

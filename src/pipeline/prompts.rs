@@ -1,25 +1,93 @@
-//! Every prompt the summarizer sends, in one place: wording changes here
-//! without touching the driver. Bump [`PROMPT_VERSION`] with any change, so
-//! cached answers of older prompts are not reused.
+//! Every prompt the summarizer sends, as templates in `prompts/` (wording
+//! changes there, not in the driver). Bump [`PROMPT_VERSION`] with any
+//! change, so cached answers of older prompts are not reused.
 
-use super::change::{Content, FileChange, Status};
+use std::sync::OnceLock;
+
+use minijinja::{context, Environment};
+
+use super::change::{Content, FileChange};
 use super::chunk::{self, Chunk};
-use super::schema::FileSummary;
-use super::select::Listed;
+use super::facts::Role;
 
-/// Bump when a prompt or answer format changes.
-pub const PROMPT_VERSION: u32 = 2;
+/// Version 3: sentence-bounded answers per kind of file, the author's words
+/// as context, no model-written title on pull requests.
+pub const PROMPT_VERSION: u32 = 3;
 
-/// Answer budgets, in tokens, per level.
-pub const CHUNK_ANSWER: usize = 128;
-pub const FILE_ANSWER: usize = 160;
-pub const OVERALL_ANSWER: usize = 320;
+/// Answer caps, in tokens, per level: room for two sentences, or three and a title.
+pub const CHUNK_ANSWER: usize = 96;
+pub const FILE_ANSWER: usize = 96;
+pub const OVERALL_ANSWER: usize = 160;
 
 /// What a summary covers: a change (diff, range, pull request) or a whole codebase.
 #[derive(Clone, Copy, PartialEq)]
 pub enum Kind {
     Change,
     Codebase,
+}
+
+fn templates() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        for (name, text) in [
+            ("system", include_str!("prompts/system.j2")),
+            ("chunk", include_str!("prompts/chunk.j2")),
+            ("file_reduce", include_str!("prompts/file_reduce.j2")),
+            ("overview", include_str!("prompts/overview.j2")),
+        ] {
+            env.add_template(name, text).expect("the prompt templates parse");
+        }
+        env
+    })
+}
+
+fn render(name: &str, values: minijinja::Value) -> String {
+    let text = templates().get_template(name).and_then(|t| t.render(values)).expect("the prompt templates render");
+    text.trim().to_string()
+}
+
+/// The system prompt of every request.
+pub fn system_prompt(language: &str) -> String {
+    render("system", context! { language })
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Code => "code",
+        Role::Test => "test",
+        Role::Docs => "docs",
+        Role::Config => "config",
+        Role::Ci => "ci",
+        Role::Build => "build",
+        Role::Migration => "migration",
+        Role::Dependencies => "dependencies",
+    }
+}
+
+/// One chunk of a file (or of its diff); `items` are the names it touches.
+pub fn chunk_prompt(file: &FileChange, chunk: &Chunk, part: usize, parts: usize, items: &[String], author_title: Option<&str>) -> String {
+    let language = chunk::language(&file.path);
+    let shown: Vec<String> = items.iter().take(12).map(|i| format!("`{i}`")).collect();
+    render(
+        "chunk",
+        context! {
+            author_title => author_title.map(|t| t.chars().take(160).collect::<String>()),
+            path => file.path,
+            old_path => file.old_path,
+            language,
+            status => file.status.as_str(),
+            part,
+            parts,
+            items => shown.join(", "),
+            whole => !matches!(file.content, Content::Hunks(_)),
+            role => role_name(super::facts::role(&file.path)),
+            fence => fence_for(&chunk.text),
+            fence_language => fence_language(language),
+            text => chunk.text,
+        },
+    )
 }
 
 /// A reduction's two prompts: the final one for all items, and the one for
@@ -30,40 +98,24 @@ pub struct ReducePrompts {
     pub answer_tokens: usize,
 }
 
-/// The system prompt of every request.
-pub fn system_prompt(language: &str) -> String {
-    format!(
-        "You are precis, a code review assistant. You summarize code for reviewers: precise, factual and brief. \
-         Write in {language}. Mention only files, functions and behaviour that the input shows."
-    )
+/// Combines a file's chunk summaries into one.
+pub fn file_reduce(file: &FileChange) -> ReducePrompts {
+    let (path, whole) = (file.path.clone(), !matches!(file.content, Content::Hunks(_)));
+    let group_path = path.clone();
+    ReducePrompts {
+        ask: Box::new(move |items| render("file_reduce", context! { path, whole, items, group => false })),
+        ask_group: Box::new(move |items| render("file_reduce", context! { path => group_path, whole, items, group => true })),
+        answer_tokens: FILE_ANSWER,
+    }
 }
 
-pub fn chunk_prompt(file: &FileChange, chunk: &Chunk, parts: usize) -> String {
-    let language = chunk::language(&file.path);
-    let fence = fence_for(&chunk.text);
-    match &file.content {
-        Content::Hunks(_) => {
-            let what = match (file.status, &file.old_path) {
-                (Status::Renamed, Some(old)) => format!("the change to `{}` (renamed from `{old}`)", file.path),
-                (Status::Added, _) => format!("the new file `{}`", file.path),
-                _ => format!("the change to `{}`", file.path),
-            };
-            let part = if parts > 1 { " (one part of it)" } else { "" };
-            format!(
-                "Summarize {what}{part}, a {language} file. Say what the diff changes and name the functions, types \
-                 and behaviour it adds, removes or alters. Use your own words; do not copy the diff. At most 3 short sentences, no preamble.\n\n{fence}diff\n{}\n{fence}",
-                chunk.text
-            )
-        }
-        _ => format!(
-            "Summarize what this code from `{}` (lines {}-{}, {language}) does. Name its main functions and types. \
-             At most 3 short sentences, no preamble.\n\n{fence}{}\n{}\n{fence}",
-            file.path,
-            chunk.first_line,
-            chunk.last_line,
-            fence_language(language),
-            chunk.text
-        ),
+/// Combines the files' summaries into the overview (and a title, when asked).
+pub fn overall_reduce(kind: Kind, author: Option<String>, want_title: bool) -> ReducePrompts {
+    let codebase = kind == Kind::Codebase;
+    ReducePrompts {
+        ask: Box::new(move |items| render("overview", context! { author, codebase, want_title, items, group => false })),
+        ask_group: Box::new(move |items| render("overview", context! { codebase, items, group => true })),
+        answer_tokens: OVERALL_ANSWER,
     }
 }
 
@@ -81,76 +133,33 @@ fn fence_language(language: &str) -> String {
     }
 }
 
-/// Combines a file's chunk summaries into one.
-pub fn file_reduce(file: &FileChange) -> ReducePrompts {
-    let what = match &file.content {
-        Content::Hunks(_) => format!("the change to `{}`", file.path),
-        _ => format!("`{}`", file.path),
-    };
-    let whole = what.clone();
-    ReducePrompts {
-        ask: Box::new(move |items| {
-            format!("These are summaries of consecutive parts of {whole}. Write one summary of {whole} as a whole: at most 4 sentences, no preamble.\n\n{items}")
-        }),
-        ask_group: Box::new(move |items| {
-            format!("These are summaries of consecutive parts of {what}. Combine them into one summary of these parts: at most 4 sentences, no preamble.\n\n{items}")
-        }),
-        answer_tokens: FILE_ANSWER,
-    }
-}
-
-/// The items the overall summary is made from: one per file, and the deletions.
-pub fn overall_items(kind: Kind, files: &[FileSummary], listed: &[Listed]) -> Vec<String> {
-    let mut items: Vec<String> = files
-        .iter()
-        .map(|f| match kind {
-            Kind::Change => format!("- `{}` ({}, +{} -{}): {}", f.path, f.status.as_str(), f.additions, f.deletions, f.summary),
-            Kind::Codebase => format!("- `{}`: {}", f.path, f.summary),
-        })
-        .collect();
-    let deleted: Vec<&str> = listed.iter().filter(|l| l.status == Status::Deleted).map(|l| l.path.as_str()).collect();
-    if !deleted.is_empty() && deleted.len() <= 20 {
-        items.push(format!("- deleted: {}", deleted.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")));
-    }
-    items
-}
-
-/// Combines the files' summaries into the title and overview.
-pub fn overall_reduce(kind: Kind) -> ReducePrompts {
-    let (subject, form) = match kind {
-        Kind::Change => (
-            "a pull request",
-            "Write the review summary in exactly this form:\n\
-             Title: <one line, at most 10 words>\n\
-             What changed: <2 to 4 sentences>\n\
-             Why: <one sentence, or \"Not stated.\">\n\
-             Risks:\n- <a point a reviewer should check>\n- <another, if any>",
-        ),
-        Kind::Codebase => (
-            "a codebase",
-            "Write an overview for a new reader in exactly this form:\n\
-             Title: <one line, at most 10 words>\n\
-             Overview: <3 to 5 sentences on what the code does>\n\
-             Main parts:\n- <a folder or file and its role>\n- <another>",
-        ),
-    };
-    ReducePrompts {
-        ask: Box::new(move |items| format!("Below is a summary of every file in {subject}. {form}\n\nFiles:\n{items}")),
-        ask_group: Box::new(move |items| {
-            format!("Below are summaries of some files in {subject}. Combine them into one paragraph of at most 5 sentences that keeps the file paths.\n\n{items}")
-        }),
-        answer_tokens: OVERALL_ANSWER,
-    }
-}
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::change::{Hunk, Status};
 
     #[test]
     fn fences_outgrow_backticks_in_the_text() {
         assert_eq!(fence_for("plain"), "```");
         assert_eq!(fence_for("a ```` b"), "`````");
+    }
+
+    #[test]
+    fn prompts_carry_the_author_title_the_items_and_a_kind_of_file() {
+        let file = FileChange {
+            path: "tests/retry.rs".into(),
+            old_path: None,
+            status: Status::Modified,
+            additions: 1,
+            deletions: 0,
+            content: Content::Hunks(vec![Hunk { header: "@@ -1 +1,2 @@".into(), lines: vec!["+fn t() {}".into()] }]),
+        };
+        let chunk = Chunk { first_line: 1, last_line: 2, text: "@@ -1 +1,2 @@\n+fn t() {}".into(), tokens: 9 };
+        let prompt = chunk_prompt(&file, &chunk, 1, 1, &["t".into()], Some("fix: retry before the last attempt"));
+        assert!(prompt.contains("\"fix: retry before the last attempt\" (their words"), "{prompt}");
+        assert!(prompt.contains("Items this diff defines or touches: `t`."), "{prompt}");
+        assert!(prompt.contains("what these tests check"), "{prompt}");
+        let overview = (overall_reduce(Kind::Change, Some("Why: flaky".into()), false).ask)("- `a`: x");
+        assert!(overview.contains("Why: flaky") && !overview.contains("Title:"), "{overview}");
     }
 }

@@ -1,10 +1,13 @@
 //! A summary as the Markdown body the bot posts (always within GitHub's
-//! comment limit, saying so when cut) or as JSON.
+//! comment limit, saying so when cut) or as JSON. Everything that came from
+//! outside (paths, the model's text, names) goes through [`super::markdown`].
 
 use std::fmt::Write;
 
-use super::select::Reason;
+use super::facts::{ChangeFacts, CodebaseFacts};
+use super::markdown::{cell, code, inert};
 use super::schema::{FileSummary, Stats, Summary};
+use super::select::Reason;
 
 /// GitHub refuses issue and pull-request comments longer than this (characters).
 pub const COMMENT_LIMIT: usize = 65_536;
@@ -12,14 +15,29 @@ pub const COMMENT_LIMIT: usize = 65_536;
 /// Items of the "not summarized" list shown before "… and N more".
 const LISTED_SHOWN: usize = 100;
 
+/// At most this many names per kind in a line; the JSON has them all.
+const NAMES_SHOWN: usize = 8;
+
 pub fn to_json(summary: &Summary) -> String {
     serde_json::to_string_pretty(summary).expect("summaries serialise")
 }
 
-/// The Markdown body, at most `max_chars` characters: when the whole does not
-/// fit, file rows are left out from the end with a visible note.
+/// The Markdown of a summary, at most `max_chars` characters, with its title
+/// as a heading (the CLI and the check run).
 pub fn to_markdown(summary: &Summary, max_chars: usize) -> String {
-    let full = render(summary, summary.files.len());
+    fit(summary, max_chars, true)
+}
+
+/// The body of a pull request comment: as [`to_markdown`] without the title,
+/// which is the pull request's own.
+pub fn to_comment(summary: &Summary, max_chars: usize) -> String {
+    fit(summary, max_chars, false)
+}
+
+/// When the whole does not fit, file rows are left out from the end with a
+/// visible note.
+fn fit(summary: &Summary, max_chars: usize, title: bool) -> String {
+    let full = render(summary, summary.files.len(), title);
     if full.chars().count() <= max_chars {
         return full;
     }
@@ -27,13 +45,13 @@ pub fn to_markdown(summary: &Summary, max_chars: usize) -> String {
     let (mut low, mut high) = (0, summary.files.len());
     while low < high {
         let mid = (low + high).div_ceil(2);
-        if render(summary, mid).chars().count() <= max_chars {
+        if render(summary, mid, title).chars().count() <= max_chars {
             low = mid;
         } else {
             high = mid - 1;
         }
     }
-    let text = render(summary, low);
+    let text = render(summary, low, title);
     if text.chars().count() <= max_chars {
         return text;
     }
@@ -45,19 +63,50 @@ pub fn to_markdown(summary: &Summary, max_chars: usize) -> String {
     cut
 }
 
-fn render(summary: &Summary, rows: usize) -> String {
+fn render(summary: &Summary, rows: usize, title: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "### {}\n", one_line(&summary.title));
-    if !summary.overview.is_empty() {
-        let _ = writeln!(out, "{}\n", summary.overview);
+    let codebase = summary.codebase.is_some();
+    if title {
+        let _ = writeln!(out, "### {}\n", inert(&summary.title));
     }
-    let failed: usize = summary.files.iter().flat_map(|f| &f.chunks).filter(|c| !c.answer.ok()).count();
+    if let Some(facts) = &summary.facts {
+        let _ = writeln!(
+            out,
+            "**{}** · review size {} ({} file(s), +{} −{})\n",
+            capitalised(&facts.label),
+            facts.review_size,
+            facts.files,
+            facts.additions,
+            facts.deletions
+        );
+    }
+    if !summary.overview.is_empty() {
+        let _ = writeln!(out, "{}\n", inert(&summary.overview));
+    }
+    let (heading, lines) = match (&summary.facts, &summary.codebase) {
+        (Some(facts), _) => ("**For reviewers** (computed from the diff)", reviewer_lines(facts)),
+        (None, Some(facts)) => ("**The codebase** (computed)", codebase_lines(facts)),
+        (None, None) => ("", Vec::new()),
+    };
+    if !lines.is_empty() {
+        let _ = writeln!(out, "{heading}");
+        for line in lines {
+            let _ = writeln!(out, "- {line}");
+        }
+        out.push('\n');
+    }
     if !summary.files.is_empty() {
         let listed = if summary.listed.is_empty() { String::new() } else { format!(", {} not summarized", summary.listed.len()) };
-        let _ = writeln!(out, "<details>\n<summary>{} file(s) summarized{listed}</summary>\n", summary.files.len());
-        let _ = writeln!(out, "| File | Change | Summary |\n| --- | --- | --- |");
+        let (what, header) = if codebase {
+            ("file(s) read", "| File | Lines | What it does |")
+        } else {
+            ("file(s) summarized", "| File | Change | What changed |")
+        };
+        let _ = writeln!(out, "<details>\n<summary>{} {what}{listed}</summary>\n", summary.files.len());
+        let _ = writeln!(out, "{header}\n| --- | --- | --- |");
         for file in &summary.files[..rows] {
-            let _ = writeln!(out, "| {} | {} | {} |", file_cell(file), change_cell(file), summary_cell(file));
+            let middle = if codebase { lines_cell(file) } else { change_cell(file) };
+            let _ = writeln!(out, "| {} | {} | {} |", file_cell(file), middle, summary_cell(file));
         }
         if rows < summary.files.len() {
             let _ = writeln!(
@@ -70,39 +119,114 @@ fn render(summary: &Summary, rows: usize) -> String {
     }
     if !summary.listed.is_empty() {
         let _ = writeln!(out, "<details>\n<summary>Not summarized ({})</summary>\n", summary.listed.len());
-        for item in summary.listed.iter().take(LISTED_SHOWN) {
-            let _ = writeln!(out, "- {} — {}", code(&item.path), item.reason.describe());
+        // Files the settings leave out are counted, not listed one by one.
+        let by_settings = |r: &Reason| matches!(r, Reason::NotIncluded | Reason::Excluded);
+        let named: Vec<_> = summary.listed.iter().filter(|l| !by_settings(&l.reason)).collect();
+        for item in named.iter().take(LISTED_SHOWN) {
+            let _ = writeln!(out, "- {} — {}", code(&item.path), inert(&item.reason.describe()));
         }
-        if summary.listed.len() > LISTED_SHOWN {
-            let more = &summary.listed[LISTED_SHOWN..];
+        if named.len() > LISTED_SHOWN {
+            let more = &named[LISTED_SHOWN..];
             let over_limit = more.iter().filter(|l| l.reason == Reason::OverFileLimit).count();
             let _ = writeln!(out, "- … and {} more ({over_limit} over the max_files limit)", more.len());
+        }
+        for reason in [Reason::NotIncluded, Reason::Excluded] {
+            let count = summary.listed.iter().filter(|l| l.reason == reason).count();
+            if count > 0 {
+                let _ = writeln!(out, "- {count} file(s) {}", reason.describe());
+            }
         }
         let _ = writeln!(out, "\n</details>\n");
     }
     let stats = &summary.stats;
-    let mut footer = format!("precis · {} · {} chunk(s) in {:.0} s", summary.model, stats.chunks, stats.wall_s);
-    if stats.chunks_cached > 0 {
-        let _ = write!(footer, " · {} from cache", stats.chunks_cached);
+    let mut footer = format!("precis · {} · {} chunk(s) in {:.0} s", code(&summary.model), stats.chunks, stats.wall_s);
+    if stats.answers_failed > 0 {
+        let _ = write!(footer, " · {} of {} answers failed", stats.answers_failed, stats.answers);
     }
-    if failed > 0 {
-        let _ = write!(footer, " · {failed} chunk(s) failed");
+    if stats.names_written > 0 {
+        let _ = write!(footer, " · every name shown checked against the change");
     }
     let _ = writeln!(out, "<sub>{footer}</sub>");
     out
 }
 
-fn one_line(text: &str) -> String {
-    text.lines().next().unwrap_or("").trim().to_string()
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
-/// Inline code that survives backticks in the text.
-fn code(text: &str) -> String {
-    if text.contains('`') {
-        format!("`` {} ``", text.replace('|', "\\|"))
+fn names(list: &[String]) -> String {
+    let shown: Vec<String> = list.iter().take(NAMES_SHOWN).map(|n| code(n)).collect();
+    let more = list.len().saturating_sub(NAMES_SHOWN);
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
     } else {
-        format!("`{}`", text.replace('|', "\\|"))
+        shown.join(", ")
     }
+}
+
+/// The "For reviewers" list: every line computed from the diff.
+fn reviewer_lines(facts: &ChangeFacts) -> Vec<String> {
+    let mut lines = Vec::new();
+    let api = &facts.api;
+    let parts: Vec<String> = [("added", &api.added), ("changed", &api.changed), ("removed", &api.removed)]
+        .into_iter()
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(what, list)| format!("{what} {}", names(list)))
+        .collect();
+    lines.push(format!("Public API: {}", if parts.is_empty() { "no public item added, changed or removed".into() } else { parts.join("; ") }));
+    lines.push(format!("Tests: {}", if facts.tests.is_empty() { "no test file touched".into() } else { names(&facts.tests) }));
+    let dependencies: Vec<String> = facts
+        .dependencies
+        .iter()
+        .take(NAMES_SHOWN)
+        .map(|d| match (&d.from, &d.to) {
+            (Some(from), Some(to)) => format!("{} {} → {}", code(&d.name), inert(from), inert(to)),
+            (None, Some(to)) => format!("{} {} added", code(&d.name), inert(to)),
+            (Some(from), None) => format!("{} {} removed", code(&d.name), inert(from)),
+            (None, None) => code(&d.name),
+        })
+        .collect();
+    let more = facts.dependencies.len().saturating_sub(NAMES_SHOWN);
+    lines.push(format!(
+        "Dependencies: {}{}",
+        if dependencies.is_empty() { "none changed".into() } else { dependencies.join(", ") },
+        if more > 0 { format!(" and {more} more") } else { String::new() }
+    ));
+    for (what, list) in [("CI", &facts.ci), ("Build", &facts.build), ("Migrations", &facts.migrations), ("Config", &facts.config), ("Docs", &facts.docs)] {
+        if !list.is_empty() {
+            lines.push(format!("{what}: {}", names(list)));
+        }
+    }
+    if !facts.flags.is_empty() {
+        let flags: Vec<String> = facts
+            .flags
+            .iter()
+            .take(NAMES_SHOWN)
+            .map(|f| match f.split_once(": ") {
+                Some((path, flag)) => format!("{} {}", code(path), inert(flag)),
+                None => inert(f),
+            })
+            .collect();
+        lines.push(format!("Look at: {}", flags.join("; ")));
+    }
+    lines
+}
+
+fn codebase_lines(facts: &CodebaseFacts) -> Vec<String> {
+    let mut lines = Vec::new();
+    let languages: Vec<String> = facts.languages.iter().take(6).map(|(l, f, n)| format!("{} ({f} file(s), {n} lines)", inert(l))).collect();
+    if !languages.is_empty() {
+        lines.push(format!("Languages: {}", languages.join(", ")));
+    }
+    if !facts.entry_points.is_empty() {
+        lines.push(format!("Entry points: {}", names(&facts.entry_points)));
+    }
+    if !facts.public_items.is_empty() {
+        let items: Vec<String> = facts.public_items.iter().take(6).map(|(p, n)| format!("{} ({n})", code(p))).collect();
+        lines.push(format!("Most public items: {}", items.join(", ")));
+    }
+    lines
 }
 
 fn file_cell(file: &FileSummary) -> String {
@@ -116,35 +240,42 @@ fn change_cell(file: &FileSummary) -> String {
     format!("{} +{} −{}", file.status.as_str(), file.additions, file.deletions)
 }
 
-/// A table cell: one line, pipes escaped, HTML-ish text kept inert.
+fn lines_cell(file: &FileSummary) -> String {
+    file.additions.to_string()
+}
+
+/// A table cell: the summary, inert and on one line, with the items.
 fn summary_cell(file: &FileSummary) -> String {
-    let mut cell = file.summary.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|").replace('<', "&lt;");
+    let mut text = cell(&file.summary);
     if !file.symbols.is_empty() {
-        const SHOWN: usize = 12;
-        let names: Vec<String> = file.symbols.iter().take(SHOWN).map(|s| code(s)).collect();
-        let more = file.symbols.len().saturating_sub(SHOWN);
-        let _ = write!(cell, "<br>**Items:** {}{}", names.join(", "), if more > 0 { format!(" and {more} more") } else { String::new() });
+        let _ = write!(text, "<br>**Items:** {}", names(&file.symbols));
     }
     let failed = file.chunks.iter().filter(|c| !c.answer.ok()).count();
     if failed > 0 {
-        let _ = write!(cell, "<br>⚠️ {failed} of {} part(s) could not be summarized", file.chunks.len());
+        let _ = write!(text, "<br>⚠️ {failed} of {} part(s) could not be summarized", file.chunks.len());
     }
     if file.omitted_lines > 0 {
-        let _ = write!(cell, "<br>⚠️ {} more line(s) past the per-file limit were not read", file.omitted_lines);
+        let _ = write!(text, "<br>⚠️ {} more line(s) past the per-file limit were not read", file.omitted_lines);
     }
-    cell
+    text
 }
 
 /// The run's numbers on one line, for stderr.
 pub fn stats_line(stats: &Stats) -> String {
     format!(
-        "files {} · chunks {} ({} ok, {} cached, success {:.1}%) · lines {} · tokens in {} out {} · wall {:.1} s · \
-         {:.1} chunks/min · prefill {:.1} tok/s · decode {:.1} tok/s · parallel efficiency {:.0}% of {} rows · peak RSS {:.0} MB",
+        "files {} · chunks {} ({} ok, {} cached) · answers {} (success {:.1}%) · grounding {:.1}% ({} of {} names, {} sentence(s) dropped) · \
+         lines {} · tokens in {} out {} · wall {:.1} s · {:.1} chunks/min · prefill {:.1} tok/s · decode {:.1} tok/s · \
+         parallel efficiency {:.0}% of {} rows · peak RSS {:.0} MB",
         stats.files,
         stats.chunks,
         stats.chunks_ok,
         stats.chunks_cached,
+        stats.answers,
         stats.success_rate * 100.0,
+        stats.grounding * 100.0,
+        stats.names_kept,
+        stats.names_written,
+        stats.sentences_dropped,
         stats.lines,
         stats.tokens_in,
         stats.tokens_out,
@@ -161,9 +292,11 @@ pub fn stats_line(stats: &Stats) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::author::AuthorContext;
     use crate::pipeline::change::{Source, Status};
+    use crate::pipeline::facts::{Api, FileFacts};
+    use crate::pipeline::schema::Origin;
     use crate::pipeline::select::Listed;
-    use crate::pipeline::schema::Stats;
 
     fn summary(files: usize, listed: usize) -> Summary {
         let file = |i: usize| FileSummary {
@@ -175,15 +308,28 @@ mod tests {
             language: "Rust",
             symbols: vec![format!("function_{i}")],
             summary: "Adds a helper that | parses input and <b>returns</b> it. ".repeat(3),
+            summary_from: Origin::Model,
+            facts: FileFacts::default(),
             omitted_lines: 0,
             chunks: Vec::new(),
+        };
+        let facts = ChangeFacts {
+            label: "feature".into(),
+            review_size: "S".into(),
+            files,
+            api: Api { added: vec!["parse".into()], ..Api::default() },
+            ..ChangeFacts::default()
         };
         Summary {
             model: "test".into(),
             source: Source::Patch { name: "x".into() },
             title: "A title\nwith a second line".into(),
-            overview: "**What changed:** things.".into(),
-            dropped_lines: Vec::new(),
+            title_from: Origin::Model,
+            overview: "Things change.".into(),
+            author: AuthorContext::default(),
+            facts: Some(facts),
+            codebase: None,
+            dropped: Vec::new(),
             files: (0..files).map(file).collect(),
             listed: (0..listed)
                 .map(|i| Listed { path: format!("bin/{i}.png"), status: Status::Added, reason: Reason::Binary })
@@ -195,11 +341,13 @@ mod tests {
     #[test]
     fn a_small_summary_is_whole() {
         let text = to_markdown(&summary(2, 1), COMMENT_LIMIT);
-        assert!(text.starts_with("### A title\n\n**What changed:** things."));
-        assert!(text.contains("| `src/module_1/file_1.rs` | modified +3 −1 | Adds a helper that \\| parses input and &lt;b>returns"));
+        assert!(text.starts_with("### A title with a second line\n\n**Feature** · review size S"), "{text}");
+        assert!(text.contains("**For reviewers** (computed from the diff)\n- Public API: added `parse`"), "{text}");
+        assert!(text.contains("| `src/module_1/file_1.rs` | modified +3 −1 | Adds a helper that \\| parses input and &lt;b&gt;returns"), "{text}");
         assert!(text.contains("**Items:** `function_1`"));
         assert!(text.contains("- `bin/0.png` — binary"));
         assert!(!text.contains("not shown"));
+        assert!(!to_comment(&summary(2, 1), COMMENT_LIMIT).contains("### A title"), "a comment does not repeat the pull request's title");
     }
 
     #[test]
@@ -211,6 +359,14 @@ mod tests {
         assert!(text.contains("more file(s) were summarized but are not shown"));
         assert!(text.contains("- … and 9900 more (0 over the max_files limit)"));
         assert!(text.trim_end().ends_with("</sub>"), "the footer survives");
+    }
+
+    #[test]
+    fn files_left_out_by_the_settings_are_counted_not_listed() {
+        let mut many = summary(1, 0);
+        many.listed = (0..575).map(|i| Listed { path: format!("x/{i}.rs"), status: Status::Added, reason: Reason::NotIncluded }).collect();
+        let text = to_markdown(&many, COMMENT_LIMIT);
+        assert!(text.contains("- 575 file(s) not in the config's include globs") && !text.contains("x/1.rs"), "{text}");
     }
 
     #[test]

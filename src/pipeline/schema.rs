@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::author::AuthorContext;
 use super::change::{Source, Status};
 use super::chunk::Chunk;
+use super::facts::{ChangeFacts, CodebaseFacts, FileFacts};
+use super::grounding::Dropped;
 use super::select::Listed;
 
 /// One answer of the model, or why there is none.
@@ -18,6 +21,9 @@ pub struct Answer {
     pub tokens_out: usize,
     pub cached: bool,
     pub attempts: usize,
+    /// The answer hit its token cap (its last sentence may be unfinished).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub capped: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip)]
@@ -51,7 +57,11 @@ pub struct FileSummary {
     pub language: &'static str,
     /// Functions, types and other items the change defines or touches.
     pub symbols: Vec<String>,
+    /// One or two sentences from the model, every name checked against the change.
     pub summary: String,
+    pub summary_from: Origin,
+    /// Computed from the change, not the model.
+    pub facts: FileFacts,
     /// Lines past the per-file chunk limit, not summarized.
     pub omitted_lines: usize,
     pub chunks: Vec<ChunkSummary>,
@@ -76,7 +86,36 @@ pub struct Stats {
     pub parallel_efficiency: f64,
     pub parallel: usize,
     pub peak_rss_mb: f64,
+    /// Final answers at every level (chunks, files, overview) and those that failed.
+    pub answers: usize,
+    pub answers_failed: usize,
     pub success_rate: f64,
+    /// Code-like names the model wrote, those that occur in the change, and their ratio.
+    pub names_written: usize,
+    pub names_kept: usize,
+    pub grounding: f64,
+    pub sentences_dropped: usize,
+}
+
+/// Where a title or a summary came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The pull request's own title, a patch's subject or a lone commit's.
+    Author,
+    Model,
+    /// Made from the facts (the model's answer failed, or the gate left nothing of it).
+    Computed,
+}
+
+/// A sentence the grounding gate kept from reviewers, and where it was.
+#[derive(Clone, Debug, Serialize)]
+pub struct DroppedAt {
+    /// The file whose summary it was in; `None` for the title and overview.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(flatten)]
+    pub dropped: Dropped,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -84,10 +123,19 @@ pub struct Summary {
     pub model: String,
     pub source: Source,
     pub title: String,
-    /// The overall summary (what changed, why, risks), Markdown.
+    pub title_from: Origin,
+    /// At most three sentences on the whole, from the model, every name checked.
     pub overview: String,
-    /// Lines of the model's overview dropped for naming files not in the change.
-    pub dropped_lines: Vec<String>,
+    /// The author's words the summary was given (claims, not facts).
+    pub author: AuthorContext,
+    /// What a change is and does, computed (`None` for a codebase).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facts: Option<ChangeFacts>,
+    /// Languages, entry points and public items (a codebase only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codebase: Option<CodebaseFacts>,
+    /// Sentences of the model left out, with the reason.
+    pub dropped: Vec<DroppedAt>,
     pub files: Vec<FileSummary>,
     pub listed: Vec<Listed>,
     pub stats: Stats,
@@ -96,20 +144,27 @@ pub struct Summary {
 impl Summary {
     /// Nothing to read (an empty change, or only binaries, deletions and the
     /// like): the listing, without loading a model.
-    pub fn without_model(source: Source, listed: Vec<Listed>) -> Summary {
+    pub fn without_model(source: Source, listed: Vec<Listed>, author: AuthorContext, facts: Option<ChangeFacts>) -> Summary {
+        let (title, title_from) = match author.headline() {
+            Some(title) => (title.to_string(), Origin::Author),
+            None => (empty_title(&listed), Origin::Computed),
+        };
         Summary {
             model: "none".into(),
             source,
-            title: empty_title(&listed),
+            title,
+            title_from,
             overview: String::new(),
-            dropped_lines: Vec::new(),
+            author,
+            facts,
+            codebase: None,
+            dropped: Vec::new(),
             files: Vec::new(),
             listed,
-            stats: Stats { success_rate: 1.0, ..Stats::default() },
+            stats: Stats { success_rate: 1.0, grounding: 1.0, ..Stats::default() },
         }
     }
 }
-
 
 pub(crate) fn empty_title(listed: &[Listed]) -> String {
     if listed.is_empty() {

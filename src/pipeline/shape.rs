@@ -1,117 +1,64 @@
-//! What the model wrote, checked and shaped: unusable answers refused,
-//! overview lines naming files outside the change dropped, and the items a
-//! change touches computed from the diff itself.
+//! What the model wrote, checked and shaped: unusable answers refused, a
+//! title line taken apart from the overview, and the items a change touches
+//! computed from the diff itself.
 
-use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use regex::Regex;
 
 use super::change::{Content, FileChange};
 use super::prompts::Kind;
-use super::schema::FileSummary;
-use super::select::Listed;
 
-/// Why an answer is unusable, if it is: empty, or the input copied back
-/// (a small model sometimes repeats prose it was asked to summarize).
+/// Why an answer is unusable, if it is: the input copied back (a small model
+/// sometimes repeats prose it was asked to summarize).
 pub fn answer_problem(text: &str, prompt: &str) -> Option<String> {
-    if text.is_empty() {
-        return Some("the model gave an empty answer".into());
-    }
     let first = text.lines().next().unwrap_or("").trim_start_matches(['#', '-', '*', ' ']).trim();
     let probe: String = first.chars().take(40).collect();
     (probe.chars().count() == 40 && prompt.contains(&probe)).then(|| "the model repeated its input instead of summarizing it".into())
 }
 
-/// Trims an answer and a heading or label the model may have added.
+/// Trims an answer.
 pub fn clean(text: &str) -> String {
-    text.trim().trim_start_matches("Summary:").trim().to_string()
+    text.trim().to_string()
 }
 
-pub fn fallback_title(kind: Kind, files: &[FileSummary]) -> String {
-    match kind {
-        Kind::Change => format!("Changes to {} file(s)", files.len()),
-        Kind::Codebase => format!("Summary of {} file(s)", files.len()),
-    }
-}
-
-/// Every path (and file name) of the change: what a summary may name.
-pub fn known_paths(files: &[FileSummary], listed: &[Listed]) -> HashSet<String> {
-    let mut known = HashSet::new();
-    let paths = files.iter().flat_map(|f| std::iter::once(&f.path).chain(&f.old_path)).chain(listed.iter().map(|l| &l.path));
-    for path in paths {
-        let mut rest = path.as_str();
-        // Every suffix made of whole components: `src/a/b.rs`, `a/b.rs`, `b.rs`.
-        loop {
-            known.insert(rest.to_string());
-            match rest.split_once('/') {
-                Some((_, tail)) => rest = tail,
-                None => break,
-            }
-        }
-    }
-    known
-}
-
-const FILE_EXTENSIONS: &[&str] = &[
-    "rs", "py", "js", "mjs", "ts", "tsx", "jsx", "go", "java", "kt", "c", "h", "cc", "cpp", "hpp", "cs", "rb", "php",
-    "swift", "scala", "sh", "sql", "md", "toml", "yml", "yaml", "json", "html", "css", "proto", "lock", "txt", "cfg",
-    "ini", "xml", "gradle",
-];
-
-/// Names in `text` that look like file paths.
-fn path_mentions(text: &str) -> Vec<String> {
-    static PATH: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let pattern = PATH.get_or_init(|| regex::Regex::new(r"[A-Za-z0-9_./-]*[A-Za-z0-9_-]\.([A-Za-z]{1,6})\b").expect("valid regex"));
-    pattern
-        .captures_iter(text)
-        .filter(|c| FILE_EXTENSIONS.contains(&c[1].to_ascii_lowercase().as_str()))
-        .map(|c| c[0].trim_start_matches("./").to_string())
-        // `self.rs`-like method chains are not paths; a real path has no `..`.
-        .filter(|m| !m.contains(".."))
-        .collect()
-}
-
-/// Splits the model's overview into a title and a body, dropping lines that
-/// name files outside the change (a small model sometimes invents them).
-pub fn shape_overview(text: &str, known: &HashSet<String>) -> (Option<String>, String, Vec<String>) {
+/// Splits a `Title: …` line off the model's overview: (title, the rest).
+pub fn split_title(text: &str) -> (Option<String>, String) {
     let mut title = None;
-    let mut body = Vec::new();
-    let mut dropped = Vec::new();
+    let mut rest = Vec::new();
     for line in text.lines() {
-        // Small models loop: a line said twice is said once.
-        if !line.trim().is_empty() && body.iter().any(|kept: &String| kept.trim() == line.trim()) {
-            continue;
-        }
-        let unknown = path_mentions(line).into_iter().any(|m| !known.contains(&m));
-        if unknown {
-            dropped.push(line.to_string());
-            continue;
-        }
-        let trimmed = line.trim().trim_start_matches('#').trim();
-        let label = trimmed.trim_start_matches("**").split_once(':').map(|(l, r)| (l.trim_end_matches("**").trim(), r.trim()));
-        match label {
-            Some((l, rest)) if title.is_none() && l.eq_ignore_ascii_case("title") => {
-                title = Some(rest.trim_matches('*').trim().to_string()).filter(|t| !t.is_empty())
+        let bare = line.trim().trim_start_matches('#').trim().trim_start_matches("**").trim();
+        match bare.split_once(':') {
+            Some((label, value)) if title.is_none() && label.trim_end_matches("**").trim().eq_ignore_ascii_case("title") => {
+                let value = value.trim().trim_matches(['*', '"', '`']).trim().trim_end_matches('.');
+                title = Some(value.to_string()).filter(|t| !t.is_empty());
             }
-            Some((l, rest)) if ["what changed", "why", "risks", "overview", "main parts", "summary"].contains(&l.to_ascii_lowercase().as_str()) => {
-                body.push(format!("**{l}:** {}", rest.trim_start_matches("**").trim()).trim_end().to_string());
-            }
-            _ => body.push(line.trim_end().to_string()),
+            _ => rest.push(line),
         }
     }
-    while body.first().is_some_and(|l| l.trim().is_empty()) {
-        body.remove(0);
+    (title, rest.join("\n"))
+}
+
+/// A title made from what is known when the model's is missing or failed
+/// the gate: the paths, for a small change.
+pub fn fallback_title(kind: Kind, paths: &[&str]) -> String {
+    match (kind, paths) {
+        (Kind::Codebase, _) => format!("Overview of {} file(s)", paths.len()),
+        (Kind::Change, [one]) => format!("Changes to {one}"),
+        (Kind::Change, [a, b]) => format!("Changes to {a} and {b}"),
+        (Kind::Change, _) => format!("Changes to {} files", paths.len()),
     }
-    // Without a `Title:` line the caller's plain title is used: a small
-    // model's first line is too often a heading copied from the input.
-    (title, body.join("\n").trim().to_string(), dropped)
 }
 
 /// Items a file's change defines or touches: definitions on changed lines
-/// (whole files: unindented definitions), in order, without repeats.
+/// (whole files: unindented definitions), in order, without repeats. A
+/// definition is code, not prose: the keyword opens the line (after
+/// modifiers), and comment lines are skipped.
 pub fn symbols(file: &FileChange) -> Vec<String> {
-    static DEFINITION: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    static DEFINITION: OnceLock<Regex> = OnceLock::new();
     let pattern = DEFINITION.get_or_init(|| {
-        regex::Regex::new(
-            r"\b(?:fn|struct|enum|trait|union|type|const|static|mod|macro_rules!|class|def|function|interface|func|module|record)\s+([A-Za-z_][A-Za-z0-9_]*)",
+        Regex::new(
+            r"^\s*(?:(?:pub(?:\([^)]*\))?|export|default|async|static|public|private|protected|internal|final|abstract|unsafe|extern|override|open|data|sealed|inline|const)\s+)*(?:fn|struct|enum|trait|union|type|const|static|mod|macro_rules!|class|def|function|interface|func|module|record|impl)\s+(?:\([^)]*\)\s*)?([A-Za-z_][A-Za-z0-9_]*)",
         )
         .expect("valid regex")
     });
@@ -122,7 +69,11 @@ pub fn symbols(file: &FileChange) -> Vec<String> {
     };
     let mut found: Vec<String> = Vec::new();
     for line in lines {
-        for capture in pattern.captures_iter(line) {
+        let code = line.trim_start();
+        if code.starts_with("//") || code.starts_with('#') && !code.starts_with("#[") || code.starts_with('*') || code.starts_with("/*") || code.starts_with("--") {
+            continue;
+        }
+        if let Some(capture) = pattern.captures(line) {
             let name = capture[1].to_string();
             if !found.contains(&name) {
                 found.push(name);
@@ -135,28 +86,41 @@ pub fn symbols(file: &FileChange) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn overview_lines_naming_unknown_files_are_dropped() {
-        let known: std::collections::HashSet<String> = ["src/lib.rs", "lib.rs"].iter().map(|s| s.to_string()).collect();
-        let text = "Title: Add a cache\nWhat changed: `src/lib.rs` gains a cache.\nIt also edits `src/main.rs`.\nRisks:\n- eviction in lib.rs";
-        let (title, body, dropped) = shape_overview(text, &known);
-        assert_eq!(title.as_deref(), Some("Add a cache"));
-        assert!(body.contains("**What changed:** `src/lib.rs` gains a cache."));
-        assert!(body.contains("- eviction in lib.rs"));
-        assert_eq!(dropped, vec!["It also edits `src/main.rs`."]);
-    }
+    use crate::pipeline::change::{Hunk, Status};
 
     #[test]
     fn copied_input_is_not_a_summary() {
         let prompt = "Summarize:\n+## Measured: summaries and the webhook endpoint\n+Numbers follow.";
         assert!(answer_problem("## Measured: summaries and the webhook endpoint", prompt).is_some());
-        assert!(answer_problem("", prompt).is_some());
         assert!(answer_problem("The README gains a section with measured numbers.", prompt).is_none());
     }
 
     #[test]
-    fn method_calls_and_versions_are_not_paths() {
-        assert_eq!(path_mentions("calls self.run() and v1.2; edits a/b.rs and Cargo.toml"), vec!["a/b.rs", "Cargo.toml"]);
+    fn a_title_line_is_taken_apart() {
+        assert_eq!(split_title("**Title:** Retry before the last attempt.\nIt waits."), (Some("Retry before the last attempt".into()), "It waits.".into()));
+        assert_eq!(split_title("No title here."), (None, "No title here.".into()));
+    }
+
+    #[test]
+    fn items_are_definitions_not_words_in_comments() {
+        let file = FileChange {
+            path: "src/a.rs".into(),
+            old_path: None,
+            status: Status::Modified,
+            additions: 5,
+            deletions: 0,
+            content: Content::Hunks(vec![Hunk {
+                header: "@@".into(),
+                lines: vec![
+                    "+/// This function panics when the struct is empty.".into(),
+                    "+// a type for the module".into(),
+                    "+pub(crate) async fn run_jobs() {}".into(),
+                    "+impl Queue {".into(),
+                    "+    const LIMIT: usize = 3;".into(),
+                    "+let value = type_of(x);".into(),
+                ],
+            }]),
+        };
+        assert_eq!(symbols(&file), vec!["run_jobs", "Queue", "LIMIT"]);
     }
 }

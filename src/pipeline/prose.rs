@@ -1,0 +1,171 @@
+//! The model's prose, bounded: plain sentences only (no headings, lists,
+//! code blocks or labels), never cut mid-sentence, at most so many words.
+
+/// Words that end with a period without ending a sentence.
+const ABBREVIATIONS: &[&str] = &["e.g.", "i.e.", "etc.", "vs.", "approx.", "incl.", "resp.", "cf.", "Mr.", "Dr."];
+
+/// The answer as plain prose: code blocks, headings, list markers, bold
+/// markers and leading labels ("Summary:") removed; lines joined.
+pub fn plain(text: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut in_fence = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            in_fence = !in_fence;
+            continue;
+        }
+        // Copied diff lines are not prose.
+        if in_fence || trimmed.starts_with("@@") || trimmed.starts_with("+++") || trimmed.starts_with("---") || trimmed.starts_with("diff --git") {
+            continue;
+        }
+        let heading = trimmed.starts_with('#');
+        let mut line = trimmed.trim_start_matches('#').trim();
+        for marker in ["- ", "* ", "• ", "+ "] {
+            if let Some(rest) = line.strip_prefix(marker) {
+                line = rest;
+            }
+        }
+        let numbered = line.split_once(". ").filter(|(n, _)| !n.is_empty() && n.len() <= 2 && n.chars().all(|c| c.is_ascii_digit()));
+        if let Some((_, rest)) = numbered {
+            line = rest;
+        }
+        let line = line.replace("**", "").replace("__", "");
+        let line = strip_label(&line);
+        // A short heading ("## Summary") says nothing.
+        if line.is_empty() || heading && words(line) <= 4 && !line.ends_with(['.', '!', '?']) {
+            continue;
+        }
+        // A list item or a heading without an end gets one, so it reads as a sentence.
+        let mut line = line.to_string();
+        if !line.ends_with(['.', '!', '?']) && text.lines().count() > 1 {
+            line.push('.');
+        }
+        out.push(line);
+    }
+    out.join(" ").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `Summary: text` → `text`, for the labels small models put first.
+fn strip_label(line: &str) -> &str {
+    match line.split_once(':') {
+        Some((label, rest))
+            if label.split_whitespace().count() <= 3
+                && ["summary", "overview", "what changed", "changes", "change", "answer", "description", "purpose", "why", "the change"]
+                    .contains(&label.trim().to_ascii_lowercase().as_str()) =>
+        {
+            rest.trim()
+        }
+        _ => line.trim(),
+    }
+}
+
+fn ends_sentence(text: &str) -> bool {
+    text.trim_end().ends_with(['.', '!', '?', ')', '`', '"', ']'])
+}
+
+/// The sentences of `text`, each with its final punctuation; a last piece
+/// without one is returned too (the caller decides about it).
+pub fn sentences(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut in_code = false;
+    for i in 0..chars.len() {
+        if chars[i] == '`' {
+            in_code = !in_code;
+        }
+        if in_code || !matches!(chars[i], '.' | '!' | '?') {
+            continue;
+        }
+        // A sentence ends at punctuation followed by a space and a capital,
+        // a backtick, a quote or a digit (or by the end): not in `a.b()` or `1.2`.
+        let next = chars.get(i + 1);
+        let after = chars.get(i + 2);
+        let ends = match (next, after) {
+            (None, _) => true,
+            (Some(c), Some(a)) if c.is_whitespace() => a.is_uppercase() || matches!(a, '`' | '"' | '\'' | '(' | '*') || a.is_ascii_digit(),
+            (Some(c), None) => c.is_whitespace(),
+            _ => false,
+        };
+        let piece: String = chars[start..=i].iter().collect();
+        let last_word = piece.split_whitespace().last().unwrap_or("");
+        if ends && !ABBREVIATIONS.contains(&last_word) {
+            let piece = piece.trim().to_string();
+            if !piece.is_empty() {
+                out.push(piece);
+            }
+            start = i + 1;
+        }
+    }
+    let rest: String = chars[start..].iter().collect();
+    if !rest.trim().is_empty() {
+        out.push(rest.trim().to_string());
+    }
+    out
+}
+
+pub fn words(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
+/// At most `max_sentences` whole sentences and about `max_words` words: a
+/// sentence that would pass the limit is left out (the first is kept if it
+/// is within twice the limit). An unfinished last sentence is dropped when
+/// the answer hit its token cap, else given its period.
+pub fn bounded(text: &str, max_sentences: usize, max_words: usize, capped: bool) -> String {
+    let mut all = sentences(&plain(text));
+    // An answer that hit its cap may end mid-sentence even after a backtick or a parenthesis.
+    if let Some(last) = all.last_mut() {
+        if capped && !last.ends_with(['.', '!', '?']) {
+            all.pop();
+        } else if !ends_sentence(last) {
+            last.push('.');
+        }
+    }
+    let mut kept: Vec<String> = Vec::new();
+    let mut count = 0;
+    for sentence in all {
+        let n = words(&sentence);
+        let fits = count + n <= max_words || (kept.is_empty() && n <= max_words * 2);
+        if kept.len() == max_sentences || !fits {
+            break;
+        }
+        // Small models repeat themselves: a sentence said twice is said once.
+        if kept.iter().any(|k| k.eq_ignore_ascii_case(&sentence)) {
+            continue;
+        }
+        count += n;
+        kept.push(sentence);
+    }
+    kept.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentences_split_on_ends_not_on_calls_versions_or_abbreviations() {
+        assert_eq!(
+            sentences("Calls `self.run()` and bumps v1.2 to 1.3. It also adds e.g. a flag. Done"),
+            vec!["Calls `self.run()` and bumps v1.2 to 1.3.", "It also adds e.g. a flag.", "Done"]
+        );
+    }
+
+    #[test]
+    fn headings_lists_labels_and_code_blocks_become_plain_sentences() {
+        let text = "## Summary\nSummary: Adds a parser.\n- handles `x`\n- handles `y`\n```rust\nfn x() {}\n```";
+        assert_eq!(plain(text), "Adds a parser. handles `x`. handles `y`.");
+    }
+
+    #[test]
+    fn a_capped_answer_loses_its_unfinished_sentence_and_limits_hold() {
+        assert_eq!(bounded("Adds a cache. The `tail -1`", 2, 40, true), "Adds a cache.");
+        assert_eq!(bounded("Adds a cache", 2, 40, false), "Adds a cache.");
+        assert_eq!(bounded("One. Two. Three.", 2, 40, false), "One. Two.");
+        let long = format!("{}. Short one.", "word ".repeat(50).trim());
+        assert_eq!(words(&bounded(&long, 3, 40, false)), 50, "a first sentence within twice the limit stays alone");
+        assert_eq!(bounded("Same. Same. Other.", 3, 40, false), "Same. Other.");
+    }
+}
