@@ -3,7 +3,7 @@
 //! ([`crate::llm::Served`]); [`Fake`] is a deterministic stand-in that lets
 //! the App, the Action and the pipeline be tested without a model.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -19,11 +19,14 @@ pub struct Prompt {
     pub seed: u64,
     /// The answer ends before any of these strings.
     pub stop: Vec<String>,
+    /// The start of the answer, written for the model (it goes on from
+    /// there); not part of the completion's text.
+    pub answer_prefix: Option<String>,
 }
 
 impl Prompt {
     pub fn greedy(system: &str, user: &str, max_tokens: usize) -> Prompt {
-        Prompt { system: system.into(), user: user.into(), max_tokens, temperature: 0.0, seed: 0, stop: Vec::new() }
+        Prompt { system: system.into(), user: user.into(), max_tokens, temperature: 0.0, seed: 0, stop: Vec::new(), answer_prefix: None }
     }
 }
 
@@ -65,37 +68,58 @@ pub trait ModelSource: Send + Sync {
 
 /// A deterministic model for tests: no weights, no runtime. It answers
 /// every prompt with one sentence naming the first backticked name of the
-/// prompt, and a title line when the prompt asks for one; tokens are
-/// whitespace-separated words.
+/// prompt (and, when told to, a second naming something the prompt does not
+/// have); tokens are whitespace-separated words. It can keep the prompts it
+/// was given, for tests of what reaches the model.
 pub struct Fake {
     id: String,
+    log: Arc<Mutex<Vec<Prompt>>>,
+    invent: Option<String>,
 }
 
 impl Fake {
     pub fn new(name: &str) -> Fake {
-        Fake { id: format!("{name}@fake") }
+        Fake { id: format!("{name}@fake"), log: Arc::default(), invent: None }
     }
 
     fn answer(&self, prompt: &Prompt) -> String {
         let first_name = prompt.user.split('`').nth(1).filter(|n| !n.is_empty() && !n.contains('\n'));
         let subject = first_name.map(|n| format!("`{n}`")).unwrap_or_else(|| "the input".into());
-        if prompt.user.contains("Title:") {
-            format!("Title: Update {}\nThe change updates {subject} as the files describe.", subject.trim_matches('`'))
+        if prompt.answer_prefix.is_some() {
+            format!("Update {}", subject.trim_matches('`'))
         } else {
-            format!("Changes {subject} in a small, self-contained way.")
+            let invented = self.invent.as_ref().map(|name| format!(" It also rewrites `{name}` entirely.")).unwrap_or_default();
+            format!("Changes {subject} in a small, self-contained way.{invented}")
         }
     }
 }
 
 /// A [`ModelSource`] of fakes: each name gets its own fake (so a test can see
-/// which model a setting chose); `None` gets `default`.
+/// which model a setting chose); `None` gets `default`. All keep their
+/// prompts in `log`.
+#[derive(Default)]
 pub struct FakeSource {
     pub default: String,
+    pub log: Arc<Mutex<Vec<Prompt>>>,
+    /// A name every chunk answer also claims to change (for tests of the grounding gate).
+    pub invent: Option<String>,
+}
+
+impl FakeSource {
+    pub fn new(default: &str) -> FakeSource {
+        FakeSource { default: default.into(), ..FakeSource::default() }
+    }
+
+    /// Every prompt's user message so far.
+    pub fn prompts(&self) -> Vec<String> {
+        self.log.lock().map(|log| log.iter().map(|p| p.user.clone()).collect()).unwrap_or_default()
+    }
 }
 
 impl ModelSource for FakeSource {
     fn model(&self, name: Option<&str>) -> Result<Arc<dyn LanguageModel>> {
-        Ok(Arc::new(Fake::new(name.unwrap_or(&self.default))))
+        let name = name.unwrap_or(&self.default);
+        Ok(Arc::new(Fake { id: format!("{name}@fake"), log: self.log.clone(), invent: self.invent.clone() }))
     }
 }
 
@@ -121,6 +145,9 @@ impl LanguageModel for Fake {
     }
 
     fn complete(&self, prompts: &[Prompt]) -> Vec<Result<Completion>> {
+        if let Ok(mut log) = self.log.lock() {
+            log.extend(prompts.iter().cloned());
+        }
         prompts
             .iter()
             .map(|prompt| {

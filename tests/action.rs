@@ -45,6 +45,10 @@ impl Step {
 /// Runs the step in-process on the fake model, with the runner's files in a
 /// folder of the test's.
 async fn run_step(fake: &FakeGitHub, repo: &Path, event: &Value, token: Option<&str>) -> Step {
+    run_step_on(fake, repo, event, token, common::fake_summarizer()).await
+}
+
+async fn run_step_on(fake: &FakeGitHub, repo: &Path, event: &Value, token: Option<&str>, summarizer: precis::pipeline::Summarizer) -> Step {
     let work = tempfile::tempdir().unwrap();
     let event_path = work.path().join("event.json");
     std::fs::write(&event_path, event.to_string()).unwrap();
@@ -61,7 +65,7 @@ async fn run_step(fake: &FakeGitHub, repo: &Path, event: &Value, token: Option<&
         config_path: CONFIG_PATH.into(),
         overrides: Overrides::default(),
     };
-    let result = action::run(&env, Arc::new(common::fake_summarizer())).await;
+    let result = action::run(&env, Arc::new(summarizer)).await;
     Step { work, result }
 }
 
@@ -131,6 +135,22 @@ async fn drafts_wait_and_the_settings_choose_the_model() {
     let step = run_step(&fake, repo.path(), &pull_request_event(&base, &head, false), Some("ghs_token")).await;
     step.result.unwrap();
     assert!(fake.comments()[0].2.contains("qwen2.5-coder-1.5b-instruct@fake"), "{}", fake.comments()[0].2);
+}
+
+/// The pull request's title and body in the event file reach the model.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pull_requests_words_reach_the_model() {
+    let fake = FakeGitHub::start().await;
+    let (repo, base, head) = repo_with_pull();
+    let mut event = pull_request_event(&base, &head, false);
+    event["pull_request"]["title"] = json!("Parse a third item");
+    event["pull_request"]["body"] = json!("Needed by the CLI.");
+    let source = Arc::new(precis::language_model::FakeSource::new("m"));
+    let summarizer = precis::pipeline::Summarizer { models: source.clone(), cache_dir: None, progress: precis::progress::Progress::hidden() };
+    run_step_on(&fake, repo.path(), &event, Some("ghs_token"), summarizer).await.result.unwrap();
+    let prompts = source.prompts();
+    assert!(prompts.iter().any(|p| p.contains("\"Parse a third item\" (their words")), "{prompts:#?}");
+    assert!(prompts.iter().any(|p| p.contains("Needed by the CLI.")));
 }
 
 /// The binary, in the environment a runner gives the step action.yml runs:

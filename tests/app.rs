@@ -438,3 +438,25 @@ async fn a_model_path_in_the_settings_is_refused() {
     assert!(app.fake.comments().is_empty());
     assert_eq!(app.state.queue.counts().unwrap().failed, 1);
 }
+
+/// The pull request's title and body (read from GitHub) reach the model,
+/// marked as the author's; the comment does not repeat the title.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pull_requests_words_reach_the_model() {
+    let (repo, base, _) = pull_request_repo();
+    let source = Arc::new(precis::language_model::FakeSource::new("m"));
+    let summarizer = Summarizer { models: source.clone(), cache_dir: None, progress: precis::progress::Progress::hidden() };
+    let app = App::start_with(summarizer, tempfile::tempdir().unwrap(), repo, base).await;
+    app.fake.state.lock().unwrap().pulls.insert(
+        7,
+        json!({"number": 7, "title": "Add the extra module", "body": "<!-- fill me -->\nWe need extra_0 for parsing.",
+            "head": {"sha": app.head()}, "base": {"sha": app.base}}),
+    );
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
+    app.worker.run_until_idle().await.unwrap();
+    let prompts = source.prompts();
+    assert!(prompts.iter().any(|p| p.contains("\"Add the extra module\" (their words")), "{prompts:#?}");
+    assert!(prompts.iter().any(|p| p.contains("We need extra_0 for parsing.") && !p.contains("fill me")));
+    let comment = &app.fake.comments()[0].2;
+    assert!(!comment.contains("### Add the extra module"), "{comment}");
+}

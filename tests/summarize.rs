@@ -267,8 +267,9 @@ fn the_cache_resummarizes_only_what_changed() {
     assert_eq!(bypass["stats"]["chunks_cached"], 0);
 }
 
-/// The real default model on a real change: every file the summary names is
-/// in the change, the changed items are named, no file is summarized twice.
+/// The real default model on a real change: every answer usable, every name
+/// the model wrote in the change, whole sentences; every file the summary
+/// names is in the change, the changed items are named, no file twice.
 #[test]
 fn real_model_summary_is_faithful_to_the_change() {
     if !common::provisioned("real_model_summary_is_faithful_to_the_change") {
@@ -290,11 +291,35 @@ fn real_model_summary_is_faithful_to_the_change() {
     repo.write("src/clock.rs", clock);
     repo.commit("head");
 
-    let out = common::precis()
-        .args(["summarize", repo.path().to_str().unwrap(), "--diff", &format!("{base}..HEAD"), "--no-cache", "--device", "cpu"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let range = format!("{base}..HEAD");
+    let run = |format: &str| {
+        // The two runs share this test run's summary cache: the second answers from it.
+        let out = common::precis()
+            .args(["summarize", repo.path().to_str().unwrap(), "--diff", &range, "--device", "cpu", "--format", format])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    // The model's own sentences: every answer usable, every name it wrote in the diff.
+    let summary: Value = serde_json::from_slice(&run("json").stdout).unwrap();
+    assert_eq!(summary["stats"]["success_rate"], 1.0, "{summary:#}");
+    let diff = repo.git(&["diff", &range]);
+    let mut model_text = vec![summary["overview"].as_str().unwrap().to_string()];
+    for file in summary["files"].as_array().unwrap() {
+        if file["summary_from"] == "model" {
+            model_text.push(file["summary"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(model_text.len() >= 3, "the model wrote most file summaries: {summary:#}");
+    for text in &model_text {
+        for name in precis::pipeline::grounding::code_names(text) {
+            let last = name.rsplit(['.', ':', '/']).next().unwrap();
+            assert!(diff.contains(&name) || diff.contains(last), "`{name}` is not in the change: {text}");
+        }
+        assert!(text.is_empty() || text.ends_with(['.', '!', '?', ')', '`', '"']), "a whole sentence: {text}");
+    }
+    let out = run("md");
     let markdown = String::from_utf8(out.stdout).unwrap();
     let changed = ["src/lib.rs", "src/clock.rs", "src/duration.rs"];
     // Every file-like name in the text is one of the change's (or its file name).

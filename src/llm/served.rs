@@ -63,7 +63,11 @@ impl LanguageModel for Served {
         let pending: Vec<_> = prompts
             .iter()
             .map(|prompt| {
-                let ids = self.codec.encode(&self.render(&prompt.system, &prompt.user)?)?;
+                let mut text = self.render(&prompt.system, &prompt.user)?;
+                if let Some(prefix) = &prompt.answer_prefix {
+                    text.push_str(prefix);
+                }
+                let ids = self.codec.encode(&text)?;
                 let params = GenerateParams {
                     max_new_tokens: prompt.max_tokens,
                     stop: prompt.stop.clone(),

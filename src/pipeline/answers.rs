@@ -30,6 +30,8 @@ pub struct Ask {
     /// Refuse an answer that copies the prompt back (for prompts holding
     /// code or a diff; a reduction may rightly repeat its items' words).
     pub check_copy: bool,
+    /// The answer starts with this, and ends at the first line break.
+    pub answer_prefix: Option<&'static str>,
 }
 
 /// A list of items being combined into one answer.
@@ -84,7 +86,7 @@ impl<'a> Answerer<'a> {
     fn cache_path(&self, ask: &Ask) -> Option<PathBuf> {
         let dir = self.cache_dir.as_ref()?;
         let mut hash = Sha256::new();
-        for part in [self.model.id(), &PROMPT_VERSION.to_string(), &ask.answer_tokens.to_string(), &self.system, &ask.user] {
+        for part in [self.model.id(), &PROMPT_VERSION.to_string(), &ask.answer_tokens.to_string(), &self.system, &ask.user, ask.answer_prefix.unwrap_or("")] {
             hash.update(part.as_bytes());
             hash.update([0]);
         }
@@ -143,6 +145,10 @@ impl<'a> Answerer<'a> {
 
     fn prompt(&self, ask: &Ask, attempt: usize) -> Prompt {
         let mut prompt = Prompt::greedy(&self.system, &ask.user, ask.answer_tokens);
+        if let Some(prefix) = ask.answer_prefix {
+            prompt.answer_prefix = Some(prefix.to_string());
+            prompt.stop = vec!["\n".into()];
+        }
         if attempt > 1 {
             // Greedy decoding would fail the same way again.
             (prompt.temperature, prompt.seed) = (0.3, attempt as u64);
@@ -194,14 +200,14 @@ impl<'a> Answerer<'a> {
                 let budget = self.prompt_budget(answer_tokens);
                 let whole = (reduction.prompts.ask)(&reduction.items.join("\n"));
                 if self.prompt_tokens(&whole)? <= budget || reduction.items.len() == 1 {
-                    asks.push(Ask { user: whole, answer_tokens, check_copy: false });
+                    asks.push(Ask { user: whole, answer_tokens, check_copy: false, answer_prefix: reduction.prompts.answer_prefix });
                     plan.push((index, true, 1));
                     continue;
                 }
                 let groups = self.group(&reduction.items, &reduction.prompts.ask_group, budget)?;
                 let count = groups.len();
                 for group in groups {
-                    asks.push(Ask { user: (reduction.prompts.ask_group)(&group), answer_tokens, check_copy: false });
+                    asks.push(Ask { user: (reduction.prompts.ask_group)(&group), answer_tokens, check_copy: false, answer_prefix: None });
                 }
                 plan.push((index, false, count));
             }

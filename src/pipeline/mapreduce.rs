@@ -17,11 +17,12 @@ use super::chunk::{self, Limits};
 use super::facts::{ChangeFacts, CodebaseFacts, FileFacts, Role};
 use super::grounding::{gate, Haystack};
 use super::prompts::{self, Kind, CHUNK_ANSWER};
-use super::prose::bounded;
+use super::prose::{bounded, overlap, plain, sentences};
 use super::schema::{Answer, ChunkSummary, DroppedAt, FileSummary, Origin, Stats, Summary};
 use super::select::Selection;
 use super::settings::Settings;
-use super::shape::{fallback_title, split_title, symbols};
+use super::prose::complete_part;
+use super::shape::{fallback_title, one_line_title, symbols};
 use crate::language_model::LanguageModel;
 use crate::progress::Progress;
 
@@ -30,6 +31,8 @@ const FILE_SENTENCES: usize = 2;
 const FILE_WORDS: usize = 40;
 const OVERVIEW_SENTENCES: usize = 3;
 const OVERVIEW_WORDS: usize = 70;
+/// An overview sentence sharing this much of its content words with a file's summary repeats it.
+const REPEATED: f64 = 0.7;
 
 /// What the summary knows besides the files it summarizes.
 pub struct Known {
@@ -73,7 +76,7 @@ pub fn summarize(model: &dyn LanguageModel, selection: Selection, known: Known, 
         let parts = pieces.chunks.len();
         for (index, chunk) in pieces.chunks.iter().enumerate() {
             let user = prompts::chunk_prompt(file, chunk, index + 1, parts, &items, headline.as_deref());
-            asks.push(Ask { user, answer_tokens: CHUNK_ANSWER, check_copy: true });
+            asks.push(Ask { user, answer_tokens: CHUNK_ANSWER, check_copy: true, answer_prefix: None });
         }
         chunked.push((pieces, items));
     }
@@ -152,44 +155,60 @@ pub fn summarize(model: &dyn LanguageModel, selection: Selection, known: Known, 
         None => (fallback_title(kind, &paths), Origin::Computed),
     };
     let mut overview = String::new();
-    let mut overall_failed = false;
+    let mut overall_failures = 0;
     if !summaries.is_empty() {
-        let items = summaries
+        let items: Vec<String> = summaries
             .iter()
             .map(|f| match kind {
                 Kind::Change => format!("- `{}` ({}, +{} -{}): {}", f.path, f.status.as_str(), f.additions, f.deletions, f.summary),
                 Kind::Codebase => format!("- `{}`: {}", f.path, f.summary),
             })
             .collect();
-        let mut overall = vec![Reduction::new(prompts::overall_reduce(kind, known.author.for_prompt(), want_title), items)];
+        let author = known.author.for_prompt();
+        let mut overall = vec![Reduction::new(prompts::overall_reduce(kind, author.clone()), items.clone())];
+        if want_title {
+            overall.push(Reduction::new(prompts::title_reduce(kind, author), items));
+        }
         run.reduce(&mut overall)?;
-        match overall.pop().and_then(|r| r.result) {
+        let mut results = overall.into_iter().map(|r| r.result);
+        match results.next().flatten() {
             Some(answer) if answer.ok() => {
-                let (model_title, rest) = split_title(&answer.text);
-                let gated = gate(&bounded(&rest, OVERVIEW_SENTENCES, OVERVIEW_WORDS, answer.capped), &known.haystack);
+                // The overview says what the table does not: a sentence that repeats a file's summary goes.
+                let fresh: Vec<String> = sentences(&plain(&complete_part(&answer.text, answer.capped)))
+                    .into_iter()
+                    .filter(|s| !summaries.iter().any(|f| overlap(s, &f.summary) >= REPEATED))
+                    .collect();
+                let gated = gate(&bounded(&fresh.join(" "), OVERVIEW_SENTENCES, OVERVIEW_WORDS, false), &known.haystack);
                 names_written += gated.names_written;
                 names_kept += gated.names_kept;
                 dropped.extend(gated.dropped.into_iter().map(|d| DroppedAt { file: None, dropped: d }));
                 overview = gated.text;
-                if let Some(model_title) = model_title.filter(|_| want_title) {
-                    let gated = gate(&model_title, &known.haystack);
-                    names_written += gated.names_written;
-                    names_kept += gated.names_kept;
-                    match gated.dropped.into_iter().next() {
-                        None if !gated.text.is_empty() => (title, title_from) = (gated.text, Origin::Model),
-                        Some(d) => dropped.push(DroppedAt { file: None, dropped: d }),
-                        None => {}
-                    }
+            }
+            _ => overall_failures += 1,
+        }
+        match results.next().flatten() {
+            // A title that ran to the cap is a sentence, not a title.
+            Some(answer) if answer.ok() && !answer.capped => {
+                let model_title = one_line_title(&answer.text);
+                let gated = gate(&model_title, &known.haystack);
+                names_written += gated.names_written;
+                names_kept += gated.names_kept;
+                match gated.dropped.into_iter().next() {
+                    None if !model_title.is_empty() => (title, title_from) = (model_title, Origin::Model),
+                    Some(d) => dropped.push(DroppedAt { file: None, dropped: d }),
+                    None => {}
                 }
             }
-            _ => overall_failed = true,
+            Some(_) => overall_failures += 1,
+            None => {}
         }
     }
     run.bar.finish_and_clear();
 
     let mut stats = stats(&run, &summaries, start.elapsed());
-    let failures = failed_reductions + usize::from(overall_failed);
-    stats.answers += summaries.iter().filter(|s| s.chunks.len() > 1).count() + usize::from(!summaries.is_empty());
+    let failures = failed_reductions + overall_failures;
+    let overall_answers = if summaries.is_empty() { 0 } else { 1 + usize::from(want_title) };
+    stats.answers += summaries.iter().filter(|s| s.chunks.len() > 1).count() + overall_answers;
     stats.answers_failed += failures;
     stats.success_rate = if stats.answers == 0 { 1.0 } else { 1.0 - stats.answers_failed as f64 / stats.answers as f64 };
     stats.names_written = names_written;

@@ -13,11 +13,13 @@ use super::facts::Role;
 /// Version 3: sentence-bounded answers per kind of file, the author's words
 /// as context, no model-written title on pull requests.
 pub const PROMPT_VERSION: u32 = 3;
+// (title and overview are asked apart: a small model asked for both lists the files instead.)
 
 /// Answer caps, in tokens, per level: room for two sentences, or three and a title.
 pub const CHUNK_ANSWER: usize = 96;
 pub const FILE_ANSWER: usize = 96;
-pub const OVERALL_ANSWER: usize = 160;
+pub const OVERALL_ANSWER: usize = 112;
+pub const TITLE_ANSWER: usize = 24;
 
 /// What a summary covers: a change (diff, range, pull request) or a whole codebase.
 #[derive(Clone, Copy, PartialEq)]
@@ -36,6 +38,7 @@ fn templates() -> &'static Environment<'static> {
             ("chunk", include_str!("prompts/chunk.j2")),
             ("file_reduce", include_str!("prompts/file_reduce.j2")),
             ("overview", include_str!("prompts/overview.j2")),
+            ("title", include_str!("prompts/title.j2")),
         ] {
             env.add_template(name, text).expect("the prompt templates parse");
         }
@@ -96,6 +99,8 @@ pub struct ReducePrompts {
     pub ask: Box<dyn Fn(&str) -> String>,
     pub ask_group: Box<dyn Fn(&str) -> String>,
     pub answer_tokens: usize,
+    /// How the final answer starts (it then ends at the line's end).
+    pub answer_prefix: Option<&'static str>,
 }
 
 /// Combines a file's chunk summaries into one.
@@ -106,16 +111,30 @@ pub fn file_reduce(file: &FileChange) -> ReducePrompts {
         ask: Box::new(move |items| render("file_reduce", context! { path, whole, items, group => false })),
         ask_group: Box::new(move |items| render("file_reduce", context! { path => group_path, whole, items, group => true })),
         answer_tokens: FILE_ANSWER,
+        answer_prefix: None,
     }
 }
 
-/// Combines the files' summaries into the overview (and a title, when asked).
-pub fn overall_reduce(kind: Kind, author: Option<String>, want_title: bool) -> ReducePrompts {
+/// Combines the files' summaries into the overview.
+pub fn overall_reduce(kind: Kind, author: Option<String>) -> ReducePrompts {
     let codebase = kind == Kind::Codebase;
     ReducePrompts {
-        ask: Box::new(move |items| render("overview", context! { author, codebase, want_title, items, group => false })),
+        ask: Box::new(move |items| render("overview", context! { author, codebase, items, group => false })),
         ask_group: Box::new(move |items| render("overview", context! { codebase, items, group => true })),
         answer_tokens: OVERALL_ANSWER,
+        answer_prefix: None,
+    }
+}
+
+/// A title from the files' summaries (when the author gave none).
+pub fn title_reduce(kind: Kind, author: Option<String>) -> ReducePrompts {
+    let codebase = kind == Kind::Codebase;
+    ReducePrompts {
+        ask: Box::new(move |items| render("title", context! { author, codebase, items })),
+        // Groups of a long list are combined as for the overview; the title is asked of their result.
+        ask_group: Box::new(move |items| render("overview", context! { codebase, items, group => true })),
+        answer_tokens: TITLE_ANSWER,
+        answer_prefix: Some("Title: "),
     }
 }
 
@@ -159,7 +178,7 @@ mod tests {
         assert!(prompt.contains("\"fix: retry before the last attempt\" (their words"), "{prompt}");
         assert!(prompt.contains("Items this diff defines or touches: `t`."), "{prompt}");
         assert!(prompt.contains("what these tests check"), "{prompt}");
-        let overview = (overall_reduce(Kind::Change, Some("Why: flaky".into()), false).ask)("- `a`: x");
-        assert!(overview.contains("Why: flaky") && !overview.contains("Title:"), "{overview}");
+        let overview = (overall_reduce(Kind::Change, Some("Why: flaky".into())).ask)("- `a`: x");
+        assert!(overview.contains("Why: flaky") && overview.contains("not a list of files"), "{overview}");
     }
 }

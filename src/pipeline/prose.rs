@@ -31,6 +31,10 @@ pub fn plain(text: &str) -> String {
             line = rest;
         }
         let line = line.replace("**", "").replace("__", "");
+        // A lead-in ("Changes in `a.rs`:") announces what follows; it says nothing itself.
+        if line.ends_with(':') {
+            continue;
+        }
         let line = strip_label(&line);
         // A short heading ("## Summary") says nothing.
         if line.is_empty() || heading && words(line) <= 4 && !line.ends_with(['.', '!', '?']) {
@@ -46,9 +50,13 @@ pub fn plain(text: &str) -> String {
     out.join(" ").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// `Summary: text` → `text`, for the labels small models put first.
+/// `Summary: text` → `text`, for the labels small models put first, and
+/// `` `path`: text `` → `text`.
 fn strip_label(line: &str) -> &str {
     match line.split_once(':') {
+        Some((label, rest)) if !rest.is_empty() && !label.contains(' ') && (label.contains('/') || label.contains('.') || label.starts_with('`')) => {
+            rest.trim()
+        }
         Some((label, rest))
             if label.split_whitespace().count() <= 3
                 && ["summary", "overview", "what changed", "changes", "change", "answer", "description", "purpose", "why", "the change"]
@@ -105,8 +113,39 @@ pub fn sentences(text: &str) -> Vec<String> {
     out
 }
 
+/// Share of `a`'s content words (4 letters or more) that `b` has too.
+pub fn overlap(a: &str, b: &str) -> f64 {
+    let content = |t: &str| -> Vec<String> {
+        t.split(|c: char| !c.is_alphanumeric() && c != '_').filter(|w| w.chars().count() >= 4).map(str::to_lowercase).collect()
+    };
+    let (a, b) = (content(a), content(b));
+    if a.is_empty() {
+        return 0.0;
+    }
+    a.iter().filter(|w| b.contains(w)).count() as f64 / a.len() as f64
+}
+
 pub fn words(text: &str) -> usize {
     text.split_whitespace().count()
+}
+
+/// An answer that hit its token cap, up to its last finished sentence
+/// (nothing when it finished none); any other answer as it is.
+pub fn complete_part(text: &str, capped: bool) -> String {
+    if !capped {
+        return text.to_string();
+    }
+    let mut end = 0;
+    let mut in_code = false;
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    for (k, &(i, c)) in chars.iter().enumerate() {
+        match c {
+            '`' => in_code = !in_code,
+            '.' | '!' | '?' if !in_code && chars.get(k + 1).is_none_or(|&(_, n)| n.is_whitespace()) => end = i + c.len_utf8(),
+            _ => {}
+        }
+    }
+    text[..end].to_string()
 }
 
 /// At most `max_sentences` whole sentences and about `max_words` words: a
@@ -114,12 +153,9 @@ pub fn words(text: &str) -> usize {
 /// is within twice the limit). An unfinished last sentence is dropped when
 /// the answer hit its token cap, else given its period.
 pub fn bounded(text: &str, max_sentences: usize, max_words: usize, capped: bool) -> String {
-    let mut all = sentences(&plain(text));
-    // An answer that hit its cap may end mid-sentence even after a backtick or a parenthesis.
+    let mut all = sentences(&plain(&complete_part(text, capped)));
     if let Some(last) = all.last_mut() {
-        if capped && !last.ends_with(['.', '!', '?']) {
-            all.pop();
-        } else if !ends_sentence(last) {
+        if !ends_sentence(last) {
             last.push('.');
         }
     }
@@ -157,6 +193,26 @@ mod tests {
     fn headings_lists_labels_and_code_blocks_become_plain_sentences() {
         let text = "## Summary\nSummary: Adds a parser.\n- handles `x`\n- handles `y`\n```rust\nfn x() {}\n```";
         assert_eq!(plain(text), "Adds a parser. handles `x`. handles `y`.");
+    }
+
+    #[test]
+    fn a_capped_list_loses_its_unfinished_item() {
+        assert_eq!(complete_part("- `a.rs`: Adds x.\n- `examples/webhook_load", true), "- `a.rs`: Adds x.");
+        assert_eq!(complete_part("Calls `a.b` and", true), "");
+        assert_eq!(complete_part("Calls `a.b` and", false), "Calls `a.b` and");
+    }
+
+    #[test]
+    fn lead_ins_and_path_labels_go() {
+        assert_eq!(plain("Changes in `a.rs`:\nAdds a cache."), "Adds a cache.");
+        assert_eq!(plain("`src/a.rs`: Adds a cache."), "Adds a cache.");
+        assert_eq!(plain(".ci/run: Runs the tests."), "Runs the tests.");
+    }
+
+    #[test]
+    fn overlap_counts_content_words() {
+        assert!(overlap("Adds a cache for parsed settings.", "It adds a cache for the parsed settings.") > 0.9);
+        assert!(overlap("Adds a cache.", "Removes the queue.") < 0.1);
     }
 
     #[test]

@@ -22,21 +22,17 @@ pub fn clean(text: &str) -> String {
     text.trim().to_string()
 }
 
-/// Splits a `Title: …` line off the model's overview: (title, the rest).
-pub fn split_title(text: &str) -> (Option<String>, String) {
-    let mut title = None;
-    let mut rest = Vec::new();
-    for line in text.lines() {
-        let bare = line.trim().trim_start_matches('#').trim().trim_start_matches("**").trim();
-        match bare.split_once(':') {
-            Some((label, value)) if title.is_none() && label.trim_end_matches("**").trim().eq_ignore_ascii_case("title") => {
-                let value = value.trim().trim_matches(['*', '"', '`']).trim().trim_end_matches('.');
-                title = Some(value.to_string()).filter(|t| !t.is_empty());
-            }
-            _ => rest.push(line),
-        }
-    }
-    (title, rest.join("\n"))
+/// The model's title answer as a title: its first line without a label,
+/// quotes, emphasis or a final period; nothing when it is not title-sized.
+pub fn one_line_title(text: &str) -> String {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let line = line.trim_start_matches('#').trim().replace("**", "");
+    let line = match line.split_once(':') {
+        Some((label, rest)) if label.trim().eq_ignore_ascii_case("title") => rest.trim().to_string(),
+        _ => line,
+    };
+    let title = line.trim_matches(['"', '\'', '`', '*']).trim().trim_end_matches('.').trim().to_string();
+    if title.split_whitespace().count() > 14 { String::new() } else { title }
 }
 
 /// A title made from what is known when the model's is missing or failed
@@ -96,9 +92,9 @@ mod tests {
     }
 
     #[test]
-    fn a_title_line_is_taken_apart() {
-        assert_eq!(split_title("**Title:** Retry before the last attempt.\nIt waits."), (Some("Retry before the last attempt".into()), "It waits.".into()));
-        assert_eq!(split_title("No title here."), (None, "No title here.".into()));
+    fn a_title_answer_becomes_a_title() {
+        assert_eq!(one_line_title("**Title:** \"Retry before the last attempt.\"\nIt waits."), "Retry before the last attempt");
+        assert_eq!(one_line_title(&"word ".repeat(20)), "");
     }
 
     #[test]
