@@ -119,6 +119,9 @@ pub struct ServeSettings {
     pub role: Role,
     /// The job queue, open and migrated.
     pub queue: Arc<dyn JobQueue>,
+    /// GitHub call pacing (write gap, server-error backoff, rate-limit wait)
+    /// instead of the client's defaults: for tests against a fake GitHub.
+    pub github_timing: Option<(Duration, Duration, Duration)>,
 }
 
 fn app_credentials(args: &ServeArgs) -> Result<AppCredentials> {
@@ -189,6 +192,7 @@ impl ServeSettings {
             workers: args.workers,
             role,
             queue,
+            github_timing: None,
         })
     }
 }
@@ -225,7 +229,7 @@ fn register_metrics(metrics: &mut Metrics, queue: &dyn JobQueue, role: Role) -> 
 /// in progress; those still running after the grace period go back to the
 /// queue (another replica, or the next start, runs them).
 pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> Result<()> {
-    let ServeSettings { listen, secret, data_dir, api_url, app, workers, role, queue } = settings;
+    let ServeSettings { listen, secret, data_dir, api_url, app, workers, role, queue, github_timing } = settings;
     tracing::info!("role {}, queue on {}", role.name(), queue.backend());
     if role == Role::All && queue.backend() == "sqlite" {
         // This process owns the SQLite file: whatever ran there was interrupted.
@@ -249,7 +253,10 @@ pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> R
     if role.runs_jobs() {
         let summarizer = summarizer.context("a worker needs a model")?;
         let observed = metrics.clone();
-        let github = GitHub::new(&api_url, app)?.observe(move |method, latency| observed.observe_github(method, latency));
+        let mut github = GitHub::new(&api_url, app)?.observe(move |method, latency| observed.observe_github(method, latency));
+        if let Some((write_gap, backoff, rate_limit_wait)) = github_timing {
+            github = github.with_timing(write_gap, backoff, rate_limit_wait);
+        }
         let worker = Worker {
             queue: queue.clone(),
             github: Arc::new(github),

@@ -83,3 +83,11 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// The server's address (for a proxy in front of it).
+pub fn server_address() -> std::net::SocketAddr {
+    let server = server();
+    let hostport = server.rsplit('@').next().unwrap().trim_start_matches("postgres://").split('/').next().unwrap().to_string();
+    let hostport = if hostport.contains(':') { hostport } else { format!("{hostport}:5432") };
+    std::net::ToSocketAddrs::to_socket_addrs(&hostport).unwrap().next().unwrap()
+}
