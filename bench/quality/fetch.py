@@ -17,7 +17,14 @@ usage:
 Work folder: --work, else $PRECIS_BENCH_QUALITY, else ~/.cache/precis/bench-quality. Archives
 already there with the pinned hash are not downloaded again, so a second run works offline.
 """
-import argparse, fnmatch, hashlib, io, json, os, re, shutil, subprocess, sys, tarfile, tomllib, zipfile
+import argparse, fnmatch, hashlib, os, re, shutil, subprocess, sys, tarfile, zipfile
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    try:
+        import tomli as tomllib
+    except ModuleNotFoundError:
+        raise SystemExit("fetch.py needs Python 3.11+ (tomllib) or the tomli package")
 from pathlib import Path, PurePosixPath
 
 HERE = Path(__file__).resolve().parent
@@ -35,7 +42,7 @@ CODE_SUFFIXES = {'.py', '.pyx', '.pxd', '.pyi', '.rs', '.js', '.mjs', '.cjs', '.
 LOCKFILES = {'cargo.lock', 'package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml',
              'bun.lockb', 'bun.lock', 'poetry.lock', 'pipfile.lock', 'pdm.lock', 'uv.lock', 'composer.lock',
              'gemfile.lock', 'go.sum'}
-METADATA = {'pkg-info', '.cargo_vcs_info.json', 'cargo.toml.orig', 'record', 'installer', 'wheel'}
+METADATA = {'pkg-info', '.cargo_vcs_info.json', 'cargo.toml.orig'}
 GENERATED_SUFFIXES = ('.min.js', '.min.mjs', '.min.cjs', '.min.css', '.map', '.pyc', '.pyo')
 
 
@@ -149,7 +156,8 @@ def archive(work, eco, package, version, pinned=None):
     got = sha256(files[0])
     if pinned is not None and got != pinned:
         raise SystemExit(f"HASH MISMATCH for {eco} {package} {version}: {files[0]}\n  pinned {pinned}\n  got    {got}\n"
-                         f"The registry served different bytes than were pinned; not using them.")
+                         f"Not using it: the pin is wrong, or the registry or the work folder holds other bytes than were "
+                         f"pinned (delete {dest} to download it again).")
     return files[0], got
 
 
@@ -359,8 +367,7 @@ def probe(args):
     for f, (p, m) in per.items():
         print(f"   {f}: +{p} -{m}")
     for why, paths in left_out.items():
-        changed = [p for p in paths if why != 'binary' or True]
-        print(f"   left out ({why}): {len(changed)} path(s), e.g. {changed[:4]}")
+        print(f"   left out ({why}): {len(paths)} path(s), e.g. {paths[:4]}")
     for rel, path in sorted(tree(roots[1]).items()):
         if is_changelog(rel):
             text = path.read_text(errors='replace').splitlines()

@@ -104,15 +104,17 @@ def patch_files(patch):
     return files
 
 
+NOT_API = re.compile(r'(^|/)(tests?|testing|__tests__|spec|examples?|benches|benchmarks?)/|(^|/)test_[^/]*$|'
+                     r'_test\.(go|py)$|\.(test|spec)\.[cm]?[jt]sx?$|(^|/)conftest\.py$')
+
+
 def public_items(patch):
-    """Public names whose declaration is on an added or removed line."""
+    """Public names whose declaration is on an added or removed line (tests and examples are no API)."""
     items, lang = {}, None
     for line in patch.splitlines():
         if line.startswith('diff --git '):
             path = line.rsplit(' b/', 1)[-1]
-            lang = LANG.get(Path(path).suffix.lower())
-            if path.endswith('.d.ts'):
-                lang = 'js'
+            lang = None if NOT_API.search(path) else LANG.get(Path(path).suffix.lower())
             continue
         if lang is None or line.startswith(('+++ ', '--- ')) or not line[:1] in '+-':
             continue

@@ -12,12 +12,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 
 use crate::github::{AppCredentials, GitHub};
 use crate::pipeline::Summarizer;
 pub use http::{router, AppState, Metrics};
-use queue::{JobQueue, SqliteQueue};
+use queue::{JobQueue, Policy};
 use repos::RepoCache;
 pub use worker::Worker;
 
@@ -30,103 +32,347 @@ pub struct ServeArgs {
     pub data_dir: PathBuf,
     pub listen: String,
     pub workers: usize,
+    /// `web`, `worker` or `all`.
+    pub role: String,
+    /// A `postgres://` URL: the queue several replicas share (default: SQLite in the data folder).
+    pub database_url: Option<String>,
+    pub lease_seconds: u64,
+    pub max_attempts: u32,
+    pub per_installation: u32,
+    pub retention_days: u64,
+    pub retry_seconds: u64,
+}
+
+impl ServeArgs {
+    /// The defaults of every setting past the required ones (what the command line gives when unset).
+    pub fn new(data_dir: PathBuf, listen: &str) -> ServeArgs {
+        let policy = Policy::default();
+        ServeArgs {
+            app_id: None,
+            private_key: None,
+            webhook_secret: None,
+            api_url: "https://api.github.com".into(),
+            data_dir,
+            listen: listen.into(),
+            workers: 2,
+            role: "all".into(),
+            database_url: None,
+            lease_seconds: policy.lease.as_secs(),
+            max_attempts: policy.max_attempts,
+            per_installation: policy.per_installation,
+            retention_days: policy.retention.as_secs() / 86_400,
+            retry_seconds: policy.retry_after.as_secs(),
+        }
+    }
+}
+
+/// What one `precis serve` process does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Webhook intake, /healthz, /metrics; never loads the model.
+    Web,
+    /// Claims and runs jobs; /healthz and /metrics on its own port.
+    Worker,
+    /// Both, in one process (the default).
+    All,
+}
+
+impl Role {
+    pub fn parse(role: &str) -> Result<Role> {
+        match role.trim() {
+            "web" => Ok(Role::Web),
+            "worker" => Ok(Role::Worker),
+            "all" | "" => Ok(Role::All),
+            other => bail!("PRECIS_ROLE `{other}` is not a role; use web, worker or all"),
+        }
+    }
+
+    /// Whether this role takes webhooks.
+    pub fn takes_webhooks(self) -> bool {
+        self != Role::Worker
+    }
+
+    /// Whether this role runs jobs (and so loads the model).
+    pub fn runs_jobs(self) -> bool {
+        self != Role::Web
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Web => "web",
+            Role::Worker => "worker",
+            Role::All => "all",
+        }
+    }
 }
 
 /// What `precis serve` needs, checked before anything starts.
 pub struct ServeSettings {
     pub listen: std::net::SocketAddr,
+    /// The webhook secret (empty for a worker, which takes no webhooks).
     pub secret: Vec<u8>,
     pub data_dir: PathBuf,
     pub api_url: String,
-    pub app: AppCredentials,
+    /// The App's credentials (none for a web replica, which never calls GitHub).
+    pub app: Option<AppCredentials>,
     pub workers: usize,
+    pub role: Role,
+    /// The job queue, open and migrated.
+    pub queue: Arc<dyn JobQueue>,
+    /// GitHub call pacing (write gap, server-error backoff, rate-limit wait)
+    /// instead of the client's defaults: for tests against a fake GitHub.
+    pub github_timing: Option<(Duration, Duration, Duration)>,
+}
+
+fn app_credentials(args: &ServeArgs) -> Result<AppCredentials> {
+    let app_id = args.app_id.as_deref().filter(|s| !s.trim().is_empty()).context(
+        "PRECIS_APP_ID is not set; set it (or --app-id) to the App's id from its settings page",
+    )?;
+    let app_id: u64 = app_id.trim().parse().map_err(|_| anyhow::anyhow!("PRECIS_APP_ID `{app_id}` is not a number; use the App's numeric id"))?;
+    let key = args.private_key.as_deref().filter(|s| !s.trim().is_empty()).context(
+        "PRECIS_PRIVATE_KEY is not set; set it (or --private-key) to the App's private key, as PEM text or a file path",
+    )?;
+    let pem = if key.trim_start().starts_with("-----BEGIN") {
+        key.to_string()
+    } else if key.len() > 4096 || key.contains('\n') {
+        // Key material, not a path: never echo it.
+        bail!("PRECIS_PRIVATE_KEY is neither PEM text nor a file path; give the .pem file's path or its PEM text");
+    } else {
+        std::fs::read_to_string(key).with_context(|| format!("PRECIS_PRIVATE_KEY names {key}, which cannot be read; give the PEM text or a readable file"))?
+    };
+    AppCredentials::new(app_id, &pem)
 }
 
 impl ServeSettings {
     /// Checks every setting before the model loads: a bad one fails at once,
-    /// in one line naming the setting and the fix.
+    /// in one line naming the setting and the fix. The queue is opened here
+    /// (an unreachable database fails the start, not the first delivery).
     pub fn check(args: &ServeArgs) -> Result<ServeSettings> {
-        let app_id = args.app_id.as_deref().filter(|s| !s.trim().is_empty()).context(
-            "PRECIS_APP_ID is not set; set it (or --app-id) to the App's id from its settings page",
-        )?;
-        let app_id: u64 = app_id.trim().parse().map_err(|_| anyhow::anyhow!("PRECIS_APP_ID `{app_id}` is not a number; use the App's numeric id"))?;
-        let key = args.private_key.as_deref().filter(|s| !s.trim().is_empty()).context(
-            "PRECIS_PRIVATE_KEY is not set; set it (or --private-key) to the App's private key, as PEM text or a file path",
-        )?;
-        let pem = if key.trim_start().starts_with("-----BEGIN") {
-            key.to_string()
-        } else if key.len() > 4096 || key.contains('\n') {
-            // Key material, not a path: never echo it.
-            anyhow::bail!("PRECIS_PRIVATE_KEY is neither PEM text nor a file path; give the .pem file's path or its PEM text");
+        let role = Role::parse(&args.role)?;
+        let app = if role.runs_jobs() { Some(app_credentials(args)?) } else { None };
+        let secret = if role.takes_webhooks() {
+            let secret = args.webhook_secret.as_deref().filter(|s| !s.is_empty()).context(
+                "PRECIS_WEBHOOK_SECRET is not set; set it (or --webhook-secret) to the secret in the App's webhook settings",
+            )?;
+            secret.as_bytes().to_vec()
         } else {
-            std::fs::read_to_string(key).with_context(|| format!("PRECIS_PRIVATE_KEY names {key}, which cannot be read; give the PEM text or a readable file"))?
+            Vec::new()
         };
-        let app = AppCredentials::new(app_id, &pem)?;
-        let secret = args.webhook_secret.as_deref().filter(|s| !s.is_empty()).context(
-            "PRECIS_WEBHOOK_SECRET is not set; set it (or --webhook-secret) to the secret in the App's webhook settings",
-        )?;
         let listen = args.listen.parse().map_err(|_| anyhow::anyhow!("PRECIS_LISTEN `{}` is not an address; use HOST:PORT, e.g. 0.0.0.0:8080", args.listen))?;
         GitHub::check_api_url(&args.api_url)?;
+        if args.lease_seconds < 3 {
+            bail!("PRECIS_LEASE_SECONDS must be at least 3 (a lease is renewed every third of it)");
+        }
+        if args.max_attempts == 0 {
+            bail!("PRECIS_MAX_ATTEMPTS must be at least 1");
+        }
+        let policy = Policy {
+            lease: Duration::from_secs(args.lease_seconds),
+            max_attempts: args.max_attempts,
+            per_installation: args.per_installation,
+            retention: Duration::from_secs(args.retention_days.max(1) * 86_400),
+            retry_after: Duration::from_secs(args.retry_seconds.max(1)),
+        };
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("cannot create PRECIS_DATA_DIR {}; choose a writable folder", args.data_dir.display()))?;
+        let database_url = args.database_url.as_deref().map(str::trim).filter(|url| !url.is_empty());
+        if database_url.is_none() && role != Role::All {
+            bail!(
+                "--role {} shares the queue with other replicas through PostgreSQL; set PRECIS_DATABASE_URL (SQLite in PRECIS_DATA_DIR serves one process: --role all)",
+                role.name()
+            );
+        }
+        let queue = queue::open(database_url, &args.data_dir, policy)?;
         Ok(ServeSettings {
             listen,
-            secret: secret.as_bytes().to_vec(),
+            secret,
             data_dir: args.data_dir.clone(),
             api_url: args.api_url.clone(),
             app,
             workers: args.workers,
+            role,
+            queue,
+            github_timing: None,
         })
     }
 }
 
-/// Serves webhooks until SIGTERM or Ctrl-C; then finishes the jobs in
-/// progress (a job still running after the grace period goes back to the
-/// queue and runs after the next start).
-pub async fn serve(settings: ServeSettings, summarizer: Summarizer) -> Result<()> {
-    let ServeSettings { listen, secret, data_dir, api_url, app, workers } = settings;
-    let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open(&data_dir.join("jobs.db"))?);
-    let recovered = queue.recover()?;
-    if recovered > 0 {
-        tracing::warn!("{recovered} job(s) interrupted by the last stop go back to the queue");
+/// How often finished jobs and old deliveries are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// How often the per-installation gauges are refreshed.
+const GAUGES_EVERY: Duration = Duration::from_secs(5);
+/// How long a stop waits for the jobs in progress before handing them back.
+const GRACE: Duration = Duration::from_secs(60);
+
+/// Registers the queue's and the role's metrics; returns the
+/// per-installation gauges and the held-jobs gauge, refreshed by [`serve`].
+fn register_metrics(metrics: &mut Metrics, queue: &dyn JobQueue, role: Role) -> (Family<Vec<(String, String)>, Gauge>, Gauge) {
+    let registry = &mut metrics.registry;
+    let stats = queue.stats();
+    let roles = Family::<Vec<(String, String)>, Gauge>::default();
+    roles.get_or_create(&vec![("role".into(), role.name().into()), ("backend".into(), queue.backend().into())]).set(1);
+    registry.register("role", "This replica's role and queue backend", roles);
+    registry.register("jobs_claimed", "Jobs this replica claimed", stats.claimed.clone());
+    registry.register("leases_expired", "Jobs whose lease ran out (their worker died), put back by this replica", stats.leases_expired.clone());
+    registry.register("leases_lost", "Jobs this replica held whose lease another took", stats.leases_lost.clone());
+    registry.register("jobs_retried", "Transient failures sent back to the queue", stats.retried.clone());
+    registry.register("jobs_given_up", "Jobs given up after their last attempt", stats.gave_up.clone());
+    let by_installation = Family::<Vec<(String, String)>, Gauge>::default();
+    registry.register("installation_jobs", "Queued and running jobs by installation (all replicas)", by_installation.clone());
+    let held = Gauge::default();
+    registry.register("jobs_held", "Jobs this replica runs now", held.clone());
+    (by_installation, held)
+}
+
+/// Serves until SIGTERM or Ctrl-C, in its role: web replicas take webhooks,
+/// workers run jobs, `all` does both. On a stop a worker finishes the jobs
+/// in progress; those still running after the grace period go back to the
+/// queue (another replica, or the next start, runs them).
+pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> Result<()> {
+    let ServeSettings { listen, secret, data_dir, api_url, app, workers, role, queue, github_timing } = settings;
+    tracing::info!("role {}, queue on {}", role.name(), queue.backend());
+    if role == Role::All && queue.backend() == "sqlite" {
+        // This process owns the SQLite file: whatever ran there was interrupted.
+        let recovered = queue.recover()?;
+        if recovered > 0 {
+            tracing::warn!("{recovered} job(s) interrupted by the last stop go back to the queue");
+        }
     }
-    let metrics = Arc::new(Metrics::default());
-    let observed = metrics.clone();
-    let github = GitHub::new(&api_url, Some(app))?.observe(move |method, latency| observed.observe_github(method, latency));
+    let mut metrics = Metrics::default();
+    let (by_installation, held) = register_metrics(&mut metrics, queue.as_ref(), role);
+    let metrics = Arc::new(metrics);
     let wake = Arc::new(tokio::sync::Notify::new());
     let state = AppState { secret: Arc::new(secret), queue: queue.clone(), metrics: metrics.clone(), wake: wake.clone() };
-    let worker = Worker {
-        queue: queue.clone(),
-        github: Arc::new(github),
-        repos: Arc::new(RepoCache::new(data_dir.join("repos"))),
-        summarizer: Arc::new(summarizer),
-        metrics,
-        completed: Default::default(),
-    };
+    let background = vec![
+        tokio::spawn(prune(queue.clone())),
+        tokio::spawn(refresh_gauges(queue.clone(), by_installation, held)),
+    ];
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let running: Vec<_> = (0..workers.max(1)).map(|_| tokio::spawn(worker.clone().run(wake.clone(), stopped.clone()))).collect();
+    let mut running = Vec::new();
+    let mut heartbeat = None;
+    if role.runs_jobs() {
+        let summarizer = summarizer.context("a worker needs a model")?;
+        let observed = metrics.clone();
+        let mut github = GitHub::new(&api_url, app)?.observe(move |method, latency| observed.observe_github(method, latency));
+        if let Some((write_gap, backoff, rate_limit_wait)) = github_timing {
+            github = github.with_timing(write_gap, backoff, rate_limit_wait);
+        }
+        let worker = Worker {
+            queue: queue.clone(),
+            github: Arc::new(github),
+            repos: Arc::new(RepoCache::new(data_dir.join("repos"))),
+            summarizer: Arc::new(summarizer),
+            metrics: metrics.clone(),
+            completed: Default::default(),
+        };
+        queue.subscribe(wake.clone());
+        heartbeat = Some(tokio::spawn(heartbeats(queue.clone())));
+        running = (0..workers.max(1)).map(|_| tokio::spawn(worker.clone().run(wake.clone(), stopped.clone()))).collect();
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}; choose another address with PRECIS_LISTEN"))?;
     // The bound address, not the asked one: with port 0 the system picks it.
     let bound = listener.local_addr().unwrap_or(listen);
-    tracing::info!("listening on {bound}: POST /webhook, GET /healthz, GET /metrics");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
-    tracing::info!("stopping: finishing the jobs in progress");
-    let _ = stop.send(true);
-    let grace = tokio::time::sleep(Duration::from_secs(60));
-    tokio::pin!(grace);
-    for handle in running {
-        tokio::select! {
-            _ = handle => {}
-            _ = &mut grace => break,
-        }
+    let app = if role.takes_webhooks() {
+        tracing::info!("listening on {bound}: POST /webhook, GET /healthz, GET /metrics");
+        router(state)
+    } else {
+        tracing::info!("listening on {bound}: GET /healthz, GET /metrics (a worker takes no webhooks)");
+        router(state).layer(axum::middleware::from_fn(no_webhooks))
+    };
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    for task in background {
+        task.abort();
     }
-    let requeued = queue.recover()?;
-    if requeued > 0 {
-        tracing::warn!("{requeued} job(s) still running go back to the queue");
+    if role.runs_jobs() {
+        tracing::info!("stopping: finishing the jobs in progress");
+        let _ = stop.send(true);
+        let grace = tokio::time::sleep(GRACE);
+        tokio::pin!(grace);
+        for handle in running {
+            tokio::select! {
+                _ = handle => {}
+                _ = &mut grace => break,
+            }
+        }
+        let released = tokio::task::spawn_blocking({
+            let queue = queue.clone();
+            move || queue.release_held()
+        })
+        .await?;
+        if let Some(heartbeat) = heartbeat {
+            heartbeat.abort();
+        }
+        match released {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!("{n} job(s) still running go back to the queue"),
+            // Their leases run out, and another replica (or the next start) takes them.
+            Err(e) => tracing::warn!("cannot hand the jobs in progress back: {e:#}; they run again when their lease runs out"),
+        }
+    } else {
+        tracing::info!("stopping");
     }
     Ok(())
+}
+
+/// A worker's port answers /healthz and /metrics only.
+async fn no_webhooks(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if request.uri().path() == "/webhook" {
+        return (axum::http::StatusCode::NOT_FOUND, "this replica is a worker (--role worker); send webhooks to a web replica\n").into_response();
+    }
+    next.run(request).await
+}
+
+/// Renews the leases of the jobs this process runs, three times per lease.
+async fn heartbeats(queue: Arc<dyn JobQueue>) {
+    let every = queue.policy().lease / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        let beating = queue.clone();
+        match tokio::task::spawn_blocking(move || beating.heartbeat()).await {
+            Ok(Ok(_)) => {}
+            // The jobs carry on; if the database stays away past the lease, another replica takes them again.
+            Ok(Err(e)) => tracing::warn!("cannot renew the leases of the jobs in progress: {e:#}"),
+            Err(e) => tracing::error!("lease heartbeat: {e}"),
+        }
+    }
+}
+
+/// Removes old deliveries and finished jobs, at start and every ten minutes.
+async fn prune(queue: Arc<dyn JobQueue>) {
+    loop {
+        let pruning = queue.clone();
+        let retention = queue.policy().retention;
+        match tokio::task::spawn_blocking(move || pruning.prune(retention)).await {
+            Ok(Ok(pruned)) if pruned.deliveries + pruned.jobs > 0 => {
+                tracing::info!("pruned {} delivery record(s) and {} finished job(s) older than {}", pruned.deliveries, pruned.jobs, humantime::format_duration(retention));
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("cannot prune old jobs: {e:#}"),
+            Err(e) => tracing::error!("pruning: {e}"),
+        }
+        tokio::time::sleep(PRUNE_EVERY).await;
+    }
+}
+
+/// Keeps the per-installation gauges current (one query every few seconds,
+/// whatever the scrape rate).
+async fn refresh_gauges(queue: Arc<dyn JobQueue>, by_installation: Family<Vec<(String, String)>, Gauge>, held: Gauge) {
+    loop {
+        held.set(queue.held().len() as i64);
+        let counting = queue.clone();
+        if let Ok(Ok(counts)) = tokio::task::spawn_blocking(move || counting.counts()).await {
+            by_installation.clear();
+            for (installation, (queued, running)) in counts.by_installation {
+                let label = |state: &str| vec![("installation".to_string(), installation.to_string()), ("state".to_string(), state.to_string())];
+                by_installation.get_or_create(&label("queued")).set(queued as i64);
+                by_installation.get_or_create(&label("running")).set(running as i64);
+            }
+        }
+        tokio::time::sleep(GAUGES_EVERY).await;
+    }
 }
 
 async fn shutdown_signal() {

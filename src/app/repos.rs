@@ -52,7 +52,8 @@ impl RepoCache {
         let refs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
         remote
             .fetch(&refs, Some(&mut options), None)
-            .map_err(|e| anyhow::anyhow!("cannot fetch {} from {}: {}", refs.join(" "), repo.full_name(), e.message()))?;
+            // The git error stays in the chain: the worker tells a network failure (retried) from others.
+            .map_err(|e| anyhow::Error::new(e).context(format!("cannot fetch {} from {}", refs.join(" "), repo.full_name())))?;
         Ok(path)
     }
 }

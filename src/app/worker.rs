@@ -14,7 +14,8 @@ use super::repos::RepoCache;
 use super::routing::{HELP_COMMAND, SUMMARIZE_COMMAND};
 use crate::github::payload;
 use crate::github::publish::Repository;
-use crate::github::{CommitId, GitHub, PullNumber, Token};
+use crate::github::publish::Conclusion;
+use crate::github::{CommitId, GitHub, GitHubError, PullNumber, Token};
 use crate::pipeline::{AuthorContext, Input, Overrides, Settings, SettingsSource, Summarizer, Summary, CONFIG_PATH};
 use crate::publication::{Publication, Publisher};
 
@@ -45,22 +46,91 @@ struct PullTarget {
 }
 
 impl Worker {
-    /// Runs the next queued job; `false` when there was none.
+    /// Runs the next queued job; `false` when there was none. A job past
+    /// its last attempt is given up (its check run completed as neutral with
+    /// the reason); a transient failure (GitHub or the network) goes back
+    /// to the queue with a backoff; the outcome is recorded even if the
+    /// database is away for a while (this waits and tries again).
     pub async fn run_one(&self) -> Result<bool> {
         let queue = self.queue.clone();
         let Some(job) = tokio::task::spawn_blocking(move || queue.claim()).await?? else { return Ok(false) };
+        let policy = self.queue.policy().clone();
         let started = Instant::now();
-        tracing::info!("job {} ({}) started", job.id, job.spec.key());
-        let result = self.carry_out(&job).await;
-        let error = result.as_ref().err().map(|e| format!("{e:#}"));
-        match &error {
-            None => tracing::info!("job {} done in {:.1} s", job.id, started.elapsed().as_secs_f64()),
-            Some(e) => tracing::error!("job {} failed: {e}", job.id),
+        let outcome = if job.attempts > policy.max_attempts {
+            Outcome::GiveUp(gave_up_reason(&job, policy.max_attempts))
+        } else {
+            tracing::info!("job {} ({}) started, attempt {}", job.id, job.spec.key(), job.attempts);
+            match self.carry_out(&job).await {
+                Ok(()) => Outcome::Done,
+                Err(e) if is_transient(&e) && job.attempts < policy.max_attempts => {
+                    Outcome::Retry(format!("{e:#}"), policy.backoff(job.attempts))
+                }
+                Err(e) if is_transient(&e) => {
+                    let error = format!("{e:#}");
+                    Outcome::GiveUp(gave_up_reason(&Job { last_error: Some(error), ..job.clone() }, policy.max_attempts))
+                }
+                Err(e) => Outcome::Failed(format!("{e:#}")),
+            }
+        };
+        let id = job.id;
+        match outcome {
+            Outcome::Done => {
+                tracing::info!("job {id} done in {:.1} s", started.elapsed().as_secs_f64());
+                self.settle(id, move |queue| queue.finish(id, None)).await;
+            }
+            Outcome::Failed(error) => {
+                tracing::error!("job {id} failed: {error}");
+                self.settle(id, move |queue| queue.finish(id, Some(&error))).await;
+            }
+            Outcome::Retry(error, after) => {
+                tracing::warn!("job {id} failed for now ({error}); it runs again in {} s", after.as_secs());
+                self.queue.stats().retried.inc();
+                self.settle(id, move |queue| queue.retry(id, &error, after)).await;
+            }
+            Outcome::GiveUp(reason) => {
+                tracing::error!("job {id} given up: {reason}");
+                self.queue.stats().gave_up.inc();
+                if let Err(e) = self.complete_check_as_given_up(&job, &reason).await {
+                    tracing::warn!("job {id}: cannot complete its check run: {e:#}");
+                }
+                self.settle(id, move |queue| queue.finish(id, Some(&reason))).await;
+            }
         }
-        let queue = self.queue.clone();
-        tokio::task::spawn_blocking(move || queue.finish(job.id, error.as_deref())).await??;
         self.completed.fetch_add(1, Ordering::Relaxed);
         Ok(true)
+    }
+
+    /// Records a job's outcome, trying again (1 s, 2 s, ... 30 s apart)
+    /// while the database cannot be reached: the job stays claimed here
+    /// meanwhile, and is never left running.
+    async fn settle(&self, job: i64, record: impl Fn(&dyn JobQueue) -> Result<bool> + Send + Sync + Clone + 'static) {
+        let mut wait = Duration::from_secs(1);
+        loop {
+            let (queue, record) = (self.queue.clone(), record.clone());
+            match tokio::task::spawn_blocking(move || record(&*queue)).await {
+                Ok(Ok(true)) => return,
+                Ok(Ok(false)) => {
+                    tracing::warn!("job {job}: no longer held here (its lease ran out); its outcome is left to the worker that took it");
+                    return;
+                }
+                Ok(Err(e)) => tracing::warn!("job {job}: cannot record its outcome ({e:#}); trying again in {} s", wait.as_secs()),
+                Err(e) => {
+                    tracing::error!("job {job}: recording its outcome panicked: {e}");
+                    return;
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    /// A job given up completes the check run it opened, as neutral, saying why.
+    async fn complete_check_as_given_up(&self, job: &Job, reason: &str) -> Result<()> {
+        let Some(check) = job.check_run_id else { return Ok(()) };
+        let repo = job.spec.repo();
+        let token = self.token(repo).await?;
+        let github = Repository { github: &self.github, token: &token, repo: &repo.repo };
+        github.complete_check_run(check, Conclusion::Neutral, "precis gave up on this change", reason).await
     }
 
     /// Runs jobs until the queue is empty (tests, and draining).
@@ -69,20 +139,35 @@ impl Worker {
         Ok(())
     }
 
-    /// Runs jobs as they come until `stop` turns true; a job in progress finishes first.
+    /// Runs jobs as they come until `stop` turns true; a job in progress
+    /// finishes first. Between jobs it waits for `wake` (a delivery here, or
+    /// one announced by the database), at most a second (leases that ran
+    /// out and retries that came due are found by polling); when the queue
+    /// fails (the database is away) it waits longer each time, up to 30 s.
     pub async fn run(self, wake: Arc<tokio::sync::Notify>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut failing = Duration::ZERO;
         loop {
             if *stop.borrow() {
                 return;
             }
-            match self.run_one().await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => tracing::error!("the queue failed: {e:#}"),
-            }
+            let pause = match self.run_one().await {
+                Ok(true) => {
+                    failing = Duration::ZERO;
+                    continue;
+                }
+                Ok(false) => {
+                    failing = Duration::ZERO;
+                    Duration::from_secs(1)
+                }
+                Err(e) => {
+                    failing = (failing * 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
+                    tracing::error!("the queue failed: {e:#}; trying again in {} s", failing.as_secs());
+                    failing
+                }
+            };
             tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = wake.notified(), if failing.is_zero() => {}
+                _ = tokio::time::sleep(pause) => {}
                 _ = stop.changed() => {}
             }
         }
@@ -96,9 +181,7 @@ impl Worker {
     }
 
     async fn carry_out(&self, job: &Job) -> Result<()> {
-        let repo = match &job.spec {
-            JobSpec::PullRequest { repo, .. } | JobSpec::Rerun { repo, .. } | JobSpec::Help { repo, .. } | JobSpec::Push { repo, .. } => repo,
-        };
+        let repo = job.spec.repo();
         let token = self.token(repo).await?;
         let github = Repository { github: &self.github, token: &token, repo: &repo.repo };
         match &job.spec {
@@ -183,11 +266,15 @@ impl Worker {
         tokio::task::spawn_blocking(move || Summarizer::settings(&source, &Overrides::default())).await?
     }
 
-    /// A rerun of this job (after a crash) reuses its check run.
+    /// A rerun of this job (after a crash or a retry) reuses its check run.
+    /// Not recording it (the database is away) does not fail the job: a
+    /// rerun would then open a second check run, nothing worse.
     async fn remember_check(&self, job: &Job, check: Option<u64>) -> Result<()> {
         if let (None, Some(id)) = (job.check_run_id, check) {
             let (queue, job_id) = (self.queue.clone(), job.id);
-            tokio::task::spawn_blocking(move || queue.set_check_run(job_id, id)).await??;
+            if let Err(e) = tokio::task::spawn_blocking(move || queue.set_check_run(job_id, id)).await? {
+                tracing::warn!("job {job_id}: cannot record its check run {id}: {e:#}");
+            }
         }
         Ok(())
     }
@@ -198,5 +285,56 @@ impl Worker {
         let summary = tokio::task::spawn_blocking(move || summarizer.summarize(&input, &settings, &author)).await?;
         self.metrics.summarize_seconds.observe(started.elapsed().as_secs_f64());
         summary
+    }
+}
+
+/// What became of a job.
+enum Outcome {
+    Done,
+    Failed(String),
+    /// A transient failure: again after the wait.
+    Retry(String, Duration),
+    GiveUp(String),
+}
+
+/// Why a job is given up, as the check run says it (no internal detail).
+fn gave_up_reason(job: &Job, max_attempts: u32) -> String {
+    let last = match &job.last_error {
+        Some(error) if error.contains("GitHub") => "GitHub could not be reached or kept failing",
+        Some(_) => "the repository or the network kept failing",
+        None => "the worker running it stopped before it finished (a crash, or the machine went away)",
+    };
+    format!("precis tried {max_attempts} times to summarize this change and gave up: {last}. Push again or comment `{SUMMARIZE_COMMAND}` to retry.")
+}
+
+/// Whether an error may go away by itself: GitHub unreachable, a 5xx or a
+/// rate limit from it, a network failure while fetching.
+pub fn is_transient(err: &anyhow::Error) -> bool {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<GitHubError>() {
+            return matches!(e.status, None | Some(429) | Some(500..=599));
+        }
+        if let Some(e) = cause.downcast_ref::<git2::Error>() {
+            return matches!(e.class(), git2::ErrorClass::Net | git2::ErrorClass::Http | git2::ErrorClass::Ssl | git2::ErrorClass::Os);
+        }
+        if let Some(e) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(e.kind(), ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected | BrokenPipe | TimedOut | UnexpectedEof);
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_errors_are_told_apart() {
+        let network = git2::Error::new(git2::ErrorCode::GenericError, git2::ErrorClass::Net, "connection refused");
+        assert!(is_transient(&anyhow::Error::new(network).context("cannot fetch")));
+        let missing = git2::Error::new(git2::ErrorCode::NotFound, git2::ErrorClass::Reference, "no such ref");
+        assert!(!is_transient(&anyhow::Error::new(missing).context("cannot fetch")));
+        assert!(!is_transient(&anyhow::anyhow!("the model failed")));
     }
 }

@@ -90,6 +90,27 @@ pub struct ServeArgs {
     /// Prompts the model works on at once (on a CPU, prefill dominates and more rows add little).
     #[arg(long, default_value_t = 4)]
     pub parallel: usize,
+    /// web (webhooks in; no model), worker (runs jobs; health and metrics on PRECIS_LISTEN) or all.
+    #[arg(long, env = "PRECIS_ROLE", default_value = "all", value_parser = ["web", "worker", "all"])]
+    pub role: String,
+    /// The PostgreSQL queue replicas share (postgres://USER:PASSWORD@HOST:PORT/DATABASE) [default: SQLite in PRECIS_DATA_DIR].
+    #[arg(long, env = "PRECIS_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// A claimed job's lease: renewed every third of it while the job runs; once it runs out, another worker takes the job.
+    #[arg(long, env = "PRECIS_LEASE_SECONDS", default_value_t = 60)]
+    pub lease_seconds: u64,
+    /// Claims of one job (a crash, a lost lease or a transient failure each use one) before it is given up.
+    #[arg(long, env = "PRECIS_MAX_ATTEMPTS", default_value_t = 3)]
+    pub max_attempts: u32,
+    /// Jobs of one installation running at once across all workers (0: no cap).
+    #[arg(long, env = "PRECIS_PER_INSTALLATION", default_value_t = 0)]
+    pub per_installation: u32,
+    /// Deliveries and finished jobs are kept this many days, then pruned.
+    #[arg(long, env = "PRECIS_RETENTION_DAYS", default_value_t = 7)]
+    pub retention_days: u64,
+    /// The first wait before a transient failure (GitHub or network) is retried; it doubles each time.
+    #[arg(long, env = "PRECIS_RETRY_SECONDS", default_value_t = 15)]
+    pub retry_seconds: u64,
     #[command(flatten)]
     pub model: ModelArgs,
 }

@@ -258,11 +258,23 @@ fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs) -> Result<()>
         data_dir: args.data_dir.clone(),
         listen: args.listen.clone(),
         workers: args.workers,
+        role: args.role.clone(),
+        database_url: args.database_url.clone(),
+        lease_seconds: args.lease_seconds,
+        max_attempts: args.max_attempts,
+        per_installation: args.per_installation,
+        retention_days: args.retention_days,
+        retry_seconds: args.retry_seconds,
     })?;
-    let models = args.model.loader(cache, ort_lib, args.parallel, Progress::hidden())?;
-    // The default model loads before the App listens: a bad model fails the start, not the first job.
-    models.model(None)?;
-    let summarizer = Summarizer { models: Arc::new(models), cache_dir: Some(cache.root().join("summaries")), progress: Progress::hidden() };
+    // A web replica never loads the model. Elsewhere the default model loads
+    // before the App listens: a bad model fails the start, not the first job.
+    let summarizer = if settings.role.runs_jobs() {
+        let models = args.model.loader(cache, ort_lib, args.parallel, Progress::hidden())?;
+        models.model(None)?;
+        Some(Summarizer { models: Arc::new(models), cache_dir: Some(cache.root().join("summaries")), progress: Progress::hidden() })
+    } else {
+        None
+    };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(precis::app::serve(settings, summarizer))
 }

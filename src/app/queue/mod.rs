@@ -1,0 +1,254 @@
+//! Durable jobs: a delivery answered 202 is stored before the answer, and
+//! survives a crash or restart. The queue is a small trait with two
+//! backends: SQLite in the data folder (the default, one process) and
+//! PostgreSQL (`PRECIS_DATABASE_URL`, for several replicas).
+//!
+//! The same rules hold on both:
+//! - a delivery id is accepted once; a newer job for the same pull request
+//!   (or branch) supersedes a queued older one;
+//! - one job per pull request runs at a time, and at most
+//!   [`Policy::per_installation`] per installation;
+//! - a claim is a lease: this queue object renews it ([`JobQueue::heartbeat`])
+//!   while the job runs; a job whose lease ran out (its process died, or lost
+//!   the database for too long) is claimed again, with its attempt counted;
+//! - claims go round-robin across installations, then oldest first;
+//! - `finish`, `retry` and `release` act only on a job this queue object
+//!   still holds.
+
+mod postgres;
+mod sqlite;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use prometheus_client::metrics::counter::Counter;
+use serde::{Deserialize, Serialize};
+
+use crate::github::{CommitId, PullNumber, RepoName};
+
+pub use postgres::PgQueue;
+pub use sqlite::SqliteQueue;
+
+/// A repository as the jobs need it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoRef {
+    #[serde(flatten)]
+    pub repo: RepoName,
+    /// Where git fetches from (https; a local path in tests).
+    pub clone_url: String,
+    /// The App installation that delivered the event (none in Actions).
+    pub installation_id: Option<u64>,
+}
+
+impl RepoRef {
+    pub fn full_name(&self) -> String {
+        self.repo.to_string()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobSpec {
+    /// Summarize a pull request at a head commit.
+    PullRequest { repo: RepoRef, number: PullNumber, head_sha: CommitId, base_sha: CommitId, draft: bool },
+    /// Look the pull request up, then summarize it (a comment command or a rerun request).
+    Rerun { repo: RepoRef, number: PullNumber, requested_by: Option<String> },
+    /// Answer `/precis help` on a pull request.
+    Help { repo: RepoRef, number: PullNumber, requested_by: String },
+    /// A push to the default branch: a check run on its head commit.
+    Push { repo: RepoRef, branch: String, before: CommitId, after: CommitId },
+}
+
+impl JobSpec {
+    /// Jobs with the same key describe the same thing; a newer one supersedes
+    /// a queued older one, and only one of them runs at a time.
+    pub fn key(&self) -> String {
+        match self {
+            JobSpec::PullRequest { repo, number, .. } | JobSpec::Rerun { repo, number, .. } => {
+                format!("{}#{number}", repo.full_name())
+            }
+            JobSpec::Help { repo, number, .. } => format!("{}#{number}/help", repo.full_name()),
+            JobSpec::Push { repo, branch, .. } => format!("{}@{branch}", repo.full_name()),
+        }
+    }
+
+    pub fn repo(&self) -> &RepoRef {
+        match self {
+            JobSpec::PullRequest { repo, .. } | JobSpec::Rerun { repo, .. } | JobSpec::Help { repo, .. } | JobSpec::Push { repo, .. } => repo,
+        }
+    }
+
+    /// The installation the job is fair-shared under (0: none).
+    pub fn installation(&self) -> i64 {
+        self.repo().installation_id.unwrap_or(0) as i64
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub id: i64,
+    pub delivery: String,
+    pub spec: JobSpec,
+    /// Claims so far, this one included: above [`Policy::max_attempts`] the
+    /// worker gives the job up instead of running it.
+    pub attempts: u32,
+    /// The check run this job already created, if any: a rerun reuses it.
+    pub check_run_id: Option<u64>,
+    /// Why the previous attempt failed, if it did.
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    Queued(i64),
+    /// This delivery id was accepted before: nothing new happens.
+    Duplicate,
+    /// Accepted and recorded; no job (an ignored event or an installation).
+    Recorded,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub queued: u64,
+    pub running: u64,
+    pub done: u64,
+    pub failed: u64,
+    pub superseded: u64,
+    pub deliveries: u64,
+    /// Queued and running jobs by installation (0: none).
+    pub by_installation: HashMap<i64, (u64, u64)>,
+}
+
+/// How the queue hands out work (the `--lease-seconds`, `--max-attempts`,
+/// `--per-installation` and `--retention-days` settings).
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+    /// Claims of one job before it is given up (a crash, a lost lease or a
+    /// transient error each use one).
+    pub max_attempts: u32,
+    /// Jobs of one installation running at once, across every replica (0: no cap).
+    pub per_installation: u32,
+    /// Deliveries and finished jobs older than this are pruned.
+    pub retention: Duration,
+    /// The first retry of a transient failure waits this long; each next one twice as long.
+    pub retry_after: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            lease: Duration::from_secs(60),
+            max_attempts: 3,
+            per_installation: 0,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            retry_after: Duration::from_secs(15),
+        }
+    }
+}
+
+impl Policy {
+    /// The wait before retry number `attempt` (1-based): doubling, at most 10 minutes.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+        (self.retry_after * factor).min(Duration::from_secs(600))
+    }
+}
+
+/// What a queue object did, for /metrics (these are this replica's counts).
+#[derive(Clone, Default)]
+pub struct QueueStats {
+    /// Jobs claimed.
+    pub claimed: Counter,
+    /// Jobs taken back from a claim whose lease ran out.
+    pub leases_expired: Counter,
+    /// Jobs this replica held whose lease another replica took.
+    pub leases_lost: Counter,
+    /// Transient failures sent back to the queue to run again later.
+    pub retried: Counter,
+    /// Jobs given up after their last attempt.
+    pub gave_up: Counter,
+}
+
+/// What pruning removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub deliveries: u64,
+    pub jobs: u64,
+}
+
+pub trait JobQueue: Send + Sync {
+    /// Records a delivery and, when it asks for work, its job, atomically.
+    fn accept(&self, delivery: &str, event: &str, job: Option<&JobSpec>) -> Result<Accepted>;
+    /// The next job to run, now held by this queue object under a lease:
+    /// queued, due, no job of its key running, its installation under the
+    /// cap; the installation claimed from longest ago first, then oldest.
+    /// Jobs whose lease ran out go back to the queue first.
+    fn claim(&self) -> Result<Option<Job>>;
+    fn set_check_run(&self, job: i64, check_run_id: u64) -> Result<()>;
+    /// Done (`None`) or failed for good; `false` when this queue object no
+    /// longer held the job (its lease ran out and another took it).
+    fn finish(&self, job: i64, error: Option<&str>) -> Result<bool>;
+    /// Back to the queue after a transient failure, due again after `after`
+    /// (superseded instead, when a newer job of its key is queued).
+    fn retry(&self, job: i64, error: &str, after: Duration) -> Result<bool>;
+    /// Back to the queue now, its attempt not counted against it (a shutdown interrupted it).
+    fn release(&self, job: i64) -> Result<bool>;
+    /// Every job this queue object holds back to the queue (a graceful stop); returns how many.
+    fn release_held(&self) -> Result<usize>;
+    /// Renews the lease of every job this queue object holds; returns the
+    /// jobs whose lease was lost.
+    fn heartbeat(&self) -> Result<Vec<i64>>;
+    /// Jobs this queue object holds.
+    fn held(&self) -> Vec<i64>;
+    /// Jobs whose claim cannot be running any more go back to the queue;
+    /// returns how many. SQLite (one process owns the file): every running
+    /// job, at start. PostgreSQL: the jobs whose lease ran out.
+    fn recover(&self) -> Result<usize>;
+    /// Cheap counts (no scan of every job under the queue's lock).
+    fn counts(&self) -> Result<Counts>;
+    fn record_installation(&self, installation_id: u64, account: &str, action: &str, repositories: &[String]) -> Result<()>;
+    /// Removes deliveries and finished (done, failed, superseded) jobs older than `older_than`.
+    fn prune(&self, older_than: Duration) -> Result<Pruned>;
+    fn policy(&self) -> &Policy;
+    fn stats(&self) -> &QueueStats;
+    /// Wakes `wake` when another process queues a job (PostgreSQL
+    /// LISTEN/NOTIFY); a no-op where the web side and the workers share the
+    /// process.
+    fn subscribe(&self, wake: Arc<tokio::sync::Notify>) {
+        let _ = wake;
+    }
+    /// The backend, for logs: `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+}
+
+/// A lease holder's name, unique per queue object: host, process, random.
+fn owner_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    format!("{}:{}:{:08x}", if host.is_empty() { "host" } else { &host }, std::process::id(), rand::random::<u32>())
+}
+
+/// Opens the queue the settings name: PostgreSQL for a `postgres://` URL,
+/// else SQLite in the data folder. Migrations run here.
+pub fn open(database_url: Option<&str>, data_dir: &std::path::Path, policy: Policy) -> Result<Arc<dyn JobQueue>> {
+    match database_url {
+        Some(url) => Ok(Arc::new(PgQueue::connect(url, policy)?)),
+        None => Ok(Arc::new(SqliteQueue::open_with(&data_dir.join("jobs.db"), policy)?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let policy = Policy { retry_after: Duration::from_secs(10), ..Policy::default() };
+        assert_eq!(policy.backoff(1), Duration::from_secs(10));
+        assert_eq!(policy.backoff(3), Duration::from_secs(40));
+        assert_eq!(policy.backoff(40), Duration::from_secs(600));
+    }
+}
