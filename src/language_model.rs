@@ -22,11 +22,13 @@ pub struct Prompt {
     /// The start of the answer, written for the model (it goes on from
     /// there); not part of the completion's text.
     pub answer_prefix: Option<String>,
+    /// The answer ends (with what it has) at this instant.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Prompt {
     pub fn greedy(system: &str, user: &str, max_tokens: usize) -> Prompt {
-        Prompt { system: system.into(), user: user.into(), max_tokens, temperature: 0.0, seed: 0, stop: Vec::new(), answer_prefix: None }
+        Prompt { system: system.into(), user: user.into(), max_tokens, temperature: 0.0, seed: 0, stop: Vec::new(), answer_prefix: None, deadline: None }
     }
 }
 

@@ -146,7 +146,7 @@ async fn the_pull_requests_words_reach_the_model() {
     event["pull_request"]["title"] = json!("Parse a third item");
     event["pull_request"]["body"] = json!("Needed by the CLI.");
     let source = Arc::new(precis::language_model::FakeSource::new("m"));
-    let summarizer = precis::pipeline::Summarizer { models: source.clone(), cache_dir: None, progress: precis::progress::Progress::hidden() };
+    let summarizer = precis::pipeline::Summarizer::new(source.clone(), None, precis::progress::Progress::hidden());
     run_step_on(&fake, repo.path(), &event, Some("ghs_token"), summarizer).await.result.unwrap();
     let prompts = source.prompts();
     assert!(prompts.iter().any(|p| p.contains("\"Parse a third item\" (their words")), "{prompts:#?}");

@@ -388,7 +388,7 @@ async fn real_model_end_to_end() {
     use precis::provision::{Device, ModelChoice, ModelLoader};
     let choice = ModelChoice { model: None, device: Device::Cpu, precision: None, threads: Some(2) };
     let models = ModelLoader::new(common::cache(), None, choice, 4, precis::progress::Progress::hidden());
-    let summarizer = Summarizer { models: Arc::new(models), cache_dir: None, progress: precis::progress::Progress::hidden() };
+    let summarizer = Summarizer::new(Arc::new(models), None, precis::progress::Progress::hidden());
     let (repo, base, _) = pull_request_repo();
     let app = App::start_with(summarizer, tempfile::tempdir().unwrap(), repo, base).await;
     app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
@@ -445,7 +445,7 @@ async fn a_model_path_in_the_settings_is_refused() {
 async fn the_pull_requests_words_reach_the_model() {
     let (repo, base, _) = pull_request_repo();
     let source = Arc::new(precis::language_model::FakeSource::new("m"));
-    let summarizer = Summarizer { models: source.clone(), cache_dir: None, progress: precis::progress::Progress::hidden() };
+    let summarizer = Summarizer::new(source.clone(), None, precis::progress::Progress::hidden());
     let app = App::start_with(summarizer, tempfile::tempdir().unwrap(), repo, base).await;
     app.fake.state.lock().unwrap().pulls.insert(
         7,

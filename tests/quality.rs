@@ -13,7 +13,7 @@ use precis::pipeline::{AuthorContext, Input, Origin, Settings, Summarizer, Summa
 use precis::progress::Progress;
 
 fn summarizer(source: Arc<FakeSource>) -> Summarizer {
-    Summarizer { models: source, cache_dir: None, progress: Progress::hidden() }
+    Summarizer::new(source, None, Progress::hidden())
 }
 
 fn summarize_range(repo: &Repo, base: &str, source: Arc<FakeSource>, author: AuthorContext) -> Summary {

@@ -82,11 +82,7 @@ impl ModelSource for SlowSource {
 }
 
 fn slow_summarizer(delay: Duration) -> Summarizer {
-    Summarizer {
-        models: Arc::new(SlowSource { inner: FakeSource { default: "fake-default".into() }, delay }),
-        cache_dir: None,
-        progress: Progress::hidden(),
-    }
+    Summarizer::new(Arc::new(SlowSource { inner: FakeSource::new("fake-default"), delay }), None, Progress::hidden())
 }
 
 /// Not a test: the entry point of the replica processes the tests start

@@ -111,6 +111,9 @@ pub struct ServeArgs {
     /// The first wait before a transient failure (GitHub or network) is retried; it doubles each time.
     #[arg(long, env = "PRECIS_RETRY_SECONDS", default_value_t = 15)]
     pub retry_seconds: u64,
+    /// A job's time budget for model work (seconds): past it, what is summarized is published and the rest listed.
+    #[arg(long, env = "PRECIS_JOB_SECONDS", default_value_t = 900)]
+    pub job_seconds: u64,
     #[command(flatten)]
     pub model: ModelArgs,
 }

@@ -205,23 +205,23 @@ fn summarize(cache: &Cache, ort_lib: Option<PathBuf>, args: SummarizeArgs, progr
             .with_context(|| format!("--diff `{range}` is not BASE..HEAD; write it like main..HEAD"))?;
         Input::Range { repo: args.path.clone(), base: base.into(), head: head.into() }
     } else if let Some(patch) = &args.patch {
-        let (bytes, name) = if patch.as_os_str() == "-" {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).context("cannot read the patch from stdin")?;
-            (bytes, "stdin".to_string())
+        // Read no more than a patch may have: a larger one is refused, not loaded.
+        let limit = precis::pipeline::change::MAX_PATCH_BYTES as u64 + 1;
+        let mut bytes = Vec::new();
+        let name = if patch.as_os_str() == "-" {
+            std::io::Read::read_to_end(&mut std::io::Read::take(std::io::stdin(), limit), &mut bytes).context("cannot read the patch from stdin")?;
+            "stdin".to_string()
         } else {
-            let bytes = std::fs::read(patch).with_context(|| format!("cannot read patch {}; check the path", patch.display()))?;
-            (bytes, patch.display().to_string())
+            let file = std::fs::File::open(patch).with_context(|| format!("cannot read patch {}; check the path", patch.display()))?;
+            std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut bytes)
+                .with_context(|| format!("cannot read patch {}; check the path", patch.display()))?;
+            patch.display().to_string()
         };
         Input::Patch { bytes, name }
     } else {
         Input::Folder(args.path.clone())
     };
-    let summarizer = Summarizer {
-        models: Arc::new(args.model.loader(cache, ort_lib, args.parallel, *progress)?),
-        cache_dir: (!args.no_cache).then(|| args.summary_cache.clone().unwrap_or_else(|| cache.root().join("summaries"))),
-        progress: *progress,
-    };
+    let summarizer = Summarizer::new(Arc::new(args.model.loader(cache, ort_lib, args.parallel, *progress)?), (!args.no_cache).then(|| args.summary_cache.clone().unwrap_or_else(|| cache.root().join("summaries"))), *progress);
     // Given words replace what the patch or the commits say; none given, the pipeline reads those.
     let author = if args.title.is_some() || args.description.is_some() {
         let from_patch = match &input {
@@ -271,7 +271,9 @@ fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs) -> Result<()>
     let summarizer = if settings.role.runs_jobs() {
         let models = args.model.loader(cache, ort_lib, args.parallel, Progress::hidden())?;
         models.model(None)?;
-        Some(Summarizer { models: Arc::new(models), cache_dir: Some(cache.root().join("summaries")), progress: Progress::hidden() })
+        let mut summarizer = Summarizer::new(Arc::new(models), Some(cache.root().join("summaries")), Progress::hidden());
+        summarizer.time_budget = Some(std::time::Duration::from_secs(args.job_seconds.max(1)));
+        Some(summarizer)
     } else {
         None
     };
@@ -282,11 +284,7 @@ fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs) -> Result<()>
 fn action(cache: &Cache, ort_lib: Option<PathBuf>, args: ActionArgs, progress: &Progress) -> Result<()> {
     let overrides = Overrides { max_files: args.max_files, model: args.model.model.clone(), ..Overrides::default() };
     let env = precis::action::ActionEnv::from_env(args.github_token.clone(), args.config_path.clone(), overrides)?;
-    let summarizer = Summarizer {
-        models: Arc::new(args.model.loader(cache, ort_lib, args.parallel, *progress)?),
-        cache_dir: Some(cache.root().join("summaries")),
-        progress: *progress,
-    };
+    let summarizer = Summarizer::new(Arc::new(args.model.loader(cache, ort_lib, args.parallel, *progress)?), Some(cache.root().join("summaries")), *progress);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(precis::action::run(&env, Arc::new(summarizer)))
 }

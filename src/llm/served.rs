@@ -72,6 +72,7 @@ impl LanguageModel for Served {
                     max_new_tokens: prompt.max_tokens,
                     stop: prompt.stop.clone(),
                     sampling: SamplingParams { temperature: prompt.temperature, seed: prompt.seed, ..SamplingParams::default() },
+                    deadline: prompt.deadline,
                     ..GenerateParams::default()
                 };
                 Ok((ids.len(), self.scheduler.submit(ids, params)))
@@ -86,7 +87,7 @@ impl LanguageModel for Served {
                     text: generation.text,
                     tokens_in,
                     tokens_out: generation.tokens.len(),
-                    capped: matches!(generation.finish, FinishReason::MaxTokens | FinishReason::ContextFull),
+                    capped: matches!(generation.finish, FinishReason::MaxTokens | FinishReason::ContextFull | FinishReason::Deadline),
                     prefill: generation.prefill_time,
                     busy: generation.prefill_time + generation.decode_time,
                 })

@@ -66,11 +66,13 @@ pub struct Answerer<'a> {
     pub engine_wall: Duration,
     /// Every answer the model gave (retries included), for the stats.
     pub answers: Vec<Answer>,
+    /// The job's time budget: past it, no prompt is sent.
+    pub deadline: Option<Instant>,
 }
 
 impl<'a> Answerer<'a> {
     pub fn new(model: &'a dyn LanguageModel, system: String, cache_dir: Option<PathBuf>, bar: indicatif::ProgressBar) -> Answerer<'a> {
-        Answerer { model, system, cache_dir, bar, engine_wall: Duration::ZERO, answers: Vec::new() }
+        Answerer { model, system, cache_dir, bar, engine_wall: Duration::ZERO, answers: Vec::new(), deadline: None }
     }
 
     /// The most prompt tokens that leave room for an answer of `answer` tokens.
@@ -105,6 +107,15 @@ impl<'a> Answerer<'a> {
                 break;
             }
             let start = Instant::now();
+            if self.deadline.is_some_and(|d| start >= d) {
+                for &i in &todo {
+                    let answer = Answer { error: Some("the job's time budget ran out".into()), attempts: attempt, ..Default::default() };
+                    self.bar.inc(1);
+                    self.answers.push(answer.clone());
+                    answers[i] = Some(answer);
+                }
+                break;
+            }
             let prompts: Vec<Prompt> = todo.iter().map(|&i| self.prompt(&asks[i], attempt)).collect();
             let completions = self.model.complete(&prompts);
             for (&i, completion) in todo.iter().zip(completions) {
@@ -145,6 +156,7 @@ impl<'a> Answerer<'a> {
 
     fn prompt(&self, ask: &Ask, attempt: usize) -> Prompt {
         let mut prompt = Prompt::greedy(&self.system, &ask.user, ask.answer_tokens);
+        prompt.deadline = self.deadline;
         if let Some(prefix) = ask.answer_prefix {
             prompt.answer_prefix = Some(prefix.to_string());
             prompt.stop = vec!["\n".into()];

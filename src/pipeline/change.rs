@@ -160,7 +160,8 @@ fn file_content(bytes: &[u8]) -> Content {
 
 /// What `head` changed since it left `base`: the diff from their merge base
 /// to `head`, as a pull request shows it. `range` is `BASE..HEAD` (or `...`).
-pub fn from_range(repo_path: &Path, range: &str) -> Result<Change> {
+/// Files larger than `max_file_bytes` are listed, not read (nor diffed).
+pub fn from_range(repo_path: &Path, range: &str, max_file_bytes: u64) -> Result<Change> {
     let repo = Repository::discover(repo_path)
         .with_context(|| format!("{} is not inside a git repository; --diff needs one", repo_path.display()))?;
     let (base_rev, head_rev) = split_range(range)?;
@@ -177,7 +178,7 @@ pub fn from_range(repo_path: &Path, range: &str) -> Result<Change> {
     let mut options = DiffOptions::new();
     options.context_lines(CONTEXT_LINES).ignore_submodules(false);
     let diff = repo.diff_tree_to_tree(Some(&old_tree), Some(&head.tree()?), Some(&mut options))?;
-    let files = read_diff(diff, Some(&repo))?;
+    let files = read_diff(diff, Some(&repo), max_file_bytes)?;
     let source = Source::Range { base: base.id().to_string(), head: head.id().to_string(), merge_base: merge_base.to_string() };
     Ok(Change { source, files })
 }
@@ -194,15 +195,22 @@ fn split_range(range: &str) -> Result<(&str, &str)> {
     Ok((base, head))
 }
 
-/// A unified diff as `git diff` or `diff -u` writes it.
-pub fn from_patch(bytes: &[u8], name: &str) -> Result<Change> {
+/// The largest patch read (bytes): past it, a one-line error.
+pub const MAX_PATCH_BYTES: usize = 64 * 1024 * 1024;
+
+/// A unified diff as `git diff` or `diff -u` writes it; a file whose diff
+/// is over `max_file_bytes` is listed, not read.
+pub fn from_patch(bytes: &[u8], name: &str, max_file_bytes: u64) -> Result<Change> {
+    if bytes.len() > MAX_PATCH_BYTES {
+        bail!("{name} is {:.0} MB, over the {} MB a patch may have; summarize a smaller range", bytes.len() as f64 / 1e6, MAX_PATCH_BYTES / 1024 / 1024);
+    }
     let files = if bytes.iter().all(u8::is_ascii_whitespace) {
         Vec::new()
     } else {
         let diff = git2::Diff::from_buffer(bytes).map_err(|e| {
             anyhow::anyhow!("{name} is not a unified diff ({}); pass the output of `git diff` or `diff -u`", e.message())
         })?;
-        let files = read_diff(diff, None)?;
+        let files = read_diff(diff, None, max_file_bytes)?;
         if files.is_empty() {
             bail!("{name} holds no diff; pass the output of `git diff` or `diff -u`");
         }
@@ -212,17 +220,28 @@ pub fn from_patch(bytes: &[u8], name: &str) -> Result<Change> {
 }
 
 /// Reads a diff's deltas; with the repository, blobs are read to recognise
-/// LFS pointers and symlink targets.
-fn read_diff(mut diff: git2::Diff<'_>, repo: Option<&Repository>) -> Result<Vec<FileChange>> {
+/// LFS pointers and symlink targets. A file over `max_file_bytes` (its blob,
+/// or its diff text in a patch) is not read.
+fn read_diff(mut diff: git2::Diff<'_>, repo: Option<&Repository>, max_file_bytes: u64) -> Result<Vec<FileChange>> {
     if repo.is_some() {
         let mut find = DiffFindOptions::new();
         find.renames(true).copies(false);
         diff.find_similar(Some(&mut find))?;
     }
+    let odb = repo.map(Repository::odb).transpose()?;
+    // A blob's size from its header: the blob itself is not loaded.
+    let blob_size = |id: git2::Oid| -> u64 {
+        match &odb {
+            Some(odb) if !id.is_zero() => odb.read_header(id).map(|(size, _)| size as u64).unwrap_or(0),
+            _ => 0,
+        }
+    };
     let mut files = Vec::new();
     for index in 0..diff.deltas().len() {
-        let patch = git2::Patch::from_diff(&diff, index)?;
         let delta = diff.get_delta(index).context("delta index in range")?;
+        let largest = blob_size(delta.new_file().id()).max(blob_size(delta.old_file().id()));
+        let too_large = largest > max_file_bytes && delta.new_file().mode() != FileMode::Commit;
+        let patch = if too_large { None } else { git2::Patch::from_diff(&diff, index)? };
         let path_of = |file: git2::DiffFile<'_>| file.path().map(|p| p.to_string_lossy().replace('\\', "/"));
         let (old_path, new_path) = (path_of(delta.old_file()), path_of(delta.new_file()));
         let status = match delta.status() {
@@ -242,7 +261,10 @@ fn read_diff(mut diff: git2::Diff<'_>, repo: Option<&Repository>) -> Result<Vec<
         let (_, additions, deletions) = patch.as_ref().map(|p| p.line_stats()).transpose()?.unwrap_or((0, 0, 0));
         let new_mode = delta.new_file().mode();
         let old_mode = delta.old_file().mode();
-        let content = if new_mode == FileMode::Commit || old_mode == FileMode::Commit {
+        let diff_bytes: u64 = if repo.is_none() { patch.as_ref().map(|p| p.size(false, false, false)).unwrap_or(0) as u64 } else { 0 };
+        let content = if too_large || diff_bytes > max_file_bytes {
+            Content::TooLarge { bytes: largest.max(diff_bytes) }
+        } else if new_mode == FileMode::Commit || old_mode == FileMode::Commit {
             let id = |file: git2::DiffFile<'_>, mode: FileMode| (mode == FileMode::Commit).then(|| file.id().to_string());
             Content::Submodule { old: id(delta.old_file(), old_mode), new: id(delta.new_file(), new_mode) }
         } else if status == Status::Deleted {

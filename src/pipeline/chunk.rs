@@ -41,16 +41,14 @@ impl TokenCount for &dyn crate::language_model::LanguageModel {
 }
 
 /// How good a place it is to cut before `lines[at]`: after a closing line or
-/// a blank line and before an unindented one is best.
-fn boundary_score(lines: &[&str], at: usize) -> u8 {
+/// a blank line and before an unindented one is best. `diff`: the lines
+/// carry a one-character prefix to look past.
+fn boundary_score(lines: &[&str], at: usize, diff: bool) -> u8 {
     let previous = lines[at - 1].trim_end();
     let next = lines.get(at).copied().unwrap_or("");
     let unindented = |l: &str| !l.is_empty() && !l.starts_with([' ', '\t']);
-    // Diff lines carry a one-character prefix; look past it.
     let (previous, next) = match (previous.chars().next(), next.chars().next()) {
-        (Some('+' | '-' | ' '), Some('+' | '-' | ' ')) if lines.iter().all(|l| l.starts_with(['+', '-', ' '])) => {
-            (&previous[1..], &next[1..])
-        }
+        (Some('+' | '-' | ' '), Some('+' | '-' | ' ')) if diff => (&previous[1..], &next[1..]),
         _ => (previous, next),
     };
     let closes = matches!(previous, "}" | "};" | "end" | ")" | "];");
@@ -64,24 +62,30 @@ fn boundary_score(lines: &[&str], at: usize) -> u8 {
 
 /// End (exclusive) of a chunk starting at `start` of at most `limit` lines:
 /// the best boundary in the second half of the window, latest first.
-fn cut(lines: &[&str], start: usize, limit: usize) -> usize {
+fn cut(lines: &[&str], start: usize, limit: usize, diff: bool) -> usize {
     let end = (start + limit).min(lines.len());
     if end == lines.len() {
         return end;
     }
     let earliest = start + (limit / 2).max(1);
-    (earliest..=end).rev().max_by_key(|&at| (boundary_score(lines, at), at)).unwrap_or(end)
+    (earliest..=end).rev().max_by_key(|&at| (boundary_score(lines, at, diff), at)).unwrap_or(end)
 }
 
-/// Splits `lines` into ranges within both limits. A single line longer than
-/// the token budget becomes a range of its own (the caller shortens it).
-fn split(lines: &[&str], limits: &Limits, tokens: &dyn TokenCount) -> Result<Vec<(usize, usize, usize)>> {
+/// Splits `lines` into at most `max_chunks` ranges within both limits (the
+/// rest is not read: its lines are returned as omitted). A single line
+/// longer than the token budget becomes a range of its own (the caller
+/// shortens it). Work is linear in the lines read.
+fn split(lines: &[&str], limits: &Limits, tokens: &dyn TokenCount) -> Result<(Vec<(usize, usize, usize)>, usize)> {
+    let diff = lines.iter().all(|l| l.starts_with(['+', '-', ' ']));
     let mut ranges = Vec::new();
     let mut start = 0;
     while start < lines.len() {
+        if ranges.len() == limits.max_chunks {
+            return Ok((ranges, lines.len() - start));
+        }
         let mut limit = limits.max_lines;
         loop {
-            let end = cut(lines, start, limit);
+            let end = cut(lines, start, limit, diff);
             let count = tokens.count(&lines[start..end].join("\n"))?;
             if count <= limits.max_tokens || end - start == 1 {
                 ranges.push((start, end, count));
@@ -92,7 +96,7 @@ fn split(lines: &[&str], limits: &Limits, tokens: &dyn TokenCount) -> Result<Vec
             limit = ((end - start) * limits.max_tokens / count).clamp(1, end - start - 1);
         }
     }
-    Ok(ranges)
+    Ok((ranges, 0))
 }
 
 /// A line too long for any chunk, cut to fit with a visible mark.
@@ -109,13 +113,17 @@ pub fn chunk_file(file: &FileChange, limits: &Limits, tokens: &dyn TokenCount) -
     match &file.content {
         Content::File(text) => {
             let lines: Vec<&str> = text.lines().collect();
-            let ranges = split(&lines, limits, tokens)?;
-            Ok(collect(ranges, limits, |start, end, count| Chunk {
-                first_line: start + 1,
-                last_line: end,
-                text: fitted(&lines[start..end], limits.max_tokens, count),
-                tokens: count.min(limits.max_tokens),
-            }))
+            let (ranges, omitted_lines) = split(&lines, limits, tokens)?;
+            let chunks = ranges
+                .into_iter()
+                .map(|(start, end, count)| Chunk {
+                    first_line: start + 1,
+                    last_line: end,
+                    text: fitted(&lines[start..end], limits.max_tokens, count),
+                    tokens: count.min(limits.max_tokens),
+                })
+                .collect();
+            Ok(Chunked { chunks, omitted_lines })
         }
         Content::Hunks(hunks) => chunk_hunks(hunks, limits, tokens),
         _ => Ok(Chunked { chunks: Vec::new(), omitted_lines: 0 }),
@@ -131,23 +139,26 @@ fn fitted(lines: &[&str], max_tokens: usize, count: usize) -> String {
     }
 }
 
-fn collect(ranges: Vec<(usize, usize, usize)>, limits: &Limits, make: impl Fn(usize, usize, usize) -> Chunk) -> Chunked {
-    let omitted_lines = ranges.iter().skip(limits.max_chunks).map(|(s, e, _)| e - s).sum();
-    let chunks = ranges.into_iter().take(limits.max_chunks).map(|(s, e, c)| make(s, e, c)).collect();
-    Chunked { chunks, omitted_lines }
-}
-
 /// Diffs: hunks stay whole and are packed together up to the limits; a hunk
 /// over the limits is split like a file, each piece under its header.
 fn chunk_hunks(hunks: &[Hunk], limits: &Limits, tokens: &dyn TokenCount) -> Result<Chunked> {
     // Each piece: its diff-text line span and its text.
     let mut pieces: Vec<(usize, usize, String)> = Vec::new();
     let mut line = 1;
+    // No more lines than the chunks can hold are split: the rest is not read.
+    let readable = limits.max_chunks.saturating_mul(limits.max_lines);
+    let mut unread = 0;
     for hunk in hunks {
         let lines: Vec<&str> = hunk.lines.iter().map(String::as_str).collect();
+        if line > readable {
+            unread += 1 + lines.len();
+            continue;
+        }
         let header_tokens = tokens.count(&hunk.header)?;
         let inner = Limits { max_tokens: limits.max_tokens.saturating_sub(header_tokens + 1).max(1), ..*limits };
-        for (start, end, count) in split(&lines, &inner, tokens)? {
+        let (ranges, omitted) = split(&lines, &inner, tokens)?;
+        unread += omitted;
+        for (start, end, count) in ranges {
             let body = fitted(&lines[start..end], inner.max_tokens, count);
             let first = line + 1 + start;
             pieces.push((first, line + end, format!("{}\n{body}", hunk.header)));
@@ -172,7 +183,7 @@ fn chunk_hunks(hunks: &[Hunk], limits: &Limits, tokens: &dyn TokenCount) -> Resu
         ranges.push((first, last, count));
         texts.push(text);
     }
-    let omitted_lines = ranges.iter().skip(limits.max_chunks).map(|(s, e, _)| e + 1 - s).sum();
+    let omitted_lines = unread + ranges.iter().skip(limits.max_chunks).map(|(s, e, _)| e + 1 - s).sum::<usize>();
     let chunks = ranges
         .into_iter()
         .zip(texts)
@@ -289,6 +300,37 @@ mod tests {
         let chunked = chunk_file(&file(&text), &Limits { max_lines: 10, max_tokens: 100, max_chunks: 3 }, &Words).unwrap();
         assert_eq!(chunked.chunks.len(), 3);
         assert_eq!(chunked.omitted_lines, 70);
+    }
+
+    /// Counts the bytes it was asked to count: the work chunking does.
+    struct Metered(std::cell::Cell<usize>);
+    impl TokenCount for Metered {
+        fn count(&self, text: &str) -> Result<usize> {
+            self.0.set(self.0.get() + text.len());
+            Ok(text.split_whitespace().count())
+        }
+    }
+
+    #[test]
+    fn work_is_bounded_by_what_is_read_not_by_the_size_of_the_input() {
+        let limits = Limits { max_lines: 300, max_tokens: 4000, max_chunks: 40 };
+        let work = |lines: usize, as_diff: bool| {
+            let body: Vec<String> = (0..lines).map(|i| format!("+    let value_{i} = compute({i});")).collect();
+            let content = if as_diff {
+                Content::Hunks(vec![Hunk { header: "@@ -0,0 +1 @@".into(), lines: body }])
+            } else {
+                Content::File(body.join("\n"))
+            };
+            let metered = Metered(std::cell::Cell::new(0));
+            let chunked = chunk_file(&FileChange { content, ..file("") }, &limits, &metered).unwrap();
+            assert_eq!(chunked.chunks.len(), 40);
+            assert_eq!(chunked.omitted_lines + chunked.chunks.iter().map(|c| c.last_line + 1 - c.first_line).sum::<usize>() + usize::from(as_diff), lines + usize::from(as_diff));
+            metered.0.get()
+        };
+        for as_diff in [false, true] {
+            let (small, huge) = (work(25_000, as_diff), work(100_000, as_diff));
+            assert_eq!(small, huge, "a 4x larger input costs no more work past the chunk limit");
+        }
     }
 
     #[test]

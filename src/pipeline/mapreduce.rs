@@ -32,7 +32,7 @@ const FILE_WORDS: usize = 40;
 const OVERVIEW_SENTENCES: usize = 3;
 const OVERVIEW_WORDS: usize = 70;
 /// An overview sentence sharing this much of its content words with a file's summary repeats it.
-const REPEATED: f64 = 0.7;
+const REPEATED: f64 = 0.85;
 
 /// What the summary knows besides the files it summarizes.
 pub struct Known {
@@ -47,7 +47,15 @@ pub struct Known {
 }
 
 /// Summarizes a selection; a failed answer is reported, never fatal.
-pub fn summarize(model: &dyn LanguageModel, selection: Selection, known: Known, settings: &Settings, cache_dir: Option<PathBuf>, progress: &Progress) -> Result<Summary> {
+pub fn summarize(
+    model: &dyn LanguageModel,
+    selection: Selection,
+    known: Known,
+    settings: &Settings,
+    cache_dir: Option<PathBuf>,
+    deadline: Option<Instant>,
+    progress: &Progress,
+) -> Result<Summary> {
     let start = Instant::now();
     let Selection { files, listed } = selection;
     let kind = match known.source {
@@ -55,6 +63,7 @@ pub fn summarize(model: &dyn LanguageModel, selection: Selection, known: Known, 
         _ => Kind::Change,
     };
     let mut run = Answerer::new(model, prompts::system_prompt(&settings.language), cache_dir, progress.bar(0, "summarizing"));
+    run.deadline = deadline;
     let budget = run.prompt_budget(CHUNK_ANSWER);
     // Room for the code once the instructions, the items and the template are counted.
     let overhead = run.prompt_tokens(&"x ".repeat(300))?;
@@ -71,6 +80,9 @@ pub fn summarize(model: &dyn LanguageModel, selection: Selection, known: Known, 
     let mut chunked = Vec::with_capacity(files.len());
     let mut asks = Vec::new();
     for file in &files {
+        // The job's chunk budget: once spent, the rest of the files are not read.
+        let left = settings.max_chunks.saturating_sub(asks.len());
+        let limits = Limits { max_chunks: limits.max_chunks.min(left), ..limits };
         let pieces = chunk::chunk_file(file, &limits, &model).with_context(|| format!("cannot chunk {}", file.path))?;
         let items = symbols(file);
         let parts = pieces.chunks.len();
@@ -152,15 +164,23 @@ pub fn summarize(model: &dyn LanguageModel, selection: Selection, known: Known, 
     let paths: Vec<&str> = summaries.iter().map(|s| s.path.as_str()).collect();
     let (mut title, mut title_from) = match &headline {
         Some(title) => (title.clone(), Origin::Author),
-        None => (fallback_title(kind, &paths), Origin::Computed),
+        None => (fallback_title(kind, &paths, known.facts.as_ref()), Origin::Computed),
     };
     let mut overview = String::new();
     let mut overall_failures = 0;
     if !summaries.is_empty() {
-        let items: Vec<String> = summaries
+        // Code first: version bumps and docs must not set the headline.
+        let mut ordered: Vec<&FileSummary> = summaries.iter().collect();
+        ordered.sort_by_key(|f| (weight(f), std::cmp::Reverse(f.additions + f.deletions)));
+        let items: Vec<String> = ordered
             .iter()
             .map(|f| match kind {
-                Kind::Change => format!("- `{}` ({}, +{} -{}): {}", f.path, f.status.as_str(), f.additions, f.deletions, f.summary),
+                Kind::Change => {
+                    let api = &f.facts.api;
+                    let names: Vec<String> = api.added.iter().chain(&api.changed).chain(&api.removed).take(4).map(|n| format!("`{n}`")).collect();
+                    let items = if names.is_empty() { String::new() } else { format!("; items {}", names.join(", ")) };
+                    format!("- `{}` ({}, +{} -{}{items}): {}", f.path, f.status.as_str(), f.additions, f.deletions, f.summary)
+                }
                 Kind::Codebase => format!("- `{}`: {}", f.path, f.summary),
             })
             .collect();
@@ -183,6 +203,11 @@ pub fn summarize(model: &dyn LanguageModel, selection: Selection, known: Known, 
                 names_kept += gated.names_kept;
                 dropped.extend(gated.dropped.into_iter().map(|d| DroppedAt { file: None, dropped: d }));
                 overview = gated.text;
+                // Nothing new to say: the main code change is the headline.
+                if overview.is_empty() && kind == Kind::Change {
+                    let main = summaries.iter().filter(|f| weight(f) == 0 && f.summary_from == Origin::Model).max_by_key(|f| f.additions + f.deletions);
+                    overview = main.and_then(|f| sentences(&f.summary).into_iter().next()).unwrap_or_default();
+                }
             }
             _ => overall_failures += 1,
         }
@@ -229,6 +254,16 @@ pub fn summarize(model: &dyn LanguageModel, selection: Selection, known: Known, 
         listed,
         stats,
     })
+}
+
+/// How much a file's summary speaks for the whole change: code first, then
+/// tests, then everything else.
+fn weight(file: &FileSummary) -> u8 {
+    match file.facts.role {
+        Some(Role::Code) | None => 0,
+        Some(Role::Test) => 1,
+        _ => 2,
+    }
 }
 
 /// A file's summary said from what is computed, when the model's is gone.

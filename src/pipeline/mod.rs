@@ -63,9 +63,16 @@ pub struct Summarizer {
     /// Cached answers; `None` bypasses the cache.
     pub cache_dir: Option<PathBuf>,
     pub progress: Progress,
+    /// Past this much time a job sends the model no more prompts (what was
+    /// answered is published, the rest reported as not summarized).
+    pub time_budget: Option<std::time::Duration>,
 }
 
 impl Summarizer {
+    pub fn new(models: Arc<dyn ModelSource>, cache_dir: Option<PathBuf>, progress: Progress) -> Summarizer {
+        Summarizer { models, cache_dir, progress, time_budget: None }
+    }
+
     /// The settings in force: defaults < the repository's file < `overrides`.
     pub fn settings(source: &SettingsSource, overrides: &Overrides) -> Result<Settings> {
         let file = match source {
@@ -100,7 +107,7 @@ impl Summarizer {
                 (change::from_directory(path, settings.max_file_bytes)?, attributes)
             }
             Input::Range { repo, base, head } => {
-                let change = change::from_range(repo, &format!("{base}..{head}"))?;
+                let change = change::from_range(repo, &format!("{base}..{head}"), settings.max_file_bytes)?;
                 if author.commits.is_empty() {
                     if let change::Source::Range { merge_base, head, .. } = &change.source {
                         author.commits = commit_messages(repo, merge_base, head).unwrap_or_default();
@@ -113,7 +120,7 @@ impl Summarizer {
                 if author.is_empty() {
                     author = AuthorContext::from_mail(bytes).unwrap_or_default();
                 }
-                (change::from_patch(bytes, name)?, None)
+                (change::from_patch(bytes, name, settings.max_file_bytes)?, None)
             }
         };
         let source = change.source.clone();
@@ -133,7 +140,8 @@ impl Summarizer {
         }
         let model = self.models.model(settings.model.as_deref())?;
         let known = mapreduce::Known { source, author, facts: change_facts, codebase: codebase_facts, file_facts, haystack };
-        mapreduce::summarize(model.as_ref(), selection, known, settings, self.cache_dir.clone(), &self.progress)
+        let deadline = self.time_budget.map(|budget| std::time::Instant::now() + budget);
+        mapreduce::summarize(model.as_ref(), selection, known, settings, self.cache_dir.clone(), deadline, &self.progress)
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::change::{Content, FileChange};
+use super::facts::ChangeFacts;
 use super::prompts::Kind;
 
 /// Why an answer is unusable, if it is: the input copied back (a small model
@@ -31,13 +32,30 @@ pub fn one_line_title(text: &str) -> String {
         Some((label, rest)) if label.trim().eq_ignore_ascii_case("title") => rest.trim().to_string(),
         _ => line,
     };
-    let title = line.trim_matches(['"', '\'', '`', '*']).trim().trim_end_matches('.').trim().to_string();
-    if title.split_whitespace().count() > 14 { String::new() } else { title }
+    let mut title = line.trim().trim_end_matches('.').trim();
+    // Quotes around the whole title go; a backtick goes only with its pair.
+    for quote in ['"', '\'', '*'] {
+        title = title.trim_matches(quote).trim();
+    }
+    let mut title = title.to_string();
+    if title.matches('`').count() % 2 == 1 {
+        title = title.replacen('`', "", 1);
+    }
+    // "Changes to a.rs and b.rs" says which files, not what changed: not a title.
+    let names_files_only = title.starts_with("Changes to ") || title.starts_with("Update files");
+    if title.split_whitespace().count() > 14 || names_files_only { String::new() } else { title }
 }
 
 /// A title made from what is known when the model's is missing or failed
-/// the gate: the paths, for a small change.
-pub fn fallback_title(kind: Kind, paths: &[&str]) -> String {
+/// the gate: the public items the change adds or changes, else the paths.
+pub fn fallback_title(kind: Kind, paths: &[&str], facts: Option<&ChangeFacts>) -> String {
+    if let Some(facts) = facts {
+        let (verb, names) = if !facts.api.added.is_empty() { ("Add", &facts.api.added) } else { ("Change", &facts.api.changed) };
+        if !names.is_empty() {
+            let shown: Vec<String> = names.iter().take(3).map(|n| format!("`{n}`")).collect();
+            return format!("{verb} {}", shown.join(", "));
+        }
+    }
     match (kind, paths) {
         (Kind::Codebase, _) => format!("Overview of {} file(s)", paths.len()),
         (Kind::Change, [one]) => format!("Changes to {one}"),

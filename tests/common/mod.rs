@@ -41,7 +41,7 @@ pub fn provisioned(test: &str) -> bool {
 
 /// A summarizer on the deterministic fake model, without a cache.
 pub fn fake_summarizer() -> Summarizer {
-    Summarizer { models: std::sync::Arc::new(FakeSource::new("fake-default")), cache_dir: None, progress: Progress::hidden() }
+    Summarizer::new(std::sync::Arc::new(FakeSource::new("fake-default")), None, Progress::hidden())
 }
 
 pub fn try_load(dir: &Path) -> anyhow::Result<Model> {
