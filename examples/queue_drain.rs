@@ -62,7 +62,7 @@ struct SlowSource(Duration);
 
 impl ModelSource for SlowSource {
     fn model(&self, name: Option<&str>) -> Result<Arc<dyn LanguageModel>> {
-        let inner = FakeSource { default: "fake-default".into() }.model(name)?;
+        let inner = FakeSource::new("fake-default").model(name)?;
         Ok(Arc::new(Slow { inner, delay: self.0 }))
     }
 }
