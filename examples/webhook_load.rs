@@ -1,9 +1,13 @@
 //! Load on the webhook endpoint, as a benchmark: signed `pull_request`
 //! deliveries at a fixed rate over loopback to the real router and the
-//! SQLite queue (no workers, so only accepting is measured), then a check
-//! that every delivery is in the queue.
+//! queue (SQLite in a temporary folder, or PostgreSQL with
+//! `--database-url`; no workers, so only accepting is measured), then a
+//! check that every delivery is in the queue.
 //!
-//!   cargo run --release --example webhook_load -- [RATE_PER_S] [SECONDS]
+//!   cargo run --release --example webhook_load -- [RATE_PER_S] [SECONDS] [--database-url postgres://...]
+//!
+//! With `--database-url`, use an empty database made for the run (its
+//! tables are created on the way; drop it afterwards).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +17,7 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use precis::github::signature::sign;
-use precis::app::queue::{JobQueue, SqliteQueue};
+use precis::app::queue::{JobQueue, PgQueue, Policy, SqliteQueue};
 use precis::app::{router, AppState, Metrics};
 
 const SECRET: &[u8] = b"load-test secret";
@@ -34,11 +38,23 @@ fn payload(index: usize) -> Vec<u8> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let database_url = match args.iter().position(|a| a == "--database-url") {
+        Some(at) if at + 1 < args.len() => {
+            let url = args.remove(at + 1);
+            args.remove(at);
+            Some(url)
+        }
+        Some(_) => anyhow::bail!("--database-url needs a postgres:// URL"),
+        None => None,
+    };
     let rate: usize = args.get(1).map(|a| a.parse()).transpose()?.unwrap_or(200);
     let seconds: usize = args.get(2).map(|a| a.parse()).transpose()?.unwrap_or(30);
     let data = tempfile::tempdir()?;
-    let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open(&data.path().join("jobs.db"))?);
+    let queue: Arc<dyn JobQueue> = match &database_url {
+        Some(url) => Arc::new(PgQueue::connect(url, Policy::default())?),
+        None => Arc::new(SqliteQueue::open(&data.path().join("jobs.db"))?),
+    };
     let state = AppState { secret: Arc::new(SECRET.to_vec()), queue: queue.clone(), metrics: Arc::new(Metrics::default()), wake: Default::default() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
@@ -78,9 +94,14 @@ async fn main() -> anyhow::Result<()> {
     let wall = started.elapsed();
     latencies.sort();
     let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
-    let counts = queue.counts()?;
+    let counts = tokio::task::spawn_blocking({
+        let queue = queue.clone();
+        move || queue.counts()
+    })
+    .await??;
     println!(
-        "{total} deliveries in {:.1} s ({:.0}/s): {accepted} answered 202; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; in the queue: {} deliveries, {} jobs queued, {} superseded",
+        "{}: {total} deliveries in {:.1} s ({:.0}/s): {accepted} answered 202; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; in the queue: {} deliveries, {} jobs queued, {} superseded",
+        queue.backend(),
         wall.as_secs_f64(),
         total as f64 / wall.as_secs_f64(),
         percentile(0.50),

@@ -613,3 +613,72 @@ fn the_binary_checks_the_database_and_web_needs_no_model() {
     assert_eq!(database.count("SELECT count(*) FROM precis_deliveries"), 1);
     web.stop();
 }
+
+/// A job whose process keeps dying is given up after its last attempt (its
+/// check run completed as neutral, saying why); a transient GitHub failure
+/// sends the job back to the queue with a backoff, and a last transient
+/// failure gives it up too.
+#[test]
+fn poison_jobs_are_given_up_and_transient_failures_retried() {
+    use precis::app::queue::SqliteQueue;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _guard = runtime.enter();
+    let fake = runtime.block_on(FakeGitHub::start());
+    let data = tempfile::tempdir().unwrap();
+    let policy = Policy { lease: Duration::from_millis(300), retry_after: Duration::from_millis(200), ..Policy::default() };
+    let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open_with(&data.path().join("jobs.db"), policy.clone()).unwrap());
+    let github = GitHub::new(&fake.url, Some(AppCredentials::new(1, &std::fs::read_to_string(key_path()).unwrap()).unwrap()))
+        .unwrap()
+        .with_timing(Duration::ZERO, Duration::from_millis(10), Duration::from_secs(1));
+    let worker = Worker {
+        queue: queue.clone(),
+        github: Arc::new(github),
+        repos: Arc::new(RepoCache::new(data.path().join("repos"))),
+        summarizer: Arc::new(slow_summarizer(Duration::ZERO)),
+        metrics: Arc::new(Metrics::default()),
+        completed: Default::default(),
+    };
+    let dir = data.path().join("org1.git");
+    let (base, heads) = make_repository(&dir, &[7, 8], 1);
+    let spec = |number: u64| -> precis::app::queue::JobSpec {
+        let payload: serde_json::Value = serde_json::from_slice(&pull_request_payload(1, &dir, number, &base, &heads[&number][0], 0)).unwrap();
+        match precis::app::routing::route("pull_request", &payload) {
+            precis::app::routing::Routed::Job(spec) => spec,
+            other => panic!("{other:?}"),
+        }
+    };
+
+    // The poison job: three processes claim it, open its check run, and die.
+    queue.accept("poison", "pull_request", Some(&spec(7))).unwrap();
+    fake.state.lock().unwrap().check_runs.insert(5000, json!({"name": "precis", "head_sha": heads[&7][0], "status": "in_progress"}));
+    for attempt in 1..=3 {
+        let dying = SqliteQueue::open_with(&data.path().join("jobs.db"), policy.clone()).unwrap();
+        let job = dying.claim().unwrap().expect("claimed again once the lease ran out");
+        assert_eq!(job.attempts, attempt);
+        dying.set_check_run(job.id, 5000).unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    assert!(runtime.block_on(worker.run_one()).unwrap());
+    let run = fake.check_runs()[&5000].clone();
+    assert_eq!((run["status"].as_str(), run["conclusion"].as_str()), (Some("completed"), Some("neutral")), "{run}");
+    assert!(run["output"]["summary"].as_str().unwrap().contains("tried 3 times"), "{run}");
+    assert_eq!(queue.stats().gave_up.get(), 1);
+    assert!(fake.comments().is_empty(), "a job given up is not run");
+
+    // GitHub fails (503 past the client's own retries): back to the queue, then given up after the last attempt.
+    queue.accept("flaky", "pull_request", Some(&spec(8))).unwrap();
+    fake.fail("POST", "/check-runs", 503, None, 1000);
+    for attempt in 1..=3 {
+        std::thread::sleep(policy.backoff(attempt));
+        assert!(runtime.block_on(worker.run_one()).unwrap(), "attempt {attempt} was due");
+    }
+    let counts = queue.counts().unwrap();
+    assert_eq!((counts.queued, counts.failed), (0, 2), "{counts:?}");
+    assert_eq!(queue.stats().retried.get(), 2);
+    assert_eq!(queue.stats().gave_up.get(), 2);
+    // The next job, once GitHub answers again, runs.
+    fake.state.lock().unwrap().failures.clear();
+    queue.accept("fine", "pull_request", Some(&spec(8))).unwrap();
+    assert!(runtime.block_on(worker.run_one()).unwrap());
+    assert_eq!(queue.counts().unwrap().done, 1);
+}

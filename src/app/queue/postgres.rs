@@ -349,7 +349,7 @@ impl JobQueue for PgQueue {
                          LEFT JOIN precis_turns t ON t.installation = j.installation
                          WHERE j.state = 'queued' AND j.not_before <= now() AND NOT (j.installation = ANY($2))
                            AND NOT EXISTS (SELECT 1 FROM precis_jobs r WHERE r.state = 'running' AND r.key = j.key)
-                           AND ($1 = 0 OR (SELECT count(*) FROM precis_jobs r WHERE r.state = 'running' AND r.installation = j.installation) < $1)
+                           AND ($1::bigint = 0 OR (SELECT count(*) FROM precis_jobs r WHERE r.state = 'running' AND r.installation = j.installation) < $1::bigint)
                          ORDER BY t.turn NULLS FIRST, j.id
                          LIMIT 1
                          FOR UPDATE OF j SKIP LOCKED",
