@@ -31,6 +31,9 @@ pub struct ActionEnv {
     pub config_path: String,
     /// Action inputs over the repository's settings.
     pub overrides: Overrides,
+    /// Under `pull_request_target`, write to pull requests from forks too
+    /// (the `allow-fork-writes` input; off by default).
+    pub allow_fork_writes: bool,
 }
 
 fn required(name: &str) -> Result<String> {
@@ -57,6 +60,7 @@ impl ActionEnv {
             temp: std::env::var_os("RUNNER_TEMP").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
             config_path,
             overrides,
+            allow_fork_writes: std::env::var("PRECIS_ALLOW_FORK_WRITES").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true")),
         })
     }
 }
@@ -72,12 +76,17 @@ struct Target {
     read_only: Option<String>,
 }
 
-fn target(event_name: &str, event: Event) -> Result<Option<Target>> {
+fn target(event_name: &str, event: Event, allow_fork_writes: bool) -> Result<Option<Target>> {
     match event {
         Event::PullRequest(e) => {
-            let read_only = (e.from_fork() && event_name == "pull_request").then(|| {
-                "this pull request comes from a fork, whose workflow token is read-only: the summary goes to the job summary only".to_string()
-            });
+            // Under pull_request a fork's token is read-only; under pull_request_target it
+            // can write, and a fork's content steers what would be written: opt-in only.
+            let read_only = match (e.from_fork(), event_name) {
+                (true, "pull_request") => Some("this pull request comes from a fork, whose workflow token is read-only: the summary goes to the job summary only"),
+                (true, _) if !allow_fork_writes => Some("this pull request comes from a fork and the workflow runs with a write token (pull_request_target): nothing is posted unless the workflow sets allow-fork-writes: true; the summary goes to the job summary"),
+                _ => None,
+            }
+            .map(str::to_string);
             let pr = e.pull_request;
             Ok(Some(Target {
                 base: pr.base.sha,
@@ -109,7 +118,7 @@ pub async fn run(env: &ActionEnv, summarizer: Arc<Summarizer>) -> Result<()> {
     let text = std::fs::read_to_string(&env.event_path).with_context(|| format!("cannot read GITHUB_EVENT_PATH {}", env.event_path.display()))?;
     let json: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("GITHUB_EVENT_PATH {} is not JSON", env.event_path.display()))?;
-    let Some(target) = target(&env.event_name, payload::parse(&env.event_name, &json))? else {
+    let Some(target) = target(&env.event_name, payload::parse(&env.event_name, &json), env.allow_fork_writes)? else {
         tracing::warn!("precis summarizes pull_request and push events; `{}` has nothing to summarize", env.event_name);
         return Ok(());
     };
@@ -181,14 +190,17 @@ mod tests {
             json!({"action": "opened", "repository": repository("o/r", false), "pull_request": {"number": 3, "title": "T", "draft": false,
                 "base": {"sha": "b"}, "head": {"sha": "h", "repo": repository(head_repo, head_repo != "o/r")}}})
         };
-        let parse = |name: &str, v: serde_json::Value| target(name, payload::parse(name, &v)).unwrap();
+        let parse = |name: &str, v: serde_json::Value| target(name, payload::parse(name, &v), false).unwrap();
         let own = parse("pull_request", pr("o/r")).unwrap();
         assert!(own.read_only.is_none());
         assert_eq!(own.author.title.as_deref(), Some("T"));
         assert!(parse("pull_request", pr("fork/r")).unwrap().read_only.is_some());
+        assert!(parse("pull_request_target", pr("fork/r")).unwrap().read_only.is_some(), "a fork under a write token posts nothing by default");
+        let allowed = target("pull_request_target", payload::parse("pull_request_target", &pr("fork/r")), true).unwrap().unwrap();
+        assert!(allowed.read_only.is_none());
         let push = parse("push", json!({"ref": "refs/heads/main", "before": "a", "after": "b", "repository": repository("o/r", false)})).unwrap();
         assert_eq!((push.base.as_str(), push.head.as_str(), push.pull), ("a", "b", None));
         assert!(parse("issues", json!({})).is_none());
-        assert!(target("pull_request", payload::parse("pull_request", &json!({"action": "opened"}))).is_err());
+        assert!(target("pull_request", payload::parse("pull_request", &json!({"action": "opened"})), false).is_err());
     }
 }

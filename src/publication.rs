@@ -25,11 +25,12 @@ impl Publication {
                 title: summary.title.clone(),
                 text: report::to_markdown(summary, CHECK_SUMMARY_LIMIT),
             },
-            Err(e) => Publication {
+            // The reason stays in the operator's log: errors name paths and hosts of the App's machine.
+            Err(_) => Publication {
                 comment: None,
                 conclusion: Conclusion::Neutral,
                 title: "No summary".into(),
-                text: format!("precis could not summarize this change: {e:#}"),
+                text: "precis could not summarize this change; the App's log says why. Comment `/precis summarize` to try again.".into(),
             },
         }
     }

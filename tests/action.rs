@@ -64,6 +64,7 @@ async fn run_step_on(fake: &FakeGitHub, repo: &Path, event: &Value, token: Optio
         temp: work.path().to_path_buf(),
         config_path: CONFIG_PATH.into(),
         overrides: Overrides::default(),
+        allow_fork_writes: false,
     };
     let result = action::run(&env, Arc::new(summarizer)).await;
     Step { work, result }
@@ -196,4 +197,39 @@ fn outside_actions_it_says_what_is_missing() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("GITHUB_EVENT_NAME is not set") && stderr.trim().lines().count() == 1, "{stderr}");
+}
+
+/// action.yml gets precis outside the workspace: a checked-out repository's
+/// `.cargo/config.toml` (a `rustc-wrapper` here) never runs, even when
+/// precis is built from source.
+#[test]
+fn the_action_never_builds_in_the_workspace() {
+    let action: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).unwrap()).unwrap();
+    let steps = action["runs"]["steps"].as_sequence().unwrap();
+    let install = steps.iter().find(|s| s["id"] == "install").expect("an install step");
+    let summarize = steps.iter().find(|s| s["id"] == "precis").expect("a summarize step");
+    assert!(!summarize["run"].as_str().unwrap().contains("cargo"), "the summarize step runs the installed binary only");
+
+    let workspace = Repo::new();
+    let marker = workspace.path().join("wrapper-ran");
+    workspace.write(".cargo/config.toml", format!("[build]\nrustc-wrapper = \"/bin/sh -c 'touch {}'\"\n", marker.display()));
+    workspace.write("rust-toolchain.toml", "[toolchain]\nchannel = \"nightly-2001-01-01\"\n");
+    let temp = tempfile::tempdir().unwrap();
+    let output = temp.path().join("output");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(install["run"].as_str().unwrap())
+        .current_dir(workspace.path())
+        .env_remove("CARGO_TARGET_DIR")
+        .env("ACTION_PATH", env!("CARGO_MANIFEST_DIR"))
+        .env("ACTION_REF", "")
+        .env("RUNNER_TEMP", temp.path())
+        .env("GITHUB_OUTPUT", &output)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!marker.exists(), "the workspace's rustc-wrapper ran");
+    let built = std::fs::read_to_string(&output).unwrap();
+    assert!(built.starts_with("path=") && Path::new(built.trim().trim_start_matches("path=")).is_file(), "{built}");
 }

@@ -460,3 +460,17 @@ async fn the_pull_requests_words_reach_the_model() {
     let comment = &app.fake.comments()[0].2;
     assert!(!comment.contains("### Add the extra module"), "{comment}");
 }
+
+/// The marker in a person's comment does not make it precis's: it is left
+/// alone and precis posts its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_marker_in_another_users_comment_is_left_alone() {
+    let app = App::start().await;
+    let quoted = format!("{MARKER}\nquoting the bot");
+    app.fake.state.lock().unwrap().foreign_comments.push((7, 5, quoted.clone()));
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
+    app.worker.run_until_idle().await.unwrap();
+    assert_eq!(app.fake.count("PATCH", "/issues/comments/5"), 0);
+    assert_eq!(app.fake.state.lock().unwrap().foreign_comments[0].2, quoted);
+    assert_eq!(app.fake.comments().len(), 1, "precis posted its own comment");
+}

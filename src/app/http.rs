@@ -72,6 +72,55 @@ pub struct AppState {
     pub wake: Arc<tokio::sync::Notify>,
 }
 
+/// Connections open at once; past it new ones are closed at once.
+const MAX_CONNECTIONS: usize = 512;
+/// A connection must send its request's headers within this long.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves `app` on `listener` until `shutdown` resolves: at most
+/// [`MAX_CONNECTIONS`] connections, each closed if its headers are late and
+/// after one request (no idle keep-alive), so half-sent requests and idle
+/// sockets cannot exhaust the process's descriptors or keep /healthz from
+/// answering. In-flight requests get a few seconds to finish at shutdown.
+pub async fn serve_connections(listener: tokio::net::TcpListener, app: Router, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors or the like: wait a moment rather than spin.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let service = service.clone();
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .keep_alive(false)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            if let Err(e) = connection.await {
+                tracing::debug!("connection ended: {e}");
+            }
+            drop(slot);
+        });
+    }
+    // Let requests in flight finish (each holds a slot), a few seconds at most.
+    let _ = tokio::time::timeout(Duration::from_secs(10), slots.acquire_many(MAX_CONNECTIONS as u32)).await;
+    Ok(())
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhook", post(webhook))
@@ -85,9 +134,23 @@ fn answer(status: StatusCode, outcome: &str, detail: impl Into<String>) -> Respo
     (status, Json(json!({ "outcome": outcome, "detail": detail.into() }))).into_response()
 }
 
-async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// A body must arrive within this long once its headers have.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Body) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    // The signature is checked on the raw bytes before anything reads them.
+    // Without a signature there is nothing to check the body against: refused unread.
+    if !header("x-hub-signature-256").is_some_and(|h| h.trim().starts_with("sha256=")) {
+        state.metrics.delivery("unknown", "bad_signature");
+        tracing::warn!("webhook refused: no X-Hub-Signature-256");
+        return answer(StatusCode::UNAUTHORIZED, "refused", "missing or wrong X-Hub-Signature-256");
+    }
+    let body: Bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_PAYLOAD)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => return answer(StatusCode::PAYLOAD_TOO_LARGE, "refused", "the body is over 25 MB or broke off"),
+        Err(_) => return answer(StatusCode::REQUEST_TIMEOUT, "refused", "the body did not arrive in time"),
+    };
+    // The signature is checked on the raw bytes before anything parses them.
     if !crate::github::signature::verify(&state.secret, &body, header("x-hub-signature-256")) {
         state.metrics.delivery("unknown", "bad_signature");
         tracing::warn!("webhook refused: missing or wrong X-Hub-Signature-256");

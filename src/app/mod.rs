@@ -173,7 +173,9 @@ impl ServeSettings {
             retention: Duration::from_secs(args.retention_days.max(1) * 86_400),
             retry_after: Duration::from_secs(args.retry_seconds.max(1)),
         };
+        // The data folder holds private code (repository caches): its owner's only.
         std::fs::create_dir_all(&args.data_dir)
+            .and_then(|_| crate::provision::cache::private(&args.data_dir))
             .with_context(|| format!("cannot create PRECIS_DATA_DIR {}; choose a writable folder", args.data_dir.display()))?;
         let database_url = args.database_url.as_deref().map(str::trim).filter(|url| !url.is_empty());
         if database_url.is_none() && role != Role::All {
@@ -281,7 +283,7 @@ pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> R
         tracing::info!("listening on {bound}: GET /healthz, GET /metrics (a worker takes no webhooks)");
         router(state).layer(axum::middleware::from_fn(no_webhooks))
     };
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    http::serve_connections(listener, app, shutdown_signal()).await?;
     for task in background {
         task.abort();
     }

@@ -10,6 +10,9 @@ use git2::{Cred, FetchOptions, RemoteCallbacks, Repository};
 use crate::github::Token;
 use super::queue::RepoRef;
 
+/// The longest a fetch may take.
+const FETCH_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 pub struct RepoCache {
     root: PathBuf,
 }
@@ -46,6 +49,9 @@ impl RepoCache {
             }
             _ => Err(git2::Error::from_str("the repository refused the installation token")),
         });
+        // A fetch that has not finished in time is given up (the job retries later).
+        let started = std::time::Instant::now();
+        callbacks.transfer_progress(move |_| started.elapsed() < FETCH_TIME_LIMIT);
         let mut options = FetchOptions::new();
         options.remote_callbacks(callbacks).download_tags(git2::AutotagOption::None);
         let mut remote = git.remote_anonymous(&repo.clone_url)?;

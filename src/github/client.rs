@@ -109,7 +109,13 @@ impl GitHub {
     /// Needs a Tokio runtime (the HTTP client starts a task in it).
     pub fn new(api: &str, app: Option<AppCredentials>) -> Result<GitHub> {
         let api = Self::check_api_url(api)?;
-        let http = octocrab::Octocrab::builder().build().context("cannot build the HTTP client")?;
+        // A stalled GitHub must not hold a worker forever.
+        let http = octocrab::Octocrab::builder()
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .set_write_timeout(Some(Duration::from_secs(60)))
+            .build()
+            .context("cannot build the HTTP client")?;
         Ok(GitHub {
             api,
             http,

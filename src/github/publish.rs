@@ -40,6 +40,17 @@ struct IssueComment {
     id: u64,
     #[serde(default)]
     body: Option<String>,
+    #[serde(default)]
+    user: Option<super::payload::Account>,
+}
+
+impl IssueComment {
+    /// precis's own: the marker, in a comment a bot (the App, or the Actions
+    /// bot) wrote. A person quoting the marker does not make it theirs to edit.
+    fn is_precis(&self) -> bool {
+        let bot = self.user.as_ref().is_some_and(|u| u.kind.as_deref() == Some("Bot"));
+        bot && self.body.as_deref().is_some_and(|b| b.starts_with(MARKER))
+    }
 }
 
 #[derive(Deserialize)]
@@ -69,7 +80,7 @@ impl Repository<'_> {
         for page in 1.. {
             let comments: Vec<IssueComment> =
                 self.github.get(self.token, &self.path(&format!("/issues/{pull}/comments?per_page=100&page={page}"))).await?;
-            if let Some(found) = comments.iter().find(|c| c.body.as_deref().is_some_and(|b| b.contains(MARKER))) {
+            if let Some(found) = comments.iter().find(|c| c.is_precis()) {
                 return Ok(Some(found.id));
             }
             if comments.len() < 100 {

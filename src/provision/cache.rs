@@ -77,8 +77,14 @@ impl Cache {
         Ok(())
     }
 
+    /// Creates `dir`; the cache's root is its owner's only (it holds summaries of private code).
     pub fn create_dir(&self, dir: &Path) -> Result<()> {
-        fs::create_dir_all(dir).map_err(|e| self.unwritable(dir, e))
+        let new_root = !self.root.exists();
+        fs::create_dir_all(dir).map_err(|e| self.unwritable(dir, e))?;
+        if new_root {
+            private(&self.root).map_err(|e| self.unwritable(&self.root, e))?;
+        }
+        Ok(())
     }
 
     fn unwritable(&self, path: &Path, err: std::io::Error) -> anyhow::Error {
@@ -87,6 +93,12 @@ impl Cache {
             path.display()
         )
     }
+}
+
+/// Makes a folder readable by its owner only.
+pub fn private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
 /// Moves a finished staging folder (or file) to `dest` in one rename.

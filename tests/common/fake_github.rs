@@ -23,6 +23,8 @@ pub struct State {
     pub requests: Vec<Recorded>,
     /// (issue number, comment id, body)
     pub comments: Vec<(u64, u64, String)>,
+    /// Comments by people (issue number, comment id, body): listed, never precis's.
+    pub foreign_comments: Vec<(u64, u64, String)>,
     pub check_runs: HashMap<u64, Value>,
     pub pulls: HashMap<u64, Value>,
     /// Permission of every user: "write" unless set.
@@ -99,11 +101,9 @@ fn handle(state: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, bo
         }
         ("GET", ["repos", _, _, "issues", number, "comments"]) => {
             let number: u64 = number.parse().unwrap();
-            let list: Vec<Value> = state
-                .comments
-                .iter()
-                .filter(|c| c.0 == number)
-                .map(|c| json!({"id": c.1, "body": c.2, "user": {"login": "precis[bot]", "type": "Bot"}}))
+            let people = state.foreign_comments.iter().filter(|c| c.0 == number).map(|c| json!({"id": c.1, "body": c.2, "user": {"login": "octocat", "type": "User"}}));
+            let list: Vec<Value> = people
+                .chain(state.comments.iter().filter(|c| c.0 == number).map(|c| json!({"id": c.1, "body": c.2, "user": {"login": "precis[bot]", "type": "Bot"}})))
                 .collect();
             ok(StatusCode::OK, Value::Array(list))
         }
