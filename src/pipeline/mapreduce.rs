@@ -164,7 +164,10 @@ pub fn summarize(
     let paths: Vec<&str> = summaries.iter().map(|s| s.path.as_str()).collect();
     let (mut title, mut title_from) = match &headline {
         Some(title) => (title.clone(), Origin::Author),
-        None => (fallback_title(kind, &paths, known.facts.as_ref()), Origin::Computed),
+        None => {
+            let main = summaries.iter().filter(|f| weight(f) == 0).max_by_key(|f| f.additions + f.deletions);
+            (fallback_title(kind, &paths, known.facts.as_ref(), main.map(|f| f.symbols.as_slice()).unwrap_or_default()), Origin::Computed)
+        }
     };
     let mut overview = String::new();
     let mut overall_failures = 0;

@@ -35,9 +35,12 @@ pub fn one_line_title(text: &str) -> String {
     let mut title = line.trim().trim_end_matches('.').trim();
     // Quotes around the whole title go; a backtick goes only with its pair.
     for quote in ['"', '\'', '*'] {
-        title = title.trim_matches(quote).trim();
+        title = title.trim_matches(quote).trim().trim_end_matches('.');
     }
-    let mut title = title.to_string();
+    // A small model likes to open with the release's version ("1.20.2: …"): not part of a title.
+    static VERSION: OnceLock<Regex> = OnceLock::new();
+    let version = VERSION.get_or_init(|| Regex::new(r"^(?:v?\d+(?:\.\d+)*[%.]?\s*[:\-–.)]?\s+)+").expect("valid regex"));
+    let mut title = version.replace(title, "").trim().to_string();
     if title.matches('`').count() % 2 == 1 {
         title = title.replacen('`', "", 1);
     }
@@ -47,14 +50,20 @@ pub fn one_line_title(text: &str) -> String {
 }
 
 /// A title made from what is known when the model's is missing or failed
-/// the gate: the public items the change adds or changes, else the paths.
-pub fn fallback_title(kind: Kind, paths: &[&str], facts: Option<&ChangeFacts>) -> String {
+/// the gate: the public items the change adds or changes, else the items
+/// its main code file touches, else the paths.
+pub fn fallback_title(kind: Kind, paths: &[&str], facts: Option<&ChangeFacts>, main_items: &[String]) -> String {
+    let named = |verb: &str, names: &[String]| format!("{verb} {}", names.iter().take(3).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "));
     if let Some(facts) = facts {
-        let (verb, names) = if !facts.api.added.is_empty() { ("Add", &facts.api.added) } else { ("Change", &facts.api.changed) };
-        if !names.is_empty() {
-            let shown: Vec<String> = names.iter().take(3).map(|n| format!("`{n}`")).collect();
-            return format!("{verb} {}", shown.join(", "));
+        if !facts.api.added.is_empty() {
+            return named("Add", &facts.api.added);
         }
+        if !facts.api.changed.is_empty() {
+            return named("Change", &facts.api.changed);
+        }
+    }
+    if kind == Kind::Change && !main_items.is_empty() {
+        return named("Change", main_items);
     }
     match (kind, paths) {
         (Kind::Codebase, _) => format!("Overview of {} file(s)", paths.len()),
@@ -113,6 +122,8 @@ mod tests {
     fn a_title_answer_becomes_a_title() {
         assert_eq!(one_line_title("**Title:** \"Retry before the last attempt.\"\nIt waits."), "Retry before the last attempt");
         assert_eq!(one_line_title(&"word ".repeat(20)), "");
+        assert_eq!(one_line_title("1.20.2: Fix strict JSON errors"), "Fix strict JSON errors");
+        assert_eq!(one_line_title("1. Use `urlParse` for redirects"), "Use `urlParse` for redirects");
     }
 
     #[test]
