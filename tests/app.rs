@@ -474,3 +474,20 @@ async fn the_marker_in_another_users_comment_is_left_alone() {
     assert_eq!(app.fake.state.lock().unwrap().foreign_comments[0].2, quoted);
     assert_eq!(app.fake.comments().len(), 1, "precis posted its own comment");
 }
+
+/// A reader's `/precis summarize` queued after a pull request's own job does
+/// not replace it: the summary is still published, the command ignored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_readers_command_changes_nothing() {
+    let app = App::start().await;
+    app.fake.state.lock().unwrap().permission = Some("read".into());
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
+    let command = json!({"action": "created", "repository": app.repository(), "installation": {"id": 42},
+        "issue": {"number": 7, "pull_request": {"url": "x"}},
+        "comment": {"id": 1, "body": "/precis summarize", "user": {"login": "reader", "type": "User"}}});
+    assert_eq!(app.deliver("issue_comment", "c-1", &command).await.1["outcome"], "queued");
+    app.worker.run_until_idle().await.unwrap();
+    assert_eq!(app.fake.comments().len(), 1, "the pull request's summary was published");
+    assert_eq!(app.fake.count("GET", "/pulls/7"), 1, "only the summary job read the pull request; the reader's command stopped at the permission check");
+    assert_eq!(app.state.queue.counts().unwrap().superseded, 0);
+}

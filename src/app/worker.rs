@@ -177,7 +177,7 @@ impl Worker {
         let installation = repo
             .installation_id
             .with_context(|| format!("the delivery for {} names no App installation; install the App on it", repo.full_name()))?;
-        self.github.installation_token(installation).await
+        self.github.installation_token(installation, &repo.repo.name).await
     }
 
     async fn carry_out(&self, job: &Job) -> Result<()> {

@@ -66,7 +66,7 @@ pub struct GitHub {
     api: String,
     http: octocrab::Octocrab,
     app: Option<AppCredentials>,
-    tokens: tokio::sync::Mutex<HashMap<u64, (Token, SystemTime)>>,
+    tokens: tokio::sync::Mutex<HashMap<(u64, String), (Token, SystemTime)>>,
     /// When the last write went out; held while a write is in flight.
     last_write: tokio::sync::Mutex<Option<Instant>>,
     write_gap: Duration,
@@ -154,10 +154,12 @@ impl GitHub {
         &self.api
     }
 
-    /// An installation token, from the cache while it has time left.
-    pub async fn installation_token(&self, installation: u64) -> Result<Token> {
+    /// An installation token for one repository of the installation, with
+    /// only the permissions precis uses; from the cache while it has time left.
+    pub async fn installation_token(&self, installation: u64, repository: &str) -> Result<Token> {
         let mut tokens = self.tokens.lock().await;
-        if let Some((token, expires)) = tokens.get(&installation) {
+        let key = (installation, repository.to_string());
+        if let Some((token, expires)) = tokens.get(&key) {
             if expires.duration_since(SystemTime::now()).unwrap_or_default() > RENEW_BEFORE {
                 return Ok(token.clone());
             }
@@ -169,7 +171,11 @@ impl GitHub {
             token: String,
             expires_at: Option<String>,
         }
-        let reply = self.send(&jwt, "POST", &format!("/app/installations/{installation}/access_tokens"), None).await?;
+        let narrowed = serde_json::json!({
+            "repositories": [repository],
+            "permissions": {"contents": "read", "metadata": "read", "pull_requests": "write", "checks": "write"},
+        });
+        let reply = self.send(&jwt, "POST", &format!("/app/installations/{installation}/access_tokens"), Some(&narrowed)).await?;
         let answer: InstallationToken =
             serde_json::from_value(reply.body).context("GitHub's installation token answer has no token")?;
         let expires = answer
@@ -177,7 +183,7 @@ impl GitHub {
             .and_then(|t| humantime::parse_rfc3339_weak(&t).ok())
             .unwrap_or_else(|| SystemTime::now() + Duration::from_secs(3600));
         let token = Token::new(answer.token);
-        tokens.insert(installation, (token.clone(), expires));
+        tokens.insert(key, (token.clone(), expires));
         Ok(token)
     }
 

@@ -74,6 +74,13 @@ impl JobSpec {
         }
     }
 
+    /// Whether the job replaces queued jobs of its key. A user's command does
+    /// not: its author's permission is checked only when it runs, and a
+    /// reader's command must not drop the pull request's queued summary.
+    pub fn supersedes(&self) -> bool {
+        !matches!(self, JobSpec::Rerun { requested_by: Some(_), .. })
+    }
+
     pub fn repo(&self) -> &RepoRef {
         match self {
             JobSpec::PullRequest { repo, .. } | JobSpec::Rerun { repo, .. } | JobSpec::Help { repo, .. } | JobSpec::Push { repo, .. } => repo,

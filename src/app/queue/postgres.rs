@@ -294,6 +294,7 @@ impl JobQueue for PgQueue {
     fn accept(&self, delivery: &str, event: &str, job: Option<&JobSpec>) -> Result<Accepted> {
         let pool = self.pool.clone();
         let (delivery, event) = (delivery.to_string(), event.to_string());
+        let supersedes = job.is_some_and(JobSpec::supersedes);
         let job = job.map(|spec| Ok::<_, anyhow::Error>((spec.key(), serde_json::to_string(spec)?, spec.installation()))).transpose()?;
         let what = delivery.clone();
         self.run(async move {
@@ -313,10 +314,12 @@ impl JobQueue for PgQueue {
                 transaction.commit().await?;
                 return Ok(Accepted::Recorded);
             };
-            let supersede = transaction
-                .prepare_cached("UPDATE precis_jobs SET state = 'superseded', updated_at = now() WHERE key = $1 AND state = 'queued'")
-                .await?;
-            transaction.execute(&supersede, &[&key]).await?;
+            if supersedes {
+                let supersede = transaction
+                    .prepare_cached("UPDATE precis_jobs SET state = 'superseded', updated_at = now() WHERE key = $1 AND state = 'queued'")
+                    .await?;
+                transaction.execute(&supersede, &[&key]).await?;
+            }
             let insert = transaction
                 .prepare_cached(
                     "INSERT INTO precis_jobs (delivery, key, spec, state, installation) VALUES ($1, $2, $3, 'queued', $4) RETURNING id",

@@ -116,10 +116,12 @@ fn accept_in(transaction: &rusqlite::Transaction<'_>, delivery: &str, event: &st
     }
     let Some(spec) = job else { return Ok(Accepted::Recorded) };
     let key = spec.key();
-    transaction.execute(
-        "UPDATE jobs SET state = 'superseded', updated_at = CURRENT_TIMESTAMP WHERE key = ?1 AND state = 'queued'",
-        params![key],
-    )?;
+    if spec.supersedes() {
+        transaction.execute(
+            "UPDATE jobs SET state = 'superseded', updated_at = CURRENT_TIMESTAMP WHERE key = ?1 AND state = 'queued'",
+            params![key],
+        )?;
+    }
     transaction.execute(
         "INSERT INTO jobs (delivery, key, spec, state, installation) VALUES (?1, ?2, ?3, 'queued', ?4)",
         params![delivery, key, serde_json::to_string(spec)?, spec.installation()],
