@@ -171,9 +171,30 @@ impl ModelLoader {
     }
 }
 
+/// The model `auto` picks: the 1.5B where a GPU runs it (as fast as the
+/// 0.5B on a CPU, and better), the 0.5B on a CPU (the 1.5B is about 3×
+/// slower there; see docs/QUALITY.md for what each writes).
+pub const GPU_MODEL: &str = "qwen2.5-coder-1.5b-instruct";
+
+impl ModelLoader {
+    fn auto(&self) -> &'static str {
+        let gpu = match self.choice.device {
+            Device::Cpu => false,
+            Device::Cuda => true,
+            Device::Auto => cuda_unavailable(&self.cache, self.ort_lib.as_deref()).is_none(),
+        };
+        if gpu {
+            GPU_MODEL
+        } else {
+            DEFAULT_MODEL
+        }
+    }
+}
+
 impl ModelSource for ModelLoader {
     fn model(&self, name: Option<&str>) -> Result<Arc<dyn LanguageModel>> {
-        let name = name.or(self.choice.model.as_deref()).unwrap_or(DEFAULT_MODEL).to_string();
+        let name = name.or(self.choice.model.as_deref()).unwrap_or("auto");
+        let name = if name == "auto" { self.auto() } else { name }.to_string();
         // Loading holds the lock: two jobs asking for a new model load it once.
         let mut loaded = self.loaded.lock().map_err(|_| anyhow::anyhow!("a model failed to load earlier"))?;
         if let Some(model) = loaded.get(&name) {
