@@ -166,7 +166,7 @@ async fn main() -> Result<()> {
                 queue,
                 github: Arc::new(github),
                 repos: Arc::new(RepoCache::new(work.path().join(format!("round{count}-replica{replica}")))),
-                summarizer: Arc::new(Summarizer { models: Arc::new(SlowSource(Duration::from_millis(model_ms))), cache_dir: None, progress: Progress::hidden() }),
+                summarizer: Arc::new(Summarizer::new(Arc::new(SlowSource(Duration::from_millis(model_ms))), None, Progress::hidden())),
                 metrics: Arc::new(Metrics::default()),
                 completed: Default::default(),
             };

@@ -491,3 +491,20 @@ async fn a_readers_command_changes_nothing() {
     assert_eq!(app.fake.count("GET", "/pulls/7"), 1, "only the summary job read the pull request; the reader's command stopped at the permission check");
     assert_eq!(app.state.queue.counts().unwrap().superseded, 0);
 }
+
+/// Cached answers are kept per installation: one installation's never serve another's.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_answer_cache_is_kept_per_installation() {
+    let (repo, base, _) = pull_request_repo();
+    let cache = tempfile::tempdir().unwrap();
+    let summarizer = Summarizer::new(
+        Arc::new(precis::language_model::FakeSource::new("m")),
+        Some(cache.path().to_path_buf()),
+        precis::progress::Progress::hidden(),
+    );
+    let app = App::start_with(summarizer, tempfile::tempdir().unwrap(), repo, base).await;
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
+    app.worker.run_until_idle().await.unwrap();
+    let scopes: Vec<String> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(scopes, vec!["installation-42"]);
+}

@@ -217,7 +217,7 @@ impl Worker {
                 let check = publisher.open_check(after, job.check_run_id).await?;
                 self.remember_check(job, check).await?;
                 let input = Input::Range { repo: dir, base: base.to_string(), head: after.to_string() };
-                let summary = self.summarize(input, settings, AuthorContext::default()).await;
+                let summary = self.summarize(repo, input, settings, AuthorContext::default()).await;
                 publisher.post(&Publication::new(&summary, after, None), None, check).await?;
                 summary.map(|_| ())
             }
@@ -238,7 +238,7 @@ impl Worker {
         self.remember_check(job, check).await?;
         let input = Input::Range { repo: dir, base: target.base.to_string(), head: target.head.to_string() };
         let author = self.author(repo, token, number).await;
-        let summary = self.summarize(input, settings, author).await;
+        let summary = self.summarize(repo, input, settings, author).await;
         publisher.post(&Publication::new(&summary, &target.head, Some(number)), Some(number), check).await?;
         summary.map(|_| ())
     }
@@ -279,8 +279,17 @@ impl Worker {
         Ok(())
     }
 
-    async fn summarize(&self, input: Input, settings: Settings, author: AuthorContext) -> Result<Summary> {
-        let summarizer = self.summarizer.clone();
+    /// Summarizes with the answer cache of the repository's installation:
+    /// one installation's cached answers never serve another's.
+    async fn summarize(&self, repo: &RepoRef, input: Input, settings: Settings, author: AuthorContext) -> Result<Summary> {
+        let shared = &self.summarizer;
+        let scope = format!("installation-{}", repo.installation_id.unwrap_or(0));
+        let summarizer = Arc::new(Summarizer {
+            models: shared.models.clone(),
+            cache_dir: shared.cache_dir.as_ref().map(|dir| dir.join(scope)),
+            progress: shared.progress,
+            time_budget: shared.time_budget,
+        });
         let started = Instant::now();
         let summary = tokio::task::spawn_blocking(move || summarizer.summarize(&input, &settings, &author)).await?;
         self.metrics.summarize_seconds.observe(started.elapsed().as_secs_f64());
