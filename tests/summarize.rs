@@ -89,7 +89,8 @@ fn a_change_with_every_kind_of_file() {
     let (stdout, stderr) = summarize(&[root, "--diff", &range, "--format", "json", "--no-cache"]);
     let summary: Value = serde_json::from_str(&stdout).unwrap();
     assert!(stderr.contains("unknown setting `colour`"), "{stderr}");
-    assert!(stderr.contains("success 100.0%"), "stats on stderr: {stderr}");
+    assert!(stderr.contains("files 6 · chunks 8 (8 ok"), "stats on stderr: {stderr}");
+    assert_eq!(summary["stats"]["chunks_ok"], summary["stats"]["chunks"]);
 
     let renamed = file(&summary, "src/new_name.rs");
     assert_eq!(renamed["status"], "renamed");
@@ -113,7 +114,10 @@ fn a_change_with_every_kind_of_file() {
     assert_eq!(listed_reason(&summary, "link.rs"), "symlink");
     assert_eq!(listed_reason(&summary, "deps/sub"), "submodule");
     assert_each_once(&summary);
-    assert_eq!(summary["stats"]["success_rate"], 1.0);
+    // The random-weights test model may fail a reduction: counted, never fatal.
+    let stats = &summary["stats"];
+    let failed = stats["answers_failed"].as_f64().unwrap() / stats["answers"].as_f64().unwrap();
+    assert!((stats["success_rate"].as_f64().unwrap() - (1.0 - failed)).abs() < 1e-9, "{stats}");
 
     let (markdown, _) = summarize(&[root, "--diff", &range, "--no-cache"]);
     assert!(markdown.contains("| `src/old_name.rs` → `src/new_name.rs` | renamed"), "{markdown}");
@@ -189,7 +193,9 @@ fn a_patch_on_stdin_reads_like_the_range_and_answers_are_deterministic() {
     };
     assert_eq!(shape(&from_range), shape(&from_patch), "same hunks, same greedy answers");
     assert_eq!(listed_reason(&from_range, "src/c.rs"), "no_content_change");
-    assert_eq!(from_range["title"], from_patch["title"]);
+    // The range has its lone commit's message as the author's title; a bare patch has none.
+    assert_eq!((from_range["title"].as_str(), from_range["title_from"].as_str()), (Some("head"), Some("author")));
+    assert_ne!(from_patch["title_from"], "author");
 }
 
 #[test]

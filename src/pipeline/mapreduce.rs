@@ -139,6 +139,7 @@ pub fn summarize(
     }
     run.reduce(&mut reductions)?;
     let mut failed_reductions = 0;
+    let file_reductions = reduced_files.len();
     for (index, reduction) in reduced_files.into_iter().zip(reductions) {
         match reduction.result {
             Some(answer) if answer.ok() => summaries[index].summary = bounded(&answer.text, FILE_SENTENCES, FILE_WORDS, answer.capped),
@@ -236,7 +237,7 @@ pub fn summarize(
     let mut stats = stats(&run, &summaries, start.elapsed());
     let failures = failed_reductions + overall_failures;
     let overall_answers = if summaries.is_empty() { 0 } else { 1 + usize::from(want_title) };
-    stats.answers += summaries.iter().filter(|s| s.chunks.len() > 1).count() + overall_answers;
+    stats.answers += file_reductions + overall_answers;
     stats.answers_failed += failures;
     stats.success_rate = if stats.answers == 0 { 1.0 } else { 1.0 - stats.answers_failed as f64 / stats.answers as f64 };
     stats.names_written = names_written;
