@@ -344,3 +344,28 @@ fn real_model_summary_is_faithful_to_the_change() {
     }
     assert!(markdown.starts_with("### ") && markdown.len() <= 65_536);
 }
+
+/// `--title` and `--description` are the author's words on the command line:
+/// they title the summary and reach the JSON.
+#[test]
+fn the_authors_words_from_the_command_line() {
+    if !common::provisioned("the_authors_words_from_the_command_line") {
+        return;
+    }
+    let repo = Repo::new();
+    repo.write("src/lib.rs", rust_file("alpha", 1));
+    repo.commit("base");
+    repo.write("src/lib.rs", rust_file("alpha", 2));
+    repo.commit("second");
+    let patch = repo.git(&["diff", "HEAD~1", "HEAD"]);
+    let out = common::precis()
+        .args(["summarize", "--patch", "-", "--format", "json", "--device", "cpu", "--title", "Add alpha_1", "--description", "Needed by the parser.", "--model"])
+        .arg(common::tiny_model())
+        .write_stdin(patch)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((summary["title"].as_str(), summary["title_from"].as_str()), (Some("Add alpha_1"), Some("author")));
+    assert_eq!(summary["author"]["body"], "Needed by the parser.");
+}
