@@ -27,45 +27,9 @@ use precis::app::queue::{JobQueue, JobSpec, PgQueue, Policy, RepoRef};
 use precis::app::repos::RepoCache;
 use precis::app::{Metrics, Worker};
 use precis::github::{AppCredentials, GitHub, PullNumber, RepoName};
-use precis::language_model::{Completion, FakeSource, LanguageModel, ModelSource, Prompt};
+use precis::language_model::FakeSource;
 use precis::pipeline::Summarizer;
 use precis::progress::Progress;
-
-struct Slow {
-    inner: Arc<dyn LanguageModel>,
-    delay: Duration,
-}
-
-impl LanguageModel for Slow {
-    fn id(&self) -> &str {
-        self.inner.id()
-    }
-    fn context_length(&self) -> usize {
-        self.inner.context_length()
-    }
-    fn parallel(&self) -> usize {
-        self.inner.parallel()
-    }
-    fn count(&self, text: &str) -> Result<usize> {
-        self.inner.count(text)
-    }
-    fn prompt_tokens(&self, system: &str, user: &str) -> Result<usize> {
-        self.inner.prompt_tokens(system, user)
-    }
-    fn complete(&self, prompts: &[Prompt]) -> Vec<Result<Completion>> {
-        std::thread::sleep(self.delay);
-        self.inner.complete(prompts)
-    }
-}
-
-struct SlowSource(Duration);
-
-impl ModelSource for SlowSource {
-    fn model(&self, name: Option<&str>) -> Result<Arc<dyn LanguageModel>> {
-        let inner = FakeSource::new("fake-default").model(name)?;
-        Ok(Arc::new(Slow { inner, delay: self.0 }))
-    }
-}
 
 /// A bare repository with a base commit and `pulls` pull requests of one commit each.
 fn repository(dir: &Path, pulls: u64) -> Result<(String, Vec<String>)> {
@@ -166,7 +130,7 @@ async fn main() -> Result<()> {
                 queue,
                 github: Arc::new(github),
                 repos: Arc::new(RepoCache::new(work.path().join(format!("round{count}-replica{replica}")))),
-                summarizer: Arc::new(Summarizer::new(Arc::new(SlowSource(Duration::from_millis(model_ms))), None, Progress::hidden())),
+                summarizer: Arc::new(Summarizer::new(Arc::new(FakeSource { delay: Duration::from_millis(model_ms), ..FakeSource::new("fake-default") }), None, Progress::hidden())),
                 metrics: Arc::new(Metrics::default()),
                 completed: Default::default(),
             };

@@ -77,11 +77,12 @@ pub struct Fake {
     id: String,
     log: Arc<Mutex<Vec<Prompt>>>,
     invent: Option<String>,
+    delay: Duration,
 }
 
 impl Fake {
     pub fn new(name: &str) -> Fake {
-        Fake { id: format!("{name}@fake"), log: Arc::default(), invent: None }
+        Fake { id: format!("{name}@fake"), log: Arc::default(), invent: None, delay: Duration::ZERO }
     }
 
     fn answer(&self, prompt: &Prompt) -> String {
@@ -105,6 +106,8 @@ pub struct FakeSource {
     pub log: Arc<Mutex<Vec<Prompt>>>,
     /// A name every chunk answer also claims to change (for tests of the grounding gate).
     pub invent: Option<String>,
+    /// Time each batch of prompts takes, as a real model's would (queue benchmarks and replica tests).
+    pub delay: Duration,
 }
 
 impl FakeSource {
@@ -121,7 +124,7 @@ impl FakeSource {
 impl ModelSource for FakeSource {
     fn model(&self, name: Option<&str>) -> Result<Arc<dyn LanguageModel>> {
         let name = name.unwrap_or(&self.default);
-        Ok(Arc::new(Fake { id: format!("{name}@fake"), log: self.log.clone(), invent: self.invent.clone() }))
+        Ok(Arc::new(Fake { id: format!("{name}@fake"), log: self.log.clone(), invent: self.invent.clone(), delay: self.delay }))
     }
 }
 
@@ -147,6 +150,7 @@ impl LanguageModel for Fake {
     }
 
     fn complete(&self, prompts: &[Prompt]) -> Vec<Result<Completion>> {
+        std::thread::sleep(self.delay);
         if let Ok(mut log) = self.log.lock() {
             log.extend(prompts.iter().cloned());
         }

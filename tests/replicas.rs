@@ -32,7 +32,7 @@ use precis::app::repos::RepoCache;
 use precis::app::{router, AppState, Metrics, ServeArgs, ServeSettings, Worker};
 use precis::github::signature::sign;
 use precis::github::{AppCredentials, GitHub};
-use precis::language_model::{Completion, FakeSource, LanguageModel, ModelSource, Prompt};
+use precis::language_model::FakeSource;
 use precis::pipeline::Summarizer;
 use precis::progress::Progress;
 
@@ -42,47 +42,8 @@ fn key_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-app-key.pem")
 }
 
-/// The fake model, taking a fixed time per prompt (as a real one takes time).
-struct Slow {
-    inner: Arc<dyn LanguageModel>,
-    delay: Duration,
-}
-
-impl LanguageModel for Slow {
-    fn id(&self) -> &str {
-        self.inner.id()
-    }
-    fn context_length(&self) -> usize {
-        self.inner.context_length()
-    }
-    fn parallel(&self) -> usize {
-        self.inner.parallel()
-    }
-    fn count(&self, text: &str) -> Result<usize> {
-        self.inner.count(text)
-    }
-    fn prompt_tokens(&self, system: &str, user: &str) -> Result<usize> {
-        self.inner.prompt_tokens(system, user)
-    }
-    fn complete(&self, prompts: &[Prompt]) -> Vec<Result<Completion>> {
-        std::thread::sleep(self.delay);
-        self.inner.complete(prompts)
-    }
-}
-
-struct SlowSource {
-    inner: FakeSource,
-    delay: Duration,
-}
-
-impl ModelSource for SlowSource {
-    fn model(&self, name: Option<&str>) -> Result<Arc<dyn LanguageModel>> {
-        Ok(Arc::new(Slow { inner: self.inner.model(name)?, delay: self.delay }))
-    }
-}
-
 fn slow_summarizer(delay: Duration) -> Summarizer {
-    Summarizer::new(Arc::new(SlowSource { inner: FakeSource::new("fake-default"), delay }), None, Progress::hidden())
+    Summarizer::new(Arc::new(FakeSource { delay, ..FakeSource::new("fake-default") }), None, Progress::hidden())
 }
 
 /// Not a test: the entry point of the replica processes the tests start
