@@ -19,7 +19,7 @@ mod postgres;
 mod sqlite;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -180,6 +180,52 @@ pub struct QueueStats {
     pub gave_up: Counter,
 }
 
+/// The jobs a queue object holds, with their lease names: the same
+/// bookkeeping for every backend.
+#[derive(Default)]
+pub(super) struct Leases(Mutex<HashMap<i64, String>>);
+
+impl Leases {
+    /// The map, even after a panic elsewhere held its lock (it stays consistent).
+    fn map(&self) -> MutexGuard<'_, HashMap<i64, String>> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(super) fn hold(&self, job: i64, lease: String) {
+        self.map().insert(job, lease);
+    }
+
+    pub(super) fn lease(&self, job: i64) -> Option<String> {
+        self.map().get(&job).cloned()
+    }
+
+    pub(super) fn let_go(&self, job: i64) {
+        self.map().remove(&job);
+    }
+
+    pub(super) fn clear(&self) {
+        self.map().clear();
+    }
+
+    pub(super) fn jobs(&self) -> Vec<i64> {
+        self.map().keys().copied().collect()
+    }
+
+    /// Every held job with its lease, for a heartbeat.
+    pub(super) fn all(&self) -> Vec<(i64, String)> {
+        self.map().iter().map(|(id, lease)| (*id, lease.clone())).collect()
+    }
+
+    /// Lets go of jobs whose lease another replica took, counting and saying so.
+    pub(super) fn lost(&self, lost: &[i64], stats: &QueueStats) {
+        for job in lost {
+            self.let_go(*job);
+            stats.leases_lost.inc();
+            tracing::warn!("job {job}: its lease ran out and another worker took it");
+        }
+    }
+}
+
 /// What pruning removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -205,7 +251,13 @@ pub trait JobQueue: Send + Sync {
     /// Back to the queue now, its attempt not counted against it (a shutdown interrupted it).
     fn release(&self, job: i64) -> Result<bool>;
     /// Every job this queue object holds back to the queue (a graceful stop); returns how many.
-    fn release_held(&self) -> Result<usize>;
+    fn release_held(&self) -> Result<usize> {
+        let mut released = 0;
+        for job in self.held() {
+            released += self.release(job)? as usize;
+        }
+        Ok(released)
+    }
     /// Renews the lease of every job this queue object holds; returns the
     /// jobs whose lease was lost.
     fn heartbeat(&self) -> Result<Vec<i64>>;

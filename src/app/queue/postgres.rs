@@ -8,10 +8,9 @@
 //! Every call is bounded in time: with the database gone it fails within
 //! seconds (the webhook answers 503, a worker waits and tries again).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -19,7 +18,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::{owner_name, Accepted, Counts, Job, JobQueue, JobSpec, Policy, Pruned, QueueStats};
+use super::{owner_name, Accepted, Counts, Job, JobQueue, JobSpec, Leases, Policy, Pruned, QueueStats};
 
 /// The longest one queue call may take before it fails.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,7 +80,7 @@ pub struct PgQueue {
     target: String,
     owner: String,
     claims: AtomicU64,
-    held: Mutex<HashMap<i64, String>>,
+    held: Leases,
     policy: Policy,
     stats: QueueStats,
 }
@@ -149,7 +148,7 @@ impl PgQueue {
             target: target.clone(),
             owner: owner_name(),
             claims: AtomicU64::new(0),
-            held: Mutex::new(HashMap::new()),
+            held: Leases::default(),
             policy,
             stats: QueueStats::default(),
         };
@@ -179,15 +178,12 @@ impl PgQueue {
             .with_context(|| format!("the database ({})", self.target))
     }
 
-    fn held_map(&self) -> std::sync::MutexGuard<'_, HashMap<i64, String>> {
-        self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
 
     /// Runs `sql` (parameters: the job, its lease name, then `extra`) on a
     /// job this object holds; the job is let go when it ran or the lease
     /// was found lost.
     fn on_held(&self, job: i64, sql: &'static str, extra: Vec<Param>) -> Result<bool> {
-        let Some(lease) = self.held_map().get(&job).cloned() else { return Ok(false) };
+        let Some(lease) = self.held.lease(job) else { return Ok(false) };
         let pool = self.pool.clone();
         let changed = self.run(async move {
             let client = pool.get().await?;
@@ -198,7 +194,7 @@ impl PgQueue {
             }
             Ok(client.execute(&statement, &params).await?)
         })?;
-        self.held_map().remove(&job);
+        self.held.let_go(job);
         if changed == 0 {
             self.stats.leases_lost.inc();
             tracing::warn!("job {job}: its lease ran out and another worker took it");
@@ -409,7 +405,7 @@ impl JobQueue for PgQueue {
             tracing::warn!("{expired} job(s) whose lease ran out go back to the queue");
         }
         let Some((id, (delivery, spec, attempts, check_run_id, last_error))) = claimed else { return Ok(None) };
-        self.held_map().insert(id, lease);
+        self.held.hold(id, lease);
         self.stats.claimed.inc();
         let spec = serde_json::from_str(&spec).with_context(|| format!("job {id} is unreadable"))?;
         Ok(Some(Job { id, delivery, spec, attempts: attempts as u32, check_run_id: check_run_id.map(|i| i as u64), last_error }))
@@ -456,16 +452,8 @@ impl JobQueue for PgQueue {
         )
     }
 
-    fn release_held(&self) -> Result<usize> {
-        let mut released = 0;
-        for job in self.held() {
-            released += self.release(job)? as usize;
-        }
-        Ok(released)
-    }
-
     fn heartbeat(&self) -> Result<Vec<i64>> {
-        let held: Vec<(i64, String)> = self.held_map().iter().map(|(id, lease)| (*id, lease.clone())).collect();
+        let held = self.held.all();
         if held.is_empty() {
             return Ok(Vec::new());
         }
@@ -483,16 +471,12 @@ impl JobQueue for PgQueue {
             Ok(client.query(&statement, &[&leases, &seconds]).await?.iter().map(|row| row.get(0)).collect())
         })?;
         let lost: Vec<i64> = held.iter().map(|(id, _)| *id).filter(|id| !renewed.contains(id)).collect();
-        for job in &lost {
-            self.held_map().remove(job);
-            self.stats.leases_lost.inc();
-            tracing::warn!("job {job}: its lease ran out and another worker took it");
-        }
+        self.held.lost(&lost, &self.stats);
         Ok(lost)
     }
 
     fn held(&self) -> Vec<i64> {
-        self.held_map().keys().copied().collect()
+        self.held.jobs()
     }
 
     fn recover(&self) -> Result<usize> {

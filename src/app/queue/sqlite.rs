@@ -4,7 +4,6 @@
 //! connection; counts come from counters kept by triggers, read on a
 //! connection of their own.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
@@ -13,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{owner_name, Accepted, Counts, Job, JobQueue, JobSpec, Policy, Pruned, QueueStats};
+use super::{owner_name, Accepted, Counts, Job, JobQueue, JobSpec, Leases, Policy, Pruned, QueueStats};
 
 /// A delivery to record, and where its answer goes.
 type Acceptance = (String, String, Option<JobSpec>, mpsc::Sender<Result<Accepted, String>>);
@@ -28,7 +27,7 @@ pub struct SqliteQueue {
     owner: String,
     claims: AtomicU64,
     /// Jobs held by this queue object, and the lease name each was claimed under.
-    held: Mutex<HashMap<i64, String>>,
+    held: Leases,
     policy: Policy,
     stats: QueueStats,
 }
@@ -185,7 +184,7 @@ impl SqliteQueue {
             acceptances: Mutex::new(acceptances),
             owner: owner_name(),
             claims: AtomicU64::new(0),
-            held: Mutex::new(HashMap::new()),
+            held: Leases::default(),
             policy,
             stats: QueueStats::default(),
         })
@@ -196,16 +195,13 @@ impl SqliteQueue {
         self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn held_map(&self) -> std::sync::MutexGuard<'_, HashMap<i64, String>> {
-        self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
 
     /// Runs `change` on a job this object holds (with its lease name); the
     /// job is let go when the change ran or the lease was found lost.
     fn on_held(&self, job: i64, change: impl FnOnce(&Connection, &str) -> rusqlite::Result<usize>) -> Result<bool> {
-        let Some(lease) = self.held_map().get(&job).cloned() else { return Ok(false) };
+        let Some(lease) = self.held.lease(job) else { return Ok(false) };
         let changed = change(&self.connection(), &lease)?;
-        self.held_map().remove(&job);
+        self.held.let_go(job);
         if changed == 0 {
             self.stats.leases_lost.inc();
             tracing::warn!("job {job}: its lease ran out and another worker took it");
@@ -268,7 +264,7 @@ impl JobQueue for SqliteQueue {
         )?;
         transaction.commit()?;
         drop(connection);
-        self.held_map().insert(id, lease);
+        self.held.hold(id, lease);
         self.stats.claimed.inc();
         let spec = serde_json::from_str(&spec).with_context(|| format!("job {id} is unreadable"))?;
         Ok(Some(Job { id, delivery, spec, attempts: attempts + 1, check_run_id: check_run_id.map(|i| i as u64), last_error }))
@@ -314,16 +310,8 @@ impl JobQueue for SqliteQueue {
         })
     }
 
-    fn release_held(&self) -> Result<usize> {
-        let mut released = 0;
-        for job in self.held() {
-            released += self.release(job)? as usize;
-        }
-        Ok(released)
-    }
-
     fn heartbeat(&self) -> Result<Vec<i64>> {
-        let held: Vec<(i64, String)> = self.held_map().iter().map(|(id, lease)| (*id, lease.clone())).collect();
+        let held = self.held.all();
         let until = now_ms() + self.policy.lease.as_millis() as i64;
         let mut lost = Vec::new();
         let connection = self.connection();
@@ -337,16 +325,12 @@ impl JobQueue for SqliteQueue {
             }
         }
         drop(connection);
-        for job in &lost {
-            self.held_map().remove(job);
-            self.stats.leases_lost.inc();
-            tracing::warn!("job {job}: its lease ran out and another worker took it");
-        }
+        self.held.lost(&lost, &self.stats);
         Ok(lost)
     }
 
     fn held(&self) -> Vec<i64> {
-        self.held_map().keys().copied().collect()
+        self.held.jobs()
     }
 
     fn recover(&self) -> Result<usize> {
@@ -354,7 +338,7 @@ impl JobQueue for SqliteQueue {
             "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, updated_at = CURRENT_TIMESTAMP WHERE state = 'running'",
             [],
         )?;
-        self.held_map().clear();
+        self.held.clear();
         Ok(recovered)
     }
 
