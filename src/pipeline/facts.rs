@@ -282,7 +282,7 @@ fn conventional_label(title: &str) -> Option<&'static str> {
 
 /// The whole change's facts; `author_title` is the pull request's title or
 /// the first commit's subject, for its conventional-commit prefix.
-pub fn change_facts(files: &[FileChange], per_file: &[FileFacts], author_title: Option<&str>) -> ChangeFacts {
+pub fn change_facts(files: &[FileChange], per_file: &[&FileFacts], author_title: Option<&str>) -> ChangeFacts {
     let mut facts = ChangeFacts { files: files.len(), ..ChangeFacts::default() };
     for (file, file_facts) in files.iter().zip(per_file) {
         facts.additions += file.additions;
@@ -311,7 +311,7 @@ pub fn change_facts(files: &[FileChange], per_file: &[FileFacts], author_title: 
     facts
 }
 
-fn label(files: &[FileChange], per_file: &[FileFacts], author_title: Option<&str>) -> &'static str {
+fn label(files: &[FileChange], per_file: &[&FileFacts], author_title: Option<&str>) -> &'static str {
     if let Some(label) = author_title.and_then(conventional_label) {
         return label;
     }

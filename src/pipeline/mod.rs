@@ -129,7 +129,7 @@ impl Summarizer {
         let (change_facts, codebase_facts) = if codebase {
             (None, Some(facts::codebase_facts(&change.files)))
         } else {
-            let ordered: Vec<facts::FileFacts> = change.files.iter().map(|f| file_facts[&f.path].clone()).collect();
+            let ordered: Vec<&facts::FileFacts> = change.files.iter().map(|f| &file_facts[&f.path]).collect();
             (Some(facts::change_facts(&change.files, &ordered, author.headline())), None)
         };
         let haystack = grounding::Haystack::new(&change.files, [], &author.all_text());
