@@ -54,6 +54,10 @@ pub trait LanguageModel: Send + Sync {
     fn context_length(&self) -> usize;
     /// Prompts worked on at once.
     fn parallel(&self) -> usize;
+    /// Runs on an accelerator (a GPU), where more answers per prompt cost little.
+    fn accelerated(&self) -> bool {
+        false
+    }
     /// Tokens of `text` in the model's vocabulary.
     fn count(&self, text: &str) -> Result<usize>;
     /// Tokens of a prompt as the model sees it (with its chat template).
@@ -70,19 +74,21 @@ pub trait ModelSource: Send + Sync {
 
 /// A deterministic model for tests: no weights, no runtime. It answers
 /// every prompt with one sentence naming the first backticked name of the
-/// prompt (and, when told to, a second naming something the prompt does not
-/// have); tokens are whitespace-separated words. It can keep the prompts it
+/// prompt (and, when told to, a greedy answer adds a second naming something
+/// the prompt does not have; sampled answers do not); tokens are
+/// whitespace-separated words. It can keep the prompts it
 /// was given, for tests of what reaches the model.
 pub struct Fake {
     id: String,
     log: Arc<Mutex<Vec<Prompt>>>,
     invent: Option<String>,
     delay: Duration,
+    accelerated: bool,
 }
 
 impl Fake {
     pub fn new(name: &str) -> Fake {
-        Fake { id: format!("{name}@fake"), log: Arc::default(), invent: None, delay: Duration::ZERO }
+        Fake { id: format!("{name}@fake"), log: Arc::default(), invent: None, delay: Duration::ZERO, accelerated: false }
     }
 
     fn answer(&self, prompt: &Prompt) -> String {
@@ -91,7 +97,7 @@ impl Fake {
         if prompt.answer_prefix.is_some() {
             format!("Update {}", subject.trim_matches('`'))
         } else {
-            let invented = self.invent.as_ref().map(|name| format!(" It also rewrites `{name}` entirely.")).unwrap_or_default();
+            let invented = self.invent.as_ref().filter(|_| prompt.temperature == 0.0).map(|name| format!(" It also rewrites `{name}` entirely.")).unwrap_or_default();
             format!("Changes {subject} in a small, self-contained way.{invented}")
         }
     }
@@ -108,6 +114,8 @@ pub struct FakeSource {
     pub invent: Option<String>,
     /// Time each batch of prompts takes, as a real model's would (queue benchmarks and replica tests).
     pub delay: Duration,
+    /// Claims to run on a GPU (for tests of what `quality: auto` picks there).
+    pub accelerated: bool,
 }
 
 impl FakeSource {
@@ -124,7 +132,7 @@ impl FakeSource {
 impl ModelSource for FakeSource {
     fn model(&self, name: Option<&str>) -> Result<Arc<dyn LanguageModel>> {
         let name = name.unwrap_or(&self.default);
-        Ok(Arc::new(Fake { id: format!("{name}@fake"), log: self.log.clone(), invent: self.invent.clone(), delay: self.delay }))
+        Ok(Arc::new(Fake { id: format!("{name}@fake"), log: self.log.clone(), invent: self.invent.clone(), delay: self.delay, accelerated: self.accelerated }))
     }
 }
 
@@ -139,6 +147,10 @@ impl LanguageModel for Fake {
 
     fn parallel(&self) -> usize {
         4
+    }
+
+    fn accelerated(&self) -> bool {
+        self.accelerated
     }
 
     fn count(&self, text: &str) -> Result<usize> {

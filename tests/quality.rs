@@ -9,6 +9,7 @@ use std::sync::Arc;
 use common::{rust_file, Repo};
 use precis::language_model::FakeSource;
 use precis::pipeline::report::{to_json, to_markdown, COMMENT_LIMIT};
+use precis::pipeline::settings::Quality;
 use precis::pipeline::{AuthorContext, Input, Origin, Settings, Summarizer, Summary};
 use precis::progress::Progress;
 
@@ -80,6 +81,34 @@ fn an_invented_name_is_dropped_and_kept_in_the_json() {
     assert!(summary.dropped.iter().any(|d| d.dropped.sentence.contains("prompt_budget") && d.dropped.reason.contains("does not contain")));
     assert!(summary.stats.grounding < 1.0 && summary.stats.names_kept > 0);
     assert!(summary.files[0].summary.contains("`src/lib.rs`"), "a real name is kept: {}", summary.files[0].summary);
+}
+
+#[test]
+fn quality_best_keeps_the_grounded_candidate_where_fast_drops_a_sentence() {
+    let repo = Repo::new();
+    repo.write("src/lib.rs", rust_file("core", 2));
+    let base = repo.commit("base");
+    repo.write("src/lib.rs", rust_file("core", 3));
+    repo.commit("add core_2");
+    let input = Input::Range { repo: repo.path().to_path_buf(), base: base.clone(), head: "HEAD".into() };
+    let run = |quality: Quality, accelerated: bool| {
+        // The fake's greedy answers invent a name; its sampled ones do not.
+        let source = Arc::new(FakeSource { invent: Some("prompt_budget".into()), accelerated, ..FakeSource::new("m") });
+        let settings = Settings { quality, ..Settings::default() };
+        let summary = summarizer(source.clone()).summarize(&input, &settings, &AuthorContext::default()).unwrap();
+        (summary, source.prompts().len())
+    };
+    let (fast, fast_prompts) = run(Quality::Fast, false);
+    assert!(fast.dropped.iter().any(|d| d.dropped.sentence.contains("prompt_budget")));
+    assert_eq!(fast.stats.candidates, 1);
+    let (best, best_prompts) = run(Quality::Best, false);
+    assert!(best.dropped.is_empty(), "a grounded candidate was there to keep: {:?}", best.dropped);
+    assert_eq!((best.stats.grounding, best.stats.candidates), (1.0, 4));
+    assert!(best.files[0].summary.contains("`src/lib.rs`"), "{}", best.files[0].summary);
+    assert!(best_prompts > fast_prompts, "best asks for more answers ({best_prompts} against {fast_prompts})");
+    // `auto` is best where the model runs on a GPU, fast on a CPU.
+    assert_eq!(run(Quality::Auto, true).0.stats.candidates, 4);
+    assert_eq!(run(Quality::Auto, false).0.stats.candidates, 1);
 }
 
 #[test]

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use precis::provision::models::{Layout, Precision, DEFAULT_MODEL};
 use precis::provision::runtime::Flavor;
+use precis::pipeline::settings::Quality;
 use precis::provision::{Device, ModelChoice};
 
 #[derive(Parser)]
@@ -55,6 +56,9 @@ pub struct ActionArgs {
     /// Override the config's max_files.
     #[arg(long)]
     pub max_files: Option<usize>,
+    /// Override the config's quality: auto, fast or best.
+    #[arg(long)]
+    pub quality: Option<Quality>,
     /// The settings file in the repository, read at the base commit.
     #[arg(long, default_value = precis::pipeline::CONFIG_PATH)]
     pub config_path: String,
@@ -158,6 +162,9 @@ pub struct SummarizeArgs {
     /// Override the config's summary language.
     #[arg(long)]
     pub language: Option<String>,
+    /// Override the config's quality: auto (best on a GPU, fast on a CPU), fast, or best.
+    #[arg(long)]
+    pub quality: Option<Quality>,
     /// Neither read nor write cached summaries.
     #[arg(long)]
     pub no_cache: bool,

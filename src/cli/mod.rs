@@ -196,6 +196,7 @@ fn summarize(cache: &Cache, ort_lib: Option<PathBuf>, args: SummarizeArgs, progr
         max_lines_per_chunk: args.max_lines_per_chunk,
         language: args.language.clone(),
         model: args.model.model.clone(),
+        quality: args.quality,
     };
     let settings = Summarizer::settings(&source, &overrides)?;
     let input = if let Some(range) = &args.diff {
@@ -282,7 +283,7 @@ fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs) -> Result<()>
 }
 
 fn action(cache: &Cache, ort_lib: Option<PathBuf>, args: ActionArgs, progress: &Progress) -> Result<()> {
-    let overrides = Overrides { max_files: args.max_files, model: args.model.model.clone(), ..Overrides::default() };
+    let overrides = Overrides { max_files: args.max_files, model: args.model.model.clone(), quality: args.quality, ..Overrides::default() };
     let env = precis::action::ActionEnv::from_env(args.github_token.clone(), args.config_path.clone(), overrides)?;
     let summarizer = Summarizer::new(Arc::new(args.model.loader(cache, ort_lib, args.parallel, *progress)?), Some(cache.root().join("summaries")), *progress);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;

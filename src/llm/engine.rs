@@ -97,6 +97,8 @@ pub struct Model {
     position_ids: bool,
     past_names: Vec<String>,
     present_names: Vec<String>,
+    /// Runs on a GPU (CUDA), where extra answers cost little.
+    pub cuda: bool,
 }
 
 /// The KV cache of some sequences: 2 × layers tensors [rows, kv_heads, width, head_dim].
@@ -128,7 +130,7 @@ impl Model {
         let present_names = (0..config.layers)
             .flat_map(|i| [format!("present.{i}.key"), format!("present.{i}.value")])
             .collect();
-        Ok(Model { session, config, codec, kv_type, position_ids, past_names, present_names })
+        Ok(Model { session, config, codec, kv_type, position_ids, past_names, present_names, cuda: options.cuda })
     }
 
     pub fn kv_type(&self) -> KvType {

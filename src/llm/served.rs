@@ -16,6 +16,7 @@ pub struct Served {
     id: String,
     context_length: usize,
     parallel: usize,
+    accelerated: bool,
 }
 
 impl Served {
@@ -24,7 +25,8 @@ impl Served {
         let codec = model.codec.clone();
         let context_length = model.config.context_length;
         let parallel = parallel.max(1);
-        Served { scheduler: Scheduler::start(model, parallel), codec, id, context_length, parallel }
+        let accelerated = model.cuda;
+        Served { scheduler: Scheduler::start(model, parallel), codec, id, context_length, parallel, accelerated }
     }
 
     /// The prompt as the model reads it. Message text is untrusted (it holds
@@ -48,6 +50,10 @@ impl LanguageModel for Served {
 
     fn parallel(&self) -> usize {
         self.parallel
+    }
+
+    fn accelerated(&self) -> bool {
+        self.accelerated
     }
 
     fn count(&self, text: &str) -> Result<usize> {

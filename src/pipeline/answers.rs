@@ -1,5 +1,6 @@
 //! Getting usable answers from the model: the content-addressed answer
-//! cache, one retry (sampling a little) for a failed or unusable answer,
+//! cache, candidates (greedy and sampled) of which the best-grounded is
+//! kept, one retry (sampling a little) for a failed or unusable answer,
 //! and reductions of lists too long for one prompt, in rounds.
 
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::grounding::{gate, Haystack};
 use super::prompts::{ReducePrompts, PROMPT_VERSION};
 use super::schema::Answer;
 use super::shape::{answer_problem, clean};
@@ -19,8 +21,10 @@ const MARGIN: usize = 64;
 /// Prompts are kept under this many tokens even with a larger context: long
 /// prompts cost more than they add on a CPU.
 const MAX_PROMPT_TOKENS: usize = 6144;
-/// Tries per prompt: the first greedy, the retry sampled.
+/// Tries per prompt: the first greedy (with its sampled candidates), the retry sampled.
 const ATTEMPTS: usize = 2;
+/// Sampling of the candidates after the greedy one: varied, not wild.
+const CANDIDATE_TEMPERATURE: f32 = 0.7;
 
 /// One prompt to answer.
 #[derive(Clone)]
@@ -32,6 +36,18 @@ pub struct Ask {
     pub check_copy: bool,
     /// The answer starts with this, and ends at the first line break.
     pub answer_prefix: Option<&'static str>,
+    /// Answers asked for: the greedy one and the rest sampled; the best is kept.
+    pub candidates: usize,
+    /// Names a good answer mentions (the file's items, the change's public
+    /// API): among grounded candidates, the one naming most of them wins.
+    pub targets: Vec<String>,
+}
+
+impl Ask {
+    /// One greedy answer to `user`, of at most `answer_tokens`.
+    pub fn new(user: String, answer_tokens: usize) -> Ask {
+        Ask { user, answer_tokens, check_copy: false, answer_prefix: None, candidates: 1, targets: Vec::new() }
+    }
 }
 
 /// A list of items being combined into one answer.
@@ -39,11 +55,14 @@ pub struct Reduction {
     pub prompts: ReducePrompts,
     pub items: Vec<String>,
     pub result: Option<Answer>,
+    /// As [`Ask::candidates`] and [`Ask::targets`], for each prompt of the reduction.
+    pub candidates: usize,
+    pub targets: Vec<String>,
 }
 
 impl Reduction {
-    pub fn new(prompts: ReducePrompts, items: Vec<String>) -> Reduction {
-        Reduction { prompts, items, result: None }
+    pub fn new(prompts: ReducePrompts, items: Vec<String>, candidates: usize) -> Reduction {
+        Reduction { prompts, items, result: None, candidates, targets: Vec::new() }
     }
 }
 
@@ -68,11 +87,13 @@ pub struct Answerer<'a> {
     pub answers: Vec<Answer>,
     /// The job's time budget: past it, no prompt is sent.
     pub deadline: Option<Instant>,
+    /// What candidates are judged against; without it the greedy answer is kept.
+    pub haystack: Option<&'a Haystack>,
 }
 
 impl<'a> Answerer<'a> {
     pub fn new(model: &'a dyn LanguageModel, system: String, cache_dir: Option<PathBuf>, bar: indicatif::ProgressBar) -> Answerer<'a> {
-        Answerer { model, system, cache_dir, bar, engine_wall: Duration::ZERO, answers: Vec::new(), deadline: None }
+        Answerer { model, system, cache_dir, bar, engine_wall: Duration::ZERO, answers: Vec::new(), deadline: None, haystack: None }
     }
 
     /// The most prompt tokens that leave room for an answer of `answer` tokens.
@@ -88,7 +109,8 @@ impl<'a> Answerer<'a> {
     fn cache_path(&self, ask: &Ask) -> Option<PathBuf> {
         let dir = self.cache_dir.as_ref()?;
         let mut hash = Sha256::new();
-        for part in [self.model.id(), &PROMPT_VERSION.to_string(), &ask.answer_tokens.to_string(), &self.system, &ask.user, ask.answer_prefix.unwrap_or("")] {
+        let settings = format!("{PROMPT_VERSION} {} {}", ask.answer_tokens, ask.candidates);
+        for part in [self.model.id(), &settings, &self.system, &ask.user, ask.answer_prefix.unwrap_or(""), &ask.targets.join("\n")] {
             hash.update(part.as_bytes());
             hash.update([0]);
         }
@@ -116,28 +138,25 @@ impl<'a> Answerer<'a> {
                 }
                 break;
             }
-            let prompts: Vec<Prompt> = todo.iter().map(|&i| self.prompt(&asks[i], attempt)).collect();
+            // The first attempt asks for every candidate; a retry for one sampled answer.
+            let mut prompts = Vec::new();
+            let mut owners = Vec::new();
+            for &i in &todo {
+                let count = if attempt == 1 { asks[i].candidates.max(1) } else { 1 };
+                for candidate in 0..count {
+                    prompts.push(self.prompt(&asks[i], attempt, candidate));
+                    owners.push(i);
+                }
+            }
             let completions = self.model.complete(&prompts);
-            for (&i, completion) in todo.iter().zip(completions) {
-                let answer = match completion {
-                    Ok(completion) => {
-                        let text = clean(&completion.text);
-                        let copied = if asks[i].check_copy { answer_problem(&text, &asks[i].user) } else { None };
-                        let empty = text.trim().is_empty().then(|| "the model gave an empty answer".to_string());
-                        Answer {
-                            error: empty.or(copied),
-                            capped: completion.capped,
-                            text,
-                            tokens_in: completion.tokens_in,
-                            tokens_out: completion.tokens_out,
-                            cached: false,
-                            attempts: attempt,
-                            busy: completion.busy,
-                            prefill: completion.prefill,
-                        }
-                    }
-                    Err(err) => Answer { error: Some(format!("{err:#}")), attempts: attempt, ..Default::default() },
-                };
+            let mut candidates: Vec<Vec<Answer>> = vec![Vec::new(); asks.len()];
+            for (i, completion) in owners.into_iter().zip(completions) {
+                let answer = self.answer(&asks[i], completion, attempt);
+                self.answers.push(answer.clone());
+                candidates[i].push(answer);
+            }
+            for &i in &todo {
+                let answer = self.choose(&asks[i], std::mem::take(&mut candidates[i]));
                 if answer.ok() || attempt == ATTEMPTS {
                     self.bar.inc(1);
                 }
@@ -146,7 +165,6 @@ impl<'a> Answerer<'a> {
                 } else {
                     tracing::warn!("attempt {attempt} failed: {}", answer.error.as_deref().unwrap_or(""));
                 }
-                self.answers.push(answer.clone());
                 answers[i] = Some(answer);
             }
             self.engine_wall += start.elapsed();
@@ -154,7 +172,7 @@ impl<'a> Answerer<'a> {
         answers.into_iter().map(|a| a.expect("every prompt answered")).collect()
     }
 
-    fn prompt(&self, ask: &Ask, attempt: usize) -> Prompt {
+    fn prompt(&self, ask: &Ask, attempt: usize, candidate: usize) -> Prompt {
         let mut prompt = Prompt::greedy(&self.system, &ask.user, ask.answer_tokens);
         prompt.deadline = self.deadline;
         if let Some(prefix) = ask.answer_prefix {
@@ -164,8 +182,54 @@ impl<'a> Answerer<'a> {
         if attempt > 1 {
             // Greedy decoding would fail the same way again.
             (prompt.temperature, prompt.seed) = (0.3, attempt as u64);
+        } else if candidate > 0 {
+            (prompt.temperature, prompt.seed) = (CANDIDATE_TEMPERATURE, candidate as u64);
         }
         prompt
+    }
+
+    /// A completion as an answer: cleaned, and refused when empty or a copy of the prompt.
+    fn answer(&self, ask: &Ask, completion: Result<crate::language_model::Completion>, attempt: usize) -> Answer {
+        match completion {
+            Ok(completion) => {
+                let text = clean(&completion.text);
+                let copied = if ask.check_copy { answer_problem(&text, &ask.user) } else { None };
+                let empty = text.trim().is_empty().then(|| "the model gave an empty answer".to_string());
+                Answer {
+                    error: empty.or(copied),
+                    capped: completion.capped,
+                    text,
+                    tokens_in: completion.tokens_in,
+                    tokens_out: completion.tokens_out,
+                    cached: false,
+                    attempts: attempt,
+                    busy: completion.busy,
+                    prefill: completion.prefill,
+                }
+            }
+            Err(err) => Answer { error: Some(format!("{err:#}")), attempts: attempt, ..Default::default() },
+        }
+    }
+
+    /// The best of an ask's candidates: usable, then with nothing the
+    /// grounding gate drops, then finished (not cut at the cap), then naming
+    /// most of the ask's targets; ties go to the earlier (the greedy) one.
+    /// With no usable candidate, the first one's failure is reported.
+    fn choose(&self, ask: &Ask, candidates: Vec<Answer>) -> Answer {
+        let score = |answer: &Answer| {
+            let Some(haystack) = self.haystack.filter(|_| candidates.len() > 1) else { return (true, true, true, 0) };
+            let gated = gate(&answer.text, haystack);
+            let named = ask.targets.iter().filter(|t| gated.text.contains(t.as_str())).count();
+            (!gated.text.is_empty(), gated.dropped.is_empty(), !answer.capped, named)
+        };
+        let best = candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.ok())
+            .max_by_key(|&(index, a)| (score(a), std::cmp::Reverse(index)))
+            .map(|(index, _)| index)
+            .unwrap_or(0);
+        candidates.into_iter().nth(best).unwrap_or_default()
     }
 
     fn cached(&self, ask: &Ask) -> Option<Answer> {
@@ -212,14 +276,17 @@ impl<'a> Answerer<'a> {
                 let budget = self.prompt_budget(answer_tokens);
                 let whole = (reduction.prompts.ask)(&reduction.items.join("\n"));
                 if self.prompt_tokens(&whole)? <= budget || reduction.items.len() == 1 {
-                    asks.push(Ask { user: whole, answer_tokens, check_copy: false, answer_prefix: reduction.prompts.answer_prefix });
+                    let candidates = reduction.candidates;
+                    let targets = reduction.targets.clone();
+                    asks.push(Ask { answer_prefix: reduction.prompts.answer_prefix, candidates, targets, ..Ask::new(whole, answer_tokens) });
                     plan.push((index, true, 1));
                     continue;
                 }
                 let groups = self.group(&reduction.items, &reduction.prompts.ask_group, budget)?;
                 let count = groups.len();
                 for group in groups {
-                    asks.push(Ask { user: (reduction.prompts.ask_group)(&group), answer_tokens, check_copy: false, answer_prefix: None });
+                    let candidates = reduction.candidates;
+                    asks.push(Ask { candidates, ..Ask::new((reduction.prompts.ask_group)(&group), answer_tokens) });
                 }
                 plan.push((index, false, count));
             }

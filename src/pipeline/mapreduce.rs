@@ -31,6 +31,9 @@ const FILE_SENTENCES: usize = 2;
 const FILE_WORDS: usize = 40;
 const OVERVIEW_SENTENCES: usize = 3;
 const OVERVIEW_WORDS: usize = 70;
+/// Candidates for the title and the overview whatever the quality: they are
+/// short answers to short prompts, and the ones a reader reads first.
+const TOP_CANDIDATES: usize = 3;
 /// An overview sentence sharing this much of its content words with a file's summary repeats it.
 const REPEATED: f64 = 0.85;
 
@@ -64,6 +67,8 @@ pub fn summarize(
     };
     let mut run = Answerer::new(model, prompts::system_prompt(&settings.language), cache_dir, progress.bar(0, "summarizing"));
     run.deadline = deadline;
+    run.haystack = Some(&known.haystack);
+    let candidates = settings.quality.candidates(model.accelerated());
     let budget = run.prompt_budget(CHUNK_ANSWER);
     // Room for the code once the instructions, the items and the template are counted.
     let overhead = run.prompt_tokens(&"x ".repeat(300))?;
@@ -88,7 +93,7 @@ pub fn summarize(
         let parts = pieces.chunks.len();
         for (index, chunk) in pieces.chunks.iter().enumerate() {
             let user = prompts::chunk_prompt(file, chunk, index + 1, parts, &items, headline.as_deref());
-            asks.push(Ask { user, answer_tokens: CHUNK_ANSWER, check_copy: true, answer_prefix: None });
+            asks.push(Ask { check_copy: true, candidates, targets: items.clone(), ..Ask::new(user, CHUNK_ANSWER) });
         }
         chunked.push((pieces, items));
     }
@@ -116,7 +121,9 @@ pub fn summarize(
             [] => String::new(),
             _ => {
                 let lines = ok.iter().map(|(c, text)| format!("- lines {}-{}: {text}", c.chunk.first_line, c.chunk.last_line)).collect();
-                reductions.push(Reduction::new(prompts::file_reduce(file), lines));
+                let mut reduction = Reduction::new(prompts::file_reduce(file), lines, candidates);
+                reduction.targets = items.clone();
+                reductions.push(reduction);
                 reduced_files.push(summaries.len());
                 // Until the reduction answers, and if it fails: the first part's sentences.
                 ok[0].1.clone()
@@ -189,9 +196,14 @@ pub fn summarize(
             })
             .collect();
         let author = known.author.for_prompt();
-        let mut overall = vec![Reduction::new(prompts::overall_reduce(kind, author.clone()), items.clone())];
+        let top = candidates.max(TOP_CANDIDATES);
+        let targets = main_names(&ordered);
+        let mut overall = vec![Reduction::new(prompts::overall_reduce(kind, author.clone()), items.clone(), top)];
         if want_title {
-            overall.push(Reduction::new(prompts::title_reduce(kind, author), items));
+            overall.push(Reduction::new(prompts::title_reduce(kind, author), items, top));
+        }
+        for reduction in &mut overall {
+            reduction.targets = targets.clone();
         }
         run.reduce(&mut overall)?;
         let mut results = overall.into_iter().map(|r| r.result);
@@ -244,6 +256,7 @@ pub fn summarize(
     stats.names_kept = names_kept;
     stats.grounding = if names_written == 0 { 1.0 } else { names_kept as f64 / names_written as f64 };
     stats.sentences_dropped = dropped.len();
+    stats.candidates = candidates;
     Ok(Summary {
         model: model.id().to_string(),
         source: known.source,
@@ -268,6 +281,15 @@ fn weight(file: &FileSummary) -> u8 {
         Some(Role::Test) => 1,
         _ => 2,
     }
+}
+
+/// The names the whole change is about: the public API it adds, changes or
+/// removes, else the items of its main files (code first).
+fn main_names(ordered: &[&FileSummary]) -> Vec<String> {
+    let api: Vec<String> = ordered.iter().flat_map(|f| f.facts.api.added.iter().chain(&f.facts.api.changed).chain(&f.facts.api.removed)).cloned().collect();
+    let names = if api.is_empty() { ordered.iter().filter(|f| weight(f) == 0).flat_map(|f| f.symbols.iter().cloned()).collect() } else { api };
+    let mut seen = std::collections::HashSet::new();
+    names.into_iter().filter(|n| seen.insert(n.clone())).take(12).collect()
 }
 
 /// A file's summary said from what is computed, when the model's is gone.

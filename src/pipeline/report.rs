@@ -263,7 +263,7 @@ fn summary_cell(file: &FileSummary) -> String {
 /// The run's numbers on one line, for stderr.
 pub fn stats_line(stats: &Stats) -> String {
     format!(
-        "files {} · chunks {} ({} ok, {} cached) · answers {} (success {:.1}%) · grounding {:.1}% ({} of {} names, {} sentence(s) dropped) · \
+        "files {} · chunks {} ({} ok, {} cached) · answers {} (success {:.1}%, {} candidate(s) each) · grounding {:.1}% ({} of {} names, {} sentence(s) dropped) · \
          lines {} · tokens in {} out {} · wall {:.1} s · {:.1} chunks/min · prefill {:.1} tok/s · decode {:.1} tok/s · \
          parallel efficiency {:.0}% of {} rows · peak RSS {:.0} MB",
         stats.files,
@@ -272,6 +272,7 @@ pub fn stats_line(stats: &Stats) -> String {
         stats.chunks_cached,
         stats.answers,
         stats.success_rate * 100.0,
+        stats.candidates,
         stats.grounding * 100.0,
         stats.names_kept,
         stats.names_written,

@@ -95,6 +95,8 @@ pub struct Stats {
     pub names_kept: usize,
     pub grounding: f64,
     pub sentences_dropped: usize,
+    /// Answers asked for per chunk and file prompt (`quality`: 1 is fast), of which the best-grounded was kept.
+    pub candidates: usize,
 }
 
 /// Where a title or a summary came from.
