@@ -57,6 +57,9 @@ fn facts_are_computed_from_the_change() {
     assert_eq!(facts.label, "feature");
     assert_eq!(facts.review_size, "M", "{} files, +{} −{}", facts.files, facts.additions, facts.deletions);
 
+    // The overview opens with where the code changed and the names it brings in (computed).
+    assert!(summary.overview.starts_with("Code changed: `"), "{}", summary.overview);
+    assert!(summary.overview.contains("`fresh`") && !summary.overview.contains("`README"), "{}", summary.overview);
     let markdown = to_markdown(&summary, COMMENT_LIMIT);
     assert!(markdown.contains("**For reviewers** (computed from the diff)"), "{markdown}");
     assert!(markdown.contains("`serde` 1.0.100 → 1.0.200"), "{markdown}");
@@ -81,6 +84,17 @@ fn an_invented_name_is_dropped_and_kept_in_the_json() {
     assert!(summary.dropped.iter().any(|d| d.dropped.sentence.contains("prompt_budget") && d.dropped.reason.contains("does not contain")));
     assert!(summary.stats.grounding < 1.0 && summary.stats.names_kept > 0);
     assert!(summary.files[0].summary.contains("`src/lib.rs`"), "a real name is kept: {}", summary.files[0].summary);
+}
+
+#[test]
+fn a_change_without_code_gets_no_code_lead() {
+    let repo = Repo::new();
+    repo.write("README.md", "# demo\n");
+    let base = repo.commit("base");
+    repo.write("README.md", "# demo\n\nHow to install `demo`.\n");
+    repo.commit("docs");
+    let summary = summarize_range(&repo, &base, Arc::new(FakeSource::new("m")), AuthorContext::default());
+    assert!(!summary.overview.contains("Code changed"), "{}", summary.overview);
 }
 
 #[test]

@@ -22,7 +22,7 @@ use super::schema::{Answer, ChunkSummary, DroppedAt, FileSummary, Origin, Stats,
 use super::select::Selection;
 use super::settings::Settings;
 use super::prose::complete_part;
-use super::shape::{fallback_title, one_line_title, symbols};
+use super::shape::{fallback_title, new_names, one_line_title, symbols};
 use crate::language_model::LanguageModel;
 use crate::progress::Progress;
 
@@ -31,6 +31,12 @@ const FILE_SENTENCES: usize = 2;
 const FILE_WORDS: usize = 40;
 const OVERVIEW_SENTENCES: usize = 3;
 const OVERVIEW_WORDS: usize = 70;
+/// Names a file's diff brings in that its prompts point out.
+const NEW_NAMES: usize = 6;
+/// The overview's computed lead: code files named, names in all, new names per file.
+const LEAD_FILES: usize = 3;
+const LEAD_NAMES: usize = 6;
+const LEAD_NAMES_PER_FILE: usize = 3;
 /// Candidates for the title and the overview whatever the quality: they are
 /// short answers to short prompts, and the ones a reader reads first.
 const TOP_CANDIDATES: usize = 3;
@@ -82,6 +88,7 @@ pub fn summarize(
     let (mut names_written, mut names_kept) = (0, 0);
 
     // Map: every chunk of every file.
+    let mut new_by_path: HashMap<String, Vec<String>> = HashMap::new();
     let mut chunked = Vec::with_capacity(files.len());
     let mut asks = Vec::new();
     for file in &files {
@@ -90,11 +97,14 @@ pub fn summarize(
         let limits = Limits { max_chunks: limits.max_chunks.min(left), ..limits };
         let pieces = chunk::chunk_file(file, &limits, &model).with_context(|| format!("cannot chunk {}", file.path))?;
         let items = symbols(file);
+        let new = new_names(file, NEW_NAMES);
+        let targets: Vec<String> = items.iter().chain(&new).cloned().collect();
         let parts = pieces.chunks.len();
         for (index, chunk) in pieces.chunks.iter().enumerate() {
-            let user = prompts::chunk_prompt(file, chunk, index + 1, parts, &items, headline.as_deref());
-            asks.push(Ask { check_copy: true, candidates, targets: items.clone(), ..Ask::new(user, CHUNK_ANSWER) });
+            let user = prompts::chunk_prompt(file, chunk, index + 1, parts, &items, &new, headline.as_deref());
+            asks.push(Ask { check_copy: true, candidates, targets: targets.clone(), ..Ask::new(user, CHUNK_ANSWER) });
         }
+        new_by_path.insert(file.path.clone(), new);
         chunked.push((pieces, items));
     }
     run.bar.set_length(asks.len() as u64);
@@ -122,7 +132,7 @@ pub fn summarize(
             _ => {
                 let lines = ok.iter().map(|(c, text)| format!("- lines {}-{}: {text}", c.chunk.first_line, c.chunk.last_line)).collect();
                 let mut reduction = Reduction::new(prompts::file_reduce(file), lines, candidates);
-                reduction.targets = items.clone();
+                reduction.targets = items.iter().chain(&new_by_path[&file.path]).cloned().collect();
                 reductions.push(reduction);
                 reduced_files.push(summaries.len());
                 // Until the reduction answers, and if it fails: the first part's sentences.
@@ -188,7 +198,9 @@ pub fn summarize(
             .map(|f| match kind {
                 Kind::Change => {
                     let api = &f.facts.api;
-                    let names: Vec<String> = api.added.iter().chain(&api.changed).chain(&api.removed).take(4).map(|n| format!("`{n}`")).collect();
+                    let api: Vec<&String> = api.added.iter().chain(&api.changed).chain(&api.removed).collect();
+                    let names = if api.is_empty() { new_by_path.get(&f.path).map(|n| n.iter().collect()).unwrap_or_default() } else { api };
+                    let names: Vec<String> = names.into_iter().take(4).map(|n| format!("`{n}`")).collect();
                     let items = if names.is_empty() { String::new() } else { format!("; items {}", names.join(", ")) };
                     format!("- `{}` ({}, +{} -{}{items}): {}", f.path, f.status.as_str(), f.additions, f.deletions, f.summary)
                 }
@@ -197,7 +209,7 @@ pub fn summarize(
             .collect();
         let author = known.author.for_prompt();
         let top = candidates.max(TOP_CANDIDATES);
-        let targets = main_names(&ordered);
+        let targets = main_names(&ordered, &new_by_path);
         let mut overall = vec![Reduction::new(prompts::overall_reduce(kind, author.clone()), items.clone(), top)];
         if want_title {
             overall.push(Reduction::new(prompts::title_reduce(kind, author), items, top));
@@ -219,13 +231,12 @@ pub fn summarize(
                 names_kept += gated.names_kept;
                 dropped.extend(gated.dropped.into_iter().map(|d| DroppedAt { file: None, dropped: d }));
                 overview = gated.text;
-                // Nothing new to say: the main code change is the headline.
-                if overview.is_empty() && kind == Kind::Change {
-                    let main = summaries.iter().filter(|f| weight(f) == 0 && f.summary_from == Origin::Model).max_by_key(|f| f.additions + f.deletions);
-                    overview = main.and_then(|f| sentences(&f.summary).into_iter().next()).unwrap_or_default();
-                }
             }
             _ => overall_failures += 1,
+        }
+        if kind == Kind::Change {
+            let lead = code_lead(&ordered, &new_by_path);
+            overview = [lead, overview].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
         }
         match results.next().flatten() {
             // A title that ran to the cap is a sentence, not a title.
@@ -283,11 +294,33 @@ fn weight(file: &FileSummary) -> u8 {
     }
 }
 
+/// The overview's first sentence, computed: where the code changed and the
+/// names it brings in or changes, so a reviewer sees the substance of a
+/// change among its docs and version bumps. Empty when no code changed.
+fn code_lead(ordered: &[&FileSummary], new_by_path: &HashMap<String, Vec<String>>) -> String {
+    let code: Vec<&&FileSummary> = ordered.iter().filter(|f| f.facts.role == Some(Role::Code)).take(LEAD_FILES).collect();
+    if code.is_empty() {
+        return String::new();
+    }
+    let files: Vec<String> = code.iter().map(|f| format!("`{}` (+{} −{})", f.path, f.additions, f.deletions)).collect();
+    let api = code.iter().flat_map(|f| f.facts.api.added.iter().chain(&f.facts.api.changed));
+    let new = code.iter().flat_map(|f| new_by_path.get(&f.path).into_iter().flat_map(|n| n.iter().take(LEAD_NAMES_PER_FILE)));
+    let mut seen = std::collections::HashSet::new();
+    let names: Vec<String> = api.chain(new).filter(|n| seen.insert(n.as_str())).take(LEAD_NAMES).map(|n| format!("`{n}`")).collect();
+    let mut lead = format!("Code changed: {}", files.join(", "));
+    if !names.is_empty() {
+        lead.push_str(&format!("; new or changed names: {}", names.join(", ")));
+    }
+    lead + "."
+}
+
 /// The names the whole change is about: the public API it adds, changes or
-/// removes, else the items of its main files (code first).
-fn main_names(ordered: &[&FileSummary]) -> Vec<String> {
-    let api: Vec<String> = ordered.iter().flat_map(|f| f.facts.api.added.iter().chain(&f.facts.api.changed).chain(&f.facts.api.removed)).cloned().collect();
-    let names = if api.is_empty() { ordered.iter().filter(|f| weight(f) == 0).flat_map(|f| f.symbols.iter().cloned()).collect() } else { api };
+/// removes, then what its code files bring in and touch.
+fn main_names(ordered: &[&FileSummary], new_by_path: &HashMap<String, Vec<String>>) -> Vec<String> {
+    let api = ordered.iter().flat_map(|f| f.facts.api.added.iter().chain(&f.facts.api.changed).chain(&f.facts.api.removed));
+    let code = ordered.iter().filter(|f| weight(f) == 0);
+    let new = code.clone().flat_map(|f| new_by_path.get(&f.path).into_iter().flatten());
+    let names: Vec<String> = api.chain(new).chain(code.flat_map(|f| &f.symbols)).cloned().collect();
     let mut seen = std::collections::HashSet::new();
     names.into_iter().filter(|n| seen.insert(n.clone())).take(12).collect()
 }

@@ -10,9 +10,10 @@ use super::change::{Content, FileChange};
 use super::chunk::{self, Chunk};
 use super::facts::Role;
 
-/// Version 3: sentence-bounded answers per kind of file, the author's words
-/// as context, no model-written title on pull requests.
-pub const PROMPT_VERSION: u32 = 3;
+/// Version 4: sentence-bounded answers per kind of file, the author's words
+/// as context, no model-written title on pull requests; the names a diff
+/// brings in are pointed out (version 3 had no such line).
+pub const PROMPT_VERSION: u32 = 4;
 // (title and overview are asked apart: a small model asked for both lists the files instead.)
 
 /// Answer caps, in tokens, per level: room for two sentences, or three and a title.
@@ -69,10 +70,12 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-/// One chunk of a file (or of its diff); `items` are the names it touches.
-pub fn chunk_prompt(file: &FileChange, chunk: &Chunk, part: usize, parts: usize, items: &[String], author_title: Option<&str>) -> String {
+/// One chunk of a file (or of its diff); `items` are the names it touches,
+/// `new` the names its added lines bring in.
+pub fn chunk_prompt(file: &FileChange, chunk: &Chunk, part: usize, parts: usize, items: &[String], new: &[String], author_title: Option<&str>) -> String {
     let language = chunk::language(&file.path);
-    let shown: Vec<String> = items.iter().take(12).map(|i| format!("`{i}`")).collect();
+    let quoted = |names: &[String]| names.iter().take(12).map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ");
+    let new: Vec<String> = new.iter().filter(|n| chunk.text.contains(n.as_str())).cloned().collect();
     render(
         "chunk",
         context! {
@@ -83,7 +86,8 @@ pub fn chunk_prompt(file: &FileChange, chunk: &Chunk, part: usize, parts: usize,
             status => file.status.as_str(),
             part,
             parts,
-            items => shown.join(", "),
+            items => quoted(items),
+            new => quoted(&new),
             whole => !matches!(file.content, Content::Hunks(_)),
             role => role_name(super::facts::role(&file.path)),
             fence => fence_for(&chunk.text),
@@ -174,10 +178,12 @@ mod tests {
             content: Content::Hunks(vec![Hunk { header: "@@ -1 +1,2 @@".into(), lines: vec!["+fn t() {}".into()] }]),
         };
         let chunk = Chunk { first_line: 1, last_line: 2, text: "@@ -1 +1,2 @@\n+fn t() {}".into(), tokens: 9 };
-        let prompt = chunk_prompt(&file, &chunk, 1, 1, &["t".into()], Some("fix: retry before the last attempt"));
+        let new = ["t".to_string(), "absent_from_the_chunk".to_string()];
+        let prompt = chunk_prompt(&file, &chunk, 1, 1, &["t".into()], &new, Some("fix: retry before the last attempt"));
         assert!(prompt.contains("\"fix: retry before the last attempt\" (their words"), "{prompt}");
         assert!(prompt.contains("Items this diff defines or touches: `t`."), "{prompt}");
         assert!(prompt.contains("what these tests check"), "{prompt}");
+        assert!(prompt.contains("Names its added lines bring in: `t`.\n"), "only the chunk's own new names: {prompt}");
         let overview = (overall_reduce(Kind::Change, Some("Why: flaky".into())).ask)("- `a`: x");
         assert!(overview.contains("Why: flaky") && overview.contains("not a list of files"), "{overview}");
     }

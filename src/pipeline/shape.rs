@@ -106,10 +106,69 @@ pub fn symbols(file: &FileChange) -> Vec<String> {
     found
 }
 
+/// Words of code that say nothing of a change by themselves.
+const KEYWORDS: &[&str] = &[
+    "and", "any", "as", "assert", "async", "await", "bool", "break", "case", "catch", "char", "class", "const", "continue", "crate", "def",
+    "default", "del", "elif", "else", "enum", "except", "export", "extends", "false", "final", "finally", "float", "for", "from", "func",
+    "function", "impl", "implements", "import", "int", "interface", "let", "match", "mod", "mut", "new", "nil", "none", "not", "null",
+    "package", "pass", "private", "protected", "pub", "public", "raise", "ref", "return", "self", "static", "str", "string", "struct",
+    "super", "switch", "the", "this", "throw", "throws", "trait", "true", "try", "type", "typeof", "undefined", "use", "var", "void",
+    "where", "while", "with", "yield",
+];
+
+/// Names the change brings in: identifiers on added code lines that no
+/// removed or unchanged line of the file shows, the most used first. They
+/// point a small model (and the choice between its answers) at what is new
+/// rather than at the context around it.
+pub fn new_names(file: &FileChange, most: usize) -> Vec<String> {
+    static WORD: OnceLock<Regex> = OnceLock::new();
+    let word = WORD.get_or_init(|| Regex::new(r"[A-Za-z_][A-Za-z0-9_]*").expect("valid regex"));
+    let Content::Hunks(hunks) = &file.content else { return Vec::new() };
+    let lines = || hunks.iter().flat_map(|h| &h.lines);
+    let known: std::collections::HashSet<&str> =
+        lines().filter(|l| !l.starts_with('+')).flat_map(|l| word.find_iter(l).map(|m| m.as_str())).collect();
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for line in lines().filter_map(|l| l.strip_prefix('+')) {
+        let code = line.trim_start();
+        if code.starts_with("//") || code.starts_with('#') && !code.starts_with("#[") || code.starts_with('*') || code.starts_with("/*") {
+            continue;
+        }
+        for name in word.find_iter(line).map(|m| m.as_str()) {
+            if name.len() < 3 || known.contains(name) || KEYWORDS.contains(&name.to_ascii_lowercase().as_str()) {
+                continue;
+            }
+            match counts.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((name, 1)),
+            }
+        }
+    }
+    // Stable: equal counts keep their order of appearance.
+    counts.sort_by_key(|&(_, count)| std::cmp::Reverse(count));
+    counts.into_iter().take(most).map(|(name, _)| name.to_string()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pipeline::change::{Hunk, Status};
+
+    #[test]
+    fn new_names_are_those_only_added_lines_show() {
+        let hunk = Hunk {
+            header: "@@ -1,3 +1,4 @@".into(),
+            lines: vec![
+                " fn serialize(opt: &Options) {".into(),
+                "-    write(opt.path);".into(),
+                "+    write(opt.path);".into(),
+                "+    if let Some(priority) = opt.priority { write_priority(priority, &mut out); }".into(),
+                "+    // a comment about commentword".into(),
+            ],
+        };
+        let file = FileChange { path: "src/lib.rs".into(), old_path: None, status: Status::Modified, additions: 3, deletions: 1, content: Content::Hunks(vec![hunk]) };
+        assert_eq!(new_names(&file, 6), vec!["priority", "Some", "write_priority", "out"]);
+        assert_eq!(new_names(&file, 1), vec!["priority"]);
+    }
 
     #[test]
     fn copied_input_is_not_a_summary() {
