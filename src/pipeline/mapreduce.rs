@@ -17,7 +17,7 @@ use super::chunk::{self, Limits};
 use super::facts::{ChangeFacts, CodebaseFacts, FileFacts, Role};
 use super::grounding::{gate, Haystack};
 use super::prompts::{self, Kind, CHUNK_ANSWER};
-use super::prose::{bounded, overlap, plain, sentences};
+use super::prose::{bounded, overlap, plain, sentences, without_leading_also};
 use super::schema::{Answer, ChunkSummary, DroppedAt, FileSummary, Origin, Stats, Summary};
 use super::select::Selection;
 use super::settings::Settings;
@@ -222,10 +222,13 @@ pub fn summarize(
         match results.next().flatten() {
             Some(answer) if answer.ok() => {
                 // The overview says what the table does not: a sentence that repeats a file's summary goes.
-                let fresh: Vec<String> = sentences(&plain(&complete_part(&answer.text, answer.capped)))
+                let mut fresh: Vec<String> = sentences(&plain(&complete_part(&answer.text, answer.capped)))
                     .into_iter()
                     .filter(|s| !summaries.iter().any(|f| overlap(s, &f.summary) >= REPEATED))
                     .collect();
+                if let Some(first) = fresh.first_mut() {
+                    *first = without_leading_also(first);
+                }
                 let gated = gate(&bounded(&fresh.join(" "), OVERVIEW_SENTENCES, OVERVIEW_WORDS, false), &known.haystack);
                 names_written += gated.names_written;
                 names_kept += gated.names_kept;

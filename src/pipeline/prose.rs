@@ -177,6 +177,20 @@ pub fn bounded(text: &str, max_sentences: usize, max_words: usize, capped: bool)
     kept.join(" ")
 }
 
+/// A sentence that opened with "It also …" reads as a sequel; once the
+/// sentence before it is gone (it repeated the table), the "also" goes too.
+pub fn without_leading_also(sentence: &str) -> String {
+    for opening in ["It", "This change", "The change", "This diff", "The diff"] {
+        if let Some(rest) = sentence.strip_prefix(opening).and_then(|r| r.strip_prefix(" also ")) {
+            return format!("{opening} {rest}");
+        }
+    }
+    sentence.strip_prefix("Also, ").map(|rest| {
+        let mut chars = rest.chars();
+        chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
+    }).unwrap_or_else(|| sentence.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +237,12 @@ mod tests {
         let long = format!("{}. Short one.", "word ".repeat(50).trim());
         assert_eq!(words(&bounded(&long, 3, 40, false)), 50, "a first sentence within twice the limit stays alone");
         assert_eq!(bounded("Same. Same. Other.", 3, 40, false), "Same. Other.");
+    }
+
+    #[test]
+    fn a_first_sentence_loses_its_also() {
+        assert_eq!(without_leading_also("This change also adds `x`."), "This change adds `x`.");
+        assert_eq!(without_leading_also("Also, it adds `x`."), "It adds `x`.");
+        assert_eq!(without_leading_also("It adds `x` also."), "It adds `x` also.");
     }
 }
