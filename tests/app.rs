@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use common::fake_github::FakeGitHub;
-use common::{rust_file, Repo};
+use common::{rust_file, GitHostDir, Repo};
 use precis::app::queue::{JobQueue, SqliteQueue};
 use precis::app::repos::RepoCache;
 use precis::app::{router, AppState, Metrics, Worker};
@@ -37,6 +37,8 @@ struct App {
     worker: Worker,
     repo: Repo,
     base: String,
+    /// The git host the worker fetches from (`octo/demo` is `repo`), kept while the App runs.
+    _git: GitHostDir,
 }
 
 /// A repository with `main` and a pull request #7 (`refs/pull/7/head`).
@@ -61,6 +63,8 @@ impl App {
 
     async fn start_with(summarizer: Summarizer, data: tempfile::TempDir, repo: Repo, base: String) -> App {
         let fake = FakeGitHub::start().await;
+        let git = GitHostDir::new();
+        git.serve("octo", "demo", repo.path());
         let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open(&data.path().join("jobs.db")).unwrap());
         queue.recover().unwrap();
         let metrics = Arc::new(Metrics::default());
@@ -73,12 +77,12 @@ impl App {
         let worker = Worker {
             queue,
             github: Arc::new(github),
-            repos: Arc::new(RepoCache::new(data.path().join("repos"))),
+            repos: Arc::new(RepoCache::new(data.path().join("repos"), git.host())),
             summarizer: Arc::new(summarizer),
             metrics,
             completed: Default::default(),
         };
-        App { fake, data, state, worker, repo, base }
+        App { fake, data, state, worker, repo, base, _git: git }
     }
 
     fn head(&self) -> String {
@@ -98,7 +102,7 @@ impl App {
 
     fn repository(&self) -> Value {
         json!({"name": "demo", "full_name": "octo/demo", "owner": {"login": "octo"},
-            "clone_url": self.repo.path().to_str().unwrap(), "default_branch": "main"})
+            "clone_url": "https://github.com/octo/demo.git", "default_branch": "main"})
     }
 
     async fn deliver(&self, event: &str, delivery: &str, payload: &Value) -> (StatusCode, Value) {
@@ -242,6 +246,32 @@ async fn every_example_payload_is_handled() {
     assert_eq!(counts.deliveries as usize, examples.len());
     assert!(queued >= 10, "pull requests and pushes among the examples are queued ({queued})");
     assert_eq!((counts.queued + counts.superseded) as usize, queued);
+}
+
+/// The payload's `clone_url` is not where git goes: a delivery pointing it
+/// at another repository (with the same commits' ids named) still gets the
+/// summary of the configured host's `octo/demo`, and the token never goes
+/// to the payload's URL.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payloads_clone_url_is_ignored() {
+    let app = App::start().await;
+    let decoy = Repo::new();
+    decoy.write("src/lib.rs", rust_file("core", 3));
+    decoy.commit("base");
+    decoy.write("src/decoy.rs", rust_file("decoy", 2));
+    let decoy_head = decoy.commit("decoy");
+    decoy.git(&["update-ref", "refs/pull/7/head", &decoy_head]);
+    let mut payload = app.pull_request("opened", &app.head(), false);
+    payload["repository"]["clone_url"] = json!(decoy.path().to_str().unwrap());
+    app.deliver("pull_request", "d-1", &payload).await;
+    app.worker.run_until_idle().await.unwrap();
+    let comments = app.fake.comments();
+    assert_eq!(comments.len(), 1, "the job ran on the configured repository");
+    assert!(comments[0].2.contains("| `src/extra.rs` | added") && !comments[0].2.contains("decoy"), "{}", comments[0].2);
+    // A name that would climb out of the host is refused at intake.
+    let mut escaping = app.pull_request("opened", &app.head(), false);
+    escaping["repository"]["name"] = json!("../demo");
+    assert_eq!(app.deliver("pull_request", "d-2", &escaping).await.1["outcome"], "ignored");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -34,7 +34,7 @@ impl Store {
 }
 
 fn repo(installation: u64, name: &str) -> RepoRef {
-    RepoRef { repo: RepoName { owner: "o".into(), name: name.into() }, clone_url: "/x".into(), installation_id: Some(installation) }
+    RepoRef { repo: RepoName { owner: "o".into(), name: name.into() }, installation_id: Some(installation) }
 }
 
 fn pr(installation: u64, number: u64, head: &str) -> JobSpec {

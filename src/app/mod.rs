@@ -20,7 +20,7 @@ use crate::github::{AppCredentials, GitHub};
 use crate::pipeline::Summarizer;
 pub use http::{router, AppState, Metrics};
 use queue::{JobQueue, Policy};
-use repos::RepoCache;
+use repos::{GitHost, RepoCache};
 pub use worker::Worker;
 
 /// The settings as given (flags or PRECIS_* variables), before checking.
@@ -29,6 +29,8 @@ pub struct ServeArgs {
     pub private_key: Option<String>,
     pub webhook_secret: Option<String>,
     pub api_url: String,
+    /// The git host repositories are fetched from (default: the one that goes with `api_url`).
+    pub git_url: Option<String>,
     pub data_dir: PathBuf,
     pub listen: String,
     pub workers: usize,
@@ -52,6 +54,7 @@ impl ServeArgs {
             private_key: None,
             webhook_secret: None,
             api_url: "https://api.github.com".into(),
+            git_url: None,
             data_dir,
             listen: listen.into(),
             workers: 2,
@@ -113,6 +116,7 @@ pub struct ServeSettings {
     pub secret: Vec<u8>,
     pub data_dir: PathBuf,
     pub api_url: String,
+    pub git_host: GitHost,
     /// The App's credentials (none for a web replica, which never calls GitHub).
     pub app: Option<AppCredentials>,
     pub workers: usize,
@@ -160,6 +164,10 @@ impl ServeSettings {
         };
         let listen = args.listen.parse().map_err(|_| anyhow::anyhow!("PRECIS_LISTEN `{}` is not an address; use HOST:PORT, e.g. 0.0.0.0:8080", args.listen))?;
         GitHub::check_api_url(&args.api_url)?;
+        let git_host = match args.git_url.as_deref().map(str::trim).filter(|url| !url.is_empty()) {
+            Some(url) => GitHost::parse(url)?,
+            None => GitHost::for_api(&args.api_url)?,
+        };
         if args.lease_seconds < 3 {
             bail!("PRECIS_LEASE_SECONDS must be at least 3 (a lease is renewed every third of it)");
         }
@@ -190,6 +198,7 @@ impl ServeSettings {
             secret,
             data_dir: args.data_dir.clone(),
             api_url: args.api_url.clone(),
+            git_host,
             app,
             workers: args.workers,
             role,
@@ -231,7 +240,7 @@ fn register_metrics(metrics: &mut Metrics, queue: &dyn JobQueue, role: Role) -> 
 /// in progress; those still running after the grace period go back to the
 /// queue (another replica, or the next start, runs them).
 pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> Result<()> {
-    let ServeSettings { listen, secret, data_dir, api_url, app, workers, role, queue, github_timing } = settings;
+    let ServeSettings { listen, secret, data_dir, api_url, git_host, app, workers, role, queue, github_timing } = settings;
     tracing::info!("role {}, queue on {}", role.name(), queue.backend());
     if role == Role::All && queue.backend() == "sqlite" {
         // This process owns the SQLite file: whatever ran there was interrupted.
@@ -262,7 +271,7 @@ pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> R
         let worker = Worker {
             queue: queue.clone(),
             github: Arc::new(github),
-            repos: Arc::new(RepoCache::new(data_dir.join("repos"))),
+            repos: Arc::new(RepoCache::new(data_dir.join("repos"), git_host)),
             summarizer: Arc::new(summarizer),
             metrics: metrics.clone(),
             completed: Default::default(),

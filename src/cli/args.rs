@@ -79,6 +79,9 @@ pub struct ServeArgs {
     /// REST API root (GitHub Enterprise Server: https://HOST/api/v3).
     #[arg(long, env = "PRECIS_GITHUB_API_URL", default_value = "https://api.github.com")]
     pub github_api_url: String,
+    /// The git host repositories are fetched from, as OWNER/NAME.git under it [default: the API's host: https://github.com, or https://HOST for https://HOST/api/v3].
+    #[arg(long, env = "PRECIS_GIT_URL")]
+    pub git_url: Option<String>,
     /// Where the job queue and the repository caches live.
     #[arg(long, env = "PRECIS_DATA_DIR", default_value = "precis-data")]
     pub data_dir: PathBuf,

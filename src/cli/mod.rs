@@ -255,6 +255,7 @@ fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs) -> Result<()>
         private_key: args.private_key.clone(),
         webhook_secret: args.webhook_secret.clone(),
         api_url: args.github_api_url.clone(),
+        git_url: args.git_url.clone(),
         data_dir: args.data_dir.clone(),
         listen: args.listen.clone(),
         workers: args.workers,

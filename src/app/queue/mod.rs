@@ -36,8 +36,6 @@ pub use sqlite::SqliteQueue;
 pub struct RepoRef {
     #[serde(flatten)]
     pub repo: RepoName,
-    /// Where git fetches from (https; a local path in tests).
-    pub clone_url: String,
     /// The App installation that delivered the event (none in Actions).
     pub installation_id: Option<u64>,
 }

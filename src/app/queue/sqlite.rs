@@ -411,7 +411,7 @@ mod tests {
     use crate::github::{PullNumber, RepoName};
 
     fn repo() -> RepoRef {
-        RepoRef { repo: RepoName { owner: "o".into(), name: "r".into() }, clone_url: "/x".into(), installation_id: Some(1) }
+        RepoRef { repo: RepoName { owner: "o".into(), name: "r".into() }, installation_id: Some(1) }
     }
 
     fn pr(head: &str) -> JobSpec {
