@@ -73,7 +73,7 @@ impl App {
             .unwrap()
             .with_timing(Duration::ZERO, Duration::from_millis(50), Duration::from_secs(1))
             .observe(move |method, latency| observed.observe_github(method, latency));
-        let state = AppState { secret: Arc::new(SECRET.to_vec()), queue: queue.clone(), metrics: metrics.clone(), wake: Default::default() };
+        let state = AppState { secret: Arc::new(SECRET.to_vec()), queue: queue.clone(), metrics: metrics.clone(), wake: Default::default(), metrics_token: None };
         let worker = Worker {
             queue,
             github: Arc::new(github),
@@ -397,6 +397,28 @@ async fn health_and_metrics() {
     assert!(text.contains(r#"precis_jobs{state="done"} 1"#), "{text}");
     assert!(text.contains("precis_summarize_seconds_count 1"), "{text}");
     assert!(text.contains(r#"precis_github_request_seconds_count{method="PATCH"}"#), "{text}");
+}
+
+/// With a metrics token set, /metrics answers only a request that carries
+/// it as a bearer token; /healthz stays open.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_can_require_a_token() {
+    let app = App::start().await;
+    let state = AppState { metrics_token: Some("metrics-s3cret".into()), ..app.state.clone() };
+    let get = |path: &str, authorization: Option<&str>| {
+        let mut request = Request::get(path);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = router(state.clone()).oneshot(request.body(Body::empty()).unwrap());
+        async move { response.await.unwrap().status() }
+    };
+    assert_eq!(get("/metrics", None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(get("/metrics", Some("Bearer metrics-s3cre")).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(get("/metrics", Some("Bearer metrics-s3cret-and-more")).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(get("/metrics", Some("Basic metrics-s3cret")).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(get("/metrics", Some("Bearer metrics-s3cret")).await, StatusCode::OK);
+    assert_eq!(get("/healthz", None).await, StatusCode::OK);
 }
 
 #[test]

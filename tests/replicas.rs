@@ -456,7 +456,7 @@ fn losing_the_database_answers_503_and_workers_wait() {
     let proxy = runtime.block_on(Proxy::start(postgres_support::server_address()));
     let queue: Arc<dyn JobQueue> = Arc::new(PgQueue::connect(&database.url_via(proxy.address), Policy::default()).unwrap());
     let metrics = Arc::new(Metrics::default());
-    let state = AppState { secret: Arc::new(SECRET.as_bytes().to_vec()), queue: queue.clone(), metrics: metrics.clone(), wake: Default::default() };
+    let state = AppState { secret: Arc::new(SECRET.as_bytes().to_vec()), queue: queue.clone(), metrics: metrics.clone(), wake: Default::default(), metrics_token: None };
     let data = tempfile::tempdir().unwrap();
     let github = GitHub::new(&fake.url, Some(AppCredentials::new(1, &std::fs::read_to_string(key_path()).unwrap()).unwrap()))
         .unwrap()

@@ -28,6 +28,8 @@ pub struct ServeArgs {
     pub app_id: Option<String>,
     pub private_key: Option<String>,
     pub webhook_secret: Option<String>,
+    /// When set, /metrics asks for it as a bearer token.
+    pub metrics_token: Option<String>,
     pub api_url: String,
     /// The git host repositories are fetched from (default: the one that goes with `api_url`).
     pub git_url: Option<String>,
@@ -53,6 +55,7 @@ impl ServeArgs {
             app_id: None,
             private_key: None,
             webhook_secret: None,
+            metrics_token: None,
             api_url: "https://api.github.com".into(),
             git_url: None,
             data_dir,
@@ -114,6 +117,8 @@ pub struct ServeSettings {
     pub listen: std::net::SocketAddr,
     /// The webhook secret (empty for a worker, which takes no webhooks).
     pub secret: Vec<u8>,
+    /// The bearer token /metrics asks for, if any.
+    pub metrics_token: Option<Arc<str>>,
     pub data_dir: PathBuf,
     pub api_url: String,
     pub git_host: GitHost,
@@ -196,6 +201,7 @@ impl ServeSettings {
         Ok(ServeSettings {
             listen,
             secret,
+            metrics_token: args.metrics_token.as_deref().map(str::trim).filter(|token| !token.is_empty()).map(Arc::from),
             data_dir: args.data_dir.clone(),
             api_url: args.api_url.clone(),
             git_host,
@@ -240,7 +246,7 @@ fn register_metrics(metrics: &mut Metrics, queue: &dyn JobQueue, role: Role) -> 
 /// in progress; those still running after the grace period go back to the
 /// queue (another replica, or the next start, runs them).
 pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> Result<()> {
-    let ServeSettings { listen, secret, data_dir, api_url, git_host, app, workers, role, queue, github_timing } = settings;
+    let ServeSettings { listen, secret, metrics_token, data_dir, api_url, git_host, app, workers, role, queue, github_timing } = settings;
     tracing::info!("role {}, queue on {}", role.name(), queue.backend());
     if role == Role::All && queue.backend() == "sqlite" {
         // This process owns the SQLite file: whatever ran there was interrupted.
@@ -253,7 +259,7 @@ pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> R
     let (by_installation, held) = register_metrics(&mut metrics, queue.as_ref(), role);
     let metrics = Arc::new(metrics);
     let wake = Arc::new(tokio::sync::Notify::new());
-    let state = AppState { secret: Arc::new(secret), queue: queue.clone(), metrics: metrics.clone(), wake: wake.clone() };
+    let state = AppState { secret: Arc::new(secret), queue: queue.clone(), metrics: metrics.clone(), wake: wake.clone(), metrics_token };
     let background = vec![
         tokio::spawn(prune(queue.clone())),
         tokio::spawn(refresh_gauges(queue.clone(), by_installation, held)),

@@ -76,6 +76,9 @@ pub struct ServeArgs {
     /// The webhook secret set in the App's settings.
     #[arg(long, env = "PRECIS_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
+    /// When set, GET /metrics answers only requests with `Authorization: Bearer <this token>` (/healthz stays open).
+    #[arg(long, env = "PRECIS_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// REST API root (GitHub Enterprise Server: https://HOST/api/v3).
     #[arg(long, env = "PRECIS_GITHUB_API_URL", default_value = "https://api.github.com")]
     pub github_api_url: String,

@@ -254,6 +254,7 @@ fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs) -> Result<()>
         app_id: args.app_id.clone(),
         private_key: args.private_key.clone(),
         webhook_secret: args.webhook_secret.clone(),
+        metrics_token: args.metrics_token.clone(),
         api_url: args.github_api_url.clone(),
         git_url: args.git_url.clone(),
         data_dir: args.data_dir.clone(),
