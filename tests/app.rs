@@ -15,7 +15,7 @@ use tower::ServiceExt;
 
 use common::fake_github::FakeGitHub;
 use common::{rust_file, GitHostDir, Repo};
-use precis::app::queue::{JobQueue, SqliteQueue};
+use precis::app::queue::{JobQueue, Policy, SqliteQueue};
 use precis::app::repos::RepoCache;
 use precis::app::{router, AppState, Metrics, Worker};
 use precis::github::publish::MARKER;
@@ -65,7 +65,9 @@ impl App {
         let fake = FakeGitHub::start().await;
         let git = GitHostDir::new();
         git.serve("octo", "demo", repo.path());
-        let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open(&data.path().join("jobs.db")).unwrap());
+        // Transient failures run again at once: retries need no waiting here.
+        let policy = Policy { retry_after: Duration::ZERO, ..Policy::default() };
+        let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open_with(&data.path().join("jobs.db"), policy).unwrap());
         queue.recover().unwrap();
         let metrics = Arc::new(Metrics::default());
         let observed = metrics.clone();
@@ -272,6 +274,72 @@ async fn a_payloads_clone_url_is_ignored() {
     let mut escaping = app.pull_request("opened", &app.head(), false);
     escaping["repository"]["name"] = json!("../demo");
     assert_eq!(app.deliver("pull_request", "d-2", &escaping).await.1["outcome"], "ignored");
+}
+
+/// An attempt that created its check run and failed before recording it
+/// (here: marking it in progress failed past the client's retries) leaves
+/// no second check run: the retry finds the first by the job's external id
+/// and completes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_reuses_the_check_run_an_earlier_attempt_created() {
+    let app = App::start().await;
+    app.fake.fail("PATCH", "/check-runs/", 502, None, 5);
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
+    app.worker.run_until_idle().await.unwrap();
+    assert_eq!(app.fake.count("POST", "/check-runs"), 1, "one check run created");
+    let runs = app.fake.check_runs();
+    assert_eq!(runs.len(), 1);
+    let run = runs.values().next().unwrap();
+    assert_eq!((run["status"].as_str(), run["conclusion"].as_str()), (Some("completed"), Some("success")), "{run}");
+    assert_eq!(app.fake.count("GET", "/check-runs"), 1, "the retry looked it up");
+    let counts = app.state.queue.counts().unwrap();
+    assert_eq!((counts.done, counts.queued), (1, 0));
+}
+
+/// A job that opened its check run and then waits in the queue (a crash, or
+/// a retry) when a newer push supersedes it does not leave that check run
+/// in progress: the newer job completes it as skipped, naming its commit.
+/// Both ways to be superseded: while queued, and while running (its retry).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_superseded_jobs_check_run_is_completed() {
+    let app = App::start().await;
+    let queue = app.state.queue.clone();
+    let first_head = app.head();
+    let open_check = |id: u64| {
+        app.fake.state.lock().unwrap().check_runs.insert(id, json!({"name": "precis", "head_sha": first_head, "status": "in_progress"}));
+    };
+    // Superseded while queued: claimed, check run opened, put back (a stop), then a newer push.
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &first_head, false)).await;
+    let job = queue.claim().unwrap().unwrap();
+    open_check(5001);
+    queue.set_check_run(job.id, 5001).unwrap();
+    assert!(queue.release(job.id).unwrap());
+    let second_head = app.push_to_pull();
+    app.deliver("pull_request", "d-2", &app.pull_request("synchronize", &second_head, false)).await;
+    // Superseded at its retry: running with its check run when a newer push comes.
+    let job = queue.claim().unwrap().unwrap();
+    open_check(5002);
+    queue.set_check_run(job.id, 5002).unwrap();
+    let third_head = app.push_to_pull();
+    app.deliver("pull_request", "d-3", &app.pull_request("synchronize", &third_head, false)).await;
+    assert!(queue.retry(job.id, "GitHub answered 502", Duration::ZERO).unwrap());
+    assert_eq!(queue.counts().unwrap().superseded, 2);
+
+    app.worker.run_until_idle().await.unwrap();
+    let runs = app.fake.check_runs();
+    for old in [5001, 5002] {
+        let run = &runs[&old];
+        assert_eq!((run["status"].as_str(), run["conclusion"].as_str()), (Some("completed"), Some("skipped")), "{run}");
+        assert!(run["output"]["summary"].as_str().unwrap().contains(&format!("Superseded by {third_head}")), "{run}");
+    }
+    let newest: Vec<&Value> = runs.values().filter(|run| run["head_sha"] == third_head.as_str()).collect();
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0]["conclusion"], "success");
+    // Closed once: the next job of the pull request finds nothing left to close.
+    let fourth_head = app.push_to_pull();
+    app.deliver("pull_request", "d-4", &app.pull_request("synchronize", &fourth_head, false)).await;
+    app.worker.run_until_idle().await.unwrap();
+    assert_eq!(app.fake.count("PATCH", "/check-runs/5001"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
