@@ -193,6 +193,8 @@ impl Worker {
 
     async fn carry_out(&self, job: &Job) -> Result<()> {
         let repo = job.spec.repo();
+        // The cached repository is not pruned while the job runs.
+        let _in_use = self.repos.hold(&repo.repo)?;
         let token = self.token(repo).await?;
         let github = Repository { github: &self.github, token: &token, repo: &repo.repo };
         match &job.spec {

@@ -117,6 +117,12 @@ pub struct ServeArgs {
     /// The first wait before a transient failure (GitHub or network) is retried; it doubles each time.
     #[arg(long, env = "PRECIS_RETRY_SECONDS", default_value_t = 15)]
     pub retry_seconds: u64,
+    /// Cached repositories (in PRECIS_DATA_DIR/repos) no job used for this many days are removed.
+    #[arg(long, env = "PRECIS_REPO_CACHE_DAYS", default_value_t = 14)]
+    pub repo_cache_days: u64,
+    /// Cached repositories kept at most; past it the least recently used go (0: no cap).
+    #[arg(long, env = "PRECIS_REPO_CACHE_MAX", default_value_t = 500)]
+    pub repo_cache_max: usize,
     /// A job's time budget for model work (seconds): past it, what is summarized is published and the rest listed.
     #[arg(long, env = "PRECIS_JOB_SECONDS", default_value_t = 900)]
     pub job_seconds: u64,

@@ -267,6 +267,8 @@ fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs) -> Result<()>
         per_installation: args.per_installation,
         retention_days: args.retention_days,
         retry_seconds: args.retry_seconds,
+        repo_cache_days: args.repo_cache_days,
+        repo_cache_max: args.repo_cache_max,
     })?;
     // A web replica never loads the model. Elsewhere the default model loads
     // before the App listens: a bad model fails the start, not the first job.
