@@ -137,7 +137,7 @@ impl RepoCache {
     pub fn prune(&self) -> Result<usize> {
         let mut cached = self.cached()?;
         // Most recently used first: past the cap, the tail goes.
-        cached.sort_by(|a, b| b.1.cmp(&a.1));
+        cached.sort_by_key(|(_, last_used)| std::cmp::Reverse(*last_used));
         let held = |path: &PathBuf| lock(&self.users).contains_key(path);
         // Repositories in use stay, and take their places under the cap first.
         let mut kept = cached.iter().filter(|(path, _)| held(path)).count();
