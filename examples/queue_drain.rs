@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use precis::app::queue::{JobQueue, JobSpec, PgQueue, Policy, RepoRef};
-use precis::app::repos::RepoCache;
+use precis::app::repos::{GitHost, RepoCache};
 use precis::app::{Metrics, Worker};
 use precis::github::{AppCredentials, GitHub, PullNumber, RepoName};
 use precis::language_model::FakeSource;
@@ -85,10 +85,12 @@ async fn main() -> Result<()> {
     let per_installation = jobs.div_ceil(installations);
     let mut repos = Vec::new();
     for installation in 1..=installations {
-        let dir = work.path().join(format!("org{installation}.git"));
+        // Laid out as the App's git host: OWNER/NAME.git.
+        let dir = work.path().join("git").join(format!("org{installation}")).join("repo.git");
         let (base, heads) = repository(&dir, per_installation)?;
-        repos.push((installation, dir, base, heads));
+        repos.push((installation, base, heads));
     }
+    let git = GitHost::parse(&format!("file://{}", work.path().join("git").display()))?;
     let fake = fake_github::FakeGitHub::start().await;
     let mut rates = Vec::new();
     for &count in &replicas {
@@ -96,13 +98,12 @@ async fn main() -> Result<()> {
         empty_tables(&url).await?;
         let mut queued = 0;
         'fill: for n in 0..per_installation {
-            for (installation, dir, base, heads) in &repos {
+            for (installation, base, heads) in &repos {
                 if queued == jobs {
                     break 'fill;
                 }
                 let repo = RepoRef {
                     repo: RepoName { owner: format!("org{installation}"), name: "repo".into() },
-                    clone_url: dir.to_str().unwrap().into(),
                     installation_id: Some(*installation),
                 };
                 let spec = JobSpec::PullRequest {
@@ -129,7 +130,7 @@ async fn main() -> Result<()> {
             let worker = Worker {
                 queue,
                 github: Arc::new(github),
-                repos: Arc::new(RepoCache::new(work.path().join(format!("round{count}-replica{replica}")))),
+                repos: Arc::new(RepoCache::new(work.path().join(format!("round{count}-replica{replica}")), git.clone())),
                 summarizer: Arc::new(Summarizer::new(Arc::new(FakeSource { delay: Duration::from_millis(model_ms), ..FakeSource::new("fake-default") }), None, Progress::hidden())),
                 metrics: Arc::new(Metrics::default()),
                 completed: Default::default(),

@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
         Some(url) => Arc::new(PgQueue::connect(url, Policy::default())?),
         None => Arc::new(SqliteQueue::open(&data.path().join("jobs.db"))?),
     };
-    let state = AppState { secret: Arc::new(SECRET.to_vec()), queue: queue.clone(), metrics: Arc::new(Metrics::default()), wake: Default::default() };
+    let state = AppState { secret: Arc::new(SECRET.to_vec()), queue: queue.clone(), metrics: Arc::new(Metrics::default()), wake: Default::default(), metrics_token: None };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, router(state)).await });

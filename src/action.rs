@@ -160,7 +160,7 @@ pub async fn run(env: &ActionEnv, summarizer: Arc<Summarizer>) -> Result<()> {
     let github = GitHub::new(&env.api_url, None)?;
     // The job's token may lack `checks: write` or `pull-requests: write`: a warning, never a failed step.
     let publisher = Publisher { repo: Repository { github: &github, token, repo: &env.repository }, lenient: true };
-    let check = publisher.open_check(&target.head, None).await?;
+    let check = publisher.open_check(&target.head, None, None).await?;
     publisher.post(&publication, target.pull, check).await
 }
 

@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use common::fake_github::FakeGitHub;
-use common::{rust_file, Repo};
-use precis::app::queue::{JobQueue, SqliteQueue};
+use common::{rust_file, GitHostDir, Repo};
+use precis::app::queue::{JobQueue, Policy, SqliteQueue};
 use precis::app::repos::RepoCache;
 use precis::app::{router, AppState, Metrics, Worker};
 use precis::github::publish::MARKER;
@@ -37,6 +37,8 @@ struct App {
     worker: Worker,
     repo: Repo,
     base: String,
+    /// The git host the worker fetches from (`octo/demo` is `repo`), kept while the App runs.
+    _git: GitHostDir,
 }
 
 /// A repository with `main` and a pull request #7 (`refs/pull/7/head`).
@@ -61,7 +63,11 @@ impl App {
 
     async fn start_with(summarizer: Summarizer, data: tempfile::TempDir, repo: Repo, base: String) -> App {
         let fake = FakeGitHub::start().await;
-        let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open(&data.path().join("jobs.db")).unwrap());
+        let git = GitHostDir::new();
+        git.serve("octo", "demo", repo.path());
+        // Transient failures run again at once: retries need no waiting here.
+        let policy = Policy { retry_after: Duration::ZERO, ..Policy::default() };
+        let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open_with(&data.path().join("jobs.db"), policy).unwrap());
         queue.recover().unwrap();
         let metrics = Arc::new(Metrics::default());
         let observed = metrics.clone();
@@ -69,16 +75,16 @@ impl App {
             .unwrap()
             .with_timing(Duration::ZERO, Duration::from_millis(50), Duration::from_secs(1))
             .observe(move |method, latency| observed.observe_github(method, latency));
-        let state = AppState { secret: Arc::new(SECRET.to_vec()), queue: queue.clone(), metrics: metrics.clone(), wake: Default::default() };
+        let state = AppState { secret: Arc::new(SECRET.to_vec()), queue: queue.clone(), metrics: metrics.clone(), wake: Default::default(), metrics_token: None };
         let worker = Worker {
             queue,
             github: Arc::new(github),
-            repos: Arc::new(RepoCache::new(data.path().join("repos"))),
+            repos: Arc::new(RepoCache::new(data.path().join("repos"), git.host())),
             summarizer: Arc::new(summarizer),
             metrics,
             completed: Default::default(),
         };
-        App { fake, data, state, worker, repo, base }
+        App { fake, data, state, worker, repo, base, _git: git }
     }
 
     fn head(&self) -> String {
@@ -98,7 +104,7 @@ impl App {
 
     fn repository(&self) -> Value {
         json!({"name": "demo", "full_name": "octo/demo", "owner": {"login": "octo"},
-            "clone_url": self.repo.path().to_str().unwrap(), "default_branch": "main"})
+            "clone_url": "https://github.com/octo/demo.git", "default_branch": "main"})
     }
 
     async fn deliver(&self, event: &str, delivery: &str, payload: &Value) -> (StatusCode, Value) {
@@ -244,6 +250,98 @@ async fn every_example_payload_is_handled() {
     assert_eq!((counts.queued + counts.superseded) as usize, queued);
 }
 
+/// The payload's `clone_url` is not where git goes: a delivery pointing it
+/// at another repository (with the same commits' ids named) still gets the
+/// summary of the configured host's `octo/demo`, and the token never goes
+/// to the payload's URL.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payloads_clone_url_is_ignored() {
+    let app = App::start().await;
+    let decoy = Repo::new();
+    decoy.write("src/lib.rs", rust_file("core", 3));
+    decoy.commit("base");
+    decoy.write("src/decoy.rs", rust_file("decoy", 2));
+    let decoy_head = decoy.commit("decoy");
+    decoy.git(&["update-ref", "refs/pull/7/head", &decoy_head]);
+    let mut payload = app.pull_request("opened", &app.head(), false);
+    payload["repository"]["clone_url"] = json!(decoy.path().to_str().unwrap());
+    app.deliver("pull_request", "d-1", &payload).await;
+    app.worker.run_until_idle().await.unwrap();
+    let comments = app.fake.comments();
+    assert_eq!(comments.len(), 1, "the job ran on the configured repository");
+    assert!(comments[0].2.contains("| `src/extra.rs` | added") && !comments[0].2.contains("decoy"), "{}", comments[0].2);
+    // A name that would climb out of the host is refused at intake.
+    let mut escaping = app.pull_request("opened", &app.head(), false);
+    escaping["repository"]["name"] = json!("../demo");
+    assert_eq!(app.deliver("pull_request", "d-2", &escaping).await.1["outcome"], "ignored");
+}
+
+/// An attempt that created its check run and failed before recording it
+/// (here: marking it in progress failed past the client's retries) leaves
+/// no second check run: the retry finds the first by the job's external id
+/// and completes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_reuses_the_check_run_an_earlier_attempt_created() {
+    let app = App::start().await;
+    app.fake.fail("PATCH", "/check-runs/", 502, None, 5);
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
+    app.worker.run_until_idle().await.unwrap();
+    assert_eq!(app.fake.count("POST", "/check-runs"), 1, "one check run created");
+    let runs = app.fake.check_runs();
+    assert_eq!(runs.len(), 1);
+    let run = runs.values().next().unwrap();
+    assert_eq!((run["status"].as_str(), run["conclusion"].as_str()), (Some("completed"), Some("success")), "{run}");
+    assert_eq!(app.fake.count("GET", "/check-runs"), 1, "the retry looked it up");
+    let counts = app.state.queue.counts().unwrap();
+    assert_eq!((counts.done, counts.queued), (1, 0));
+}
+
+/// A job that opened its check run and then waits in the queue (a crash, or
+/// a retry) when a newer push supersedes it does not leave that check run
+/// in progress: the newer job completes it as skipped, naming its commit.
+/// Both ways to be superseded: while queued, and while running (its retry).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_superseded_jobs_check_run_is_completed() {
+    let app = App::start().await;
+    let queue = app.state.queue.clone();
+    let first_head = app.head();
+    let open_check = |id: u64| {
+        app.fake.state.lock().unwrap().check_runs.insert(id, json!({"name": "precis", "head_sha": first_head, "status": "in_progress"}));
+    };
+    // Superseded while queued: claimed, check run opened, put back (a stop), then a newer push.
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &first_head, false)).await;
+    let job = queue.claim().unwrap().unwrap();
+    open_check(5001);
+    queue.set_check_run(job.id, 5001).unwrap();
+    assert!(queue.release(job.id).unwrap());
+    let second_head = app.push_to_pull();
+    app.deliver("pull_request", "d-2", &app.pull_request("synchronize", &second_head, false)).await;
+    // Superseded at its retry: running with its check run when a newer push comes.
+    let job = queue.claim().unwrap().unwrap();
+    open_check(5002);
+    queue.set_check_run(job.id, 5002).unwrap();
+    let third_head = app.push_to_pull();
+    app.deliver("pull_request", "d-3", &app.pull_request("synchronize", &third_head, false)).await;
+    assert!(queue.retry(job.id, "GitHub answered 502", Duration::ZERO).unwrap());
+    assert_eq!(queue.counts().unwrap().superseded, 2);
+
+    app.worker.run_until_idle().await.unwrap();
+    let runs = app.fake.check_runs();
+    for old in [5001, 5002] {
+        let run = &runs[&old];
+        assert_eq!((run["status"].as_str(), run["conclusion"].as_str()), (Some("completed"), Some("skipped")), "{run}");
+        assert!(run["output"]["summary"].as_str().unwrap().contains(&format!("Superseded by {third_head}")), "{run}");
+    }
+    let newest: Vec<&Value> = runs.values().filter(|run| run["head_sha"] == third_head.as_str()).collect();
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0]["conclusion"], "success");
+    // Closed once: the next job of the pull request finds nothing left to close.
+    let fourth_head = app.push_to_pull();
+    app.deliver("pull_request", "d-4", &app.pull_request("synchronize", &fourth_head, false)).await;
+    app.worker.run_until_idle().await.unwrap();
+    assert_eq!(app.fake.count("PATCH", "/check-runs/5001"), 1);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_redelivery_queues_nothing_new() {
     let app = App::start().await;
@@ -367,6 +465,28 @@ async fn health_and_metrics() {
     assert!(text.contains(r#"precis_jobs{state="done"} 1"#), "{text}");
     assert!(text.contains("precis_summarize_seconds_count 1"), "{text}");
     assert!(text.contains(r#"precis_github_request_seconds_count{method="PATCH"}"#), "{text}");
+}
+
+/// With a metrics token set, /metrics answers only a request that carries
+/// it as a bearer token; /healthz stays open.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_can_require_a_token() {
+    let app = App::start().await;
+    let state = AppState { metrics_token: Some("metrics-s3cret".into()), ..app.state.clone() };
+    let get = |path: &str, authorization: Option<&str>| {
+        let mut request = Request::get(path);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = router(state.clone()).oneshot(request.body(Body::empty()).unwrap());
+        async move { response.await.unwrap().status() }
+    };
+    assert_eq!(get("/metrics", None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(get("/metrics", Some("Bearer metrics-s3cre")).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(get("/metrics", Some("Bearer metrics-s3cret-and-more")).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(get("/metrics", Some("Basic metrics-s3cret")).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(get("/metrics", Some("Bearer metrics-s3cret")).await, StatusCode::OK);
+    assert_eq!(get("/healthz", None).await, StatusCode::OK);
 }
 
 #[test]

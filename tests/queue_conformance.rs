@@ -34,7 +34,7 @@ impl Store {
 }
 
 fn repo(installation: u64, name: &str) -> RepoRef {
-    RepoRef { repo: RepoName { owner: "o".into(), name: name.into() }, clone_url: "/x".into(), installation_id: Some(installation) }
+    RepoRef { repo: RepoName { owner: "o".into(), name: name.into() }, installation_id: Some(installation) }
 }
 
 fn pr(installation: u64, number: u64, head: &str) -> JobSpec {
@@ -332,6 +332,24 @@ fn pruning(store: Store) {
     assert_eq!((counts.deliveries, counts.done, counts.queued), (0, 0, 1), "a queued job is never pruned");
 }
 
+/// Superseded jobs whose check run is still open are listed by key until
+/// their check run is forgotten (completed); others are not.
+fn superseded_check_runs(store: Store) {
+    let queue = store.queue();
+    queue.accept("d1", "pull_request", Some(&pr(1, 7, "h1"))).unwrap();
+    let first = queue.claim().unwrap().unwrap();
+    queue.set_check_run(first.id, 501).unwrap();
+    assert!(queue.release(first.id).unwrap());
+    queue.accept("d2", "pull_request", Some(&pr(1, 7, "h2"))).unwrap();
+    queue.accept("d3", "pull_request", Some(&pr(1, 8, "x1"))).unwrap();
+    queue.accept("d4", "pull_request", Some(&pr(1, 8, "x2"))).unwrap();
+    let key = pr(1, 7, "h2").key();
+    assert_eq!(queue.superseded_checks(&key).unwrap(), vec![(first.id, 501)]);
+    assert!(queue.superseded_checks(&pr(1, 8, "x2").key()).unwrap().is_empty(), "superseded without a check run");
+    queue.forget_check_run(first.id).unwrap();
+    assert!(queue.superseded_checks(&key).unwrap().is_empty());
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -354,6 +372,7 @@ conformance!(
     restart_recovery,
     retries_with_backoff_and_attempts,
     pruning,
+    superseded_check_runs,
 );
 
 /// Replicas that start at once migrate the schema once, without errors.

@@ -28,7 +28,7 @@ use tower::ServiceExt;
 use common::fake_github::FakeGitHub;
 use postgres_support::TestDatabase;
 use precis::app::queue::{JobQueue, PgQueue, Policy};
-use precis::app::repos::RepoCache;
+use precis::app::repos::{GitHost, RepoCache};
 use precis::app::{router, AppState, Metrics, ServeArgs, ServeSettings, Worker};
 use precis::github::signature::sign;
 use precis::github::{AppCredentials, GitHub};
@@ -59,6 +59,7 @@ fn replica_process() {
     args.private_key = var("PRECIS_PRIVATE_KEY");
     args.webhook_secret = var("PRECIS_WEBHOOK_SECRET");
     args.api_url = var("PRECIS_GITHUB_API_URL").unwrap();
+    args.git_url = var("PRECIS_GIT_URL");
     args.database_url = var("PRECIS_DATABASE_URL");
     args.role = role;
     args.workers = var("PRECIS_TEST_WORKERS").map(|w| w.parse().unwrap()).unwrap_or(2);
@@ -246,14 +247,23 @@ fn make_repository(dir: &Path, numbers: &[u64], heads: usize) -> (String, HashMa
     (shas[&1].clone(), heads)
 }
 
-fn pull_request_payload(installation: u64, clone_url: &Path, number: u64, base: &str, head: &str, round: usize) -> Vec<u8> {
+/// Where installation `installation`'s repository lives under the git host folder `root`.
+fn repository_dir(root: &Path, installation: u64) -> PathBuf {
+    root.join(format!("org{installation}")).join("repo.git")
+}
+
+fn git_host(root: &Path) -> GitHost {
+    GitHost::parse(&format!("file://{}", root.display())).unwrap()
+}
+
+fn pull_request_payload(installation: u64, number: u64, base: &str, head: &str, round: usize) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "action": if round == 0 { "opened" } else { "synchronize" },
         "number": number,
         "pull_request": {"number": number, "state": "open", "draft": false,
             "head": {"sha": head, "ref": format!("feature-{number}")}, "base": {"sha": base, "ref": "main"}},
         "repository": {"name": "repo", "full_name": format!("org{installation}/repo"), "owner": {"login": format!("org{installation}")},
-            "clone_url": clone_url.to_str().unwrap(), "default_branch": "main"},
+            "default_branch": "main"},
         "installation": {"id": installation},
     }))
     .unwrap()
@@ -277,17 +287,17 @@ fn replicas_survive_a_killed_worker_and_a_restart() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let fake = runtime.block_on(FakeGitHub::start());
     let work = tempfile::tempdir().unwrap();
+    let git = work.path().join("git");
 
     // 5 installations × 10 pull requests × 5 heads, each head delivered twice (GitHub redelivers): 500 deliveries.
     let mut deliveries: Vec<(usize, String, Vec<u8>)> = Vec::new();
     let mut newest: HashMap<u64, String> = HashMap::new();
     for installation in 1..=INSTALLATIONS {
         let numbers: Vec<u64> = (1..=PULLS).map(|p| installation * 100 + p).collect();
-        let dir = work.path().join(format!("org{installation}.git"));
-        let (base, heads) = make_repository(&dir, &numbers, HEADS);
+        let (base, heads) = make_repository(&repository_dir(&git, installation), &numbers, HEADS);
         for number in &numbers {
             for (round, head) in heads[number].iter().enumerate() {
-                let body = pull_request_payload(installation, &dir, *number, &base, head, round);
+                let body = pull_request_payload(installation, *number, &base, head, round);
                 let id = format!("delivery-{number}-{round}");
                 deliveries.push((round, id.clone(), body.clone()));
                 deliveries.push((round, id, body));
@@ -303,7 +313,9 @@ fn replicas_survive_a_killed_worker_and_a_restart() {
         std::fs::create_dir_all(&dir).unwrap();
         dir
     };
-    let worker_settings = [("PRECIS_LEASE_SECONDS", "3"), ("PRECIS_TEST_WORKERS", "2"), ("PRECIS_TEST_MODEL_MS", "60")];
+    let git_url = format!("file://{}", git.display());
+    let worker_settings =
+        [("PRECIS_LEASE_SECONDS", "3"), ("PRECIS_TEST_WORKERS", "2"), ("PRECIS_TEST_MODEL_MS", "60"), ("PRECIS_GIT_URL", git_url.as_str())];
     let web = Replica::start("web", &database.url, &fake.url, &data("web"), &[]);
     let mut workers: Vec<Option<Replica>> =
         (0..3).map(|i| Some(Replica::start("worker", &database.url, &fake.url, &data(&format!("worker{i}")), &worker_settings))).collect();
@@ -444,7 +456,7 @@ fn losing_the_database_answers_503_and_workers_wait() {
     let proxy = runtime.block_on(Proxy::start(postgres_support::server_address()));
     let queue: Arc<dyn JobQueue> = Arc::new(PgQueue::connect(&database.url_via(proxy.address), Policy::default()).unwrap());
     let metrics = Arc::new(Metrics::default());
-    let state = AppState { secret: Arc::new(SECRET.as_bytes().to_vec()), queue: queue.clone(), metrics: metrics.clone(), wake: Default::default() };
+    let state = AppState { secret: Arc::new(SECRET.as_bytes().to_vec()), queue: queue.clone(), metrics: metrics.clone(), wake: Default::default(), metrics_token: None };
     let data = tempfile::tempdir().unwrap();
     let github = GitHub::new(&fake.url, Some(AppCredentials::new(1, &std::fs::read_to_string(key_path()).unwrap()).unwrap()))
         .unwrap()
@@ -452,15 +464,14 @@ fn losing_the_database_answers_503_and_workers_wait() {
     let worker = Worker {
         queue: queue.clone(),
         github: Arc::new(github),
-        repos: Arc::new(RepoCache::new(data.path().join("repos"))),
+        repos: Arc::new(RepoCache::new(data.path().join("repos"), git_host(data.path()))),
         summarizer: Arc::new(slow_summarizer(Duration::from_millis(1500))),
         metrics,
         completed: Default::default(),
     };
-    let dir = data.path().join("org1.git");
-    let (base, heads) = make_repository(&dir, &[7, 8], 1);
+    let (base, heads) = make_repository(&repository_dir(data.path(), 1), &[7, 8], 1);
     let deliver = |id: &str, number: u64| {
-        let body = pull_request_payload(1, &dir, number, &base, &heads[&number][0], 0);
+        let body = pull_request_payload(1, number, &base, &heads[&number][0], 0);
         let request = Request::post("/webhook")
             .header("x-github-event", "pull_request")
             .header("x-github-delivery", id)
@@ -594,15 +605,14 @@ fn poison_jobs_are_given_up_and_transient_failures_retried() {
     let worker = Worker {
         queue: queue.clone(),
         github: Arc::new(github),
-        repos: Arc::new(RepoCache::new(data.path().join("repos"))),
+        repos: Arc::new(RepoCache::new(data.path().join("repos"), git_host(data.path()))),
         summarizer: Arc::new(slow_summarizer(Duration::ZERO)),
         metrics: Arc::new(Metrics::default()),
         completed: Default::default(),
     };
-    let dir = data.path().join("org1.git");
-    let (base, heads) = make_repository(&dir, &[7, 8], 1);
+    let (base, heads) = make_repository(&repository_dir(data.path(), 1), &[7, 8], 1);
     let spec = |number: u64| -> precis::app::queue::JobSpec {
-        let payload: serde_json::Value = serde_json::from_slice(&pull_request_payload(1, &dir, number, &base, &heads[&number][0], 0)).unwrap();
+        let payload: serde_json::Value = serde_json::from_slice(&pull_request_payload(1, number, &base, &heads[&number][0], 0)).unwrap();
         match precis::app::routing::route("pull_request", &payload) {
             precis::app::routing::Routed::Job(spec) => spec,
             other => panic!("{other:?}"),

@@ -9,8 +9,16 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const VARIABLES: [&str; 6] =
-    ["PRECIS_APP_ID", "PRECIS_PRIVATE_KEY", "PRECIS_WEBHOOK_SECRET", "PRECIS_GITHUB_API_URL", "PRECIS_DATA_DIR", "PRECIS_LISTEN"];
+const VARIABLES: [&str; 8] = [
+    "PRECIS_APP_ID",
+    "PRECIS_PRIVATE_KEY",
+    "PRECIS_WEBHOOK_SECRET",
+    "PRECIS_GITHUB_API_URL",
+    "PRECIS_GIT_URL",
+    "PRECIS_METRICS_TOKEN",
+    "PRECIS_DATA_DIR",
+    "PRECIS_LISTEN",
+];
 
 fn key_path() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-app-key.pem")
@@ -47,6 +55,7 @@ fn missing_or_bad_settings_fail_at_start() {
     let base = [("PRECIS_APP_ID", "1"), ("PRECIS_PRIVATE_KEY", key), ("PRECIS_WEBHOOK_SECRET", "s")];
     assert!(serve_error(&[&base[..], &[("PRECIS_LISTEN", "nowhere")]].concat()).contains("PRECIS_LISTEN `nowhere` is not an address"));
     assert!(serve_error(&[&base[..], &[("PRECIS_GITHUB_API_URL", "not a url")]].concat()).contains("is not a URL"));
+    assert!(serve_error(&[&base[..], &[("PRECIS_GIT_URL", "github.com")]].concat()).contains("PRECIS_GIT_URL `github.com` is not a git host URL"));
     // The model is loaded last: every setting was fine.
     assert!(serve_error(&base).contains("model folder no/such/model does not exist"));
 }

@@ -70,6 +70,8 @@ pub struct AppState {
     pub queue: Arc<dyn JobQueue>,
     pub metrics: Arc<Metrics>,
     pub wake: Arc<tokio::sync::Notify>,
+    /// When set, GET /metrics needs `Authorization: Bearer <token>` (`PRECIS_METRICS_TOKEN`).
+    pub metrics_token: Option<Arc<str>>,
 }
 
 /// Connections open at once; past it new ones are closed at once.
@@ -210,7 +212,18 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: axum::
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// Whether `headers` carry the metrics token (compared in constant time), or none is asked for.
+fn may_read_metrics(state: &AppState, headers: &HeaderMap) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(token) = &state.metrics_token else { return true };
+    let given = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    given.is_some_and(|given| bool::from(given.trim().as_bytes().ct_eq(token.as_bytes())))
+}
+
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !may_read_metrics(&state, &headers) {
+        return (StatusCode::UNAUTHORIZED, [(axum::http::header::WWW_AUTHENTICATE, "Bearer")], "/metrics needs Authorization: Bearer <PRECIS_METRICS_TOKEN>\n").into_response();
+    }
     let queue = state.queue.clone();
     if let Ok(Ok(counts)) = tokio::task::spawn_blocking(move || queue.counts()).await {
         for (name, value) in [

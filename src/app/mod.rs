@@ -20,7 +20,7 @@ use crate::github::{AppCredentials, GitHub};
 use crate::pipeline::Summarizer;
 pub use http::{router, AppState, Metrics};
 use queue::{JobQueue, Policy};
-use repos::RepoCache;
+use repos::{GitHost, RepoCache, Retention};
 pub use worker::Worker;
 
 /// The settings as given (flags or PRECIS_* variables), before checking.
@@ -28,7 +28,11 @@ pub struct ServeArgs {
     pub app_id: Option<String>,
     pub private_key: Option<String>,
     pub webhook_secret: Option<String>,
+    /// When set, /metrics asks for it as a bearer token.
+    pub metrics_token: Option<String>,
     pub api_url: String,
+    /// The git host repositories are fetched from (default: the one that goes with `api_url`).
+    pub git_url: Option<String>,
     pub data_dir: PathBuf,
     pub listen: String,
     pub workers: usize,
@@ -41,6 +45,10 @@ pub struct ServeArgs {
     pub per_installation: u32,
     pub retention_days: u64,
     pub retry_seconds: u64,
+    /// Cached repositories no job used for this many days are removed.
+    pub repo_cache_days: u64,
+    /// Cached repositories kept at most (0: no cap).
+    pub repo_cache_max: usize,
 }
 
 impl ServeArgs {
@@ -51,7 +59,9 @@ impl ServeArgs {
             app_id: None,
             private_key: None,
             webhook_secret: None,
+            metrics_token: None,
             api_url: "https://api.github.com".into(),
+            git_url: None,
             data_dir,
             listen: listen.into(),
             workers: 2,
@@ -62,6 +72,8 @@ impl ServeArgs {
             per_installation: policy.per_installation,
             retention_days: policy.retention.as_secs() / 86_400,
             retry_seconds: policy.retry_after.as_secs(),
+            repo_cache_days: repos::Retention::default().max_age.as_secs() / 86_400,
+            repo_cache_max: repos::Retention::default().max_count,
         }
     }
 }
@@ -111,8 +123,12 @@ pub struct ServeSettings {
     pub listen: std::net::SocketAddr,
     /// The webhook secret (empty for a worker, which takes no webhooks).
     pub secret: Vec<u8>,
+    /// The bearer token /metrics asks for, if any.
+    pub metrics_token: Option<Arc<str>>,
     pub data_dir: PathBuf,
     pub api_url: String,
+    pub git_host: GitHost,
+    pub repo_retention: Retention,
     /// The App's credentials (none for a web replica, which never calls GitHub).
     pub app: Option<AppCredentials>,
     pub workers: usize,
@@ -160,6 +176,10 @@ impl ServeSettings {
         };
         let listen = args.listen.parse().map_err(|_| anyhow::anyhow!("PRECIS_LISTEN `{}` is not an address; use HOST:PORT, e.g. 0.0.0.0:8080", args.listen))?;
         GitHub::check_api_url(&args.api_url)?;
+        let git_host = match args.git_url.as_deref().map(str::trim).filter(|url| !url.is_empty()) {
+            Some(url) => GitHost::parse(url)?,
+            None => GitHost::for_api(&args.api_url)?,
+        };
         if args.lease_seconds < 3 {
             bail!("PRECIS_LEASE_SECONDS must be at least 3 (a lease is renewed every third of it)");
         }
@@ -188,8 +208,11 @@ impl ServeSettings {
         Ok(ServeSettings {
             listen,
             secret,
+            metrics_token: args.metrics_token.as_deref().map(str::trim).filter(|token| !token.is_empty()).map(Arc::from),
             data_dir: args.data_dir.clone(),
             api_url: args.api_url.clone(),
+            git_host,
+            repo_retention: Retention { max_age: Duration::from_secs(args.repo_cache_days.max(1) * 86_400), max_count: args.repo_cache_max },
             app,
             workers: args.workers,
             role,
@@ -231,7 +254,7 @@ fn register_metrics(metrics: &mut Metrics, queue: &dyn JobQueue, role: Role) -> 
 /// in progress; those still running after the grace period go back to the
 /// queue (another replica, or the next start, runs them).
 pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> Result<()> {
-    let ServeSettings { listen, secret, data_dir, api_url, app, workers, role, queue, github_timing } = settings;
+    let ServeSettings { listen, secret, metrics_token, data_dir, api_url, git_host, repo_retention, app, workers, role, queue, github_timing } = settings;
     tracing::info!("role {}, queue on {}", role.name(), queue.backend());
     if role == Role::All && queue.backend() == "sqlite" {
         // This process owns the SQLite file: whatever ran there was interrupted.
@@ -244,8 +267,8 @@ pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> R
     let (by_installation, held) = register_metrics(&mut metrics, queue.as_ref(), role);
     let metrics = Arc::new(metrics);
     let wake = Arc::new(tokio::sync::Notify::new());
-    let state = AppState { secret: Arc::new(secret), queue: queue.clone(), metrics: metrics.clone(), wake: wake.clone() };
-    let background = vec![
+    let state = AppState { secret: Arc::new(secret), queue: queue.clone(), metrics: metrics.clone(), wake: wake.clone(), metrics_token };
+    let mut background = vec![
         tokio::spawn(prune(queue.clone())),
         tokio::spawn(refresh_gauges(queue.clone(), by_installation, held)),
     ];
@@ -259,10 +282,12 @@ pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> R
         if let Some((write_gap, backoff, rate_limit_wait)) = github_timing {
             github = github.with_timing(write_gap, backoff, rate_limit_wait);
         }
+        let repos = Arc::new(RepoCache::new(data_dir.join("repos"), git_host).with_retention(repo_retention));
+        background.push(tokio::spawn(prune_repos(repos.clone())));
         let worker = Worker {
             queue: queue.clone(),
             github: Arc::new(github),
-            repos: Arc::new(RepoCache::new(data_dir.join("repos"))),
+            repos,
             summarizer: Arc::new(summarizer),
             metrics: metrics.clone(),
             completed: Default::default(),
@@ -354,6 +379,21 @@ async fn prune(queue: Arc<dyn JobQueue>) {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!("cannot prune old jobs: {e:#}"),
             Err(e) => tracing::error!("pruning: {e}"),
+        }
+        tokio::time::sleep(PRUNE_EVERY).await;
+    }
+}
+
+/// Removes cached repositories no job used for long (or past the count),
+/// at start and every ten minutes; never one a job is using.
+async fn prune_repos(repos: Arc<RepoCache>) {
+    loop {
+        let pruning = repos.clone();
+        match tokio::task::spawn_blocking(move || pruning.prune()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(removed)) => tracing::info!("pruned {removed} cached repositor(ies) no job used recently"),
+            Ok(Err(e)) => tracing::warn!("cannot prune the repository cache: {e:#}"),
+            Err(e) => tracing::error!("pruning the repository cache: {e}"),
         }
         tokio::time::sleep(PRUNE_EVERY).await;
     }

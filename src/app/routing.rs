@@ -22,21 +22,23 @@ fn ignored(reason: impl Into<String>) -> Routed {
     Routed::Ignored(reason.into())
 }
 
-fn repo_of(repository: &Repository, installation: &Option<Installation>, payload: &Value) -> Option<RepoRef> {
-    Some(RepoRef {
-        repo: repository.repo_name(),
-        clone_url: payload.pointer("/repository/clone_url")?.as_str()?.to_string(),
-        installation_id: installation.as_ref().map(|i| i.id),
-    })
+/// The repository a delivery is about, if its owner and name are GitHub
+/// names (they reach URLs and paths). The payload's `clone_url` is not read:
+/// the worker fetches from the configured git host.
+fn repo_of(repository: &Repository, installation: &Option<Installation>) -> Option<RepoRef> {
+    let repo = repository.repo_name();
+    repo.is_valid().then(|| RepoRef { repo, installation_id: installation.as_ref().map(|i| i.id) })
 }
+
+const BAD_NAME: &str = "the repository's owner or name is not a GitHub name";
 
 /// Decides what a delivery asks for.
 pub fn route(event: &str, payload: &Value) -> Routed {
     match payload::parse(event, payload) {
-        Event::PullRequest(e) => pull_request(&e, payload),
-        Event::Push(e) => push(&e, payload),
-        Event::IssueComment(e) => issue_comment(&e, payload),
-        Event::CheckRun(e) => check_run(&e, payload),
+        Event::PullRequest(e) => pull_request(&e),
+        Event::Push(e) => push(&e),
+        Event::IssueComment(e) => issue_comment(&e),
+        Event::CheckRun(e) => check_run(&e),
         Event::Installation(e) => Routed::Installation {
             id: e.installation.id,
             account: e.installation.account.as_ref().map(|a| a.login.clone()).unwrap_or_default(),
@@ -49,11 +51,11 @@ pub fn route(event: &str, payload: &Value) -> Routed {
     }
 }
 
-fn pull_request(e: &payload::PullRequestEvent, payload: &Value) -> Routed {
+fn pull_request(e: &payload::PullRequestEvent) -> Routed {
     if !matches!(e.action.as_str(), "opened" | "reopened" | "synchronize" | "ready_for_review") {
         return ignored(format!("pull_request `{}`", e.action));
     }
-    let Some(repo) = repo_of(&e.repository, &e.installation, payload) else { return ignored("pull_request without a clone URL") };
+    let Some(repo) = repo_of(&e.repository, &e.installation) else { return ignored(BAD_NAME) };
     let pr = &e.pull_request;
     if pr.state.as_deref() == Some("closed") {
         return ignored("pull request is closed");
@@ -61,8 +63,8 @@ fn pull_request(e: &payload::PullRequestEvent, payload: &Value) -> Routed {
     Routed::Job(JobSpec::PullRequest { repo, number: pr.number, head_sha: pr.head.sha.clone(), base_sha: pr.base.sha.clone(), draft: pr.draft })
 }
 
-fn push(e: &payload::PushEvent, payload: &Value) -> Routed {
-    let Some(repo) = repo_of(&e.repository, &e.installation, payload) else { return ignored("push without a clone URL") };
+fn push(e: &payload::PushEvent) -> Routed {
+    let Some(repo) = repo_of(&e.repository, &e.installation) else { return ignored(BAD_NAME) };
     let Some(default) = &e.repository.default_branch else { return ignored("push without a default branch") };
     if e.git_ref != format!("refs/heads/{default}") {
         return ignored(format!("push to {}, not the default branch", e.git_ref));
@@ -73,7 +75,7 @@ fn push(e: &payload::PushEvent, payload: &Value) -> Routed {
     Routed::Job(JobSpec::Push { repo, branch: default.clone(), before: e.before.clone(), after: e.after.clone() })
 }
 
-fn issue_comment(e: &payload::IssueCommentEvent, payload: &Value) -> Routed {
+fn issue_comment(e: &payload::IssueCommentEvent) -> Routed {
     if e.action != "created" {
         return ignored(format!("issue_comment `{}`", e.action));
     }
@@ -83,7 +85,7 @@ fn issue_comment(e: &payload::IssueCommentEvent, payload: &Value) -> Routed {
     if e.comment.user.kind.as_deref() == Some("Bot") {
         return ignored("comment by a bot");
     }
-    let Some(repo) = repo_of(&e.repository, &e.installation, payload) else { return ignored("comment without a clone URL") };
+    let Some(repo) = repo_of(&e.repository, &e.installation) else { return ignored(BAD_NAME) };
     let (number, user) = (e.issue.number, e.comment.user.login.clone());
     let first_line = e.comment.body.trim().lines().next().unwrap_or("").trim();
     if first_line == SUMMARIZE_COMMAND {
@@ -95,14 +97,14 @@ fn issue_comment(e: &payload::IssueCommentEvent, payload: &Value) -> Routed {
     }
 }
 
-fn check_run(e: &payload::CheckRunEvent, payload: &Value) -> Routed {
+fn check_run(e: &payload::CheckRunEvent) -> Routed {
     if e.action != "rerequested" {
         return ignored(format!("check_run `{}`", e.action));
     }
     if e.check_run.name != CHECK_NAME {
         return ignored("check run of another app");
     }
-    let Some(repo) = repo_of(&e.repository, &e.installation, payload) else { return ignored("check_run without a clone URL") };
+    let Some(repo) = repo_of(&e.repository, &e.installation) else { return ignored(BAD_NAME) };
     match e.check_run.pull_requests.first() {
         Some(pull) => Routed::Job(JobSpec::Rerun { repo, number: pull.number, requested_by: None }),
         None => ignored("rerun of a check run without a pull request"),
@@ -116,7 +118,7 @@ mod tests {
     use serde_json::json;
 
     fn repository() -> Value {
-        json!({"name": "r", "owner": {"login": "o"}, "clone_url": "https://example.com/o/r.git", "default_branch": "main"})
+        json!({"name": "r", "owner": {"login": "o"}, "default_branch": "main"})
     }
 
     #[test]
@@ -129,6 +131,9 @@ mod tests {
         }
         let labeled = json!({"action": "labeled", "repository": repository()});
         assert!(matches!(route("pull_request", &labeled), Routed::Ignored(_)));
+        let mut escaping = payload.clone();
+        escaping["repository"]["name"] = json!("../../elsewhere");
+        assert_eq!(route("pull_request", &escaping), Routed::Ignored(BAD_NAME.into()));
     }
 
     #[test]

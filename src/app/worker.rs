@@ -124,13 +124,24 @@ impl Worker {
         }
     }
 
-    /// A job given up completes the check run it opened, as neutral, saying why.
+    /// A job given up completes the check run it opened, as neutral, saying
+    /// why: the one it recorded, or one an attempt created and died before recording.
     async fn complete_check_as_given_up(&self, job: &Job, reason: &str) -> Result<()> {
-        let Some(check) = job.check_run_id else { return Ok(()) };
+        if job.check_run_id.is_none() && job.spec.head().is_none() {
+            return Ok(());
+        }
         let repo = job.spec.repo();
         let token = self.token(repo).await?;
         let github = Repository { github: &self.github, token: &token, repo: &repo.repo };
-        github.complete_check_run(check, Conclusion::Neutral, "precis gave up on this change", reason).await
+        let check = match (job.check_run_id, job.spec.head()) {
+            (Some(id), _) => Some(id),
+            (None, Some(head)) => github.find_check_run(head, &check_external_id(job)).await?,
+            (None, None) => None,
+        };
+        match check {
+            Some(check) => github.complete_check_run(check, Conclusion::Neutral, "precis gave up on this change", reason).await,
+            None => Ok(()),
+        }
     }
 
     /// Runs jobs until the queue is empty (tests, and draining).
@@ -182,6 +193,8 @@ impl Worker {
 
     async fn carry_out(&self, job: &Job) -> Result<()> {
         let repo = job.spec.repo();
+        // The cached repository is not pruned while the job runs.
+        let _in_use = self.repos.hold(&repo.repo)?;
         let token = self.token(repo).await?;
         let github = Repository { github: &self.github, token: &token, repo: &repo.repo };
         match &job.spec {
@@ -214,8 +227,8 @@ impl Worker {
                 let base = if before.is_zero() { CommitId(format!("{after}~1")) } else { before.clone() };
                 let settings = self.settings(&dir, &base).await?;
                 let publisher = Publisher { repo: github, lenient: false };
-                let check = publisher.open_check(after, job.check_run_id).await?;
-                self.remember_check(job, check).await?;
+                self.close_superseded(job, &publisher.repo, after).await;
+                let check = self.open_check(job, &publisher, after).await?;
                 let input = Input::Range { repo: dir, base: base.to_string(), head: after.to_string() };
                 let summary = self.summarize(repo, input, settings, AuthorContext::default()).await;
                 publisher.post(&Publication::new(&summary, after, None), None, check).await?;
@@ -234,8 +247,8 @@ impl Worker {
             return Ok(());
         }
         let publisher = Publisher { repo: Repository { github: &self.github, token, repo: &repo.repo }, lenient: false };
-        let check = publisher.open_check(&target.head, job.check_run_id).await?;
-        self.remember_check(job, check).await?;
+        self.close_superseded(job, &publisher.repo, &target.head).await;
+        let check = self.open_check(job, &publisher, &target.head).await?;
         let input = Input::Range { repo: dir, base: target.base.to_string(), head: target.head.to_string() };
         let author = self.author(repo, token, number).await;
         let summary = self.summarize(repo, input, settings, author).await;
@@ -266,9 +279,24 @@ impl Worker {
         tokio::task::spawn_blocking(move || Summarizer::settings(&source, &Overrides::default())).await?
     }
 
+    /// The job's check run on `head`, in progress: the one it recorded; on a
+    /// later attempt, else the one an earlier attempt created and died
+    /// before recording (found by the job's external id); else a new one.
+    async fn open_check(&self, job: &Job, publisher: &Publisher<'_>, head: &CommitId) -> Result<Option<u64>> {
+        let external_id = check_external_id(job);
+        let existing = match job.check_run_id {
+            Some(id) => Some(id),
+            None if job.attempts > 1 => publisher.repo.find_check_run(head, &external_id).await?,
+            None => None,
+        };
+        let check = publisher.open_check(head, existing, Some(&external_id)).await?;
+        self.remember_check(job, check).await?;
+        Ok(check)
+    }
+
     /// A rerun of this job (after a crash or a retry) reuses its check run.
     /// Not recording it (the database is away) does not fail the job: a
-    /// rerun would then open a second check run, nothing worse.
+    /// rerun finds it again by its external id.
     async fn remember_check(&self, job: &Job, check: Option<u64>) -> Result<()> {
         if let (None, Some(id)) = (job.check_run_id, check) {
             let (queue, job_id) = (self.queue.clone(), job.id);
@@ -277,6 +305,30 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// Completes the check runs left open by jobs this one superseded (a job
+    /// waiting for its retry when a newer push came), as skipped, naming the
+    /// newer commit. Best effort: one left open is tried again by the next
+    /// job of the pull request.
+    async fn close_superseded(&self, job: &Job, github: &Repository<'_>, head: &CommitId) {
+        let (queue, key) = (self.queue.clone(), job.spec.key());
+        let superseded = match tokio::task::spawn_blocking(move || queue.superseded_checks(&key)).await {
+            Ok(Ok(superseded)) => superseded,
+            Ok(Err(e)) => return tracing::warn!("job {}: cannot list the check runs of the jobs it superseded: {e:#}", job.id),
+            Err(e) => return tracing::error!("job {}: listing superseded check runs panicked: {e}", job.id),
+        };
+        for (old, check) in superseded {
+            let summary = format!("Superseded by {head}: the newer commit is summarized instead.");
+            if let Err(e) = github.complete_check_run(check, Conclusion::Skipped, "Superseded by a newer commit", &summary).await {
+                tracing::warn!("job {old}: cannot complete its check run {check}: {e:#}");
+                continue;
+            }
+            let queue = self.queue.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || queue.forget_check_run(old)).await {
+                tracing::warn!("job {old}: its check run {check} is completed but cannot be marked so: {e:#}");
+            }
+        }
     }
 
     /// Summarizes with the answer cache of the repository's installation:
@@ -295,6 +347,12 @@ impl Worker {
         self.metrics.summarize_seconds.observe(started.elapsed().as_secs_f64());
         summary
     }
+}
+
+/// What a job's check run carries as `external_id`, to be found again by a
+/// later attempt of the same job.
+fn check_external_id(job: &Job) -> String {
+    format!("precis-job-{}", job.id)
 }
 
 /// What became of a job.

@@ -80,9 +80,15 @@ pub struct ServeArgs {
     /// The webhook secret set in the App's settings.
     #[arg(long, env = "PRECIS_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
+    /// When set, GET /metrics answers only requests with `Authorization: Bearer <this token>` (/healthz stays open).
+    #[arg(long, env = "PRECIS_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// REST API root (GitHub Enterprise Server: https://HOST/api/v3).
     #[arg(long, env = "PRECIS_GITHUB_API_URL", default_value = "https://api.github.com")]
     pub github_api_url: String,
+    /// The git host repositories are fetched from, as OWNER/NAME.git under it [default: the API's host: https://github.com, or https://HOST for https://HOST/api/v3].
+    #[arg(long, env = "PRECIS_GIT_URL")]
+    pub git_url: Option<String>,
     /// Where the job queue and the repository caches live.
     #[arg(long, env = "PRECIS_DATA_DIR", default_value = "precis-data")]
     pub data_dir: PathBuf,
@@ -115,6 +121,12 @@ pub struct ServeArgs {
     /// The first wait before a transient failure (GitHub or network) is retried; it doubles each time.
     #[arg(long, env = "PRECIS_RETRY_SECONDS", default_value_t = 15)]
     pub retry_seconds: u64,
+    /// Cached repositories (in PRECIS_DATA_DIR/repos) no job used for this many days are removed.
+    #[arg(long, env = "PRECIS_REPO_CACHE_DAYS", default_value_t = 14)]
+    pub repo_cache_days: u64,
+    /// Cached repositories kept at most; past it the least recently used go (0: no cap).
+    #[arg(long, env = "PRECIS_REPO_CACHE_MAX", default_value_t = 500)]
+    pub repo_cache_max: usize,
     /// A job's time budget for model work (seconds): past it, what is summarized is published and the rest listed.
     #[arg(long, env = "PRECIS_JOB_SECONDS", default_value_t = 900)]
     pub job_seconds: u64,

@@ -255,7 +255,9 @@ fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs) -> Result<()>
         app_id: args.app_id.clone(),
         private_key: args.private_key.clone(),
         webhook_secret: args.webhook_secret.clone(),
+        metrics_token: args.metrics_token.clone(),
         api_url: args.github_api_url.clone(),
+        git_url: args.git_url.clone(),
         data_dir: args.data_dir.clone(),
         listen: args.listen.clone(),
         workers: args.workers,
@@ -266,6 +268,8 @@ fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs) -> Result<()>
         per_installation: args.per_installation,
         retention_days: args.retention_days,
         retry_seconds: args.retry_seconds,
+        repo_cache_days: args.repo_cache_days,
+        repo_cache_max: args.repo_cache_max,
     })?;
     // A web replica never loads the model. Elsewhere the default model loads
     // before the App listens: a bad model fails the start, not the first job.

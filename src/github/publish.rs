@@ -33,6 +33,8 @@ pub enum Conclusion {
     Success,
     /// The model or the pipeline failed: the check says why but does not block.
     Neutral,
+    /// A newer commit superseded the change before it was summarized.
+    Skipped,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +58,18 @@ impl IssueComment {
 #[derive(Deserialize)]
 struct Created {
     id: u64,
+}
+
+#[derive(Deserialize)]
+struct CheckRuns {
+    check_runs: Vec<CheckRunSeen>,
+}
+
+#[derive(Deserialize)]
+struct CheckRunSeen {
+    id: u64,
+    #[serde(default)]
+    external_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -107,10 +121,22 @@ impl Repository<'_> {
         Ok(())
     }
 
-    pub async fn create_check_run(&self, head: &CommitId) -> Result<u64> {
-        let payload = json!({ "name": CHECK_NAME, "head_sha": head, "status": "queued" });
+    /// Creates precis's check run on `head`, queued; `external_id` names
+    /// what it is for (the App's job), so a retry can find it again.
+    pub async fn create_check_run(&self, head: &CommitId, external_id: Option<&str>) -> Result<u64> {
+        let mut payload = json!({ "name": CHECK_NAME, "head_sha": head, "status": "queued" });
+        if let Some(external_id) = external_id {
+            payload["external_id"] = json!(external_id);
+        }
         let reply = self.github.send(self.token, "POST", &self.path("/check-runs"), Some(&payload)).await?;
         Ok(serde_json::from_value::<Created>(reply.body).context("GitHub's check run answer has no id")?.id)
+    }
+
+    /// precis's check run on `head` with this `external_id`, if one was created.
+    pub async fn find_check_run(&self, head: &CommitId, external_id: &str) -> Result<Option<u64>> {
+        let path = self.path(&format!("/commits/{head}/check-runs?check_name={CHECK_NAME}&filter=all&per_page=100"));
+        let runs: CheckRuns = self.github.get(self.token, &path).await?;
+        Ok(runs.check_runs.into_iter().find(|run| run.external_id.as_deref() == Some(external_id)).map(|run| run.id))
     }
 
     pub async fn start_check_run(&self, id: u64) -> Result<()> {
@@ -123,6 +149,7 @@ impl Repository<'_> {
         let conclusion = match conclusion {
             Conclusion::Success => "success",
             Conclusion::Neutral => "neutral",
+            Conclusion::Skipped => "skipped",
         };
         let title: String = title.chars().take(200).collect();
         let summary: String = summary.chars().take(CHECK_SUMMARY_LIMIT).collect();

@@ -14,7 +14,23 @@ impl RepoName {
     /// Parses `owner/name` (as `GITHUB_REPOSITORY` gives it).
     pub fn parse(full_name: &str) -> Option<RepoName> {
         let (owner, name) = full_name.split_once('/')?;
-        (!owner.is_empty() && !name.is_empty() && !name.contains('/')).then(|| RepoName { owner: owner.into(), name: name.into() })
+        let repo = RepoName { owner: owner.into(), name: name.into() };
+        repo.is_valid().then_some(repo)
+    }
+
+    /// Whether owner and name are names GitHub could have given: ASCII
+    /// letters, digits, `-`, `_` and `.`, not `.` or `..`, at most 100
+    /// characters. They come from payloads and go into URLs and paths, so
+    /// nothing else may pass (no `/`, `..`, `%`, `?` or `#`).
+    pub fn is_valid(&self) -> bool {
+        let part = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 100
+                && s != "."
+                && s != ".."
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        };
+        part(&self.owner) && part(&self.name)
     }
 
     /// The REST path of the repository: `/repos/owner/name`.
@@ -68,5 +84,19 @@ impl std::fmt::Display for CommitId {
 impl From<&str> for CommitId {
     fn from(id: &str) -> CommitId {
         CommitId(id.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_githubs_names_are_valid() {
+        assert_eq!(RepoName::parse("octo/.github"), Some(RepoName { owner: "octo".into(), name: ".github".into() }));
+        assert!(RepoName::parse("my_org-1/re.po_2").is_some());
+        for bad in ["octo/..", "../demo", "octo/a/b", "octo/", "/demo", "octo/de mo", "octo/de%2fmo", "octo/demo?x", "octo/demo#x", "oc\\to/demo"] {
+            assert_eq!(RepoName::parse(bad), None, "{bad}");
+        }
     }
 }

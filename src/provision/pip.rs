@@ -41,21 +41,23 @@ impl Python {
         &self.exe
     }
 
-    /// Downloads one wheel (no dependencies) into `dest` and returns its path.
-    pub fn download_wheel(&self, package: &str, version: &str, dest: &Path) -> Result<PathBuf> {
+    /// Downloads one wheel (no dependencies) into `dest` and returns its
+    /// path. `pinned` is its requirement with the sha256 of every wheel
+    /// precis accepts for it ([`pinned`]): pip refuses any other file.
+    pub fn download_wheel(&self, package: &str, version: &str, pinned: &str, dest: &Path) -> Result<PathBuf> {
         let spec = format!("{package}=={version}");
+        let requirements = write_requirements(pinned, dest)?;
         let output = Command::new(&self.exe)
-            .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-q", "-d"])
+            .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-q", "--require-hashes", "-r"])
+            .arg(&requirements)
+            .arg("-d")
             .arg(dest)
-            .arg(&spec)
             .stdin(Stdio::null())
             .output()
             .with_context(|| format!("cannot run pip to download {spec}"))?;
+        std::fs::remove_file(&requirements).ok();
         if !output.status.success() {
-            bail!(
-                "pip could not download {spec}: {}; check the network or your pip configuration",
-                last_line(&output.stderr)
-            );
+            return Err(pip_failed(&spec, &output.stderr));
         }
         let prefix = format!("{}-{version}", package.replace('-', "_"));
         std::fs::read_dir(dest)?
@@ -69,21 +71,23 @@ impl Python {
             .with_context(|| format!("pip reported success but left no wheel for {spec} in {}", dest.display()))
     }
 
-    /// Installs packages (with their dependencies) into a plain folder, used via PYTHONPATH.
-    pub fn install_into(&self, requirements: &[&str], target: &Path) -> Result<()> {
+    /// Installs pinned packages into a plain folder, used via PYTHONPATH.
+    /// `pinned` lists every package, dependencies included, with the sha256
+    /// of each wheel precis accepts ([`pinned`]): pip refuses anything else.
+    pub fn install_into(&self, what: &str, pinned: &str, target: &Path) -> Result<()> {
+        std::fs::create_dir_all(target).with_context(|| format!("cannot create {}", target.display()))?;
+        let requirements = write_requirements(pinned, target)?;
         let output = Command::new(&self.exe)
-            .args(["-m", "pip", "install", "--disable-pip-version-check", "-q", "--only-binary=:all:", "--target"])
+            .args(["-m", "pip", "install", "--disable-pip-version-check", "-q", "--only-binary=:all:", "--require-hashes", "-r"])
+            .arg(&requirements)
+            .arg("--target")
             .arg(target)
-            .args(requirements)
             .stdin(Stdio::null())
             .output()
             .context("cannot run pip install")?;
+        std::fs::remove_file(&requirements).ok();
         if !output.status.success() {
-            bail!(
-                "pip could not install {}: {}; check the network or your pip configuration",
-                requirements.join(" "),
-                last_line(&output.stderr)
-            );
+            return Err(pip_failed(what, &output.stderr));
         }
         Ok(())
     }
@@ -131,6 +135,34 @@ impl Python {
             Some(msg) => bail!("{msg}"),
             None => bail!("{} failed ({status}): {last}", script.display()),
         }
+    }
+}
+
+/// Where a requirements file for pip goes while it runs.
+fn write_requirements(pinned: &str, dir: &Path) -> Result<PathBuf> {
+    let path = dir.join("precis-requirements.txt");
+    std::fs::write(&path, pinned).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// A requirement pinned to its version and the sha256 of each accepted wheel,
+/// in pip's requirements format (`--require-hashes`).
+pub fn pinned(package: &str, version: &str, sha256: &[&str]) -> String {
+    let hashes: Vec<String> = sha256.iter().map(|h| format!("--hash=sha256:{h}")).collect();
+    format!("{package}=={version} {}\n", hashes.join(" "))
+}
+
+/// pip's failure as one line; a wheel whose sha256 is not pinned is named as such.
+fn pip_failed(what: &str, stderr: &[u8]) -> anyhow::Error {
+    let text = String::from_utf8_lossy(stderr);
+    if text.contains("DO NOT MATCH THE HASHES") {
+        anyhow::anyhow!(
+            "pip offered a wheel for {what} whose sha256 precis has not pinned (a platform or Python without a pinned wheel, or a changed or tampered package), so it was refused; use Linux x86_64 or aarch64 with CPython 3.11-3.14 and an index that serves the published wheels"
+        )
+    } else if text.contains("Hashes are required in --require-hashes mode") {
+        anyhow::anyhow!("pip needs a package for {what} that precis has not pinned; the packages changed upstream, report this (tools/pin_wheels.py pins them)")
+    } else {
+        anyhow::anyhow!("pip could not fetch {what}: {}; check the network or your pip configuration", last_line(stderr))
     }
 }
 

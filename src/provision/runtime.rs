@@ -2,7 +2,8 @@
 //!
 //! `ort` is built with `load-dynamic`: the library is found at run time in
 //! this order: `--ort-lib` / `ORT_DYLIB_PATH`, precis's cache, the system
-//! loader path. `precis setup` fills the cache from the PyPI wheel.
+//! loader path. `precis setup` fills the cache from the registry's wheel,
+//! hash-checked against the pins in models/pins/.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -35,18 +36,21 @@ impl Flavor {
         }
     }
 
-    /// The registry packages with the CUDA libraries the GPU provider loads.
-    fn companions(self) -> &'static [&'static str] {
+    /// The wheel's pin: its version with the sha256 of every wheel accepted
+    /// (Linux x86_64 and aarch64, CPython 3.11-3.14; tools/pin_wheels.py).
+    fn pins(self) -> &'static str {
         match self {
-            Flavor::Cpu => &[],
-            Flavor::Cuda => &[
-                "nvidia-cuda-runtime~=13.0",
-                "nvidia-cuda-nvrtc~=13.0",
-                "nvidia-cublas~=13.0",
-                "nvidia-cufft~=12.0",
-                "nvidia-curand~=10.0",
-                "nvidia-cudnn-cu13~=9.0",
-            ],
+            Flavor::Cpu => include_str!("../../models/pins/onnxruntime.txt"),
+            Flavor::Cuda => include_str!("../../models/pins/onnxruntime-gpu.txt"),
+        }
+    }
+
+    /// The pinned packages with the CUDA libraries the GPU provider loads
+    /// (their dependencies included).
+    fn companions(self) -> Option<&'static str> {
+        match self {
+            Flavor::Cpu => None,
+            Flavor::Cuda => Some(include_str!("../../models/pins/cuda.txt")),
         }
     }
 }
@@ -119,7 +123,7 @@ pub fn provision(cache: &Cache, flavor: Flavor) -> Result<PathBuf> {
     cache.require_space(need, "ONNX Runtime")?;
     let staging = cache.staging()?;
     tracing::info!("downloading {}=={}", flavor.package(), flavor.version());
-    let wheel = python.download_wheel(flavor.package(), flavor.version(), staging.path())?;
+    let wheel = python.download_wheel(flavor.package(), flavor.version(), flavor.pins(), staging.path())?;
     let out = staging.path().join("lib");
     cache.create_dir(&out)?;
     let names = pip::extract_dir(&wheel, "onnxruntime/capi/", &out, |name| {
@@ -128,9 +132,9 @@ pub fn provision(cache: &Cache, flavor: Flavor) -> Result<PathBuf> {
     if !names.iter().any(|n| *n == library_name(flavor)) {
         bail!("the {} wheel holds no {}; the package layout changed, report this", flavor.package(), library_name(flavor));
     }
-    if !flavor.companions().is_empty() {
+    if let Some(companions) = flavor.companions() {
         tracing::info!("downloading the CUDA libraries (several GB)");
-        python.install_into(flavor.companions(), &out.join("cuda"))?;
+        python.install_into("the CUDA libraries", companions, &out.join("cuda"))?;
     }
     cache::publish(&out, &dir)?;
     Ok(lib)
@@ -195,3 +199,35 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every pin names one version and only sha256 hashes, so pip's
+    /// `--require-hashes` mode accepts the file and refuses other wheels.
+    #[test]
+    fn every_pin_is_a_version_with_hashes() {
+        for pins in [Flavor::Cpu.pins(), Flavor::Cuda.pins(), Flavor::Cuda.companions().unwrap(), crate::provision::models::CONVERTER_PINS] {
+            let requirements = pins.replace("\\\n", " ");
+            let requirements: Vec<&str> = requirements.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).collect();
+            assert!(!requirements.is_empty());
+            for requirement in requirements {
+                let mut words = requirement.split_whitespace();
+                let name = words.next().unwrap();
+                assert!(name.contains("==") && !name.ends_with("=="), "{requirement}");
+                let hashes: Vec<&str> = words.collect();
+                assert!(!hashes.is_empty(), "{requirement}");
+                for hash in hashes {
+                    let hex = hash.strip_prefix("--hash=sha256:").unwrap_or_else(|| panic!("{hash}"));
+                    assert!(hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()), "{hash}");
+                }
+            }
+        }
+        for (flavor, version) in [(Flavor::Cpu, Flavor::Cpu.version()), (Flavor::Cuda, Flavor::Cuda.version())] {
+            assert!(flavor.pins().contains(&format!("{}=={version} ", flavor.package())), "the pin is the version precis loads");
+            // One wheel per Python (3.11-3.14) and platform (x86_64, aarch64).
+            assert_eq!(flavor.pins().matches("--hash=sha256:").count(), 8);
+        }
+    }
+}

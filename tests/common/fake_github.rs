@@ -135,6 +135,20 @@ fn handle(state: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, bo
             }
             ok(StatusCode::OK, json!({"id": run}))
         }
+        ("GET", ["repos", _, _, "commits", sha, "check-runs"]) => {
+            let name = uri.query().and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("check_name="))).map(str::to_string);
+            let runs: Vec<Value> = state
+                .check_runs
+                .iter()
+                .filter(|(_, run)| run["head_sha"] == *sha && name.as_deref().is_none_or(|name| run["name"] == name))
+                .map(|(id, run)| {
+                    let mut run = run.clone();
+                    run["id"] = json!(id);
+                    run
+                })
+                .collect();
+            ok(StatusCode::OK, json!({"total_count": runs.len(), "check_runs": runs}))
+        }
         ("GET", ["repos", _, _, "pulls", number]) => match state.pulls.get(&number.parse::<u64>().unwrap()) {
             Some(pull) => ok(StatusCode::OK, pull.clone()),
             None => ok(StatusCode::NOT_FOUND, json!({"message": "Not Found"})),

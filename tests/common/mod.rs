@@ -223,3 +223,31 @@ pub fn rust_file(name: &str, items: usize) -> String {
     (0..items).map(|i| format!("/// Item {i} of {name}.\npub fn {name}_{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n")).collect()
 }
 
+
+/// A folder standing for the App's git host: repositories are served as
+/// `OWNER/NAME.git` under it, as the App builds fetch URLs.
+pub struct GitHostDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl GitHostDir {
+    pub fn new() -> GitHostDir {
+        GitHostDir { dir: tempfile::tempdir().unwrap() }
+    }
+
+    /// Serves the repository at `path` as `owner/name`.
+    pub fn serve(&self, owner: &str, name: &str, path: &Path) {
+        let at = self.dir.path().join(owner).join(format!("{name}.git"));
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(path, at).unwrap();
+    }
+
+    /// The host as the App is configured with it (`PRECIS_GIT_URL`).
+    pub fn url(&self) -> String {
+        format!("file://{}", self.dir.path().display())
+    }
+
+    pub fn host(&self) -> precis::app::repos::GitHost {
+        precis::app::repos::GitHost::parse(&self.url()).unwrap()
+    }
+}

@@ -36,8 +36,6 @@ pub use sqlite::SqliteQueue;
 pub struct RepoRef {
     #[serde(flatten)]
     pub repo: RepoName,
-    /// Where git fetches from (https; a local path in tests).
-    pub clone_url: String,
     /// The App installation that delivered the event (none in Actions).
     pub installation_id: Option<u64>,
 }
@@ -79,6 +77,15 @@ impl JobSpec {
     /// reader's command must not drop the pull request's queued summary.
     pub fn supersedes(&self) -> bool {
         !matches!(self, JobSpec::Rerun { requested_by: Some(_), .. })
+    }
+
+    /// The commit the job summarizes, when the job names it (a rerun looks it up).
+    pub fn head(&self) -> Option<&CommitId> {
+        match self {
+            JobSpec::PullRequest { head_sha, .. } => Some(head_sha),
+            JobSpec::Push { after, .. } => Some(after),
+            JobSpec::Rerun { .. } | JobSpec::Help { .. } => None,
+        }
     }
 
     pub fn repo(&self) -> &RepoRef {
@@ -242,6 +249,10 @@ pub trait JobQueue: Send + Sync {
     /// Jobs whose lease ran out go back to the queue first.
     fn claim(&self) -> Result<Option<Job>>;
     fn set_check_run(&self, job: i64, check_run_id: u64) -> Result<()>;
+    /// Superseded jobs of `key` whose check run is still open: (job, check run).
+    fn superseded_checks(&self, key: &str) -> Result<Vec<(i64, u64)>>;
+    /// Forgets a job's check run once it is completed (a superseded job's).
+    fn forget_check_run(&self, job: i64) -> Result<()>;
     /// Done (`None`) or failed for good; `false` when this queue object no
     /// longer held the job (its lease ran out and another took it).
     fn finish(&self, job: i64, error: Option<&str>) -> Result<bool>;

@@ -420,6 +420,26 @@ impl JobQueue for PgQueue {
         })
     }
 
+    fn superseded_checks(&self, key: &str) -> Result<Vec<(i64, u64)>> {
+        let (pool, key) = (self.pool.clone(), key.to_string());
+        self.run(async move {
+            let client = pool.get().await?;
+            let rows = client
+                .query("SELECT id, check_run_id FROM precis_jobs WHERE key = $1 AND state = 'superseded' AND check_run_id IS NOT NULL", &[&key])
+                .await?;
+            Ok(rows.iter().map(|row| (row.get::<_, i64>(0), row.get::<_, i64>(1) as u64)).collect())
+        })
+    }
+
+    fn forget_check_run(&self, job: i64) -> Result<()> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let client = pool.get().await?;
+            client.execute("UPDATE precis_jobs SET check_run_id = NULL WHERE id = $1", &[&job]).await?;
+            Ok(())
+        })
+    }
+
     fn finish(&self, job: i64, error: Option<&str>) -> Result<bool> {
         let state = if error.is_some() { "failed" } else { "done" };
         self.on_held(

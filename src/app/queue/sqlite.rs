@@ -275,6 +275,19 @@ impl JobQueue for SqliteQueue {
         Ok(())
     }
 
+    fn superseded_checks(&self, key: &str) -> Result<Vec<(i64, u64)>> {
+        let connection = self.connection();
+        let mut statement =
+            connection.prepare_cached("SELECT id, check_run_id FROM jobs WHERE key = ?1 AND state = 'superseded' AND check_run_id IS NOT NULL")?;
+        let rows = statement.query_map(params![key], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn forget_check_run(&self, job: i64) -> Result<()> {
+        self.connection().execute("UPDATE jobs SET check_run_id = NULL WHERE id = ?1", params![job])?;
+        Ok(())
+    }
+
     fn finish(&self, job: i64, error: Option<&str>) -> Result<bool> {
         let state = if error.is_some() { "failed" } else { "done" };
         self.on_held(job, |connection, lease| {
@@ -411,7 +424,7 @@ mod tests {
     use crate::github::{PullNumber, RepoName};
 
     fn repo() -> RepoRef {
-        RepoRef { repo: RepoName { owner: "o".into(), name: "r".into() }, clone_url: "/x".into(), installation_id: Some(1) }
+        RepoRef { repo: RepoName { owner: "o".into(), name: "r".into() }, installation_id: Some(1) }
     }
 
     fn pr(head: &str) -> JobSpec {
