@@ -35,7 +35,7 @@ const HELP: &str = "precis summarizes this pull request with a model that runs o
     - `/precis summarize`: summarize the pull request again now\n\
     - `/precis help`: this message\n\n\
     Commands are taken from users with write access. Settings live in `.github/precis.yml` on the base branch \
-    (include, exclude, max_files, max_lines_per_chunk, max_chunks_per_file, max_file_bytes, language, model, drafts).";
+    (include, exclude, max_files, max_lines_per_chunk, max_chunks_per_file, max_file_bytes, language, model, drafts, quality).";
 
 /// What to summarize on a pull request.
 struct PullTarget {

@@ -87,13 +87,11 @@ pub struct Answerer<'a> {
     pub answers: Vec<Answer>,
     /// The job's time budget: past it, no prompt is sent.
     pub deadline: Option<Instant>,
-    /// What candidates are judged against; without it the greedy answer is kept.
-    pub haystack: Option<&'a Haystack>,
 }
 
 impl<'a> Answerer<'a> {
     pub fn new(model: &'a dyn LanguageModel, system: String, cache_dir: Option<PathBuf>, bar: indicatif::ProgressBar) -> Answerer<'a> {
-        Answerer { model, system, cache_dir, bar, engine_wall: Duration::ZERO, answers: Vec::new(), deadline: None, haystack: None }
+        Answerer { model, system, cache_dir, bar, engine_wall: Duration::ZERO, answers: Vec::new(), deadline: None }
     }
 
     /// The most prompt tokens that leave room for an answer of `answer` tokens.
@@ -212,12 +210,15 @@ impl<'a> Answerer<'a> {
     }
 
     /// The best of an ask's candidates: usable, then with nothing the
-    /// grounding gate drops, then finished (not cut at the cap), then naming
-    /// most of the ask's targets; ties go to the earlier (the greedy) one.
-    /// With no usable candidate, the first one's failure is reported.
+    /// grounding gate would drop, then finished (not cut at the cap), then
+    /// naming most of the ask's targets; ties go to the earlier (the greedy)
+    /// one. Judged against the ask's own prompt, so the choice (and the
+    /// cached answer) depends on nothing but what the cache key holds. With
+    /// no usable candidate, the first one's failure is reported.
     fn choose(&self, ask: &Ask, candidates: Vec<Answer>) -> Answer {
+        let haystack = (candidates.len() > 1).then(|| Haystack::of_text(&ask.user));
         let score = |answer: &Answer| {
-            let Some(haystack) = self.haystack.filter(|_| candidates.len() > 1) else { return (true, true, true, 0) };
+            let Some(haystack) = &haystack else { return (true, true, true, 0) };
             let gated = gate(&answer.text, haystack);
             let named = ask.targets.iter().filter(|t| gated.text.contains(t.as_str())).count();
             (!gated.text.is_empty(), gated.dropped.is_empty(), !answer.capped, named)
@@ -229,7 +230,10 @@ impl<'a> Answerer<'a> {
             .max_by_key(|&(index, a)| (score(a), std::cmp::Reverse(index)))
             .map(|(index, _)| index)
             .unwrap_or(0);
-        candidates.into_iter().nth(best).unwrap_or_default()
+        candidates
+            .into_iter()
+            .nth(best)
+            .unwrap_or_else(|| Answer { error: Some("the model returned no answer".into()), ..Default::default() })
     }
 
     fn cached(&self, ask: &Ask) -> Option<Answer> {

@@ -64,6 +64,12 @@ impl Haystack {
         Haystack { text, added }
     }
 
+    /// A haystack of one text (a prompt): what an answer to it may name.
+    pub fn of_text(text: &str) -> Haystack {
+        let added = text.lines().filter_map(|l| l.strip_prefix('+')).map(str::to_string).collect();
+        Haystack { text: text.to_string(), added }
+    }
+
     /// Whether a name occurs: whole, or its last part (`a::b` → `b`, of 3
     /// characters or more).
     pub fn has(&self, name: &str) -> bool {

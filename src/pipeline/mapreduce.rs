@@ -2,7 +2,8 @@
 //! from its chunks' summaries, then the whole from the files'. The model
 //! gets small jobs (a sentence or two each); every answer is bounded to
 //! whole sentences and passed through the grounding gate before anyone
-//! reads it. Answers are greedy, so the same input gives the same summary.
+//! reads it. Answers are greedy, or chosen among candidates sampled with
+//! fixed seeds, so the same input gives the same summary.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -73,7 +74,6 @@ pub fn summarize(
     };
     let mut run = Answerer::new(model, prompts::system_prompt(&settings.language), cache_dir, progress.bar(0, "summarizing"));
     run.deadline = deadline;
-    run.haystack = Some(&known.haystack);
     let candidates = settings.quality.candidates(model.accelerated());
     let budget = run.prompt_budget(CHUNK_ANSWER);
     // Room for the code once the instructions, the items and the template are counted.
@@ -97,7 +97,11 @@ pub fn summarize(
         let limits = Limits { max_chunks: limits.max_chunks.min(left), ..limits };
         let pieces = chunk::chunk_file(file, &limits, &model).with_context(|| format!("cannot chunk {}", file.path))?;
         let items = symbols(file);
-        let new = new_names(file, NEW_NAMES);
+        // Prose words of docs and settings are not names.
+        let new = match super::facts::role(&file.path) {
+            Role::Code | Role::Test => new_names(file, NEW_NAMES),
+            _ => Vec::new(),
+        };
         let targets: Vec<String> = items.iter().chain(&new).cloned().collect();
         let parts = pieces.chunks.len();
         for (index, chunk) in pieces.chunks.iter().enumerate() {
@@ -132,7 +136,7 @@ pub fn summarize(
             _ => {
                 let lines = ok.iter().map(|(c, text)| format!("- lines {}-{}: {text}", c.chunk.first_line, c.chunk.last_line)).collect();
                 let mut reduction = Reduction::new(prompts::file_reduce(file), lines, candidates);
-                reduction.targets = items.iter().chain(&new_by_path[&file.path]).cloned().collect();
+                reduction.targets = items.iter().chain(new_by_path.get(&file.path).into_iter().flatten()).cloned().collect();
                 reductions.push(reduction);
                 reduced_files.push(summaries.len());
                 // Until the reduction answers, and if it fails: the first part's sentences.

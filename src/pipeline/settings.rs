@@ -58,14 +58,6 @@ impl Quality {
             _ => 1,
         }
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Quality::Auto => "auto",
-            Quality::Fast => "fast",
-            Quality::Best => "best",
-        }
-    }
 }
 
 impl std::str::FromStr for Quality {

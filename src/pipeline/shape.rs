@@ -2,6 +2,7 @@
 //! title line taken apart from the overview, and the items a change touches
 //! computed from the diff itself.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -113,39 +114,44 @@ const KEYWORDS: &[&str] = &[
     "function", "impl", "implements", "import", "int", "interface", "let", "match", "mod", "mut", "new", "nil", "none", "not", "null",
     "package", "pass", "private", "protected", "pub", "public", "raise", "ref", "return", "self", "static", "str", "string", "struct",
     "super", "switch", "the", "this", "throw", "throws", "trait", "true", "try", "type", "typeof", "undefined", "use", "var", "void",
-    "where", "while", "with", "yield",
+    "where", "while", "with", "yield", "some", "ok", "err", "unwrap", "expect", "clone", "into", "len", "vec", "box",
 ];
 
-/// Names the change brings in: identifiers on added code lines that no
-/// removed or unchanged line of the file shows, the most used first. They
-/// point a small model (and the choice between its answers) at what is new
-/// rather than at the context around it.
+/// Names the change brings in: identifiers in the code of added lines
+/// (string literals and comments left out) that no removed or unchanged line
+/// of the file shows, the most used first. They point a small model (and the
+/// choice between its answers) at what is new rather than at the context
+/// around it. Linear in the diff's size.
 pub fn new_names(file: &FileChange, most: usize) -> Vec<String> {
     static WORD: OnceLock<Regex> = OnceLock::new();
+    static LITERAL: OnceLock<Regex> = OnceLock::new();
     let word = WORD.get_or_init(|| Regex::new(r"[A-Za-z_][A-Za-z0-9_]*").expect("valid regex"));
+    // Quoted text is data, not names (and may hold secrets); single quotes are short (chars, not lifetimes' spans).
+    let literal = LITERAL.get_or_init(|| Regex::new(r#""(?:[^"\\]|\\.)*"|'(?:[^'\\\n]|\\.){0,3}'|`[^`]*`"#).expect("valid regex"));
     let Content::Hunks(hunks) = &file.content else { return Vec::new() };
     let lines = || hunks.iter().flat_map(|h| &h.lines);
-    let known: std::collections::HashSet<&str> =
-        lines().filter(|l| !l.starts_with('+')).flat_map(|l| word.find_iter(l).map(|m| m.as_str())).collect();
-    let mut counts: Vec<(&str, usize)> = Vec::new();
+    let known: HashSet<&str> = lines().filter(|l| !l.starts_with('+')).flat_map(|l| word.find_iter(l).map(|m| m.as_str())).collect();
+    // name → (uses, first use)
+    let mut counts: HashMap<String, (usize, usize)> = HashMap::new();
     for line in lines().filter_map(|l| l.strip_prefix('+')) {
         let code = line.trim_start();
         if code.starts_with("//") || code.starts_with('#') && !code.starts_with("#[") || code.starts_with('*') || code.starts_with("/*") {
             continue;
         }
-        for name in word.find_iter(line).map(|m| m.as_str()) {
-            if name.len() < 3 || known.contains(name) || KEYWORDS.contains(&name.to_ascii_lowercase().as_str()) {
+        let code = literal.replace_all(code, " ");
+        let code = [" //", " #", "/*"].iter().filter_map(|c| code.find(c)).min().map_or(&code[..], |end| &code[..end]);
+        for name in word.find_iter(code).map(|m| m.as_str()) {
+            let random = name.chars().filter(char::is_ascii_digit).count() >= 3;
+            if name.len() < 3 || name.len() > 40 || random || known.contains(name) || KEYWORDS.contains(&name.to_ascii_lowercase().as_str()) {
                 continue;
             }
-            match counts.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, count)) => *count += 1,
-                None => counts.push((name, 1)),
-            }
+            let order = counts.len();
+            counts.entry(name.to_string()).or_insert((0, order)).0 += 1;
         }
     }
-    // Stable: equal counts keep their order of appearance.
-    counts.sort_by_key(|&(_, count)| std::cmp::Reverse(count));
-    counts.into_iter().take(most).map(|(name, _)| name.to_string()).collect()
+    let mut ranked: Vec<(String, (usize, usize))> = counts.into_iter().collect();
+    ranked.sort_by_key(|(_, (uses, first))| (std::cmp::Reverse(*uses), *first));
+    ranked.into_iter().take(most).map(|(name, _)| name).collect()
 }
 
 #[cfg(test)]
@@ -163,10 +169,11 @@ mod tests {
                 "+    write(opt.path);".into(),
                 "+    if let Some(priority) = opt.priority { write_priority(priority, &mut out); }".into(),
                 "+    // a comment about commentword".into(),
+                "+    let token = \"ghp_secretsecretsecret\"; # trailing_comment".into(),
             ],
         };
         let file = FileChange { path: "src/lib.rs".into(), old_path: None, status: Status::Modified, additions: 3, deletions: 1, content: Content::Hunks(vec![hunk]) };
-        assert_eq!(new_names(&file, 6), vec!["priority", "Some", "write_priority", "out"]);
+        assert_eq!(new_names(&file, 6), vec!["priority", "write_priority", "out", "token"]);
         assert_eq!(new_names(&file, 1), vec!["priority"]);
     }
 
