@@ -199,6 +199,32 @@ fn a_patch_on_stdin_reads_like_the_range_and_answers_are_deterministic() {
 }
 
 #[test]
+fn quality_best_from_the_command_line_is_deterministic() {
+    if !common::provisioned("quality_best_from_the_command_line_is_deterministic") {
+        return;
+    }
+    let repo = Repo::new();
+    repo.write("src/a.rs", rust_file("alpha", 2));
+    let base = repo.commit("base");
+    repo.write("src/a.rs", rust_file("alpha", 3));
+    repo.commit("head");
+    let run = || {
+        let out = common::precis()
+            .args(["summarize", repo.path().to_str().unwrap(), "--diff", &format!("{base}..HEAD"), "--format", "json", "--no-cache"])
+            .args(["--quality", "best", "--device", "cpu", "--model"])
+            .arg(common::tiny_model())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let (first, second) = (run(), run());
+    assert_eq!(first["stats"]["candidates"], 4);
+    // Sampled candidates have fixed seeds: the same input gives the same summary.
+    assert_eq!((&first["overview"], &first["files"][0]["summary"]), (&second["overview"], &second["files"][0]["summary"]));
+}
+
+#[test]
 fn a_directory_honours_ignores_attributes_and_config() {
     if !common::provisioned("a_directory_honours_ignores_attributes_and_config") {
         return;
@@ -243,6 +269,10 @@ fn bad_settings_and_ranges_are_one_line_errors() {
     assert!(error(&["--patch", "/no/such.patch"]).contains("cannot read patch"));
     repo.write(".github/precis.yml", "max_files: [1,\n");
     assert!(error(&[root]).contains("is not valid YAML"));
+    repo.write(".github/precis.yml", "quality: perfect\n");
+    assert!(error(&[root]).contains("quality: unknown variant `perfect`, expected one of `auto`, `fast`, `best`"));
+    let out = common::precis().args(["summarize", root, "--quality", "perfect"]).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("unknown quality `perfect`; use auto, fast or best"));
     repo.write("bad.patch", "this is not a diff\n");
     let patch = repo.path().join("bad.patch");
     assert!(error(&["--patch", patch.to_str().unwrap()]).contains("is not a unified diff (no patch found)"));
