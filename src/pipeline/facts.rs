@@ -84,6 +84,11 @@ impl Api {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
     }
+
+    /// Every public name the change touches: added, changed, then removed.
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        self.added.iter().chain(&self.changed).chain(&self.removed)
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]

@@ -201,8 +201,7 @@ pub fn summarize(
             .iter()
             .map(|f| match kind {
                 Kind::Change => {
-                    let api = &f.facts.api;
-                    let api: Vec<&String> = api.added.iter().chain(&api.changed).chain(&api.removed).collect();
+                    let api: Vec<&String> = f.facts.api.names().collect();
                     let names = if api.is_empty() { new_by_path.get(&f.path).map(|n| n.iter().collect()).unwrap_or_default() } else { api };
                     let names: Vec<String> = names.into_iter().take(4).map(|n| format!("`{n}`")).collect();
                     let items = if names.is_empty() { String::new() } else { format!("; items {}", names.join(", ")) };
@@ -312,8 +311,7 @@ fn code_lead(ordered: &[&FileSummary], new_by_path: &HashMap<String, Vec<String>
     let files: Vec<String> = code.iter().map(|f| format!("`{}` (+{} −{})", f.path, f.additions, f.deletions)).collect();
     let api = code.iter().flat_map(|f| f.facts.api.added.iter().chain(&f.facts.api.changed));
     let new = code.iter().flat_map(|f| new_by_path.get(&f.path).into_iter().flat_map(|n| n.iter().take(LEAD_NAMES_PER_FILE)));
-    let mut seen = std::collections::HashSet::new();
-    let names: Vec<String> = api.chain(new).filter(|n| seen.insert(n.as_str())).take(LEAD_NAMES).map(|n| format!("`{n}`")).collect();
+    let names: Vec<String> = distinct(api.chain(new)).take(LEAD_NAMES).map(|n| format!("`{n}`")).collect();
     let mut lead = format!("Code changed: {}", files.join(", "));
     if !names.is_empty() {
         lead.push_str(&format!("; new or changed names: {}", names.join(", ")));
@@ -324,12 +322,16 @@ fn code_lead(ordered: &[&FileSummary], new_by_path: &HashMap<String, Vec<String>
 /// The names the whole change is about: the public API it adds, changes or
 /// removes, then what its code files bring in and touch.
 fn main_names(ordered: &[&FileSummary], new_by_path: &HashMap<String, Vec<String>>) -> Vec<String> {
-    let api = ordered.iter().flat_map(|f| f.facts.api.added.iter().chain(&f.facts.api.changed).chain(&f.facts.api.removed));
+    let api = ordered.iter().flat_map(|f| f.facts.api.names());
     let code = ordered.iter().filter(|f| weight(f) == 0);
     let new = code.clone().flat_map(|f| new_by_path.get(&f.path).into_iter().flatten());
-    let names: Vec<String> = api.chain(new).chain(code.flat_map(|f| &f.symbols)).cloned().collect();
+    distinct(api.chain(new).chain(code.flat_map(|f| &f.symbols))).take(12).cloned().collect()
+}
+
+/// `names` without repeats, in their order.
+fn distinct<'a>(names: impl Iterator<Item = &'a String>) -> impl Iterator<Item = &'a String> {
     let mut seen = std::collections::HashSet::new();
-    names.into_iter().filter(|n| seen.insert(n.clone())).take(12).collect()
+    names.filter(move |n| seen.insert(n.as_str()))
 }
 
 /// A file's summary said from what is computed, when the model's is gone.

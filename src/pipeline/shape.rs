@@ -94,7 +94,7 @@ pub fn symbols(file: &FileChange) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
     for line in lines {
         let code = line.trim_start();
-        if code.starts_with("//") || code.starts_with('#') && !code.starts_with("#[") || code.starts_with('*') || code.starts_with("/*") || code.starts_with("--") {
+        if is_comment(code) || code.starts_with("--") {
             continue;
         }
         if let Some(capture) = pattern.captures(line) {
@@ -105,6 +105,12 @@ pub fn symbols(file: &FileChange) -> Vec<String> {
         }
     }
     found
+}
+
+/// Whether a line (its indentation trimmed) is a comment in the C, shell or
+/// Python families: `//`, `#` (not a Rust attribute), `/*` and its `*` lines.
+fn is_comment(code: &str) -> bool {
+    code.starts_with("//") || code.starts_with('#') && !code.starts_with("#[") || code.starts_with('*') || code.starts_with("/*")
 }
 
 /// Words of code that say nothing of a change by themselves.
@@ -135,7 +141,7 @@ pub fn new_names(file: &FileChange, most: usize) -> Vec<String> {
     let mut counts: HashMap<String, (usize, usize)> = HashMap::new();
     for line in lines().filter_map(|l| l.strip_prefix('+')) {
         let code = line.trim_start();
-        if code.starts_with("//") || code.starts_with('#') && !code.starts_with("#[") || code.starts_with('*') || code.starts_with("/*") {
+        if is_comment(code) {
             continue;
         }
         let code = literal.replace_all(code, " ");
