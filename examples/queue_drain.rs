@@ -38,9 +38,15 @@ fn repository(dir: &Path, pulls: u64) -> Result<(String, Vec<String>)> {
     anyhow::ensure!(status.success(), "git init failed");
     let blob = |text: &str| format!("data {}\n{text}\n", text.len());
     let source = |name: &str, items: u64| -> String {
-        (0..items).map(|i| format!("/// Item {i} of {name}.\npub fn {name}_{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n")).collect()
+        (0..items)
+            .map(|i| format!("/// Item {i} of {name}.\npub fn {name}_{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n"))
+            .collect()
     };
-    let mut stream = format!("commit refs/heads/main\nmark :1\ncommitter B <b@example.com> 1700000000 +0000\n{}M 644 inline src/lib.rs\n{}", blob("base"), blob(&source("core", 3)));
+    let mut stream = format!(
+        "commit refs/heads/main\nmark :1\ncommitter B <b@example.com> 1700000000 +0000\n{}M 644 inline src/lib.rs\n{}",
+        blob("base"),
+        blob(&source("core", 3))
+    );
     for n in 1..=pulls {
         stream.push_str(&format!(
             "commit refs/pull/{n}/head\nmark :{}\ncommitter B <b@example.com> 1700000001 +0000\n{}from :1\nM 644 inline src/pull_{n}.rs\n{}",
@@ -59,7 +65,8 @@ fn repository(dir: &Path, pulls: u64) -> Result<(String, Vec<String>)> {
         .spawn()?;
     child.stdin.take().context("stdin")?.write_all(stream.as_bytes())?;
     anyhow::ensure!(child.wait()?.success(), "git fast-import failed");
-    let shas: Vec<String> = std::fs::read_to_string(&marks)?.lines().map(|l| l.split(' ').nth(1).unwrap_or("").to_string()).collect();
+    let shas: Vec<String> =
+        std::fs::read_to_string(&marks)?.lines().map(|l| l.split(' ').nth(1).unwrap_or("").to_string()).collect();
     Ok((shas[0].clone(), shas[1..].to_vec()))
 }
 
@@ -77,8 +84,11 @@ async fn main() -> Result<()> {
     let url = value("--database-url").context("--database-url postgres://... is required")?;
     let jobs: u64 = value("--jobs").map(|v| v.parse()).transpose()?.unwrap_or(300);
     let model_ms: u64 = value("--model-ms").map(|v| v.parse()).transpose()?.unwrap_or(0);
-    let replicas: Vec<usize> =
-        value("--replicas").unwrap_or_else(|| "1,3".into()).split(',').map(|v| v.trim().parse()).collect::<Result<_, _>>()?;
+    let replicas: Vec<usize> = value("--replicas")
+        .unwrap_or_else(|| "1,3".into())
+        .split(',')
+        .map(|v| v.trim().parse())
+        .collect::<Result<_, _>>()?;
     let key = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-app-key.pem"))?;
     let work = tempfile::tempdir()?;
     let installations = 5u64;
@@ -130,8 +140,15 @@ async fn main() -> Result<()> {
             let worker = Worker {
                 queue,
                 github: Arc::new(github),
-                repos: Arc::new(RepoCache::new(work.path().join(format!("round{count}-replica{replica}")), git.clone())),
-                summarizer: Arc::new(Summarizer::new(Arc::new(FakeSource { delay: Duration::from_millis(model_ms), ..FakeSource::new("fake-default") }), None, Progress::hidden())),
+                repos: Arc::new(RepoCache::new(
+                    work.path().join(format!("round{count}-replica{replica}")),
+                    git.clone(),
+                )),
+                summarizer: Arc::new(Summarizer::new(
+                    Arc::new(FakeSource { delay: Duration::from_millis(model_ms), ..FakeSource::new("fake-default") }),
+                    None,
+                    Progress::hidden(),
+                )),
                 metrics: Arc::new(Metrics::default()),
                 completed: Default::default(),
             };
@@ -144,7 +161,10 @@ async fn main() -> Result<()> {
         let counts = tokio::task::spawn_blocking(move || seed.counts()).await??;
         anyhow::ensure!(counts.done == jobs && counts.failed == 0, "not every job was done: {counts:?}");
         let rate = jobs as f64 / wall.as_secs_f64();
-        println!("{count} replica(s): {jobs} jobs in {:.1} s = {rate:.1} jobs/s (fake model, {model_ms} ms per prompt)", wall.as_secs_f64());
+        println!(
+            "{count} replica(s): {jobs} jobs in {:.1} s = {rate:.1} jobs/s (fake model, {model_ms} ms per prompt)",
+            wall.as_secs_f64()
+        );
         rates.push((count, rate));
     }
     if let (Some(first), Some(last)) = (rates.first(), rates.last()) {

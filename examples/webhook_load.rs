@@ -16,9 +16,9 @@ use axum::body::Body;
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use precis::github::signature::sign;
 use precis::app::queue::{JobQueue, PgQueue, Policy, SqliteQueue};
 use precis::app::{router, AppState, Metrics};
+use precis::github::signature::sign;
 
 const SECRET: &[u8] = b"load-test secret";
 
@@ -55,7 +55,13 @@ async fn main() -> anyhow::Result<()> {
         Some(url) => Arc::new(PgQueue::connect(url, Policy::default())?),
         None => Arc::new(SqliteQueue::open(&data.path().join("jobs.db"))?),
     };
-    let state = AppState { secret: Arc::new(SECRET.to_vec()), queue: queue.clone(), metrics: Arc::new(Metrics::default()), wake: Default::default(), metrics_token: None };
+    let state = AppState {
+        secret: Arc::new(SECRET.to_vec()),
+        queue: queue.clone(),
+        metrics: Arc::new(Metrics::default()),
+        wake: Default::default(),
+        metrics_token: None,
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
@@ -93,7 +99,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let wall = started.elapsed();
     latencies.sort();
-    let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
+    let percentile =
+        |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
     let counts = tokio::task::spawn_blocking({
         let queue = queue.clone();
         move || queue.counts()

@@ -38,7 +38,9 @@ pub struct ActionEnv {
 
 fn required(name: &str) -> Result<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty()).with_context(|| {
-        format!("{name} is not set; `precis action` runs inside a GitHub Actions job (use `precis summarize` elsewhere)")
+        format!(
+            "{name} is not set; `precis action` runs inside a GitHub Actions job (use `precis summarize` elsewhere)"
+        )
     })
 }
 
@@ -47,11 +49,13 @@ impl ActionEnv {
     pub fn from_env(token: Option<String>, config_path: String, overrides: Overrides) -> Result<ActionEnv> {
         let event_name = required("GITHUB_EVENT_NAME")?;
         let repository = required("GITHUB_REPOSITORY")?;
-        let token = token.filter(|t| !t.is_empty()).or_else(|| std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty()));
+        let token =
+            token.filter(|t| !t.is_empty()).or_else(|| std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty()));
         Ok(ActionEnv {
             event_name,
             event_path: required("GITHUB_EVENT_PATH")?.into(),
-            repository: RepoName::parse(&repository).with_context(|| format!("GITHUB_REPOSITORY `{repository}` is not owner/name"))?,
+            repository: RepoName::parse(&repository)
+                .with_context(|| format!("GITHUB_REPOSITORY `{repository}` is not owner/name"))?,
             api_url: std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into()),
             token: token.map(Token::new),
             workspace: std::env::var("GITHUB_WORKSPACE").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(".")),
@@ -60,7 +64,8 @@ impl ActionEnv {
             temp: std::env::var_os("RUNNER_TEMP").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
             config_path,
             overrides,
-            allow_fork_writes: std::env::var("PRECIS_ALLOW_FORK_WRITES").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true")),
+            allow_fork_writes: std::env::var("PRECIS_ALLOW_FORK_WRITES")
+                .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true")),
         })
     }
 }
@@ -103,11 +108,16 @@ fn target(event_name: &str, event: Event, allow_fork_writes: bool) -> Result<Opt
             head: e.after.clone(),
             pull: None,
             draft: false,
-            author: AuthorContext { commits: e.commits.iter().map(|c| c.message.clone()).collect(), ..AuthorContext::default() },
+            author: AuthorContext {
+                commits: e.commits.iter().map(|c| c.message.clone()).collect(),
+                ..AuthorContext::default()
+            },
             read_only: None,
         })),
         Event::Malformed { event, reason } => {
-            anyhow::bail!("the {event} event lacks what precis needs ({reason}); is GITHUB_EVENT_PATH the runner's file?")
+            anyhow::bail!(
+                "the {event} event lacks what precis needs ({reason}); is GITHUB_EVENT_PATH the runner's file?"
+            )
         }
         _ => Ok(None),
     }
@@ -115,15 +125,20 @@ fn target(event_name: &str, event: Event, allow_fork_writes: bool) -> Result<Opt
 
 /// Runs the step; what it wrote is in the job summary and the outputs.
 pub async fn run(env: &ActionEnv, summarizer: Arc<Summarizer>) -> Result<()> {
-    let text = std::fs::read_to_string(&env.event_path).with_context(|| format!("cannot read GITHUB_EVENT_PATH {}", env.event_path.display()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("GITHUB_EVENT_PATH {} is not JSON", env.event_path.display()))?;
+    let text = std::fs::read_to_string(&env.event_path)
+        .with_context(|| format!("cannot read GITHUB_EVENT_PATH {}", env.event_path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("GITHUB_EVENT_PATH {} is not JSON", env.event_path.display()))?;
     let Some(target) = target(&env.event_name, payload::parse(&env.event_name, &json), env.allow_fork_writes)? else {
         tracing::warn!("precis summarizes pull_request and push events; `{}` has nothing to summarize", env.event_name);
         return Ok(());
     };
 
-    let source = SettingsSource::AtCommit { repo: env.workspace.clone(), commit: target.base.to_string(), path: env.config_path.clone() };
+    let source = SettingsSource::AtCommit {
+        repo: env.workspace.clone(),
+        commit: target.base.to_string(),
+        path: env.config_path.clone(),
+    };
     let overrides = env.overrides.clone();
     let settings = tokio::task::spawn_blocking(move || Summarizer::settings(&source, &overrides))
         .await?
@@ -132,7 +147,8 @@ pub async fn run(env: &ActionEnv, summarizer: Arc<Summarizer>) -> Result<()> {
         tracing::warn!("this pull request is a draft; set `drafts: true` in {} to summarize drafts", env.config_path);
         return Ok(());
     }
-    let input = Input::Range { repo: env.workspace.clone(), base: target.base.to_string(), head: target.head.to_string() };
+    let input =
+        Input::Range { repo: env.workspace.clone(), base: target.base.to_string(), head: target.head.to_string() };
     let author = target.author.clone();
     let summary = tokio::task::spawn_blocking(move || summarizer.summarize(&input, &settings, &author)).await??;
 
@@ -141,7 +157,8 @@ pub async fn run(env: &ActionEnv, summarizer: Arc<Summarizer>) -> Result<()> {
     let summary_path = env.temp.join("precis-summary.md");
     let json_path = env.temp.join("precis-summary.json");
     std::fs::write(&summary_path, &markdown).with_context(|| format!("cannot write {}", summary_path.display()))?;
-    std::fs::write(&json_path, report::to_json(&summary)).with_context(|| format!("cannot write {}", json_path.display()))?;
+    std::fs::write(&json_path, report::to_json(&summary))
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
     if let Some(path) = &env.step_summary {
         append(path, &format!("{markdown}\n"))?;
     }
@@ -195,10 +212,18 @@ mod tests {
         assert!(own.read_only.is_none());
         assert_eq!(own.author.title.as_deref(), Some("T"));
         assert!(parse("pull_request", pr("fork/r")).unwrap().read_only.is_some());
-        assert!(parse("pull_request_target", pr("fork/r")).unwrap().read_only.is_some(), "a fork under a write token posts nothing by default");
-        let allowed = target("pull_request_target", payload::parse("pull_request_target", &pr("fork/r")), true).unwrap().unwrap();
+        assert!(
+            parse("pull_request_target", pr("fork/r")).unwrap().read_only.is_some(),
+            "a fork under a write token posts nothing by default"
+        );
+        let allowed =
+            target("pull_request_target", payload::parse("pull_request_target", &pr("fork/r")), true).unwrap().unwrap();
         assert!(allowed.read_only.is_none());
-        let push = parse("push", json!({"ref": "refs/heads/main", "before": "a", "after": "b", "repository": repository("o/r", false)})).unwrap();
+        let push = parse(
+            "push",
+            json!({"ref": "refs/heads/main", "before": "a", "after": "b", "repository": repository("o/r", false)}),
+        )
+        .unwrap();
         assert_eq!((push.base.as_str(), push.head.as_str(), push.pull), ("a", "b", None));
         assert!(parse("issues", json!({})).is_none());
         assert!(target("pull_request", payload::parse("pull_request", &json!({"action": "opened"})), false).is_err());

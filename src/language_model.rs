@@ -28,7 +28,16 @@ pub struct Prompt {
 
 impl Prompt {
     pub fn greedy(system: &str, user: &str, max_tokens: usize) -> Prompt {
-        Prompt { system: system.into(), user: user.into(), max_tokens, temperature: 0.0, seed: 0, stop: Vec::new(), answer_prefix: None, deadline: None }
+        Prompt {
+            system: system.into(),
+            user: user.into(),
+            max_tokens,
+            temperature: 0.0,
+            seed: 0,
+            stop: Vec::new(),
+            answer_prefix: None,
+            deadline: None,
+        }
     }
 }
 
@@ -88,7 +97,13 @@ pub struct Fake {
 
 impl Fake {
     pub fn new(name: &str) -> Fake {
-        Fake { id: format!("{name}@fake"), log: Arc::default(), invent: None, delay: Duration::ZERO, accelerated: false }
+        Fake {
+            id: format!("{name}@fake"),
+            log: Arc::default(),
+            invent: None,
+            delay: Duration::ZERO,
+            accelerated: false,
+        }
     }
 
     fn answer(&self, prompt: &Prompt) -> String {
@@ -97,7 +112,12 @@ impl Fake {
         if prompt.answer_prefix.is_some() {
             format!("Update {}", subject.trim_matches('`'))
         } else {
-            let invented = self.invent.as_ref().filter(|_| prompt.temperature == 0.0).map(|name| format!(" It also rewrites `{name}` entirely.")).unwrap_or_default();
+            let invented = self
+                .invent
+                .as_ref()
+                .filter(|_| prompt.temperature == 0.0)
+                .map(|name| format!(" It also rewrites `{name}` entirely."))
+                .unwrap_or_default();
             format!("Changes {subject} in a small, self-contained way.{invented}")
         }
     }
@@ -132,7 +152,13 @@ impl FakeSource {
 impl ModelSource for FakeSource {
     fn model(&self, name: Option<&str>) -> Result<Arc<dyn LanguageModel>> {
         let name = name.unwrap_or(&self.default);
-        Ok(Arc::new(Fake { id: format!("{name}@fake"), log: self.log.clone(), invent: self.invent.clone(), delay: self.delay, accelerated: self.accelerated }))
+        Ok(Arc::new(Fake {
+            id: format!("{name}@fake"),
+            log: self.log.clone(),
+            invent: self.invent.clone(),
+            delay: self.delay,
+            accelerated: self.accelerated,
+        }))
     }
 }
 

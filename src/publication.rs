@@ -48,13 +48,20 @@ impl Publisher<'_> {
     /// The check run of `head`, created (queued, with `external_id`) unless
     /// `existing`, and marked in progress; `None` when the token may not
     /// create one and that is allowed.
-    pub async fn open_check(&self, head: &CommitId, existing: Option<u64>, external_id: Option<&str>) -> Result<Option<u64>> {
+    pub async fn open_check(
+        &self,
+        head: &CommitId,
+        existing: Option<u64>,
+        external_id: Option<&str>,
+    ) -> Result<Option<u64>> {
         let id = match existing {
             Some(id) => id,
             None => match self.repo.create_check_run(head, external_id).await {
                 Ok(id) => id,
                 Err(e) if self.lenient && publish::is_forbidden(&e) => {
-                    tracing::warn!("no check run: the token may not create one ({e:#}); grant `checks: write` to get one");
+                    tracing::warn!(
+                        "no check run: the token may not create one ({e:#}); grant `checks: write` to get one"
+                    );
                     return Ok(None);
                 }
                 Err(e) => return Err(e),

@@ -48,7 +48,13 @@ async fn run_step(fake: &FakeGitHub, repo: &Path, event: &Value, token: Option<&
     run_step_on(fake, repo, event, token, common::fake_summarizer()).await
 }
 
-async fn run_step_on(fake: &FakeGitHub, repo: &Path, event: &Value, token: Option<&str>, summarizer: precis::pipeline::Summarizer) -> Step {
+async fn run_step_on(
+    fake: &FakeGitHub,
+    repo: &Path,
+    event: &Value,
+    token: Option<&str>,
+    summarizer: precis::pipeline::Summarizer,
+) -> Step {
     let work = tempfile::tempdir().unwrap();
     let event_path = work.path().join("event.json");
     std::fs::write(&event_path, event.to_string()).unwrap();
@@ -204,8 +210,10 @@ fn outside_actions_it_says_what_is_missing() {
 /// precis is built from source.
 #[test]
 fn the_action_never_builds_in_the_workspace() {
-    let action: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).unwrap()).unwrap();
+    let action: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).unwrap(),
+    )
+    .unwrap();
     let steps = action["runs"]["steps"].as_sequence().unwrap();
     let install = steps.iter().find(|s| s["id"] == "install").expect("an install step");
     let summarize = steps.iter().find(|s| s["id"] == "precis").expect("a summarize step");
@@ -213,7 +221,8 @@ fn the_action_never_builds_in_the_workspace() {
 
     let workspace = Repo::new();
     let marker = workspace.path().join("wrapper-ran");
-    workspace.write(".cargo/config.toml", format!("[build]\nrustc-wrapper = \"/bin/sh -c 'touch {}'\"\n", marker.display()));
+    workspace
+        .write(".cargo/config.toml", format!("[build]\nrustc-wrapper = \"/bin/sh -c 'touch {}'\"\n", marker.display()));
     workspace.write("rust-toolchain.toml", "[toolchain]\nchannel = \"nightly-2001-01-01\"\n");
     let temp = tempfile::tempdir().unwrap();
     let output = temp.path().join("output");

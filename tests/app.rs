@@ -27,7 +27,8 @@ const SECRET: &[u8] = b"test webhook secret";
 
 /// A throwaway RSA key for the App JWT (made for these tests, used nowhere else).
 pub fn test_key() -> String {
-    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-app-key.pem")).unwrap()
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-app-key.pem"))
+        .unwrap()
 }
 
 struct App {
@@ -75,7 +76,13 @@ impl App {
             .unwrap()
             .with_timing(Duration::ZERO, Duration::from_millis(50), Duration::from_secs(1))
             .observe(move |method, latency| observed.observe_github(method, latency));
-        let state = AppState { secret: Arc::new(SECRET.to_vec()), queue: queue.clone(), metrics: metrics.clone(), wake: Default::default(), metrics_token: None };
+        let state = AppState {
+            secret: Arc::new(SECRET.to_vec()),
+            queue: queue.clone(),
+            metrics: metrics.clone(),
+            wake: Default::default(),
+            metrics_token: None,
+        };
         let worker = Worker {
             queue,
             github: Arc::new(github),
@@ -112,12 +119,20 @@ impl App {
         self.deliver_raw(event, delivery, &body, Some(&sign(SECRET, &body))).await
     }
 
-    async fn deliver_raw(&self, event: &str, delivery: &str, body: &[u8], signature: Option<&str>) -> (StatusCode, Value) {
-        let mut request = Request::post("/webhook").header("x-github-event", event).header("x-github-delivery", delivery);
+    async fn deliver_raw(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request =
+            Request::post("/webhook").header("x-github-event", event).header("x-github-delivery", delivery);
         if let Some(signature) = signature {
             request = request.header("x-hub-signature-256", signature);
         }
-        let response = router(self.state.clone()).oneshot(request.body(Body::from(body.to_vec())).unwrap()).await.unwrap();
+        let response =
+            router(self.state.clone()).oneshot(request.body(Body::from(body.to_vec())).unwrap()).await.unwrap();
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
@@ -155,7 +170,13 @@ async fn opened_then_synchronize_edits_one_sticky_comment() {
     assert_eq!((run["status"].as_str(), run["conclusion"].as_str()), (Some("completed"), Some("success")));
     assert!(run["output"]["summary"].as_str().unwrap().chars().count() <= 65_535);
     // queued → in_progress → completed.
-    let statuses: Vec<Value> = app.fake.requests().iter().filter(|r| r.path.contains("check-runs")).map(|r| r.body["status"].clone()).collect();
+    let statuses: Vec<Value> = app
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("check-runs"))
+        .map(|r| r.body["status"].clone())
+        .collect();
     assert_eq!(statuses, vec![json!("queued"), json!("in_progress"), json!("completed")]);
 
     let new_head = app.push_to_pull();
@@ -194,7 +215,8 @@ async fn a_push_to_the_default_branch_gets_a_check_run() {
     let payload = json!({"ref": "refs/heads/main", "before": before, "after": after, "deleted": false,
         "repository": app.repository(), "installation": {"id": 42}});
     assert_eq!(app.deliver("push", "p-1", &payload).await.1["outcome"], "queued");
-    let elsewhere = json!({"ref": "refs/heads/feature", "before": before, "after": after, "repository": app.repository()});
+    let elsewhere =
+        json!({"ref": "refs/heads/feature", "before": before, "after": after, "repository": app.repository()});
     assert_eq!(app.deliver("push", "p-2", &elsewhere).await.1["outcome"], "ignored");
     app.worker.run_until_idle().await.unwrap();
     let run = app.fake.check_runs().into_values().next().expect("a check run");
@@ -214,8 +236,10 @@ fn expected_outcome(event: &str, payload: &Value) -> &'static str {
         {
             "queued"
         }
-        "push" if payload["ref"] == format!("refs/heads/{}", payload["repository"]["default_branch"].as_str().unwrap_or(""))
-            && payload["deleted"] != true =>
+        "push"
+            if payload["ref"]
+                == format!("refs/heads/{}", payload["repository"]["default_branch"].as_str().unwrap_or(""))
+                && payload["deleted"] != true =>
         {
             "queued"
         }
@@ -241,7 +265,12 @@ async fn every_example_payload_is_handled() {
     for (index, (event, payload)) in examples.iter().enumerate() {
         let (status, answer) = app.deliver(event, &format!("example-{index}"), payload).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{event} #{index}: {answer}");
-        assert_eq!(answer["outcome"], expected_outcome(event, payload), "{event} {} #{index}: {answer}", payload["action"]);
+        assert_eq!(
+            answer["outcome"],
+            expected_outcome(event, payload),
+            "{event} {} #{index}: {answer}",
+            payload["action"]
+        );
         queued += (answer["outcome"] == "queued") as usize;
     }
     let counts = app.state.queue.counts().unwrap();
@@ -269,7 +298,11 @@ async fn a_payloads_clone_url_is_ignored() {
     app.worker.run_until_idle().await.unwrap();
     let comments = app.fake.comments();
     assert_eq!(comments.len(), 1, "the job ran on the configured repository");
-    assert!(comments[0].2.contains("| `src/extra.rs` | added") && !comments[0].2.contains("decoy"), "{}", comments[0].2);
+    assert!(
+        comments[0].2.contains("| `src/extra.rs` | added") && !comments[0].2.contains("decoy"),
+        "{}",
+        comments[0].2
+    );
     // A name that would climb out of the host is refused at intake.
     let mut escaping = app.pull_request("opened", &app.head(), false);
     escaping["repository"]["name"] = json!("../demo");
@@ -306,7 +339,12 @@ async fn a_superseded_jobs_check_run_is_completed() {
     let queue = app.state.queue.clone();
     let first_head = app.head();
     let open_check = |id: u64| {
-        app.fake.state.lock().unwrap().check_runs.insert(id, json!({"name": "precis", "head_sha": first_head, "status": "in_progress"}));
+        app.fake
+            .state
+            .lock()
+            .unwrap()
+            .check_runs
+            .insert(id, json!({"name": "precis", "head_sha": first_head, "status": "in_progress"}));
     };
     // Superseded while queued: claimed, check run opened, put back (a stop), then a newer push.
     app.deliver("pull_request", "d-1", &app.pull_request("opened", &first_head, false)).await;
@@ -371,7 +409,8 @@ async fn bad_requests_are_refused_and_nothing_is_queued() {
     let counts = app.state.queue.counts().unwrap();
     assert_eq!((counts.deliveries, counts.queued), (0, 0));
     // Events precis does not act on are accepted and ignored.
-    let (status, answer) = app.deliver("star", "d-5", &json!({"action": "created", "repository": app.repository()})).await;
+    let (status, answer) =
+        app.deliver("star", "d-5", &json!({"action": "created", "repository": app.repository()})).await;
     assert_eq!((status, answer["outcome"].as_str()), (StatusCode::ACCEPTED, Some("ignored")));
     app.worker.run_until_idle().await.unwrap();
     assert!(app.fake.requests().is_empty());
@@ -417,7 +456,12 @@ async fn commands_need_write_access_and_drafts_wait() {
             "issue": {"number": 7, "pull_request": {"url": "x"}},
             "comment": {"id": 1, "body": body, "user": {"login": user, "type": "User"}}})
     };
-    app.fake.state.lock().unwrap().pulls.insert(7, json!({"number": 7, "head": {"sha": app.head()}, "base": {"sha": app.base}}));
+    app.fake
+        .state
+        .lock()
+        .unwrap()
+        .pulls
+        .insert(7, json!({"number": 7, "head": {"sha": app.head()}, "base": {"sha": app.base}}));
     app.fake.state.lock().unwrap().permission = Some("read".into());
     app.deliver("issue_comment", "c-1", &comment("/precis summarize", "reader")).await;
     app.deliver("issue_comment", "c-2", &comment("/precis help", "reader")).await;
@@ -492,7 +536,12 @@ async fn metrics_can_require_a_token() {
 #[test]
 fn the_rest_check_catches_a_bad_body() {
     let description = common::npm::rest_description();
-    common::npm::assert_valid_request(&description, "POST", "/repos/o/r/check-runs", &json!({"name": "precis", "head_sha": "abc"}));
+    common::npm::assert_valid_request(
+        &description,
+        "POST",
+        "/repos/o/r/check-runs",
+        &json!({"name": "precis", "head_sha": "abc"}),
+    );
     let bad = std::panic::catch_unwind(|| {
         common::npm::assert_valid_request(&description, "POST", "/repos/o/r/check-runs", &json!({"name": 5}));
     });
@@ -516,7 +565,12 @@ async fn real_model_end_to_end() {
     let comments = app.fake.comments();
     assert_eq!(comments.len(), 1);
     let body = &comments[0].2;
-    assert!(body.starts_with(MARKER) && body.contains("| `src/extra.rs` | added") && body.contains("| `src/lib.rs` | modified"), "{body}");
+    assert!(
+        body.starts_with(MARKER)
+            && body.contains("| `src/extra.rs` | added")
+            && body.contains("| `src/lib.rs` | modified"),
+        "{body}"
+    );
     assert!(body.contains("extra_0") && body.contains("core_3"), "the changed items are named: {body}");
     let run = app.fake.check_runs().into_values().next().unwrap();
     assert_eq!(run["conclusion"], "success");
@@ -608,7 +662,11 @@ async fn a_readers_command_changes_nothing() {
     assert_eq!(app.deliver("issue_comment", "c-1", &command).await.1["outcome"], "queued");
     app.worker.run_until_idle().await.unwrap();
     assert_eq!(app.fake.comments().len(), 1, "the pull request's summary was published");
-    assert_eq!(app.fake.count("GET", "/pulls/7"), 1, "only the summary job read the pull request; the reader's command stopped at the permission check");
+    assert_eq!(
+        app.fake.count("GET", "/pulls/7"),
+        1,
+        "only the summary job read the pull request; the reader's command stopped at the permission check"
+    );
     assert_eq!(app.state.queue.counts().unwrap().superseded, 0);
 }
 
@@ -625,6 +683,9 @@ async fn the_answer_cache_is_kept_per_installation() {
     let app = App::start_with(summarizer, tempfile::tempdir().unwrap(), repo, base).await;
     app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
     app.worker.run_until_idle().await.unwrap();
-    let scopes: Vec<String> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let scopes: Vec<String> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(scopes, vec!["installation-42"]);
 }

@@ -6,8 +6,8 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 
-use predicates::prelude::*;
 use precis::provision::models::{self, Precision, DEFAULT_MODEL};
+use predicates::prelude::*;
 
 fn one_line_error(output: &std::process::Output) -> String {
     assert!(!output.status.success());
@@ -139,7 +139,12 @@ fn setup_refuses_an_onnxruntime_wheel_whose_hash_is_not_pinned() {
     let wheels = tempfile::tempdir().unwrap();
     fake_wheel(wheels.path(), "onnxruntime", "1.32.0", "onnxruntime/capi/libonnxruntime.so.1.32.0", b"not a library");
     let (err, cache) = with_local_wheels(&["setup"], wheels.path());
-    assert!(err.contains("onnxruntime==1.32.0") && err.contains("sha256 precis has not pinned") && err.contains("CPython 3.11-3.14"), "{err}");
+    assert!(
+        err.contains("onnxruntime==1.32.0")
+            && err.contains("sha256 precis has not pinned")
+            && err.contains("CPython 3.11-3.14"),
+        "{err}"
+    );
     assert!(!cache.path().join("precis/onnxruntime/1.32.0").exists());
 }
 
@@ -208,7 +213,12 @@ fn second_fetch_downloads_and_converts_nothing() {
     let data = dir.join("model.onnx.data");
     let before = std::fs::metadata(&data).expect("run `precis setup` before the tests").modified().unwrap();
     // PIP_NO_INDEX: any download attempt would fail the command.
-    common::precis().args(["model", "fetch"]).env("PIP_NO_INDEX", "1").assert().success().stdout(predicate::str::contains(dir.to_str().unwrap()));
+    common::precis()
+        .args(["model", "fetch"])
+        .env("PIP_NO_INDEX", "1")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(dir.to_str().unwrap()));
     assert_eq!(std::fs::metadata(&data).unwrap().modified().unwrap(), before);
 }
 
@@ -244,7 +254,8 @@ fn auto_device_falls_back_to_the_cpu_and_says_why() {
 fn app_manifest_matches_what_precis_does() {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("app-manifest.json")).unwrap();
     let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let events: Vec<&str> = manifest["default_events"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    let events: Vec<&str> =
+        manifest["default_events"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
     assert_eq!(events, ["pull_request", "push", "issue_comment", "check_run"]);
     for event in events {
         assert!(
@@ -253,5 +264,8 @@ fn app_manifest_matches_what_precis_does() {
         );
     }
     let permissions = &manifest["default_permissions"];
-    assert_eq!(permissions, &serde_json::json!({"pull_requests": "write", "checks": "write", "contents": "read", "metadata": "read"}));
+    assert_eq!(
+        permissions,
+        &serde_json::json!({"pull_requests": "write", "checks": "write", "contents": "read", "metadata": "read"})
+    );
 }

@@ -11,9 +11,47 @@ use precis::pipeline::markdown::{cell, code, inert};
 /// Text built from the characters that make Markdown and GitHub live.
 fn hostile() -> impl Strategy<Value = String> {
     let pieces = prop::sample::select(vec![
-        "@octocat", "@", "#12", "#", "<img src=x>", "</details>", "<", ">", "&", "[a](http://e)", "![p](x.png)", "[", "]", "(",
-        ")", "!", "`", "``", "|", "\n", "\r", "\u{7}", "https://e.com", "www.e.com", "://", "*", "_", "~", "\\", "GH-1",
-        "o/r#3", " ", "word", "é", "👍", "\u{200B}", "<!--", "-->", ":", "/", ".",
+        "@octocat",
+        "@",
+        "#12",
+        "#",
+        "<img src=x>",
+        "</details>",
+        "<",
+        ">",
+        "&",
+        "[a](http://e)",
+        "![p](x.png)",
+        "[",
+        "]",
+        "(",
+        ")",
+        "!",
+        "`",
+        "``",
+        "|",
+        "\n",
+        "\r",
+        "\u{7}",
+        "https://e.com",
+        "www.e.com",
+        "://",
+        "*",
+        "_",
+        "~",
+        "\\",
+        "GH-1",
+        "o/r#3",
+        " ",
+        "word",
+        "é",
+        "👍",
+        "\u{200B}",
+        "<!--",
+        "-->",
+        ":",
+        "/",
+        ".",
     ]);
     prop::collection::vec(pieces, 0..40).prop_map(|p| p.concat())
 }
@@ -27,7 +65,9 @@ fn live_parts(markdown: &str) -> Vec<String> {
         match event {
             Event::Html(h) | Event::InlineHtml(h) => found.push(format!("html {h}")),
             Event::Start(Tag::Link { .. }) | Event::Start(Tag::Image { .. }) => found.push("link or image".into()),
-            Event::Text(t) if mention.is_match(&t) || t.contains("://") || t.to_lowercase().contains("www.") => found.push(format!("text {t}")),
+            Event::Text(t) if mention.is_match(&t) || t.contains("://") || t.to_lowercase().contains("www.") => {
+                found.push(format!("text {t}"))
+            }
             _ => {}
         }
     }
@@ -65,17 +105,63 @@ proptest! {
 /// JSON shaped like GitHub's payloads: their keys, any values, some nesting.
 fn payload() -> impl Strategy<Value = serde_json::Value> {
     let key = prop::sample::select(vec![
-        "action", "pull_request", "number", "head", "base", "sha", "ref", "repo", "repository", "owner", "login", "name", "full_name",
-        "clone_url", "default_branch", "fork", "installation", "id", "before", "after", "deleted", "commits", "message", "comment",
-        "body", "user", "type", "issue", "check_run", "pull_requests", "draft", "state", "title", "account", "repositories",
+        "action",
+        "pull_request",
+        "number",
+        "head",
+        "base",
+        "sha",
+        "ref",
+        "repo",
+        "repository",
+        "owner",
+        "login",
+        "name",
+        "full_name",
+        "clone_url",
+        "default_branch",
+        "fork",
+        "installation",
+        "id",
+        "before",
+        "after",
+        "deleted",
+        "commits",
+        "message",
+        "comment",
+        "body",
+        "user",
+        "type",
+        "issue",
+        "check_run",
+        "pull_requests",
+        "draft",
+        "state",
+        "title",
+        "account",
+        "repositories",
     ]);
     let leaf = prop_oneof![
         Just(serde_json::Value::Null),
         any::<bool>().prop_map(serde_json::Value::from),
         any::<i64>().prop_map(serde_json::Value::from),
         any::<u64>().prop_map(serde_json::Value::from),
-        prop::sample::select(vec!["opened", "synchronize", "created", "rerequested", "precis", "/precis summarize", "Bot", "0000000000000000000000000000000000000000", "refs/heads/main", "main", "", "o", "r"])
-            .prop_map(serde_json::Value::from),
+        prop::sample::select(vec![
+            "opened",
+            "synchronize",
+            "created",
+            "rerequested",
+            "precis",
+            "/precis summarize",
+            "Bot",
+            "0000000000000000000000000000000000000000",
+            "refs/heads/main",
+            "main",
+            "",
+            "o",
+            "r"
+        ])
+        .prop_map(serde_json::Value::from),
         ".*".prop_map(serde_json::Value::from),
     ];
     leaf.prop_recursive(4, 64, 8, move |inner| {

@@ -19,7 +19,13 @@ struct Server {
 async fn start() -> Server {
     let data = tempfile::tempdir().unwrap();
     let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open(&data.path().join("jobs.db")).unwrap());
-    let state = AppState { secret: Arc::new(b"secret".to_vec()), queue, metrics: Arc::new(Metrics::default()), wake: Default::default(), metrics_token: None };
+    let state = AppState {
+        secret: Arc::new(b"secret".to_vec()),
+        queue,
+        metrics: Arc::new(Metrics::default()),
+        wake: Default::default(),
+        metrics_token: None,
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -31,8 +31,14 @@ fn facts_are_computed_from_the_change() {
     repo.write("web/index.ts", "export function oldName() {}\n");
     let base = repo.commit("base");
     repo.write("Cargo.toml", "[package]\nname = \"demo\"\n\n[dependencies]\nserde = \"1.0.200\"\ntokio = { version = \"1.40\", features = [\"rt\"] }\n");
-    repo.write("src/lib.rs", rust_file("core", 2) + "pub fn fresh() -> u8 {\n    unsafe { std::hint::unreachable_unchecked() }\n}\n");
-    repo.write("app/util.py", "def helper():\n    return 2\n\ndef added_api(x):\n    return x\n\ndef _private():\n    pass\n");
+    repo.write(
+        "src/lib.rs",
+        rust_file("core", 2) + "pub fn fresh() -> u8 {\n    unsafe { std::hint::unreachable_unchecked() }\n}\n",
+    );
+    repo.write(
+        "app/util.py",
+        "def helper():\n    return 2\n\ndef added_api(x):\n    return x\n\ndef _private():\n    pass\n",
+    );
     repo.write("web/index.ts", "export function newName() {}\n");
     repo.write(".github/workflows/ci.yml", "on: push\njobs: {}\n");
     repo.write("tests/lib_test.rs", "#[test]\nfn t() {}\n");
@@ -42,18 +48,33 @@ fn facts_are_computed_from_the_change() {
 
     let summary = summarize_range(&repo, &base, Arc::new(FakeSource::new("m")), AuthorContext::default());
     let facts = summary.facts.as_ref().expect("a change has facts");
-    assert!(facts.api.added.contains(&"fresh".to_string()) && facts.api.added.contains(&"added_api".to_string()), "{:?}", facts.api);
-    assert!(facts.api.added.contains(&"newName".to_string()) && facts.api.removed.contains(&"oldName".to_string()), "{:?}", facts.api);
+    assert!(
+        facts.api.added.contains(&"fresh".to_string()) && facts.api.added.contains(&"added_api".to_string()),
+        "{:?}",
+        facts.api
+    );
+    assert!(
+        facts.api.added.contains(&"newName".to_string()) && facts.api.removed.contains(&"oldName".to_string()),
+        "{:?}",
+        facts.api
+    );
     assert!(!facts.api.added.iter().any(|n| n == "_private"));
     let serde = facts.dependencies.iter().find(|d| d.name == "serde").expect("serde moved");
     assert_eq!((serde.from.as_deref(), serde.to.as_deref()), (Some("1.0.100"), Some("1.0.200")));
-    assert!(facts.dependencies.iter().any(|d| d.name == "tokio" && d.from.is_none() && d.to.as_deref() == Some("1.40")));
+    assert!(facts
+        .dependencies
+        .iter()
+        .any(|d| d.name == "tokio" && d.from.is_none() && d.to.as_deref() == Some("1.40")));
     assert!(facts.dependencies.iter().any(|d| d.name == "regex" && d.to.is_none()));
     assert_eq!(facts.tests, vec!["tests/lib_test.rs"]);
     assert_eq!(facts.ci, vec![".github/workflows/ci.yml"]);
     assert_eq!(facts.migrations, vec!["db/migrations/002_add.sql"]);
     assert!(facts.flags.iter().any(|f| f.starts_with("src/lib.rs: adds `unsafe`")), "{:?}", facts.flags);
-    assert!(facts.flags.iter().any(|f| f.starts_with("src/config.rs: adds a secret-looking string")), "{:?}", facts.flags);
+    assert!(
+        facts.flags.iter().any(|f| f.starts_with("src/config.rs: adds a secret-looking string")),
+        "{:?}",
+        facts.flags
+    );
     assert_eq!(facts.label, "feature");
     assert_eq!(facts.review_size, "M", "{} files, +{} −{}", facts.files, facts.additions, facts.deletions);
 
@@ -81,7 +102,10 @@ fn an_invented_name_is_dropped_and_kept_in_the_json() {
     let markdown = to_markdown(&summary, COMMENT_LIMIT);
     assert!(!markdown.contains("prompt_budget"), "{markdown}");
     assert!(markdown.contains("in a small, self-contained way."), "the grounded sentence stays: {markdown}");
-    assert!(summary.dropped.iter().any(|d| d.dropped.sentence.contains("prompt_budget") && d.dropped.reason.contains("does not contain")));
+    assert!(summary
+        .dropped
+        .iter()
+        .any(|d| d.dropped.sentence.contains("prompt_budget") && d.dropped.reason.contains("does not contain")));
     assert!(summary.stats.grounding < 1.0 && summary.stats.names_kept > 0);
     assert!(summary.files[0].summary.contains("`src/lib.rs`"), "a real name is kept: {}", summary.files[0].summary);
 }
@@ -134,15 +158,24 @@ fn the_authors_words_reach_the_model_and_title_the_change() {
     repo.commit("fix(retry): wait before the last attempt too\n\nThe last retry slept 0 s.");
     let source = Arc::new(FakeSource::new("m"));
     let summary = summarize_range(&repo, &base, source.clone(), AuthorContext::default());
-    assert_eq!((summary.title.as_str(), summary.title_from), ("fix(retry): wait before the last attempt too", Origin::Author));
+    assert_eq!(
+        (summary.title.as_str(), summary.title_from),
+        ("fix(retry): wait before the last attempt too", Origin::Author)
+    );
     assert_eq!(summary.facts.as_ref().unwrap().label, "fix");
     let prompts = source.prompts();
-    assert!(prompts.iter().any(|p| p.contains("\"fix(retry): wait before the last attempt too\" (their words")), "{prompts:#?}");
+    assert!(
+        prompts.iter().any(|p| p.contains("\"fix(retry): wait before the last attempt too\" (their words")),
+        "{prompts:#?}"
+    );
     assert!(prompts.iter().all(|p| !p.contains("Write a title")), "the author's title is not asked of the model");
 
     // A pull request's title and body win over the commits.
     let source = Arc::new(FakeSource::new("m"));
-    let author = AuthorContext::pull_request(Some("Retry: sleep before every attempt"), Some("<!-- template -->\nFlaky CI on slow runners."));
+    let author = AuthorContext::pull_request(
+        Some("Retry: sleep before every attempt"),
+        Some("<!-- template -->\nFlaky CI on slow runners."),
+    );
     let summary = summarize_range(&repo, &base, source.clone(), author);
     assert_eq!(summary.title, "Retry: sleep before every attempt");
     assert!(source.prompts().iter().any(|p| p.contains("Flaky CI on slow runners.") && !p.contains("template")));
@@ -158,10 +191,15 @@ fn a_format_patch_header_is_the_authors_and_a_plain_diff_gets_a_model_title() {
     repo.commit("retry: wait before the last attempt");
     let mail = repo.git(&["format-patch", "-1", "--stdout"]);
     let summarize = |bytes: Vec<u8>| {
-        summarizer(Arc::new(FakeSource::new("m"))).summarize(&Input::Patch { bytes, name: "p".into() }, &Settings::default(), &AuthorContext::default()).unwrap()
+        summarizer(Arc::new(FakeSource::new("m")))
+            .summarize(&Input::Patch { bytes, name: "p".into() }, &Settings::default(), &AuthorContext::default())
+            .unwrap()
     };
     let from_mail = summarize(mail.clone().into_bytes());
-    assert_eq!((from_mail.title.as_str(), from_mail.title_from), ("retry: wait before the last attempt", Origin::Author));
+    assert_eq!(
+        (from_mail.title.as_str(), from_mail.title_from),
+        ("retry: wait before the last attempt", Origin::Author)
+    );
     let plain = mail[mail.find("diff --git").unwrap()..].to_string();
     let from_diff = summarize(plain.into_bytes());
     assert_eq!(from_diff.title_from, Origin::Model, "{}", from_diff.title);
@@ -180,7 +218,10 @@ fn a_codebase_gets_codebase_facts_and_no_change_columns() {
         .unwrap();
     let codebase = summary.codebase.as_ref().expect("codebase facts");
     assert_eq!(codebase.languages[0].0, "Rust");
-    assert!(codebase.entry_points.contains(&"src/lib.rs".to_string()) && codebase.entry_points.contains(&"src/main.rs".to_string()));
+    assert!(
+        codebase.entry_points.contains(&"src/lib.rs".to_string())
+            && codebase.entry_points.contains(&"src/main.rs".to_string())
+    );
     assert!(summary.facts.is_none());
     let markdown = to_markdown(&summary, COMMENT_LIMIT);
     assert!(markdown.contains("| File | Lines | What it does |") && !markdown.contains("added +"), "{markdown}");

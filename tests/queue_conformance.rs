@@ -10,9 +10,9 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use postgres_support::TestDatabase;
 use precis::app::queue::{Accepted, JobQueue, JobSpec, PgQueue, Policy, RepoRef, SqliteQueue};
 use precis::github::{PullNumber, RepoName};
-use postgres_support::TestDatabase;
 
 enum Store {
     Sqlite(tempfile::TempDir),
@@ -76,7 +76,10 @@ fn dedup(store: Store) {
     // Many replicas racing with one delivery id: exactly one queues it.
     let queues: Vec<_> = (0..4).map(|_| store.queue()).collect();
     let outcomes: Vec<Accepted> = std::thread::scope(|scope| {
-        let handles: Vec<_> = queues.iter().map(|q| scope.spawn(|| q.accept("d3", "pull_request", Some(&pr(1, 8, "h"))).unwrap())).collect();
+        let handles: Vec<_> = queues
+            .iter()
+            .map(|q| scope.spawn(|| q.accept("d3", "pull_request", Some(&pr(1, 8, "h"))).unwrap()))
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert_eq!(outcomes.iter().filter(|o| matches!(o, Accepted::Queued(_))).count(), 1, "{outcomes:?}");
@@ -102,7 +105,12 @@ fn supersession(store: Store) {
         for (index, q) in queues.iter().enumerate() {
             scope.spawn(move || {
                 for round in 0..10 {
-                    q.accept(&format!("c-{index}-{round}"), "pull_request", Some(&pr(1, 11, &format!("c{index}{round}")))).unwrap();
+                    q.accept(
+                        &format!("c-{index}-{round}"),
+                        "pull_request",
+                        Some(&pr(1, 11, &format!("c{index}{round}"))),
+                    )
+                    .unwrap();
                 }
             });
         }
@@ -138,7 +146,13 @@ fn per_pull_request_exclusivity(store: Store) {
         scope.spawn(|| {
             for round in 0..6 {
                 for number in 0..5 {
-                    feeder.accept(&format!("f-{round}-{number}"), "pull_request", Some(&pr(2, 100 + number, &format!("f{round}")))).unwrap();
+                    feeder
+                        .accept(
+                            &format!("f-{round}-{number}"),
+                            "pull_request",
+                            Some(&pr(2, 100 + number, &format!("f{round}"))),
+                        )
+                        .unwrap();
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -252,7 +266,8 @@ fn per_installation_cap(store: Store) {
     assert!(a.finish(first.id, None).unwrap());
     assert_eq!(installation_of(&b.claim().unwrap().unwrap().spec), 1);
     // Racing replicas keep the cap too.
-    let store_queues: Vec<_> = (0..4).map(|_| store.open(Policy { per_installation: 1, ..Policy::default() })).collect();
+    let store_queues: Vec<_> =
+        (0..4).map(|_| store.open(Policy { per_installation: 1, ..Policy::default() })).collect();
     for n in 10..20 {
         a.accept(&format!("c{n}"), "pull_request", Some(&pr(3, n, "h"))).unwrap();
     }
@@ -381,7 +396,8 @@ fn postgres_migrations_are_safe_when_replicas_start_together() {
     let database = TestDatabase::create();
     let url = database.url.clone();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..6).map(|_| scope.spawn(|| PgQueue::connect(&url, Policy::default()).map(drop))).collect();
+        let handles: Vec<_> =
+            (0..6).map(|_| scope.spawn(|| PgQueue::connect(&url, Policy::default()).map(drop))).collect();
         for handle in handles {
             handle.join().unwrap().unwrap();
         }

@@ -68,10 +68,8 @@ fn chat_prompts_tokenize_like_llama_cpp() {
     }
     let model = model();
     for case in fixture().generation {
-        let text = model
-            .codec
-            .render_chat(&[Message::new("system", &case.system), Message::new("user", &case.user)])
-            .unwrap();
+        let text =
+            model.codec.render_chat(&[Message::new("system", &case.system), Message::new("user", &case.user)]).unwrap();
         assert_eq!(model.codec.encode(&text).unwrap(), case.prompt_ids, "prompt {:?}", case.user);
     }
 }
@@ -94,7 +92,8 @@ fn greedy_continuations_follow_the_references() {
         let n = case.continuation.len();
         let generation = model.generate(&case.prompt_ids, &GenerateParams::greedy(n), |_| {}).unwrap();
         same_llama += usize::from(generation.tokens == case.continuation);
-        same_exact += usize::from(generation.tokens[..] == case.exact_continuation[..n.min(case.exact_continuation.len())]);
+        same_exact +=
+            usize::from(generation.tokens[..] == case.exact_continuation[..n.min(case.exact_continuation.len())]);
     }
     eprintln!("identical first 20 tokens: llama.cpp {same_llama}/10, float64 reference {same_exact}/10");
     assert!(same_llama >= 6, "llama.cpp agreement fell to {same_llama}/10");
@@ -107,7 +106,13 @@ fn generate_streams_the_answer_and_reports_stats() {
         return;
     }
     let out = common::precis()
-        .args(["generate", "--prompt", "Name the Rust keyword that declares a function. One word.", "--max-new-tokens", "8"])
+        .args([
+            "generate",
+            "--prompt",
+            "Name the Rust keyword that declares a function. One word.",
+            "--max-new-tokens",
+            "8",
+        ])
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();

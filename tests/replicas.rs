@@ -165,7 +165,8 @@ impl Drop for Replica {
 fn http(address: SocketAddr, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
     let mut stream = TcpStream::connect(address).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -202,15 +203,19 @@ fn make_repository(dir: &Path, numbers: &[u64], heads: usize) -> (String, HashMa
     let mut stream = String::new();
     let file = |name: &str, items: usize| common::rust_file(name, items);
     let blob = |text: &str| format!("data {}\n{text}\n", text.len());
-    let commit = |stream: &mut String, reference: &str, mark: usize, from: usize, path: &str, text: &str, message: &str| {
-        stream.push_str(&format!("commit {reference}\nmark :{mark}\ncommitter Test <test@example.com> {} +0000\n", 1_700_000_000 + mark));
-        stream.push_str(&blob(message));
-        if from > 0 {
-            stream.push_str(&format!("from :{from}\n"));
-        }
-        stream.push_str(&format!("M 644 inline {path}\n"));
-        stream.push_str(&blob(text));
-    };
+    let commit =
+        |stream: &mut String, reference: &str, mark: usize, from: usize, path: &str, text: &str, message: &str| {
+            stream.push_str(&format!(
+                "commit {reference}\nmark :{mark}\ncommitter Test <test@example.com> {} +0000\n",
+                1_700_000_000 + mark
+            ));
+            stream.push_str(&blob(message));
+            if from > 0 {
+                stream.push_str(&format!("from :{from}\n"));
+            }
+            stream.push_str(&format!("M 644 inline {path}\n"));
+            stream.push_str(&blob(text));
+        };
     commit(&mut stream, "refs/heads/main", 1, 0, "src/lib.rs", &file("core", 2), "base");
     let mut mark = 1;
     let mut marks: HashMap<u64, Vec<usize>> = HashMap::new();
@@ -219,7 +224,15 @@ fn make_repository(dir: &Path, numbers: &[u64], heads: usize) -> (String, HashMa
         for round in 0..heads {
             mark += 1;
             let path = format!("src/pull_{number}.rs");
-            commit(&mut stream, &format!("refs/pull/{number}/head"), mark, from, &path, &file(&format!("p{number}"), round + 1), &format!("pr {number} round {round}"));
+            commit(
+                &mut stream,
+                &format!("refs/pull/{number}/head"),
+                mark,
+                from,
+                &path,
+                &file(&format!("p{number}"), round + 1),
+                &format!("pr {number} round {round}"),
+            );
             marks.entry(number).or_default().push(mark);
             from = mark;
         }
@@ -243,7 +256,8 @@ fn make_repository(dir: &Path, numbers: &[u64], heads: usize) -> (String, HashMa
             (mark.trim_start_matches(':').parse().unwrap(), sha.to_string())
         })
         .collect();
-    let heads = marks.into_iter().map(|(number, marks)| (number, marks.iter().map(|m| shas[m].clone()).collect())).collect();
+    let heads =
+        marks.into_iter().map(|(number, marks)| (number, marks.iter().map(|m| shas[m].clone()).collect())).collect();
     (shas[&1].clone(), heads)
 }
 
@@ -314,11 +328,18 @@ fn replicas_survive_a_killed_worker_and_a_restart() {
         dir
     };
     let git_url = format!("file://{}", git.display());
-    let worker_settings =
-        [("PRECIS_LEASE_SECONDS", "3"), ("PRECIS_TEST_WORKERS", "2"), ("PRECIS_TEST_MODEL_MS", "60"), ("PRECIS_GIT_URL", git_url.as_str())];
+    let worker_settings = [
+        ("PRECIS_LEASE_SECONDS", "3"),
+        ("PRECIS_TEST_WORKERS", "2"),
+        ("PRECIS_TEST_MODEL_MS", "60"),
+        ("PRECIS_GIT_URL", git_url.as_str()),
+    ];
     let web = Replica::start("web", &database.url, &fake.url, &data("web"), &[]);
-    let mut workers: Vec<Option<Replica>> =
-        (0..3).map(|i| Some(Replica::start("worker", &database.url, &fake.url, &data(&format!("worker{i}")), &worker_settings))).collect();
+    let mut workers: Vec<Option<Replica>> = (0..3)
+        .map(|i| {
+            Some(Replica::start("worker", &database.url, &fake.url, &data(&format!("worker{i}")), &worker_settings))
+        })
+        .collect();
 
     // Roles: the web replica takes webhooks and says so in /metrics; a worker answers health and metrics, not webhooks.
     let (status, metrics) = http(web.address, "GET", "/metrics", &[], b"");
@@ -348,7 +369,8 @@ fn replicas_survive_a_killed_worker_and_a_restart() {
     eprintln!("{:.1} s: 200 deliveries sent", started.elapsed().as_secs_f64());
     // SIGKILL the first worker while it holds a job.
     let victim = workers[0].as_ref().unwrap().pid();
-    let held_by_victim = format!("SELECT id FROM precis_jobs WHERE state = 'running' AND lease_owner LIKE '%:{victim}:%'");
+    let held_by_victim =
+        format!("SELECT id FROM precis_jobs WHERE state = 'running' AND lease_owner LIKE '%:{victim}:%'");
     wait_for("the first worker to hold a job", Duration::from_secs(60), || !database.query(&held_by_victim).is_empty());
     workers[0].take().unwrap().child.kill().unwrap();
     let killed: Vec<String> = database.query(&held_by_victim).into_iter().filter_map(|row| row[0].clone()).collect();
@@ -377,24 +399,37 @@ fn replicas_survive_a_killed_worker_and_a_restart() {
     for job in &killed {
         let row = &database.query(&format!("SELECT state, attempts FROM precis_jobs WHERE id = {job}"))[0];
         let (state, attempts) = (row[0].as_deref().unwrap(), row[1].as_deref().unwrap());
-        assert!((state == "done" && attempts == "2") || state == "superseded", "job {job}: {state} after {attempts} attempt(s)");
+        assert!(
+            (state == "done" && attempts == "2") || state == "superseded",
+            "job {job}: {state} after {attempts} attempt(s)"
+        );
     }
 
     let comments = fake.comments();
     let runs = fake.check_runs();
     let requests = fake.requests();
     let mut completions: HashMap<String, usize> = HashMap::new();
-    for request in requests.iter().filter(|r| r.method == "PATCH" && r.path.contains("/check-runs/") && r.body["status"] == "completed") {
+    for request in requests
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path.contains("/check-runs/") && r.body["status"] == "completed")
+    {
         let id: u64 = request.path.rsplit('/').next().unwrap().parse().unwrap();
         *completions.entry(runs[&id]["head_sha"].as_str().unwrap().to_string()).or_default() += 1;
     }
     for (number, head) in &newest {
         let mine: Vec<_> = comments.iter().filter(|c| c.0 == *number).collect();
         assert_eq!(mine.len(), 1, "pull request {number}: one comment");
-        assert!(mine[0].2.contains(&format!("Describes {}.", &head[..7])), "pull request {number} describes its newest commit: {}", mine[0].2);
+        assert!(
+            mine[0].2.contains(&format!("Describes {}.", &head[..7])),
+            "pull request {number} describes its newest commit: {}",
+            mine[0].2
+        );
         let checks: Vec<_> = runs.values().filter(|run| run["head_sha"] == head.as_str()).collect();
         assert_eq!(checks.len(), 1, "pull request {number}: one check run on its newest commit");
-        assert_eq!((checks[0]["status"].as_str(), checks[0]["conclusion"].as_str()), (Some("completed"), Some("success")));
+        assert_eq!(
+            (checks[0]["status"].as_str(), checks[0]["conclusion"].as_str()),
+            (Some("completed"), Some("success"))
+        );
     }
     // Nothing summarized twice after it completed.
     for (head, count) in &completions {
@@ -454,13 +489,21 @@ fn losing_the_database_answers_503_and_workers_wait() {
     let _guard = runtime.enter();
     let fake = runtime.block_on(FakeGitHub::start());
     let proxy = runtime.block_on(Proxy::start(postgres_support::server_address()));
-    let queue: Arc<dyn JobQueue> = Arc::new(PgQueue::connect(&database.url_via(proxy.address), Policy::default()).unwrap());
+    let queue: Arc<dyn JobQueue> =
+        Arc::new(PgQueue::connect(&database.url_via(proxy.address), Policy::default()).unwrap());
     let metrics = Arc::new(Metrics::default());
-    let state = AppState { secret: Arc::new(SECRET.as_bytes().to_vec()), queue: queue.clone(), metrics: metrics.clone(), wake: Default::default(), metrics_token: None };
+    let state = AppState {
+        secret: Arc::new(SECRET.as_bytes().to_vec()),
+        queue: queue.clone(),
+        metrics: metrics.clone(),
+        wake: Default::default(),
+        metrics_token: None,
+    };
     let data = tempfile::tempdir().unwrap();
-    let github = GitHub::new(&fake.url, Some(AppCredentials::new(1, &std::fs::read_to_string(key_path()).unwrap()).unwrap()))
-        .unwrap()
-        .with_timing(Duration::ZERO, Duration::from_millis(50), Duration::from_secs(1));
+    let github =
+        GitHub::new(&fake.url, Some(AppCredentials::new(1, &std::fs::read_to_string(key_path()).unwrap()).unwrap()))
+            .unwrap()
+            .with_timing(Duration::ZERO, Duration::from_millis(50), Duration::from_secs(1));
     let worker = Worker {
         queue: queue.clone(),
         github: Arc::new(github),
@@ -489,7 +532,9 @@ fn losing_the_database_answers_503_and_workers_wait() {
         let worker = worker.clone();
         async move { worker.run_one().await.unwrap() }
     });
-    wait_for("the job to start", Duration::from_secs(30), || database.count("SELECT count(*) FROM precis_jobs WHERE state = 'running'") == 1);
+    wait_for("the job to start", Duration::from_secs(30), || {
+        database.count("SELECT count(*) FROM precis_jobs WHERE state = 'running'") == 1
+    });
     // A second worker waits for work in its loop meanwhile.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let looping = runtime.spawn(worker.clone().run(Default::default(), stopped));
@@ -507,7 +552,9 @@ fn losing_the_database_answers_503_and_workers_wait() {
     assert_eq!(database.count("SELECT count(*) FROM precis_jobs WHERE state = 'done'"), 1);
     // The redelivery is accepted now, and the waiting worker runs it.
     assert_eq!(deliver("d-2", 8), StatusCode::ACCEPTED);
-    wait_for("the second job", Duration::from_secs(30), || database.count("SELECT count(*) FROM precis_jobs WHERE state = 'done'") == 2);
+    wait_for("the second job", Duration::from_secs(30), || {
+        database.count("SELECT count(*) FROM precis_jobs WHERE state = 'done'") == 2
+    });
     let _ = stop.send(true);
     runtime.block_on(looping).unwrap();
     assert_eq!(fake.comments().len(), 2);
@@ -580,7 +627,11 @@ fn the_binary_checks_the_database_and_web_needs_no_model() {
     web.address = address;
     assert_eq!(http(address, "GET", "/healthz", &[], b"").0, 200);
     let body = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
-    let headers = [("X-GitHub-Event", "ping".to_string()), ("X-GitHub-Delivery", "p-1".to_string()), ("X-Hub-Signature-256", sign(b"s", body))];
+    let headers = [
+        ("X-GitHub-Event", "ping".to_string()),
+        ("X-GitHub-Delivery", "p-1".to_string()),
+        ("X-Hub-Signature-256", sign(b"s", body)),
+    ];
     assert_eq!(http(address, "POST", "/webhook", &headers, body).0, 202);
     assert_eq!(database.count("SELECT count(*) FROM precis_deliveries"), 1);
     web.stop();
@@ -597,11 +648,14 @@ fn poison_jobs_are_given_up_and_transient_failures_retried() {
     let _guard = runtime.enter();
     let fake = runtime.block_on(FakeGitHub::start());
     let data = tempfile::tempdir().unwrap();
-    let policy = Policy { lease: Duration::from_millis(300), retry_after: Duration::from_millis(200), ..Policy::default() };
-    let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open_with(&data.path().join("jobs.db"), policy.clone()).unwrap());
-    let github = GitHub::new(&fake.url, Some(AppCredentials::new(1, &std::fs::read_to_string(key_path()).unwrap()).unwrap()))
-        .unwrap()
-        .with_timing(Duration::ZERO, Duration::from_millis(10), Duration::from_secs(1));
+    let policy =
+        Policy { lease: Duration::from_millis(300), retry_after: Duration::from_millis(200), ..Policy::default() };
+    let queue: Arc<dyn JobQueue> =
+        Arc::new(SqliteQueue::open_with(&data.path().join("jobs.db"), policy.clone()).unwrap());
+    let github =
+        GitHub::new(&fake.url, Some(AppCredentials::new(1, &std::fs::read_to_string(key_path()).unwrap()).unwrap()))
+            .unwrap()
+            .with_timing(Duration::ZERO, Duration::from_millis(10), Duration::from_secs(1));
     let worker = Worker {
         queue: queue.clone(),
         github: Arc::new(github),
@@ -612,7 +666,8 @@ fn poison_jobs_are_given_up_and_transient_failures_retried() {
     };
     let (base, heads) = make_repository(&repository_dir(data.path(), 1), &[7, 8], 1);
     let spec = |number: u64| -> precis::app::queue::JobSpec {
-        let payload: serde_json::Value = serde_json::from_slice(&pull_request_payload(1, number, &base, &heads[&number][0], 0)).unwrap();
+        let payload: serde_json::Value =
+            serde_json::from_slice(&pull_request_payload(1, number, &base, &heads[&number][0], 0)).unwrap();
         match precis::app::routing::route("pull_request", &payload) {
             precis::app::routing::Routed::Job(spec) => spec,
             other => panic!("{other:?}"),
@@ -621,7 +676,11 @@ fn poison_jobs_are_given_up_and_transient_failures_retried() {
 
     // The poison job: three processes claim it, open its check run, and die.
     queue.accept("poison", "pull_request", Some(&spec(7))).unwrap();
-    fake.state.lock().unwrap().check_runs.insert(5000, json!({"name": "precis", "head_sha": heads[&7][0], "status": "in_progress"}));
+    fake.state
+        .lock()
+        .unwrap()
+        .check_runs
+        .insert(5000, json!({"name": "precis", "head_sha": heads[&7][0], "status": "in_progress"}));
     for attempt in 1..=3 {
         let dying = SqliteQueue::open_with(&data.path().join("jobs.db"), policy.clone()).unwrap();
         let job = dying.claim().unwrap().expect("claimed again once the lease ran out");

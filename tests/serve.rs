@@ -50,12 +50,16 @@ fn missing_or_bad_settings_fail_at_start() {
     assert!(serve_error(&[("PRECIS_APP_ID", "abc")]).contains("is not a number"));
     assert!(serve_error(&[("PRECIS_APP_ID", "1")]).contains("PRECIS_PRIVATE_KEY is not set"));
     assert!(serve_error(&[("PRECIS_APP_ID", "1"), ("PRECIS_PRIVATE_KEY", "/no/key.pem")]).contains("cannot be read"));
-    assert!(serve_error(&[("PRECIS_APP_ID", "1"), ("PRECIS_PRIVATE_KEY", "-----BEGIN nonsense")]).contains("not an RSA key"));
-    assert!(serve_error(&[("PRECIS_APP_ID", "1"), ("PRECIS_PRIVATE_KEY", key)]).contains("PRECIS_WEBHOOK_SECRET is not set"));
+    assert!(serve_error(&[("PRECIS_APP_ID", "1"), ("PRECIS_PRIVATE_KEY", "-----BEGIN nonsense")])
+        .contains("not an RSA key"));
+    assert!(serve_error(&[("PRECIS_APP_ID", "1"), ("PRECIS_PRIVATE_KEY", key)])
+        .contains("PRECIS_WEBHOOK_SECRET is not set"));
     let base = [("PRECIS_APP_ID", "1"), ("PRECIS_PRIVATE_KEY", key), ("PRECIS_WEBHOOK_SECRET", "s")];
-    assert!(serve_error(&[&base[..], &[("PRECIS_LISTEN", "nowhere")]].concat()).contains("PRECIS_LISTEN `nowhere` is not an address"));
+    assert!(serve_error(&[&base[..], &[("PRECIS_LISTEN", "nowhere")]].concat())
+        .contains("PRECIS_LISTEN `nowhere` is not an address"));
     assert!(serve_error(&[&base[..], &[("PRECIS_GITHUB_API_URL", "not a url")]].concat()).contains("is not a URL"));
-    assert!(serve_error(&[&base[..], &[("PRECIS_GIT_URL", "github.com")]].concat()).contains("PRECIS_GIT_URL `github.com` is not a git host URL"));
+    assert!(serve_error(&[&base[..], &[("PRECIS_GIT_URL", "github.com")]].concat())
+        .contains("PRECIS_GIT_URL `github.com` is not a git host URL"));
     // The model is loaded last: every setting was fine.
     assert!(serve_error(&base).contains("model folder no/such/model does not exist"));
 }

@@ -41,7 +41,12 @@ fn listed_reason(summary: &Value, path: &str) -> String {
 }
 
 fn file<'a>(summary: &'a Value, path: &str) -> &'a Value {
-    summary["files"].as_array().unwrap().iter().find(|f| f["path"] == path).unwrap_or_else(|| panic!("{path} not summarized"))
+    summary["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == path)
+        .unwrap_or_else(|| panic!("{path} not summarized"))
 }
 
 /// Nothing appears twice, in the files or between files and the listing.
@@ -132,13 +137,24 @@ fn an_empty_change_needs_no_model() {
     repo.write("a.rs", "fn a() {}\n");
     let base = repo.commit("base");
     let out = common::precis()
-        .args(["summarize", repo.path().to_str().unwrap(), "--diff", &format!("{base}..{base}"), "--model", "no/such/model"])
+        .args([
+            "summarize",
+            repo.path().to_str().unwrap(),
+            "--diff",
+            &format!("{base}..{base}"),
+            "--model",
+            "no/such/model",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8(out.stdout).unwrap().starts_with("### No changes\n"));
 
-    let out = common::precis().args(["summarize", "--patch", "-", "--model", "no/such/model"]).write_stdin("").output().unwrap();
+    let out = common::precis()
+        .args(["summarize", "--patch", "-", "--model", "no/such/model"])
+        .write_stdin("")
+        .output()
+        .unwrap();
     assert!(out.status.success());
 }
 
@@ -189,7 +205,12 @@ fn a_patch_on_stdin_reads_like_the_range_and_answers_are_deterministic() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let from_patch: Value = serde_json::from_slice(&out.stdout).unwrap();
     let shape = |s: &Value| -> Vec<(Value, Value, Value)> {
-        s["files"].as_array().unwrap().iter().map(|f| (f["path"].clone(), f["status"].clone(), f["summary"].clone())).collect()
+        s["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["path"].clone(), f["status"].clone(), f["summary"].clone()))
+            .collect()
     };
     assert_eq!(shape(&from_range), shape(&from_patch), "same hunks, same greedy answers");
     assert_eq!(listed_reason(&from_range, "src/c.rs"), "no_content_change");
@@ -210,7 +231,15 @@ fn quality_best_from_the_command_line_is_deterministic() {
     repo.commit("head");
     let run = || {
         let out = common::precis()
-            .args(["summarize", repo.path().to_str().unwrap(), "--diff", &format!("{base}..HEAD"), "--format", "json", "--no-cache"])
+            .args([
+                "summarize",
+                repo.path().to_str().unwrap(),
+                "--diff",
+                &format!("{base}..HEAD"),
+                "--format",
+                "json",
+                "--no-cache",
+            ])
             .args(["--quality", "best", "--device", "cpu", "--model"])
             .arg(common::tiny_model())
             .output()
@@ -221,7 +250,10 @@ fn quality_best_from_the_command_line_is_deterministic() {
     let (first, second) = (run(), run());
     assert_eq!(first["stats"]["candidates"], 4);
     // Sampled candidates have fixed seeds: the same input gives the same summary.
-    assert_eq!((&first["overview"], &first["files"][0]["summary"]), (&second["overview"], &second["files"][0]["summary"]));
+    assert_eq!(
+        (&first["overview"], &first["files"][0]["summary"]),
+        (&second["overview"], &second["files"][0]["summary"])
+    );
 }
 
 #[test]
@@ -272,7 +304,10 @@ fn bad_settings_and_ranges_are_one_line_errors() {
     repo.write(".github/precis.yml", "quality: perfect\n");
     assert!(error(&[root]).contains("quality: unknown variant `perfect`, expected one of `auto`, `fast`, `best`"));
     let out = common::precis().args(["summarize", root, "--quality", "perfect"]).output().unwrap();
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("unknown quality `perfect`; use auto, fast or best"));
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("unknown quality `perfect`; use auto, fast or best")
+    );
     repo.write("bad.patch", "this is not a diff\n");
     let patch = repo.path().join("bad.patch");
     assert!(error(&["--patch", patch.to_str().unwrap()]).contains("is not a unified diff (no patch found)"));
@@ -323,7 +358,9 @@ fn real_model_summary_is_faithful_to_the_change() {
         "src/duration.rs",
         "use std::time::Duration;\n\n/// Parses \"150ms\", \"2s\" or \"5m\" into a Duration.\npub fn parse_duration(text: &str) -> Option<Duration> {\n    let split = text.find(|c: char| !c.is_ascii_digit())?;\n    let (number, unit) = text.split_at(split);\n    let number: u64 = number.parse().ok()?;\n    match unit {\n        \"ms\" => Some(Duration::from_millis(number)),\n        \"s\" => Some(Duration::from_secs(number)),\n        \"m\" => Some(Duration::from_secs(number * 60)),\n        _ => None,\n    }\n}\n",
     );
-    let clock = std::fs::read_to_string(repo.path().join("src/clock.rs")).unwrap().replace("pub fn now(", "pub fn elapsed_since_start(");
+    let clock = std::fs::read_to_string(repo.path().join("src/clock.rs"))
+        .unwrap()
+        .replace("pub fn now(", "pub fn elapsed_since_start(");
     repo.write("src/clock.rs", clock);
     repo.commit("head");
 
@@ -389,7 +426,20 @@ fn the_authors_words_from_the_command_line() {
     repo.commit("second");
     let patch = repo.git(&["diff", "HEAD~1", "HEAD"]);
     let out = common::precis()
-        .args(["summarize", "--patch", "-", "--format", "json", "--device", "cpu", "--title", "Add alpha_1", "--description", "Needed by the parser.", "--model"])
+        .args([
+            "summarize",
+            "--patch",
+            "-",
+            "--format",
+            "json",
+            "--device",
+            "cpu",
+            "--title",
+            "Add alpha_1",
+            "--description",
+            "Needed by the parser.",
+            "--model",
+        ])
         .arg(common::tiny_model())
         .write_stdin(patch)
         .output()

@@ -241,8 +241,10 @@ fn requests_join_and_leave_a_running_batch() {
 fn assert_join_and_leave(model: &mut precis::llm::Model) {
     use std::sync::{Arc, Mutex};
     let prompts = varied_prompts(7);
-    let alone: Vec<Vec<u32>> =
-        prompts.iter().map(|p| model.generate(p, &GenerateParams::greedy(4 + p.len() % 9), |_| {}).unwrap().tokens).collect();
+    let alone: Vec<Vec<u32>> = prompts
+        .iter()
+        .map(|p| model.generate(p, &GenerateParams::greedy(4 + p.len() % 9), |_| {}).unwrap().tokens)
+        .collect();
     // Room for three rows: the others wait, then join as rows finish.
     let results = Arc::new(Mutex::new(vec![Vec::new(); prompts.len()]));
     let mut batch = precis::llm::Batch::new(3);

@@ -44,7 +44,8 @@ impl Default for Metrics {
         let jobs = Family::<Labels, Gauge>::default();
         let queue_depth = Gauge::default();
         let summarize_seconds = Histogram::new(exponential_buckets(0.5, 2.0, 14));
-        let github_seconds = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.01, 2.0, 12)));
+        let github_seconds =
+            Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.01, 2.0, 12)));
         registry.register("deliveries", "Webhook deliveries by event and outcome", deliveries.clone());
         registry.register("jobs", "Jobs by state", jobs.clone());
         registry.register("queue_depth", "Jobs waiting", queue_depth.clone());
@@ -84,7 +85,11 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// after one request (no idle keep-alive), so half-sent requests and idle
 /// sockets cannot exhaust the process's descriptors or keep /healthz from
 /// answering. In-flight requests get a few seconds to finish at shutdown.
-pub async fn serve_connections(listener: tokio::net::TcpListener, app: Router, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+pub async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let service = hyper_util::service::TowerToHyperService::new(app);
     tokio::pin!(shutdown);
@@ -216,13 +221,21 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: axum::
 fn may_read_metrics(state: &AppState, headers: &HeaderMap) -> bool {
     use subtle::ConstantTimeEq;
     let Some(token) = &state.metrics_token else { return true };
-    let given = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
     given.is_some_and(|given| bool::from(given.trim().as_bytes().ct_eq(token.as_bytes())))
 }
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if !may_read_metrics(&state, &headers) {
-        return (StatusCode::UNAUTHORIZED, [(axum::http::header::WWW_AUTHENTICATE, "Bearer")], "/metrics needs Authorization: Bearer <PRECIS_METRICS_TOKEN>\n").into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+            "/metrics needs Authorization: Bearer <PRECIS_METRICS_TOKEN>\n",
+        )
+            .into_response();
     }
     let queue = state.queue.clone();
     if let Ok(Ok(counts)) = tokio::task::spawn_blocking(move || queue.counts()).await {
@@ -243,4 +256,3 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
     }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
-

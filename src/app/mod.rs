@@ -141,10 +141,15 @@ pub struct ServeSettings {
 }
 
 fn app_credentials(args: &ServeArgs) -> Result<AppCredentials> {
-    let app_id = args.app_id.as_deref().filter(|s| !s.trim().is_empty()).context(
-        "PRECIS_APP_ID is not set; set it (or --app-id) to the App's id from its settings page",
-    )?;
-    let app_id: u64 = app_id.trim().parse().map_err(|_| anyhow::anyhow!("PRECIS_APP_ID `{app_id}` is not a number; use the App's numeric id"))?;
+    let app_id = args
+        .app_id
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .context("PRECIS_APP_ID is not set; set it (or --app-id) to the App's id from its settings page")?;
+    let app_id: u64 = app_id
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("PRECIS_APP_ID `{app_id}` is not a number; use the App's numeric id"))?;
     let key = args.private_key.as_deref().filter(|s| !s.trim().is_empty()).context(
         "PRECIS_PRIVATE_KEY is not set; set it (or --private-key) to the App's private key, as PEM text or a file path",
     )?;
@@ -154,7 +159,9 @@ fn app_credentials(args: &ServeArgs) -> Result<AppCredentials> {
         // Key material, not a path: never echo it.
         bail!("PRECIS_PRIVATE_KEY is neither PEM text nor a file path; give the .pem file's path or its PEM text");
     } else {
-        std::fs::read_to_string(key).with_context(|| format!("PRECIS_PRIVATE_KEY names {key}, which cannot be read; give the PEM text or a readable file"))?
+        std::fs::read_to_string(key).with_context(|| {
+            format!("PRECIS_PRIVATE_KEY names {key}, which cannot be read; give the PEM text or a readable file")
+        })?
     };
     AppCredentials::new(app_id, &pem)
 }
@@ -174,7 +181,9 @@ impl ServeSettings {
         } else {
             Vec::new()
         };
-        let listen = args.listen.parse().map_err(|_| anyhow::anyhow!("PRECIS_LISTEN `{}` is not an address; use HOST:PORT, e.g. 0.0.0.0:8080", args.listen))?;
+        let listen = args.listen.parse().map_err(|_| {
+            anyhow::anyhow!("PRECIS_LISTEN `{}` is not an address; use HOST:PORT, e.g. 0.0.0.0:8080", args.listen)
+        })?;
         GitHub::check_api_url(&args.api_url)?;
         let git_host = match args.git_url.as_deref().map(str::trim).filter(|url| !url.is_empty()) {
             Some(url) => GitHost::parse(url)?,
@@ -196,7 +205,9 @@ impl ServeSettings {
         // The data folder holds private code (repository caches): its owner's only.
         std::fs::create_dir_all(&args.data_dir)
             .and_then(|_| crate::provision::cache::private(&args.data_dir))
-            .with_context(|| format!("cannot create PRECIS_DATA_DIR {}; choose a writable folder", args.data_dir.display()))?;
+            .with_context(|| {
+                format!("cannot create PRECIS_DATA_DIR {}; choose a writable folder", args.data_dir.display())
+            })?;
         let database_url = args.database_url.as_deref().map(str::trim).filter(|url| !url.is_empty());
         if database_url.is_none() && role != Role::All {
             bail!(
@@ -208,11 +219,19 @@ impl ServeSettings {
         Ok(ServeSettings {
             listen,
             secret,
-            metrics_token: args.metrics_token.as_deref().map(str::trim).filter(|token| !token.is_empty()).map(Arc::from),
+            metrics_token: args
+                .metrics_token
+                .as_deref()
+                .map(str::trim)
+                .filter(|token| !token.is_empty())
+                .map(Arc::from),
             data_dir: args.data_dir.clone(),
             api_url: args.api_url.clone(),
             git_host,
-            repo_retention: Retention { max_age: Duration::from_secs(args.repo_cache_days.max(1) * 86_400), max_count: args.repo_cache_max },
+            repo_retention: Retention {
+                max_age: Duration::from_secs(args.repo_cache_days.max(1) * 86_400),
+                max_count: args.repo_cache_max,
+            },
             app,
             workers: args.workers,
             role,
@@ -231,19 +250,31 @@ const GRACE: Duration = Duration::from_secs(60);
 
 /// Registers the queue's and the role's metrics; returns the
 /// per-installation gauges and the held-jobs gauge, refreshed by [`serve`].
-fn register_metrics(metrics: &mut Metrics, queue: &dyn JobQueue, role: Role) -> (Family<Vec<(String, String)>, Gauge>, Gauge) {
+fn register_metrics(
+    metrics: &mut Metrics,
+    queue: &dyn JobQueue,
+    role: Role,
+) -> (Family<Vec<(String, String)>, Gauge>, Gauge) {
     let registry = &mut metrics.registry;
     let stats = queue.stats();
     let roles = Family::<Vec<(String, String)>, Gauge>::default();
     roles.get_or_create(&vec![("role".into(), role.name().into()), ("backend".into(), queue.backend().into())]).set(1);
     registry.register("role", "This replica's role and queue backend", roles);
     registry.register("jobs_claimed", "Jobs this replica claimed", stats.claimed.clone());
-    registry.register("leases_expired", "Jobs whose lease ran out (their worker died), put back by this replica", stats.leases_expired.clone());
+    registry.register(
+        "leases_expired",
+        "Jobs whose lease ran out (their worker died), put back by this replica",
+        stats.leases_expired.clone(),
+    );
     registry.register("leases_lost", "Jobs this replica held whose lease another took", stats.leases_lost.clone());
     registry.register("jobs_retried", "Transient failures sent back to the queue", stats.retried.clone());
     registry.register("jobs_given_up", "Jobs given up after their last attempt", stats.gave_up.clone());
     let by_installation = Family::<Vec<(String, String)>, Gauge>::default();
-    registry.register("installation_jobs", "Queued and running jobs by installation (all replicas)", by_installation.clone());
+    registry.register(
+        "installation_jobs",
+        "Queued and running jobs by installation (all replicas)",
+        by_installation.clone(),
+    );
     let held = Gauge::default();
     registry.register("jobs_held", "Jobs this replica runs now", held.clone());
     (by_installation, held)
@@ -254,7 +285,20 @@ fn register_metrics(metrics: &mut Metrics, queue: &dyn JobQueue, role: Role) -> 
 /// in progress; those still running after the grace period go back to the
 /// queue (another replica, or the next start, runs them).
 pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> Result<()> {
-    let ServeSettings { listen, secret, metrics_token, data_dir, api_url, git_host, repo_retention, app, workers, role, queue, github_timing } = settings;
+    let ServeSettings {
+        listen,
+        secret,
+        metrics_token,
+        data_dir,
+        api_url,
+        git_host,
+        repo_retention,
+        app,
+        workers,
+        role,
+        queue,
+        github_timing,
+    } = settings;
     tracing::info!("role {}, queue on {}", role.name(), queue.backend());
     if role == Role::All && queue.backend() == "sqlite" {
         // This process owns the SQLite file: whatever ran there was interrupted.
@@ -267,18 +311,23 @@ pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> R
     let (by_installation, held) = register_metrics(&mut metrics, queue.as_ref(), role);
     let metrics = Arc::new(metrics);
     let wake = Arc::new(tokio::sync::Notify::new());
-    let state = AppState { secret: Arc::new(secret), queue: queue.clone(), metrics: metrics.clone(), wake: wake.clone(), metrics_token };
-    let mut background = vec![
-        tokio::spawn(prune(queue.clone())),
-        tokio::spawn(refresh_gauges(queue.clone(), by_installation, held)),
-    ];
+    let state = AppState {
+        secret: Arc::new(secret),
+        queue: queue.clone(),
+        metrics: metrics.clone(),
+        wake: wake.clone(),
+        metrics_token,
+    };
+    let mut background =
+        vec![tokio::spawn(prune(queue.clone())), tokio::spawn(refresh_gauges(queue.clone(), by_installation, held))];
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut running = Vec::new();
     let mut heartbeat = None;
     if role.runs_jobs() {
         let summarizer = summarizer.context("a worker needs a model")?;
         let observed = metrics.clone();
-        let mut github = GitHub::new(&api_url, app)?.observe(move |method, latency| observed.observe_github(method, latency));
+        let mut github =
+            GitHub::new(&api_url, app)?.observe(move |method, latency| observed.observe_github(method, latency));
         if let Some((write_gap, backoff, rate_limit_wait)) = github_timing {
             github = github.with_timing(write_gap, backoff, rate_limit_wait);
         }
@@ -294,7 +343,8 @@ pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> R
         };
         queue.subscribe(wake.clone());
         heartbeat = Some(tokio::spawn(heartbeats(queue.clone())));
-        running = (0..workers.max(1)).map(|_| tokio::spawn(worker.clone().run(wake.clone(), stopped.clone()))).collect();
+        running =
+            (0..workers.max(1)).map(|_| tokio::spawn(worker.clone().run(wake.clone(), stopped.clone()))).collect();
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -335,7 +385,9 @@ pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> R
             Ok(0) => {}
             Ok(n) => tracing::warn!("{n} job(s) still running go back to the queue"),
             // Their leases run out, and another replica (or the next start) takes them.
-            Err(e) => tracing::warn!("cannot hand the jobs in progress back: {e:#}; they run again when their lease runs out"),
+            Err(e) => {
+                tracing::warn!("cannot hand the jobs in progress back: {e:#}; they run again when their lease runs out")
+            }
         }
     } else {
         tracing::info!("stopping");
@@ -347,7 +399,11 @@ pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> R
 async fn no_webhooks(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     use axum::response::IntoResponse;
     if request.uri().path() == "/webhook" {
-        return (axum::http::StatusCode::NOT_FOUND, "this replica is a worker (--role worker); send webhooks to a web replica\n").into_response();
+        return (
+            axum::http::StatusCode::NOT_FOUND,
+            "this replica is a worker (--role worker); send webhooks to a web replica\n",
+        )
+            .into_response();
     }
     next.run(request).await
 }
@@ -374,7 +430,12 @@ async fn prune(queue: Arc<dyn JobQueue>) {
         let retention = queue.policy().retention;
         match tokio::task::spawn_blocking(move || pruning.prune(retention)).await {
             Ok(Ok(pruned)) if pruned.deliveries + pruned.jobs > 0 => {
-                tracing::info!("pruned {} delivery record(s) and {} finished job(s) older than {}", pruned.deliveries, pruned.jobs, humantime::format_duration(retention));
+                tracing::info!(
+                    "pruned {} delivery record(s) and {} finished job(s) older than {}",
+                    pruned.deliveries,
+                    pruned.jobs,
+                    humantime::format_duration(retention)
+                );
             }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!("cannot prune old jobs: {e:#}"),
@@ -408,7 +469,12 @@ async fn refresh_gauges(queue: Arc<dyn JobQueue>, by_installation: Family<Vec<(S
         if let Ok(Ok(counts)) = tokio::task::spawn_blocking(move || counting.counts()).await {
             by_installation.clear();
             for (installation, (queued, running)) in counts.by_installation {
-                let label = |state: &str| vec![("installation".to_string(), installation.to_string()), ("state".to_string(), state.to_string())];
+                let label = |state: &str| {
+                    vec![
+                        ("installation".to_string(), installation.to_string()),
+                        ("state".to_string(), state.to_string()),
+                    ]
+                };
                 by_installation.get_or_create(&label("queued")).set(queued as i64);
                 by_installation.get_or_create(&label("running")).set(running as i64);
             }

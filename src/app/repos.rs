@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context, Result};
 use git2::{Cred, FetchOptions, RemoteCallbacks, Repository};
 
-use crate::github::{RepoName, Token};
 use super::queue::RepoRef;
+use crate::github::{RepoName, Token};
 
 /// The longest a fetch may take.
 const FETCH_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -33,7 +33,9 @@ impl GitHost {
     /// Checks a configured base URL.
     pub fn parse(url: &str) -> Result<GitHost> {
         let url = url.trim().trim_end_matches('/');
-        let scheme_ok = ["https://", "http://", "file://"].iter().any(|scheme| url.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty()));
+        let scheme_ok = ["https://", "http://", "file://"]
+            .iter()
+            .any(|scheme| url.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty()));
         if !scheme_ok || url.contains(['?', '#', ' ']) {
             bail!("PRECIS_GIT_URL `{url}` is not a git host URL; use https://github.com or https://HOST for GitHub Enterprise Server");
         }
@@ -163,7 +165,9 @@ impl RepoCache {
             for repo in std::fs::read_dir(owner.path())?.flatten() {
                 let path = repo.path();
                 if path.is_dir() && path.extension().is_some_and(|ext| ext == "git") {
-                    let used = std::fs::metadata(path.join(LAST_USED)).or_else(|_| std::fs::metadata(&path)).and_then(|m| m.modified())?;
+                    let used = std::fs::metadata(path.join(LAST_USED))
+                        .or_else(|_| std::fs::metadata(&path))
+                        .and_then(|m| m.modified())?;
                     cached.push((path, used));
                 }
             }
@@ -199,7 +203,8 @@ impl RepoCache {
             Ok(git) => git,
             Err(_) => {
                 std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
-                Repository::init_bare(&path).with_context(|| format!("cannot create a repository in {}", path.display()))?
+                Repository::init_bare(&path)
+                    .with_context(|| format!("cannot create a repository in {}", path.display()))?
             }
         };
         let mut callbacks = RemoteCallbacks::new();
@@ -222,7 +227,9 @@ impl RepoCache {
         remote
             .fetch(&refs, Some(&mut options), None)
             // The git error stays in the chain: the worker tells a network failure (retried) from others.
-            .map_err(|e| anyhow::Error::new(e).context(format!("cannot fetch {} from {}", refs.join(" "), repo.full_name())))?;
+            .map_err(|e| {
+                anyhow::Error::new(e).context(format!("cannot fetch {} from {}", refs.join(" "), repo.full_name()))
+            })?;
         std::fs::write(path.join(LAST_USED), b"").with_context(|| format!("cannot write in {}", path.display()))?;
         Ok(path)
     }
@@ -235,8 +242,14 @@ mod tests {
     #[test]
     fn urls_come_from_the_host_and_a_valid_name() {
         let repo = RepoName { owner: "octo".into(), name: "demo".into() };
-        assert_eq!(GitHost::for_api("https://api.github.com").unwrap().url_of(&repo).unwrap(), "https://github.com/octo/demo.git");
-        assert_eq!(GitHost::for_api("https://ghe.example/api/v3/").unwrap().url_of(&repo).unwrap(), "https://ghe.example/octo/demo.git");
+        assert_eq!(
+            GitHost::for_api("https://api.github.com").unwrap().url_of(&repo).unwrap(),
+            "https://github.com/octo/demo.git"
+        );
+        assert_eq!(
+            GitHost::for_api("https://ghe.example/api/v3/").unwrap().url_of(&repo).unwrap(),
+            "https://ghe.example/octo/demo.git"
+        );
         assert_eq!(GitHost::parse("file:///srv/git/").unwrap().url_of(&repo).unwrap(), "file:///srv/git/octo/demo.git");
         let escaping = RepoName { owner: "octo".into(), name: "../../elsewhere".into() };
         assert!(GitHost::parse("https://github.com").unwrap().url_of(&escaping).is_err());
@@ -254,8 +267,10 @@ mod tests {
     }
 
     fn left(root: &Path) -> Vec<String> {
-        let mut names: Vec<String> =
-            std::fs::read_dir(root.join("octo")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> = std::fs::read_dir(root.join("octo"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         names
     }

@@ -60,7 +60,13 @@ fn pull_request(e: &payload::PullRequestEvent) -> Routed {
     if pr.state.as_deref() == Some("closed") {
         return ignored("pull request is closed");
     }
-    Routed::Job(JobSpec::PullRequest { repo, number: pr.number, head_sha: pr.head.sha.clone(), base_sha: pr.base.sha.clone(), draft: pr.draft })
+    Routed::Job(JobSpec::PullRequest {
+        repo,
+        number: pr.number,
+        head_sha: pr.head.sha.clone(),
+        base_sha: pr.base.sha.clone(),
+        draft: pr.draft,
+    })
 }
 
 fn push(e: &payload::PushEvent) -> Routed {
@@ -126,7 +132,9 @@ mod tests {
         let payload = json!({"action": "synchronize", "repository": repository(), "installation": {"id": 9},
             "pull_request": {"number": 3, "state": "open", "draft": true, "head": {"sha": "h"}, "base": {"sha": "b"}}});
         match route("pull_request", &payload) {
-            Routed::Job(JobSpec::PullRequest { number: PullNumber(3), draft: true, repo, .. }) => assert_eq!(repo.installation_id, Some(9)),
+            Routed::Job(JobSpec::PullRequest { number: PullNumber(3), draft: true, repo, .. }) => {
+                assert_eq!(repo.installation_id, Some(9))
+            }
             other => panic!("{other:?}"),
         }
         let labeled = json!({"action": "labeled", "repository": repository()});
@@ -146,7 +154,10 @@ mod tests {
             json!({"action": "created", "repository": repository(), "issue": {"number": 4, "pull_request": {}},
                 "comment": {"body": body, "user": {"login": "u", "type": kind}}})
         };
-        assert!(matches!(route("issue_comment", &comment("/precis summarize\n", "User")), Routed::Job(JobSpec::Rerun { .. })));
+        assert!(matches!(
+            route("issue_comment", &comment("/precis summarize\n", "User")),
+            Routed::Job(JobSpec::Rerun { .. })
+        ));
         assert!(matches!(route("issue_comment", &comment("/precis help", "User")), Routed::Job(JobSpec::Help { .. })));
         assert!(matches!(route("issue_comment", &comment("/precis summarize", "Bot")), Routed::Ignored(_)));
         assert!(matches!(route("issue_comment", &comment("looks good", "User")), Routed::Ignored(_)));

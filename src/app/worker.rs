@@ -13,8 +13,8 @@ use super::queue::{Job, JobQueue, JobSpec, RepoRef};
 use super::repos::RepoCache;
 use super::routing::{HELP_COMMAND, SUMMARIZE_COMMAND};
 use crate::github::payload;
-use crate::github::publish::Repository;
 use crate::github::publish::Conclusion;
+use crate::github::publish::Repository;
 use crate::github::{CommitId, GitHub, GitHubError, PullNumber, Token};
 use crate::pipeline::{AuthorContext, Input, Overrides, Settings, SettingsSource, Summarizer, Summary, CONFIG_PATH};
 use crate::publication::{Publication, Publisher};
@@ -67,7 +67,10 @@ impl Worker {
                 }
                 Err(e) if is_transient(&e) => {
                     let error = format!("{e:#}");
-                    Outcome::GiveUp(gave_up_reason(&Job { last_error: Some(error), ..job.clone() }, policy.max_attempts))
+                    Outcome::GiveUp(gave_up_reason(
+                        &Job { last_error: Some(error), ..job.clone() },
+                        policy.max_attempts,
+                    ))
                 }
                 Err(e) => Outcome::Failed(format!("{e:#}")),
             }
@@ -113,7 +116,9 @@ impl Worker {
                     tracing::warn!("job {job}: no longer held here (its lease ran out); its outcome is left to the worker that took it");
                     return;
                 }
-                Ok(Err(e)) => tracing::warn!("job {job}: cannot record its outcome ({e:#}); trying again in {} s", wait.as_secs()),
+                Ok(Err(e)) => {
+                    tracing::warn!("job {job}: cannot record its outcome ({e:#}); trying again in {} s", wait.as_secs())
+                }
                 Err(e) => {
                     tracing::error!("job {job}: recording its outcome panicked: {e}");
                     return;
@@ -139,7 +144,9 @@ impl Worker {
             (None, None) => None,
         };
         match check {
-            Some(check) => github.complete_check_run(check, Conclusion::Neutral, "precis gave up on this change", reason).await,
+            Some(check) => {
+                github.complete_check_run(check, Conclusion::Neutral, "precis gave up on this change", reason).await
+            }
             None => Ok(()),
         }
     }
@@ -185,9 +192,9 @@ impl Worker {
     }
 
     async fn token(&self, repo: &RepoRef) -> Result<Token> {
-        let installation = repo
-            .installation_id
-            .with_context(|| format!("the delivery for {} names no App installation; install the App on it", repo.full_name()))?;
+        let installation = repo.installation_id.with_context(|| {
+            format!("the delivery for {} names no App installation; install the App on it", repo.full_name())
+        })?;
         self.github.installation_token(installation, &repo.repo.name).await
     }
 
@@ -199,24 +206,32 @@ impl Worker {
         let github = Repository { github: &self.github, token: &token, repo: &repo.repo };
         match &job.spec {
             JobSpec::PullRequest { number, head_sha, base_sha, draft, .. } => {
-                let target = PullTarget { number: *number, base: base_sha.clone(), head: head_sha.clone(), draft: *draft };
+                let target =
+                    PullTarget { number: *number, base: base_sha.clone(), head: head_sha.clone(), draft: *draft };
                 self.summarize_pull(job, repo, &token, target).await
             }
             JobSpec::Rerun { number, requested_by, .. } => {
                 if let Some(user) = requested_by {
                     if !github.can_write(user).await? {
-                        tracing::info!("{SUMMARIZE_COMMAND} from {user} ignored: no write access to {}", repo.full_name());
+                        tracing::info!(
+                            "{SUMMARIZE_COMMAND} from {user} ignored: no write access to {}",
+                            repo.full_name()
+                        );
                         return Ok(());
                     }
                 }
-                let pull: payload::PullRequest = self.github.get(&token, &format!("{}/pulls/{number}", repo.repo.api_path())).await?;
+                let pull: payload::PullRequest =
+                    self.github.get(&token, &format!("{}/pulls/{number}", repo.repo.api_path())).await?;
                 // Asked for explicitly: a draft is summarized too.
                 let target = PullTarget { number: *number, base: pull.base.sha, head: pull.head.sha, draft: false };
                 self.summarize_pull(job, repo, &token, target).await
             }
             JobSpec::Help { number, requested_by, .. } => {
                 if !github.can_write(requested_by).await? {
-                    tracing::info!("{HELP_COMMAND} from {requested_by} ignored: no write access to {}", repo.full_name());
+                    tracing::info!(
+                        "{HELP_COMMAND} from {requested_by} ignored: no write access to {}",
+                        repo.full_name()
+                    );
                     return Ok(());
                 }
                 github.reply(*number, HELP).await
@@ -239,14 +254,21 @@ impl Worker {
 
     async fn summarize_pull(&self, job: &Job, repo: &RepoRef, token: &Token, target: PullTarget) -> Result<()> {
         let number = target.number;
-        let refspecs = vec![format!("+refs/pull/{number}/head:refs/precis/pull/{number}/head"), "+refs/heads/*:refs/precis/heads/*".into()];
+        let refspecs = vec![
+            format!("+refs/pull/{number}/head:refs/precis/pull/{number}/head"),
+            "+refs/heads/*:refs/precis/heads/*".into(),
+        ];
         let dir = self.fetch(repo, token, refspecs).await?;
         let settings = self.settings(&dir, &target.base).await?;
         if target.draft && !settings.drafts {
-            tracing::info!("{}#{number} is a draft; set `drafts: true` in .github/precis.yml to summarize drafts", repo.full_name());
+            tracing::info!(
+                "{}#{number} is a draft; set `drafts: true` in .github/precis.yml to summarize drafts",
+                repo.full_name()
+            );
             return Ok(());
         }
-        let publisher = Publisher { repo: Repository { github: &self.github, token, repo: &repo.repo }, lenient: false };
+        let publisher =
+            Publisher { repo: Repository { github: &self.github, token, repo: &repo.repo }, lenient: false };
         self.close_superseded(job, &publisher.repo, &target.head).await;
         let check = self.open_check(job, &publisher, &target.head).await?;
         let input = Input::Range { repo: dir, base: target.base.to_string(), head: target.head.to_string() };
@@ -259,7 +281,8 @@ impl Worker {
     /// The pull request's title and body (the commits come from git). Best
     /// effort: without them the summary is still made.
     async fn author(&self, repo: &RepoRef, token: &Token, number: PullNumber) -> AuthorContext {
-        match self.github.get::<payload::PullRequest>(token, &format!("{}/pulls/{number}", repo.repo.api_path())).await {
+        match self.github.get::<payload::PullRequest>(token, &format!("{}/pulls/{number}", repo.repo.api_path())).await
+        {
             Ok(pull) => AuthorContext::pull_request(pull.title.as_deref(), pull.body.as_deref()),
             Err(e) => {
                 tracing::warn!("cannot read the title and body of {}#{number}: {e:#}", repo.full_name());
@@ -275,7 +298,8 @@ impl Worker {
 
     /// The repository's settings at the base commit.
     async fn settings(&self, dir: &std::path::Path, base: &CommitId) -> Result<Settings> {
-        let source = SettingsSource::AtCommit { repo: dir.to_path_buf(), commit: base.to_string(), path: CONFIG_PATH.into() };
+        let source =
+            SettingsSource::AtCommit { repo: dir.to_path_buf(), commit: base.to_string(), path: CONFIG_PATH.into() };
         tokio::task::spawn_blocking(move || Summarizer::settings(&source, &Overrides::default())).await?
     }
 
@@ -315,12 +339,16 @@ impl Worker {
         let (queue, key) = (self.queue.clone(), job.spec.key());
         let superseded = match tokio::task::spawn_blocking(move || queue.superseded_checks(&key)).await {
             Ok(Ok(superseded)) => superseded,
-            Ok(Err(e)) => return tracing::warn!("job {}: cannot list the check runs of the jobs it superseded: {e:#}", job.id),
+            Ok(Err(e)) => {
+                return tracing::warn!("job {}: cannot list the check runs of the jobs it superseded: {e:#}", job.id)
+            }
             Err(e) => return tracing::error!("job {}: listing superseded check runs panicked: {e}", job.id),
         };
         for (old, check) in superseded {
             let summary = format!("Superseded by {head}: the newer commit is summarized instead.");
-            if let Err(e) = github.complete_check_run(check, Conclusion::Skipped, "Superseded by a newer commit", &summary).await {
+            if let Err(e) =
+                github.complete_check_run(check, Conclusion::Skipped, "Superseded by a newer commit", &summary).await
+            {
                 tracing::warn!("job {old}: cannot complete its check run {check}: {e:#}");
                 continue;
             }
@@ -333,7 +361,13 @@ impl Worker {
 
     /// Summarizes with the answer cache of the repository's installation:
     /// one installation's cached answers never serve another's.
-    async fn summarize(&self, repo: &RepoRef, input: Input, settings: Settings, author: AuthorContext) -> Result<Summary> {
+    async fn summarize(
+        &self,
+        repo: &RepoRef,
+        input: Input,
+        settings: Settings,
+        author: AuthorContext,
+    ) -> Result<Summary> {
         let shared = &self.summarizer;
         let scope = format!("installation-{}", repo.installation_id.unwrap_or(0));
         let summarizer = Arc::new(Summarizer {
@@ -382,11 +416,23 @@ pub fn is_transient(err: &anyhow::Error) -> bool {
             return matches!(e.status, None | Some(429) | Some(500..=599));
         }
         if let Some(e) = cause.downcast_ref::<git2::Error>() {
-            return matches!(e.class(), git2::ErrorClass::Net | git2::ErrorClass::Http | git2::ErrorClass::Ssl | git2::ErrorClass::Os);
+            return matches!(
+                e.class(),
+                git2::ErrorClass::Net | git2::ErrorClass::Http | git2::ErrorClass::Ssl | git2::ErrorClass::Os
+            );
         }
         if let Some(e) = cause.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
-            return matches!(e.kind(), ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected | BrokenPipe | TimedOut | UnexpectedEof);
+            return matches!(
+                e.kind(),
+                ConnectionRefused
+                    | ConnectionReset
+                    | ConnectionAborted
+                    | NotConnected
+                    | BrokenPipe
+                    | TimedOut
+                    | UnexpectedEof
+            );
         }
     }
     false

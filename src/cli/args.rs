@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use precis::pipeline::settings::Quality;
 use precis::provision::models::{Layout, Precision, DEFAULT_MODEL};
 use precis::provision::runtime::Flavor;
-use precis::pipeline::settings::Quality;
 use precis::provision::{Device, ModelChoice};
 
 #[derive(Parser)]
@@ -294,4 +294,3 @@ pub struct GenerateArgs {
     #[command(flatten)]
     pub model: ModelArgs,
 }
-

@@ -19,11 +19,19 @@ use precis::provision::runtime;
 use precis::provision::{self as provision, ModelLoader};
 
 mod args;
-use args::{ActionArgs, BenchArgs, Cli, Command, Format, GenerateArgs, ModelArgs, ModelCommand, ServeArgs, SummarizeArgs};
+use args::{
+    ActionArgs, BenchArgs, Cli, Command, Format, GenerateArgs, ModelArgs, ModelCommand, ServeArgs, SummarizeArgs,
+};
 
 impl ModelArgs {
     /// The models a command may load, the default one being this choice's.
-    fn loader(&self, cache: &Cache, ort_lib: Option<PathBuf>, parallel: usize, progress: Progress) -> Result<ModelLoader> {
+    fn loader(
+        &self,
+        cache: &Cache,
+        ort_lib: Option<PathBuf>,
+        parallel: usize,
+        progress: Progress,
+    ) -> Result<ModelLoader> {
         if parallel == 0 {
             bail!("--parallel must be at least 1");
         }
@@ -107,7 +115,14 @@ fn list_models(cache: &Cache) {
 }
 
 /// Converts into a sibling staging folder, then renames: `out` appears whole or not at all.
-fn convert(cache: &Cache, gguf: &Path, out: &Path, precision: Precision, layout: Layout, progress: &Progress) -> Result<()> {
+fn convert(
+    cache: &Cache,
+    gguf: &Path,
+    out: &Path,
+    precision: Precision,
+    layout: Layout,
+    progress: &Progress,
+) -> Result<()> {
     if out.exists() {
         bail!("{} already exists; choose a new --out folder", out.display());
     }
@@ -126,7 +141,8 @@ fn convert(cache: &Cache, gguf: &Path, out: &Path, precision: Precision, layout:
 
 fn bench(cache: &Cache, ort_lib: Option<PathBuf>, args: BenchArgs, progress: &Progress) -> Result<()> {
     let (mut model, _) = provision::load_model(cache, ort_lib.as_deref(), &args.model.choice(), progress)?;
-    let threads = args.model.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let threads =
+        args.model.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let spec = precis::llm::bench::BenchSpec {
         prompt_tokens: args.prompt_tokens,
         new_tokens: args.new_tokens,
@@ -185,7 +201,6 @@ fn generate(cache: &Cache, ort_lib: Option<PathBuf>, args: GenerateArgs, progres
     Ok(())
 }
 
-
 fn summarize(cache: &Cache, ort_lib: Option<PathBuf>, args: SummarizeArgs, progress: &Progress) -> Result<()> {
     let source = match &args.config {
         Some(path) => SettingsSource::File(path.clone()),
@@ -210,10 +225,12 @@ fn summarize(cache: &Cache, ort_lib: Option<PathBuf>, args: SummarizeArgs, progr
         let limit = precis::pipeline::change::MAX_PATCH_BYTES as u64 + 1;
         let mut bytes = Vec::new();
         let name = if patch.as_os_str() == "-" {
-            std::io::Read::read_to_end(&mut std::io::Read::take(std::io::stdin(), limit), &mut bytes).context("cannot read the patch from stdin")?;
+            std::io::Read::read_to_end(&mut std::io::Read::take(std::io::stdin(), limit), &mut bytes)
+                .context("cannot read the patch from stdin")?;
             "stdin".to_string()
         } else {
-            let file = std::fs::File::open(patch).with_context(|| format!("cannot read patch {}; check the path", patch.display()))?;
+            let file = std::fs::File::open(patch)
+                .with_context(|| format!("cannot read patch {}; check the path", patch.display()))?;
             std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut bytes)
                 .with_context(|| format!("cannot read patch {}; check the path", patch.display()))?;
             patch.display().to_string()
@@ -222,7 +239,11 @@ fn summarize(cache: &Cache, ort_lib: Option<PathBuf>, args: SummarizeArgs, progr
     } else {
         Input::Folder(args.path.clone())
     };
-    let summarizer = Summarizer::new(Arc::new(args.model.loader(cache, ort_lib, args.parallel, *progress)?), (!args.no_cache).then(|| args.summary_cache.clone().unwrap_or_else(|| cache.root().join("summaries"))), *progress);
+    let summarizer = Summarizer::new(
+        Arc::new(args.model.loader(cache, ort_lib, args.parallel, *progress)?),
+        (!args.no_cache).then(|| args.summary_cache.clone().unwrap_or_else(|| cache.root().join("summaries"))),
+        *progress,
+    );
     // Given words replace what the patch or the commits say; none given, the pipeline reads those.
     let author = if args.title.is_some() || args.description.is_some() {
         let from_patch = match &input {
@@ -239,7 +260,8 @@ fn summarize(cache: &Cache, ort_lib: Option<PathBuf>, args: SummarizeArgs, progr
         Format::Json => report::to_json(&summary),
     };
     match &args.output {
-        Some(path) => std::fs::write(path, &text).with_context(|| format!("cannot write {}; choose a writable --output", path.display()))?,
+        Some(path) => std::fs::write(path, &text)
+            .with_context(|| format!("cannot write {}; choose a writable --output", path.display()))?,
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(text.as_bytes())?;
@@ -276,7 +298,8 @@ fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs) -> Result<()>
     let summarizer = if settings.role.runs_jobs() {
         let models = args.model.loader(cache, ort_lib, args.parallel, Progress::hidden())?;
         models.model(None)?;
-        let mut summarizer = Summarizer::new(Arc::new(models), Some(cache.root().join("summaries")), Progress::hidden());
+        let mut summarizer =
+            Summarizer::new(Arc::new(models), Some(cache.root().join("summaries")), Progress::hidden());
         summarizer.time_budget = Some(std::time::Duration::from_secs(args.job_seconds.max(1)));
         Some(summarizer)
     } else {
@@ -287,9 +310,18 @@ fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs) -> Result<()>
 }
 
 fn action(cache: &Cache, ort_lib: Option<PathBuf>, args: ActionArgs, progress: &Progress) -> Result<()> {
-    let overrides = Overrides { max_files: args.max_files, model: args.model.model.clone(), quality: args.quality, ..Overrides::default() };
+    let overrides = Overrides {
+        max_files: args.max_files,
+        model: args.model.model.clone(),
+        quality: args.quality,
+        ..Overrides::default()
+    };
     let env = precis::action::ActionEnv::from_env(args.github_token.clone(), args.config_path.clone(), overrides)?;
-    let summarizer = Summarizer::new(Arc::new(args.model.loader(cache, ort_lib, args.parallel, *progress)?), Some(cache.root().join("summaries")), *progress);
+    let summarizer = Summarizer::new(
+        Arc::new(args.model.loader(cache, ort_lib, args.parallel, *progress)?),
+        Some(cache.root().join("summaries")),
+        *progress,
+    );
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(precis::action::run(&env, Arc::new(summarizer)))
 }

@@ -175,7 +175,9 @@ impl GitHub {
             "repositories": [repository],
             "permissions": {"contents": "read", "metadata": "read", "pull_requests": "write", "checks": "write"},
         });
-        let reply = self.send(&jwt, "POST", &format!("/app/installations/{installation}/access_tokens"), Some(&narrowed)).await?;
+        let reply = self
+            .send(&jwt, "POST", &format!("/app/installations/{installation}/access_tokens"), Some(&narrowed))
+            .await?;
         let answer: InstallationToken =
             serde_json::from_value(reply.body).context("GitHub's installation token answer has no token")?;
         let expires = answer
@@ -190,7 +192,8 @@ impl GitHub {
     /// A GET whose answer is read as `T` (only the fields precis uses).
     pub async fn get<T: serde::de::DeserializeOwned>(&self, token: &Token, path: &str) -> Result<T> {
         let body = self.send(token, "GET", path, None).await?.body;
-        serde_json::from_value(body).with_context(|| format!("GitHub's answer to GET {path} is not what precis expects"))
+        serde_json::from_value(body)
+            .with_context(|| format!("GitHub's answer to GET {path} is not what precis expects"))
     }
 
     /// Sends a request, retrying server errors and rate limits; other
@@ -227,7 +230,8 @@ impl GitHub {
                 return Ok(Reply { status, body: parsed });
             }
             let message = parsed["message"].as_str().unwrap_or("").to_string();
-            let retry_after = headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+            let retry_after =
+                headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
             let rate_limited = status == 429
                 || (status == 403
                     && (retry_after.is_some()
@@ -235,14 +239,19 @@ impl GitHub {
                         || message.to_lowercase().contains("rate limit")));
             let wait = match (rate_limited, status) {
                 (true, _) => retry_after.map(Duration::from_secs).unwrap_or(self.rate_limit_wait),
-                (false, 500..=599) => retry_after.map(Duration::from_secs).unwrap_or(self.backoff * 2u32.pow(attempt - 1)),
+                (false, 500..=599) => {
+                    retry_after.map(Duration::from_secs).unwrap_or(self.backoff * 2u32.pow(attempt - 1))
+                }
                 _ => {
                     let message = if message.is_empty() { "no message" } else { &message };
                     return Err(refused(status, format!("GitHub answered {status} to {method} {path}: {message}")));
                 }
             };
             if attempt >= ATTEMPTS {
-                return Err(refused(status, format!("GitHub answered {status} to {method} {path} {ATTEMPTS} times; giving up: {message}")));
+                return Err(refused(
+                    status,
+                    format!("GitHub answered {status} to {method} {path} {ATTEMPTS} times; giving up: {message}"),
+                ));
             }
             tracing::warn!("GitHub answered {status} to {method} {path}; retrying in {} s", wait.as_secs_f64());
             tokio::time::sleep(wait).await;
@@ -250,7 +259,13 @@ impl GitHub {
     }
 
     /// One exchange; the error is a line saying why no answer came.
-    async fn request(&self, token: &Token, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, http::HeaderMap, String), String> {
+    async fn request(
+        &self,
+        token: &Token,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, http::HeaderMap, String), String> {
         let request = http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.api))
@@ -264,10 +279,15 @@ impl GitHub {
         }
         .map_err(|e| format!("cannot build the request {method} {path}: {e}"))?;
         let start = Instant::now();
-        let response = self.http.execute(request).await.map_err(|e| format!("cannot reach GitHub for {method} {path}: {e}"))?;
+        let response =
+            self.http.execute(request).await.map_err(|e| format!("cannot reach GitHub for {method} {path}: {e}"))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.map_err(|e| format!("GitHub's answer to {method} {path} broke off: {e}"))?;
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("GitHub's answer to {method} {path} broke off: {e}"))?;
         if let Some(observe) = &self.observe {
             observe(method, start.elapsed());
         }

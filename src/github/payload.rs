@@ -75,7 +75,9 @@ impl PullRequestEvent {
     /// Whether the head branch lives in another repository (a fork).
     pub fn from_fork(&self) -> bool {
         match &self.pull_request.head.repo {
-            Some(head) => head.fork || head.full_name.as_deref().is_some_and(|h| Some(h) != self.repository.full_name.as_deref()),
+            Some(head) => {
+                head.fork || head.full_name.as_deref().is_some_and(|h| Some(h) != self.repository.full_name.as_deref())
+            }
             None => false,
         }
     }
@@ -186,12 +188,19 @@ pub enum Event {
     /// An event precis does not act on.
     Other(String),
     /// An event precis acts on whose payload lacks what it needs.
-    Malformed { event: String, reason: String },
+    Malformed {
+        event: String,
+        reason: String,
+    },
 }
 
 /// Parses a payload already known to be JSON.
 pub fn parse(event: &str, payload: &serde_json::Value) -> Event {
-    fn typed<T: for<'de> Deserialize<'de>>(event: &str, payload: &serde_json::Value, wrap: impl Fn(Box<T>) -> Event) -> Event {
+    fn typed<T: for<'de> Deserialize<'de>>(
+        event: &str,
+        payload: &serde_json::Value,
+        wrap: impl Fn(Box<T>) -> Event,
+    ) -> Event {
         match T::deserialize(payload) {
             Ok(parsed) => wrap(Box::new(parsed)),
             Err(e) => Event::Malformed { event: event.to_string(), reason: e.to_string() },

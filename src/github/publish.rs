@@ -92,8 +92,10 @@ impl Repository<'_> {
     /// precis's comment on the pull request, if there is one.
     pub async fn find_comment(&self, pull: PullNumber) -> Result<Option<u64>> {
         for page in 1.. {
-            let comments: Vec<IssueComment> =
-                self.github.get(self.token, &self.path(&format!("/issues/{pull}/comments?per_page=100&page={page}"))).await?;
+            let comments: Vec<IssueComment> = self
+                .github
+                .get(self.token, &self.path(&format!("/issues/{pull}/comments?per_page=100&page={page}")))
+                .await?;
             if let Some(found) = comments.iter().find(|c| c.is_precis()) {
                 return Ok(Some(found.id));
             }
@@ -108,8 +110,16 @@ impl Repository<'_> {
     pub async fn upsert_comment(&self, pull: PullNumber, body: &str) -> Result<u64> {
         let payload = json!({ "body": body });
         let reply = match self.find_comment(pull).await? {
-            Some(id) => self.github.send(self.token, "PATCH", &self.path(&format!("/issues/comments/{id}")), Some(&payload)).await?,
-            None => self.github.send(self.token, "POST", &self.path(&format!("/issues/{pull}/comments")), Some(&payload)).await?,
+            Some(id) => {
+                self.github
+                    .send(self.token, "PATCH", &self.path(&format!("/issues/comments/{id}")), Some(&payload))
+                    .await?
+            }
+            None => {
+                self.github
+                    .send(self.token, "POST", &self.path(&format!("/issues/{pull}/comments")), Some(&payload))
+                    .await?
+            }
         };
         Ok(serde_json::from_value::<Created>(reply.body).context("GitHub's comment answer has no id")?.id)
     }
@@ -164,7 +174,8 @@ impl Repository<'_> {
 
     /// Whether `user` may write to the repository (commands need it).
     pub async fn can_write(&self, user: &str) -> Result<bool> {
-        let permission: Permission = self.github.get(self.token, &self.path(&format!("/collaborators/{user}/permission"))).await?;
+        let permission: Permission =
+            self.github.get(self.token, &self.path(&format!("/collaborators/{user}/permission"))).await?;
         Ok(matches!(permission.permission.as_str(), "admin" | "maintain" | "write"))
     }
 }

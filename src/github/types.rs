@@ -95,7 +95,18 @@ mod tests {
     fn only_githubs_names_are_valid() {
         assert_eq!(RepoName::parse("octo/.github"), Some(RepoName { owner: "octo".into(), name: ".github".into() }));
         assert!(RepoName::parse("my_org-1/re.po_2").is_some());
-        for bad in ["octo/..", "../demo", "octo/a/b", "octo/", "/demo", "octo/de mo", "octo/de%2fmo", "octo/demo?x", "octo/demo#x", "oc\\to/demo"] {
+        for bad in [
+            "octo/..",
+            "../demo",
+            "octo/a/b",
+            "octo/",
+            "/demo",
+            "octo/de mo",
+            "octo/de%2fmo",
+            "octo/demo?x",
+            "octo/demo#x",
+            "oc\\to/demo",
+        ] {
             assert_eq!(RepoName::parse(bad), None, "{bad}");
         }
     }

@@ -54,7 +54,13 @@ struct Active<'a> {
 
 impl<'a> Active<'a> {
     /// Takes the logits of the next position; returns why it ends, if it does.
-    fn accept(&mut self, logits: &[f32], codec: &TextCodec, context: usize, eos: &[u32]) -> Result<Option<FinishReason>> {
+    fn accept(
+        &mut self,
+        logits: &[f32],
+        codec: &TextCodec,
+        context: usize,
+        eos: &[u32],
+    ) -> Result<Option<FinishReason>> {
         let params = &self.request.params;
         let seen: Vec<u32> = if params.sampling.repetition_penalty != 1.0 {
             self.request.prompt.iter().chain(&self.tokens).copied().collect()
@@ -196,7 +202,9 @@ impl<'a> Batch<'a> {
             Some(format!("the prompt is {n} tokens but the model's context holds {context}; shorten the prompt"))
         } else {
             request.prompt.iter().find(|&&t| t as usize >= vocab).map(|t| {
-                format!("token id {t} is outside the model's vocabulary of {vocab}; tokenize with this model's tokenizer")
+                format!(
+                    "token id {t} is outside the model's vocabulary of {vocab}; tokenize with this model's tokenizer"
+                )
             })
         };
         if let Some(problem) = problem {
@@ -288,7 +296,11 @@ impl<'a> Batch<'a> {
                 sources.push(kv);
                 picks.push((base + i, 0, &active.slots[..]));
             }
-            if picks.is_empty() { Ok(None) } else { model.gather(&sources, &picks).map(Some) }
+            if picks.is_empty() {
+                Ok(None)
+            } else {
+                model.gather(&sources, &picks).map(Some)
+            }
         };
         self.rows.extend(joined.into_iter().map(|(active, _)| active));
         let merged = merged?;
@@ -323,7 +335,12 @@ fn stable_prefix(text: &str, stop: &[String]) -> usize {
 impl Model {
     /// Generation for one prompt on the calling thread. `on_text` receives
     /// the completion as it grows, in whole UTF-8 pieces.
-    pub fn generate(&mut self, prompt: &[u32], params: &GenerateParams, on_text: impl FnMut(&str) + Send) -> Result<Generation> {
+    pub fn generate(
+        &mut self,
+        prompt: &[u32],
+        params: &GenerateParams,
+        on_text: impl FnMut(&str) + Send,
+    ) -> Result<Generation> {
         let mut results = self.generate_batch(vec![(prompt.to_vec(), params.clone())], on_text)?;
         results.pop().expect("one result")
     }

@@ -42,7 +42,9 @@ fn prompt(model: &Model, n: usize, variant: usize) -> Result<Vec<u32>> {
     let mut i = variant;
     let mut ids = Vec::new();
     while ids.len() < n {
-        text.push_str(&format!("fn step_{i}(state: &mut State) -> Result<u32> {{ state.count += {i}; Ok(state.count) }}\n"));
+        text.push_str(&format!(
+            "fn step_{i}(state: &mut State) -> Result<u32> {{ state.count += {i}; Ok(state.count) }}\n"
+        ));
         i += 7;
         ids = model.codec.encode(&text)?;
     }
@@ -53,7 +55,11 @@ fn prompt(model: &Model, n: usize, variant: usize) -> Result<Vec<u32>> {
 pub fn run(model: &mut Model, name: &str, threads: usize, spec: &BenchSpec) -> Result<BenchReport> {
     let params = GenerateParams { ignore_eos: true, ..GenerateParams::greedy(spec.new_tokens) };
     // Warm-up: the first run of a session allocates its buffers.
-    model.generate(&prompt(model, 16, 0)?, &GenerateParams { ignore_eos: true, ..GenerateParams::greedy(4) }, |_| {})?;
+    model.generate(
+        &prompt(model, 16, 0)?,
+        &GenerateParams { ignore_eos: true, ..GenerateParams::greedy(4) },
+        |_| {},
+    )?;
 
     let single = model.generate(&prompt(model, spec.prompt_tokens, 0)?, &params, |_| {})?;
 

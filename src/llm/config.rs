@@ -51,7 +51,10 @@ impl ModelConfig {
         let filename = decoder["filename"].as_str().unwrap_or("model.onnx");
         let onnx_file = dir.join(filename);
         if !onnx_file.is_file() {
-            bail!("model folder {} lacks {filename}; the folder is incomplete, fetch or convert it again", dir.display());
+            bail!(
+                "model folder {} lacks {filename}; the folder is incomplete, fetch or convert it again",
+                dir.display()
+            );
         }
         Ok(ModelConfig {
             onnx_file: prefer_last_logits(onnx_file),
@@ -73,7 +76,12 @@ impl ModelConfig {
             .iter()
             .map(|name| onnx_dir.join(name))
             .find(|p| p.is_file())
-            .with_context(|| format!("model folder {} has config.json but no onnx/model*.onnx; the folder is incomplete", dir.display()))?;
+            .with_context(|| {
+                format!(
+                    "model folder {} has config.json but no onnx/model*.onnx; the folder is incomplete",
+                    dir.display()
+                )
+            })?;
         let heads = number(&path, &config, "num_attention_heads")?;
         let head_dim = match config["head_dim"].as_u64() {
             Some(n) => n as usize,
@@ -113,7 +121,8 @@ fn prefer_last_logits(onnx_file: std::path::PathBuf) -> std::path::PathBuf {
 
 fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON; rebuild the model folder", path.display()))
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON; rebuild the model folder", path.display()))
 }
 
 fn number(path: &Path, v: &Value, name: &str) -> Result<usize> {
@@ -163,7 +172,10 @@ pub fn check_graph(session: &ort::session::Session, config: &ModelConfig) -> Res
         .context("no past_key_values.0.key input")?;
     let kv = match first.dtype() {
         ort::value::ValueType::Tensor { ty, shape, .. } => {
-            if shape.len() != 4 || (shape[1] > 0 && shape[1] as usize != config.kv_heads) || (shape[3] > 0 && shape[3] as usize != config.head_dim) {
+            if shape.len() != 4
+                || (shape[1] > 0 && shape[1] as usize != config.kv_heads)
+                || (shape[3] > 0 && shape[3] as usize != config.head_dim)
+            {
                 bail!(
                     "{file}: past_key_values.0.key has shape {shape:?}, expected [batch, {}, past, {}]; the folder's files do not belong together",
                     config.kv_heads,

@@ -109,9 +109,8 @@ impl Model {
     pub fn load(dir: &Path, env: &ort::environment::Environment, options: &EngineOptions) -> Result<Model> {
         let config = ModelConfig::read(dir)?;
         let codec = TextCodec::load(dir)?;
-        let threads = options
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        let threads =
+            options.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
         let ort_err = |e: ort::Error<ort::session::builder::SessionBuilder>| anyhow!("{e}");
         let mut builder = Session::builder(env)?.with_intra_threads(threads).map_err(ort_err)?;
         if options.cuda {
@@ -120,16 +119,18 @@ impl Model {
                 .map_err(|e| anyhow!("CUDA is not usable ({e}); run `precis setup --device cuda` on a machine with an NVIDIA GPU, or use --device cpu"))?;
         }
         let session = builder.commit_from_file(&config.onnx_file).map_err(|e| {
-            anyhow!("cannot load {} ({e}); the file is not a valid ONNX model for this runtime, fetch or convert it again", config.onnx_file.display())
+            anyhow!(
+                "cannot load {} ({e}); the file is not a valid ONNX model for this runtime, fetch or convert it again",
+                config.onnx_file.display()
+            )
         })?;
         let kv_type = check_graph(&session, &config)?;
         let position_ids = session.inputs().iter().any(|i| i.name() == "position_ids");
         let past_names = (0..config.layers)
             .flat_map(|i| [format!("past_key_values.{i}.key"), format!("past_key_values.{i}.value")])
             .collect();
-        let present_names = (0..config.layers)
-            .flat_map(|i| [format!("present.{i}.key"), format!("present.{i}.value")])
-            .collect();
+        let present_names =
+            (0..config.layers).flat_map(|i| [format!("present.{i}.key"), format!("present.{i}.value")]).collect();
         Ok(Model { session, config, codec, kv_type, position_ids, past_names, present_names, cuda: options.cuda })
     }
 
@@ -198,7 +199,12 @@ impl Model {
     /// One token for each row. `slots[r]` marks row r's entries in the
     /// padded `past` (1) and its padding (0). Returns the logits, the grown
     /// cache, and the slot where each row's new entry went.
-    pub(crate) fn decode(&mut self, tokens: &[u32], slots: &[&[i64]], past: KvCache) -> Result<(Vec<Vec<f32>>, KvCache, Vec<usize>)> {
+    pub(crate) fn decode(
+        &mut self,
+        tokens: &[u32],
+        slots: &[&[i64]],
+        past: KvCache,
+    ) -> Result<(Vec<Vec<f32>>, KvCache, Vec<usize>)> {
         let rows = tokens.len();
         let width = cache_width(&past)?;
         let mut mask = vec![0i64; rows * (width + 1)];

@@ -136,8 +136,14 @@ mod tests {
     #[test]
     fn same_seed_same_draws_and_sampling_varies() {
         let params = SamplingParams { temperature: 1.0, seed: 42, ..Default::default() };
-        let a: Vec<u32> = { let mut s = Sampler::new(params.clone()); (0..30).map(|_| s.next(&logits(), &[])).collect() };
-        let b: Vec<u32> = { let mut s = Sampler::new(params); (0..30).map(|_| s.next(&logits(), &[])).collect() };
+        let a: Vec<u32> = {
+            let mut s = Sampler::new(params.clone());
+            (0..30).map(|_| s.next(&logits(), &[])).collect()
+        };
+        let b: Vec<u32> = {
+            let mut s = Sampler::new(params);
+            (0..30).map(|_| s.next(&logits(), &[])).collect()
+        };
         assert_eq!(a, b);
         assert!(a.iter().collect::<std::collections::HashSet<_>>().len() > 1);
     }

@@ -77,7 +77,11 @@ impl LanguageModel for Served {
                 let params = GenerateParams {
                     max_new_tokens: prompt.max_tokens,
                     stop: prompt.stop.clone(),
-                    sampling: SamplingParams { temperature: prompt.temperature, seed: prompt.seed, ..SamplingParams::default() },
+                    sampling: SamplingParams {
+                        temperature: prompt.temperature,
+                        seed: prompt.seed,
+                        ..SamplingParams::default()
+                    },
                     deadline: prompt.deadline,
                     ..GenerateParams::default()
                 };
@@ -93,7 +97,10 @@ impl LanguageModel for Served {
                     text: generation.text,
                     tokens_in,
                     tokens_out: generation.tokens.len(),
-                    capped: matches!(generation.finish, FinishReason::MaxTokens | FinishReason::ContextFull | FinishReason::Deadline),
+                    capped: matches!(
+                        generation.finish,
+                        FinishReason::MaxTokens | FinishReason::ContextFull | FinishReason::Deadline
+                    ),
                     prefill: generation.prefill_time,
                     busy: generation.prefill_time + generation.decode_time,
                 })

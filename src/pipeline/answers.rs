@@ -90,7 +90,12 @@ pub struct Answerer<'a> {
 }
 
 impl<'a> Answerer<'a> {
-    pub fn new(model: &'a dyn LanguageModel, system: String, cache_dir: Option<PathBuf>, bar: indicatif::ProgressBar) -> Answerer<'a> {
+    pub fn new(
+        model: &'a dyn LanguageModel,
+        system: String,
+        cache_dir: Option<PathBuf>,
+        bar: indicatif::ProgressBar,
+    ) -> Answerer<'a> {
         Answerer { model, system, cache_dir, bar, engine_wall: Duration::ZERO, answers: Vec::new(), deadline: None }
     }
 
@@ -108,7 +113,14 @@ impl<'a> Answerer<'a> {
         let dir = self.cache_dir.as_ref()?;
         let mut hash = Sha256::new();
         let settings = format!("{PROMPT_VERSION} {} {}", ask.answer_tokens, ask.candidates);
-        for part in [self.model.id(), &settings, &self.system, &ask.user, ask.answer_prefix.unwrap_or(""), &ask.targets.join("\n")] {
+        for part in [
+            self.model.id(),
+            &settings,
+            &self.system,
+            &ask.user,
+            ask.answer_prefix.unwrap_or(""),
+            &ask.targets.join("\n"),
+        ] {
             hash.update(part.as_bytes());
             hash.update([0]);
         }
@@ -129,7 +141,11 @@ impl<'a> Answerer<'a> {
             let start = Instant::now();
             if self.deadline.is_some_and(|d| start >= d) {
                 for &i in &todo {
-                    let answer = Answer { error: Some("the job's time budget ran out".into()), attempts: attempt, ..Default::default() };
+                    let answer = Answer {
+                        error: Some("the job's time budget ran out".into()),
+                        attempts: attempt,
+                        ..Default::default()
+                    };
                     self.bar.inc(1);
                     self.answers.push(answer.clone());
                     answers[i] = Some(answer);
@@ -254,7 +270,12 @@ impl<'a> Answerer<'a> {
     /// Best effort: a cache that cannot be written costs only a rerun's time.
     fn store(&self, ask: &Ask, answer: &Answer) {
         let Some(path) = self.cache_path(ask) else { return };
-        let stored = Stored { text: answer.text.clone(), tokens_in: answer.tokens_in, tokens_out: answer.tokens_out, capped: answer.capped };
+        let stored = Stored {
+            text: answer.text.clone(),
+            tokens_in: answer.tokens_in,
+            tokens_out: answer.tokens_out,
+            capped: answer.capped,
+        };
         let write = || -> Result<()> {
             let dir = path.parent().context("cache path has a folder")?;
             std::fs::create_dir_all(dir)?;
@@ -282,7 +303,12 @@ impl<'a> Answerer<'a> {
                 if self.prompt_tokens(&whole)? <= budget || reduction.items.len() == 1 {
                     let candidates = reduction.candidates;
                     let targets = reduction.targets.clone();
-                    asks.push(Ask { answer_prefix: reduction.prompts.answer_prefix, candidates, targets, ..Ask::new(whole, answer_tokens) });
+                    asks.push(Ask {
+                        answer_prefix: reduction.prompts.answer_prefix,
+                        candidates,
+                        targets,
+                        ..Ask::new(whole, answer_tokens)
+                    });
                     plan.push((index, true, 1));
                     continue;
                 }
@@ -307,7 +333,8 @@ impl<'a> Answerer<'a> {
                 } else {
                     reduction.items = group_answers.into_iter().filter(Answer::ok).map(|a| a.text).collect();
                     if reduction.items.is_empty() {
-                        reduction.result = Some(Answer { error: Some("every group summary failed".into()), ..Default::default() });
+                        reduction.result =
+                            Some(Answer { error: Some("every group summary failed".into()), ..Default::default() });
                     }
                 }
             }

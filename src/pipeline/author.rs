@@ -57,12 +57,21 @@ impl AuthorContext {
         if let Some(body) = &self.body {
             lines.push(body.clone());
         }
-        let subjects: Vec<&str> = self.commits.iter().filter_map(|c| c.lines().next()).filter(|s| Some(*s) != self.title.as_deref()).collect();
+        let subjects: Vec<&str> = self
+            .commits
+            .iter()
+            .filter_map(|c| c.lines().next())
+            .filter(|s| Some(*s) != self.title.as_deref())
+            .collect();
         if !subjects.is_empty() {
             lines.push(format!("Commits: {}", subjects.join("; ")));
         }
         let text = lines.join("\n");
-        Some(if text.chars().count() > PROMPT_CHARS { format!("{}…", text.chars().take(PROMPT_CHARS).collect::<String>()) } else { text })
+        Some(if text.chars().count() > PROMPT_CHARS {
+            format!("{}…", text.chars().take(PROMPT_CHARS).collect::<String>())
+        } else {
+            text
+        })
     }
 
     /// A pull request's title and body, the body without HTML comments and
@@ -100,7 +109,9 @@ impl AuthorContext {
         }
         let subject = subject?;
         let subject = match subject.strip_prefix('[') {
-            Some(rest) if subject.starts_with("[PATCH") || subject.starts_with("[RFC") => rest.split_once(']').map(|(_, s)| s.trim().to_string()).unwrap_or(subject.clone()),
+            Some(rest) if subject.starts_with("[PATCH") || subject.starts_with("[RFC") => {
+                rest.split_once(']').map(|(_, s)| s.trim().to_string()).unwrap_or(subject.clone())
+            }
             _ => subject.clone(),
         };
         let body: Vec<&str> = lines.take_while(|l| *l != "---" && !l.starts_with("diff --git")).collect();
@@ -152,8 +163,11 @@ fn clean_body(body: &str) -> String {
     let mut kept: Vec<&str> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let trimmed = line.trim();
-        let placeholder = ["- [ ]", "* [ ]", "n/a", "none", "-", "tbd"].contains(&trimmed.to_ascii_lowercase().as_str()) || trimmed.starts_with("- [ ] ");
-        let empty_heading = trimmed.starts_with('#') && lines[i + 1..].iter().map(|l| l.trim()).find(|l| !l.is_empty()).is_none_or(|next| next.starts_with('#'));
+        let placeholder = ["- [ ]", "* [ ]", "n/a", "none", "-", "tbd"]
+            .contains(&trimmed.to_ascii_lowercase().as_str())
+            || trimmed.starts_with("- [ ] ");
+        let empty_heading = trimmed.starts_with('#')
+            && lines[i + 1..].iter().map(|l| l.trim()).find(|l| !l.is_empty()).is_none_or(|next| next.starts_with('#'));
         if placeholder || empty_heading || (trimmed.is_empty() && kept.last().is_none_or(|l| l.trim().is_empty())) {
             continue;
         }

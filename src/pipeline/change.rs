@@ -49,11 +49,18 @@ pub enum Content {
     Hunks(Vec<Hunk>),
     Binary,
     /// Over the size limit: not read.
-    TooLarge { bytes: u64 },
+    TooLarge {
+        bytes: u64,
+    },
     /// A Git LFS pointer stands in for the real content.
     LfsPointer,
-    Symlink { target: String },
-    Submodule { old: Option<String>, new: Option<String> },
+    Symlink {
+        target: String,
+    },
+    Submodule {
+        old: Option<String>,
+        new: Option<String>,
+    },
     /// Deleted, or a mode-only change: nothing to read.
     Empty,
 }
@@ -141,7 +148,14 @@ pub fn from_directory(root: &Path, max_file_bytes: u64) -> Result<Change> {
             Content::File(text) => text.lines().count(),
             _ => 0,
         };
-        files.push(FileChange { path: relative, old_path: None, status: Status::Added, additions, deletions: 0, content });
+        files.push(FileChange {
+            path: relative,
+            old_path: None,
+            status: Status::Added,
+            additions,
+            deletions: 0,
+            content,
+        });
     }
     Ok(Change { source: Source::Directory { path: root.display().to_string() }, files })
 }
@@ -171,15 +185,16 @@ pub fn from_range(repo_path: &Path, range: &str, max_file_bytes: u64) -> Result<
             .with_context(|| format!("`{rev}` is not a commit in {}; fetch it or fix the range", repo_path.display()))
     };
     let (base, head) = (commit(base_rev)?, commit(head_rev)?);
-    let merge_base = repo
-        .merge_base(base.id(), head.id())
-        .with_context(|| format!("`{base_rev}` and `{head_rev}` have no common ancestor; pick a base on the same history"))?;
+    let merge_base = repo.merge_base(base.id(), head.id()).with_context(|| {
+        format!("`{base_rev}` and `{head_rev}` have no common ancestor; pick a base on the same history")
+    })?;
     let old_tree = repo.find_commit(merge_base)?.tree()?;
     let mut options = DiffOptions::new();
     options.context_lines(CONTEXT_LINES).ignore_submodules(false);
     let diff = repo.diff_tree_to_tree(Some(&old_tree), Some(&head.tree()?), Some(&mut options))?;
     let files = read_diff(diff, Some(&repo), max_file_bytes)?;
-    let source = Source::Range { base: base.id().to_string(), head: head.id().to_string(), merge_base: merge_base.to_string() };
+    let source =
+        Source::Range { base: base.id().to_string(), head: head.id().to_string(), merge_base: merge_base.to_string() };
     Ok(Change { source, files })
 }
 
@@ -202,13 +217,20 @@ pub const MAX_PATCH_BYTES: usize = 64 * 1024 * 1024;
 /// is over `max_file_bytes` is listed, not read.
 pub fn from_patch(bytes: &[u8], name: &str, max_file_bytes: u64) -> Result<Change> {
     if bytes.len() > MAX_PATCH_BYTES {
-        bail!("{name} is {:.0} MB, over the {} MB a patch may have; summarize a smaller range", bytes.len() as f64 / 1e6, MAX_PATCH_BYTES / 1024 / 1024);
+        bail!(
+            "{name} is {:.0} MB, over the {} MB a patch may have; summarize a smaller range",
+            bytes.len() as f64 / 1e6,
+            MAX_PATCH_BYTES / 1024 / 1024
+        );
     }
     let files = if bytes.iter().all(u8::is_ascii_whitespace) {
         Vec::new()
     } else {
         let diff = git2::Diff::from_buffer(bytes).map_err(|e| {
-            anyhow::anyhow!("{name} is not a unified diff ({}); pass the output of `git diff` or `diff -u`", e.message())
+            anyhow::anyhow!(
+                "{name} is not a unified diff ({}); pass the output of `git diff` or `diff -u`",
+                e.message()
+            )
         })?;
         let files = read_diff(diff, None, max_file_bytes)?;
         if files.is_empty() {
@@ -261,11 +283,13 @@ fn read_diff(mut diff: git2::Diff<'_>, repo: Option<&Repository>, max_file_bytes
         let (_, additions, deletions) = patch.as_ref().map(|p| p.line_stats()).transpose()?.unwrap_or((0, 0, 0));
         let new_mode = delta.new_file().mode();
         let old_mode = delta.old_file().mode();
-        let diff_bytes: u64 = if repo.is_none() { patch.as_ref().map(|p| p.size(false, false, false)).unwrap_or(0) as u64 } else { 0 };
+        let diff_bytes: u64 =
+            if repo.is_none() { patch.as_ref().map(|p| p.size(false, false, false)).unwrap_or(0) as u64 } else { 0 };
         let content = if too_large || diff_bytes > max_file_bytes {
             Content::TooLarge { bytes: largest.max(diff_bytes) }
         } else if new_mode == FileMode::Commit || old_mode == FileMode::Commit {
-            let id = |file: git2::DiffFile<'_>, mode: FileMode| (mode == FileMode::Commit).then(|| file.id().to_string());
+            let id =
+                |file: git2::DiffFile<'_>, mode: FileMode| (mode == FileMode::Commit).then(|| file.id().to_string());
             Content::Submodule { old: id(delta.old_file(), old_mode), new: id(delta.new_file(), new_mode) }
         } else if status == Status::Deleted {
             Content::Empty
@@ -354,6 +378,9 @@ mod tests {
     fn text_is_lossy_and_crlf_normalised() {
         assert_eq!(text_of(b"a\r\nb\xff\r\n"), "a\nb\u{fffd}\n");
         assert!(looks_binary(b"PNG\0\x01"));
-        assert!(matches!(file_content(b"version https://git-lfs.example/spec/v1\noid sha256:00\n"), Content::LfsPointer));
+        assert!(matches!(
+            file_content(b"version https://git-lfs.example/spec/v1\noid sha256:00\n"),
+            Content::LfsPointer
+        ));
     }
 }

@@ -188,7 +188,12 @@ fn chunk_hunks(hunks: &[Hunk], limits: &Limits, tokens: &dyn TokenCount) -> Resu
         .into_iter()
         .zip(texts)
         .take(limits.max_chunks)
-        .map(|((first_line, last_line, count), text)| Chunk { first_line, last_line, text, tokens: count.min(limits.max_tokens) })
+        .map(|((first_line, last_line, count), text)| Chunk {
+            first_line,
+            last_line,
+            text,
+            tokens: count.min(limits.max_tokens),
+        })
         .collect();
     Ok(Chunked { chunks, omitted_lines })
 }
@@ -259,7 +264,8 @@ mod tests {
 
     #[test]
     fn chunks_cover_every_line_once_within_the_limits() {
-        let text: String = (0..1000).map(|i| if i % 7 == 0 { "\n".to_string() } else { format!("  line {i}\n") }).collect();
+        let text: String =
+            (0..1000).map(|i| if i % 7 == 0 { "\n".to_string() } else { format!("  line {i}\n") }).collect();
         let chunked = chunk_file(&file(&text), &limits(300, 10_000), &Words).unwrap();
         let mut next = 1;
         for chunk in &chunked.chunks {
@@ -297,7 +303,8 @@ mod tests {
     #[test]
     fn max_chunks_reports_what_was_left_out() {
         let text: String = (0..100).map(|i| format!("{i}\n")).collect();
-        let chunked = chunk_file(&file(&text), &Limits { max_lines: 10, max_tokens: 100, max_chunks: 3 }, &Words).unwrap();
+        let chunked =
+            chunk_file(&file(&text), &Limits { max_lines: 10, max_tokens: 100, max_chunks: 3 }, &Words).unwrap();
         assert_eq!(chunked.chunks.len(), 3);
         assert_eq!(chunked.omitted_lines, 70);
     }
@@ -324,7 +331,12 @@ mod tests {
             let metered = Metered(std::cell::Cell::new(0));
             let chunked = chunk_file(&FileChange { content, ..file("") }, &limits, &metered).unwrap();
             assert_eq!(chunked.chunks.len(), 40);
-            assert_eq!(chunked.omitted_lines + chunked.chunks.iter().map(|c| c.last_line + 1 - c.first_line).sum::<usize>() + usize::from(as_diff), lines + usize::from(as_diff));
+            assert_eq!(
+                chunked.omitted_lines
+                    + chunked.chunks.iter().map(|c| c.last_line + 1 - c.first_line).sum::<usize>()
+                    + usize::from(as_diff),
+                lines + usize::from(as_diff)
+            );
             metered.0.get()
         };
         for as_diff in [false, true] {
@@ -335,7 +347,10 @@ mod tests {
 
     #[test]
     fn hunks_are_packed_with_their_headers() {
-        let hunk = |n: usize| Hunk { header: format!("@@ -{n},3 +{n},4 @@"), lines: vec![" a".into(), "+b".into(), " c".into()] };
+        let hunk = |n: usize| Hunk {
+            header: format!("@@ -{n},3 +{n},4 @@"),
+            lines: vec![" a".into(), "+b".into(), " c".into()],
+        };
         let mut change = file("");
         change.content = Content::Hunks((0..10).map(|i| hunk(i * 10)).collect());
         let chunked = chunk_file(&change, &limits(9, 1000), &Words).unwrap();

@@ -31,25 +31,54 @@ pub fn role(path: &str) -> Role {
     let lower = path.to_ascii_lowercase();
     let name = lower.rsplit('/').next().unwrap_or(&lower);
     let in_dir = |dir: &str| lower.starts_with(&format!("{dir}/")) || lower.contains(&format!("/{dir}/"));
-    if lower.starts_with(".github/workflows/") || name == ".gitlab-ci.yml" || lower.starts_with(".circleci/") || name == "jenkinsfile" || name == ".travis.yml" {
+    if lower.starts_with(".github/workflows/")
+        || name == ".gitlab-ci.yml"
+        || lower.starts_with(".circleci/")
+        || name == "jenkinsfile"
+        || name == ".travis.yml"
+    {
         Role::Ci
     } else if DEPENDENCY_FILES.contains(&name) || name.starts_with("requirements") && name.ends_with(".txt") {
         Role::Dependencies
     } else if in_dir("migrations") || in_dir("migrate") || (name.ends_with(".sql") && lower.contains("migrat")) {
         Role::Migration
-    } else if in_dir("tests") || in_dir("test") || in_dir("__tests__") || in_dir("spec")
-        || name.starts_with("test_") || name.contains("_test.") || name.contains(".test.") || name.contains(".spec.") || name.ends_with("_tests.rs")
+    } else if in_dir("tests")
+        || in_dir("test")
+        || in_dir("__tests__")
+        || in_dir("spec")
+        || name.starts_with("test_")
+        || name.contains("_test.")
+        || name.contains(".test.")
+        || name.contains(".spec.")
+        || name.ends_with("_tests.rs")
     {
         Role::Test
-    } else if ["makefile", "cmakelists.txt", "build.rs", "setup.py", "dockerfile", "build.gradle", "build.gradle.kts", "pom.xml", "meson.build", "justfile", "tox.ini", "noxfile.py"]
-        .contains(&name)
+    } else if [
+        "makefile",
+        "cmakelists.txt",
+        "build.rs",
+        "setup.py",
+        "dockerfile",
+        "build.gradle",
+        "build.gradle.kts",
+        "pom.xml",
+        "meson.build",
+        "justfile",
+        "tox.ini",
+        "noxfile.py",
+    ]
+    .contains(&name)
         || name.ends_with(".mk")
         || name.ends_with(".cmake")
     {
         Role::Build
     } else if in_dir("docs") || in_dir("doc") || [".md", ".rst", ".adoc", ".txt"].iter().any(|e| name.ends_with(e)) {
         Role::Docs
-    } else if [".yml", ".yaml", ".toml", ".ini", ".cfg", ".conf", ".json", ".env", ".properties"].iter().any(|e| name.ends_with(e)) || name.starts_with('.') {
+    } else if [".yml", ".yaml", ".toml", ".ini", ".cfg", ".conf", ".json", ".env", ".properties"]
+        .iter()
+        .any(|e| name.ends_with(e))
+        || name.starts_with('.')
+    {
         Role::Config
     } else {
         Role::Code
@@ -58,9 +87,24 @@ pub fn role(path: &str) -> Role {
 
 /// Manifests and lockfiles whose changes are dependency changes.
 const DEPENDENCY_FILES: &[&str] = &[
-    "cargo.toml", "cargo.lock", "package.json", "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "pyproject.toml",
-    "poetry.lock", "pipfile", "pipfile.lock", "uv.lock", "go.mod", "go.sum", "gemfile", "gemfile.lock", "composer.json",
-    "composer.lock", "setup.cfg",
+    "cargo.toml",
+    "cargo.lock",
+    "package.json",
+    "package-lock.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "pyproject.toml",
+    "poetry.lock",
+    "pipfile",
+    "pipfile.lock",
+    "uv.lock",
+    "go.mod",
+    "go.sum",
+    "gemfile",
+    "gemfile.lock",
+    "composer.json",
+    "composer.lock",
+    "setup.cfg",
 ];
 
 /// A dependency whose version a change sets, moves or drops.
@@ -138,7 +182,10 @@ pub fn public_item(language: &str, line: &str) -> Option<String> {
     static GO: OnceLock<Regex> = OnceLock::new();
     static JAVA: OnceLock<Regex> = OnceLock::new();
     let pattern = match language {
-        "Rust" => regex(&RUST, r"^\s*pub(?:\([^)]*\))?\s+(?:(?:async|const|unsafe|extern\s+\S+)\s+)*(?:fn|struct|enum|trait|const|static|type|mod|union|macro)\s+([A-Za-z_][A-Za-z0-9_]*)"),
+        "Rust" => regex(
+            &RUST,
+            r"^\s*pub(?:\([^)]*\))?\s+(?:(?:async|const|unsafe|extern\s+\S+)\s+)*(?:fn|struct|enum|trait|const|static|type|mod|union|macro)\s+([A-Za-z_][A-Za-z0-9_]*)",
+        ),
         // Top level only: no indentation; a leading underscore is private by convention.
         "Python" => regex(&PYTHON, r"^(?:async\s+)?(?:def|class)\s+([A-Za-z][A-Za-z0-9_]*)"),
         "JavaScript" | "TypeScript" => regex(
@@ -146,7 +193,10 @@ pub fn public_item(language: &str, line: &str) -> Option<String> {
             r"^\s*export\s+(?:default\s+)?(?:declare\s+)?(?:abstract\s+)?(?:async\s+)?(?:function\*?|class|const|let|var|interface|type|enum|namespace)\s+([A-Za-z_$][A-Za-z0-9_$]*)",
         ),
         "Go" => regex(&GO, r"^(?:func(?:\s*\([^)]*\))?|type|var|const)\s+([A-Z][A-Za-z0-9_]*)"),
-        "Java" | "Kotlin" | "C#" => regex(&JAVA, r"^\s*public\s+(?:(?:static|final|abstract|sealed|open|override|suspend|data|async|virtual)\s+)*(?:class|interface|enum|record|fun|void|[A-Za-z_][A-Za-z0-9_<>,\[\]?]*)\s+([A-Za-z_][A-Za-z0-9_]*)"),
+        "Java" | "Kotlin" | "C#" => regex(
+            &JAVA,
+            r"^\s*public\s+(?:(?:static|final|abstract|sealed|open|override|suspend|data|async|virtual)\s+)*(?:class|interface|enum|record|fun|void|[A-Za-z_][A-Za-z0-9_<>,\[\]?]*)\s+([A-Za-z_][A-Za-z0-9_]*)",
+        ),
         _ => return None,
     };
     pattern.captures(line).map(|c| c[1].to_string())
@@ -196,30 +246,55 @@ fn declared(file_name: &str, line: &str) -> Option<(String, String)> {
             r#"^\s*([A-Za-z0-9_.-]+)\s*=\s*\{[^}]*version\s*=\s*"([^"]+)""#,
         ))
         .or_else(|| capture(regex(&TOML, r#"^\s*([A-Za-z0-9_.-]+)\s*=\s*"([~^=<>!]*\s*[0-9][^"]*)""#)))
-        .or_else(|| capture(regex(&PEP508, r#"^\s*"?([A-Za-z0-9_.-]+)\s*(?:\[[^\]]*\])?\s*(?:==|>=|~=|<=|!=|>|<)\s*([0-9][A-Za-z0-9_.*+-]*)"#))),
-        "package.json" | "composer.json" => capture(regex(&JSON, r#"^\s*"([@A-Za-z0-9_./-]+)"\s*:\s*"([~^=<>]*\s*[0-9][^"]*)""#)),
-        "go.mod" => capture(regex(&GO_MOD, r"^\s*(?:require\s+)?([a-z0-9.-]+\.[a-z]+/[^\s]+)\s+(v[0-9][^\s]*)")),
-        name if name.starts_with("requirements") || name == "setup.cfg" => {
-            capture(regex(&PEP508, r#"^\s*"?([A-Za-z0-9_.-]+)\s*(?:\[[^\]]*\])?\s*(?:==|>=|~=|<=|!=|>|<)\s*([0-9][A-Za-z0-9_.*+-]*)"#))
+        .or_else(|| {
+            capture(regex(
+                &PEP508,
+                r#"^\s*"?([A-Za-z0-9_.-]+)\s*(?:\[[^\]]*\])?\s*(?:==|>=|~=|<=|!=|>|<)\s*([0-9][A-Za-z0-9_.*+-]*)"#,
+            ))
+        }),
+        "package.json" | "composer.json" => {
+            capture(regex(&JSON, r#"^\s*"([@A-Za-z0-9_./-]+)"\s*:\s*"([~^=<>]*\s*[0-9][^"]*)""#))
         }
+        "go.mod" => capture(regex(&GO_MOD, r"^\s*(?:require\s+)?([a-z0-9.-]+\.[a-z]+/[^\s]+)\s+(v[0-9][^\s]*)")),
+        name if name.starts_with("requirements") || name == "setup.cfg" => capture(regex(
+            &PEP508,
+            r#"^\s*"?([A-Za-z0-9_.-]+)\s*(?:\[[^\]]*\])?\s*(?:==|>=|~=|<=|!=|>|<)\s*([0-9][A-Za-z0-9_.*+-]*)"#,
+        )),
         _ => None,
     }
 }
 
 fn dependencies_of(file: &FileChange, added: &[&str], removed: &[&str]) -> Vec<Dependency> {
     let name = file.path.rsplit('/').next().unwrap_or(&file.path).to_ascii_lowercase();
-    if name == "package.json" || name.ends_with(".toml") || name == "go.mod" || name.starts_with("requirements") || name == "setup.cfg" || name == "composer.json" {
-        let collect = |lines: &[&str]| -> BTreeMap<String, String> { lines.iter().filter_map(|l| declared(&name, l)).collect() };
+    if name == "package.json"
+        || name.ends_with(".toml")
+        || name == "go.mod"
+        || name.starts_with("requirements")
+        || name == "setup.cfg"
+        || name == "composer.json"
+    {
+        let collect =
+            |lines: &[&str]| -> BTreeMap<String, String> { lines.iter().filter_map(|l| declared(&name, l)).collect() };
         let (new, old) = (collect(added), collect(removed));
         let mut out = Vec::new();
         for (dep, version) in &new {
             if old.get(dep) != Some(version) {
-                out.push(Dependency { name: dep.clone(), from: old.get(dep).cloned(), to: Some(version.clone()), file: file.path.clone() });
+                out.push(Dependency {
+                    name: dep.clone(),
+                    from: old.get(dep).cloned(),
+                    to: Some(version.clone()),
+                    file: file.path.clone(),
+                });
             }
         }
         for (dep, version) in &old {
             if !new.contains_key(dep) {
-                out.push(Dependency { name: dep.clone(), from: Some(version.clone()), to: None, file: file.path.clone() });
+                out.push(Dependency {
+                    name: dep.clone(),
+                    from: Some(version.clone()),
+                    to: None,
+                    file: file.path.clone(),
+                });
             }
         }
         out
@@ -305,7 +380,11 @@ pub fn change_facts(files: &[FileChange], per_file: &[&FileFacts], author_title:
         if let Some(list) = list {
             list.push(path.clone());
         }
-        for (from, to) in [(&file_facts.api.added, &mut facts.api.added), (&file_facts.api.removed, &mut facts.api.removed), (&file_facts.api.changed, &mut facts.api.changed)] {
+        for (from, to) in [
+            (&file_facts.api.added, &mut facts.api.added),
+            (&file_facts.api.removed, &mut facts.api.removed),
+            (&file_facts.api.changed, &mut facts.api.changed),
+        ] {
             to.extend(from.iter().cloned());
         }
         facts.dependencies.extend(file_facts.dependencies.iter().cloned());
@@ -383,7 +462,20 @@ pub struct CodebaseFacts {
     pub public_items: Vec<(String, usize)>,
 }
 
-const ENTRY_POINTS: &[&str] = &["main.rs", "lib.rs", "__main__.py", "__init__.py", "main.py", "index.js", "index.ts", "main.go", "main.c", "main.cpp", "app.py", "cli.py"];
+const ENTRY_POINTS: &[&str] = &[
+    "main.rs",
+    "lib.rs",
+    "__main__.py",
+    "__init__.py",
+    "main.py",
+    "index.js",
+    "index.ts",
+    "main.go",
+    "main.c",
+    "main.cpp",
+    "app.py",
+    "cli.py",
+];
 
 pub fn codebase_facts(files: &[FileChange]) -> CodebaseFacts {
     let mut languages: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
@@ -397,7 +489,10 @@ pub fn codebase_facts(files: &[FileChange]) -> CodebaseFacts {
         entry.1 += text.lines().count();
         let name = file.path.rsplit('/').next().unwrap_or(&file.path);
         // Top-level entry points only: `src/main.rs`, not every test's `main.rs`.
-        if ENTRY_POINTS.contains(&name) && file.path.matches('/').count() <= 2 && !matches!(role(&file.path), Role::Test) {
+        if ENTRY_POINTS.contains(&name)
+            && file.path.matches('/').count() <= 2
+            && !matches!(role(&file.path), Role::Test)
+        {
             entry_points.push(file.path.clone());
         }
         let items = text.lines().filter(|l| public_item(language, l).is_some()).count();
@@ -405,7 +500,8 @@ pub fn codebase_facts(files: &[FileChange]) -> CodebaseFacts {
             public_items.push((file.path.clone(), items));
         }
     }
-    let mut languages: Vec<(String, usize, usize)> = languages.into_iter().map(|(l, (f, n))| (l.to_string(), f, n)).collect();
+    let mut languages: Vec<(String, usize, usize)> =
+        languages.into_iter().map(|(l, (f, n))| (l.to_string(), f, n)).collect();
     languages.sort_by(|a, b| b.2.cmp(&a.2));
     public_items.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     public_items.truncate(10);
@@ -423,7 +519,10 @@ mod tests {
         assert_eq!(public_item("Python", "def load(path):").as_deref(), Some("load"));
         assert_eq!(public_item("Python", "def _hidden():"), None);
         assert_eq!(public_item("Python", "    def method(self):"), None);
-        assert_eq!(public_item("TypeScript", "export default async function useThing() {").as_deref(), Some("useThing"));
+        assert_eq!(
+            public_item("TypeScript", "export default async function useThing() {").as_deref(),
+            Some("useThing")
+        );
         assert_eq!(public_item("Go", "func (s *Server) Start() error {").as_deref(), Some("Start"));
         assert_eq!(public_item("Go", "func helper() {}"), None);
         assert_eq!(public_item("Java", "    public static int parse(String s) {").as_deref(), Some("parse"));
@@ -439,11 +538,20 @@ mod tests {
 
     #[test]
     fn manifests_give_versions_from_to() {
-        assert_eq!(declared("cargo.toml", r#"serde = { version = "1.0.2", features = ["derive"] }"#), Some(("serde".into(), "1.0.2".into())));
+        assert_eq!(
+            declared("cargo.toml", r#"serde = { version = "1.0.2", features = ["derive"] }"#),
+            Some(("serde".into(), "1.0.2".into()))
+        );
         assert_eq!(declared("cargo.toml", r#"anyhow = "1""#), Some(("anyhow".into(), "1".into())));
-        assert_eq!(declared("package.json", r#"    "left-pad": "^1.3.0","#), Some(("left-pad".into(), "^1.3.0".into())));
+        assert_eq!(
+            declared("package.json", r#"    "left-pad": "^1.3.0","#),
+            Some(("left-pad".into(), "^1.3.0".into()))
+        );
         assert_eq!(declared("requirements.txt", "requests==2.31.0"), Some(("requests".into(), "2.31.0".into())));
-        assert_eq!(declared("go.mod", "\tgolang.org/x/net v0.17.0"), Some(("golang.org/x/net".into(), "v0.17.0".into())));
+        assert_eq!(
+            declared("go.mod", "\tgolang.org/x/net v0.17.0"),
+            Some(("golang.org/x/net".into(), "v0.17.0".into()))
+        );
     }
 
     #[test]

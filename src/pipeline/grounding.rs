@@ -14,8 +14,24 @@ use super::prose::sentences;
 
 /// Product names that look like code (CamelCase) but are words to a reader.
 const WORDS: &[&str] = &[
-    "GitHub", "GitLab", "JavaScript", "TypeScript", "macOS", "iOS", "PyPI", "OpenSSL", "PostgreSQL", "MySQL", "SQLite",
-    "WebSocket", "OAuth", "NuGet", "npm", "YouTube", "DevOps", "README",
+    "GitHub",
+    "GitLab",
+    "JavaScript",
+    "TypeScript",
+    "macOS",
+    "iOS",
+    "PyPI",
+    "OpenSSL",
+    "PostgreSQL",
+    "MySQL",
+    "SQLite",
+    "WebSocket",
+    "OAuth",
+    "NuGet",
+    "npm",
+    "YouTube",
+    "DevOps",
+    "README",
 ];
 
 /// Everything a summary may name: the change's text and the author's.
@@ -26,7 +42,11 @@ pub struct Haystack {
 }
 
 impl Haystack {
-    pub fn new<'a>(files: &[FileChange], other_paths: impl IntoIterator<Item = &'a str>, author_text: &str) -> Haystack {
+    pub fn new<'a>(
+        files: &[FileChange],
+        other_paths: impl IntoIterator<Item = &'a str>,
+        author_text: &str,
+    ) -> Haystack {
         let mut text = String::new();
         let mut added = Vec::new();
         for file in files {
@@ -83,13 +103,17 @@ impl Haystack {
     /// Whether `sentence` gives `name` a boolean the added lines contradict.
     fn contradicts(&self, sentence: &str, name: &str) -> bool {
         let lower = sentence.to_ascii_lowercase();
-        let said = match (lower.contains("true") || lower.contains("enabled"), lower.contains("false") || lower.contains("disabled")) {
+        let said = match (
+            lower.contains("true") || lower.contains("enabled"),
+            lower.contains("false") || lower.contains("disabled"),
+        ) {
             (true, false) => "true",
             (false, true) => "false",
             _ => return false,
         };
         let opposite = if said == "true" { "false" } else { "true" };
-        let lines: Vec<&String> = self.added.iter().filter(|l| l.contains(name) && (l.contains("true") || l.contains("false"))).collect();
+        let lines: Vec<&String> =
+            self.added.iter().filter(|l| l.contains(name) && (l.contains("true") || l.contains("false"))).collect();
         !lines.is_empty() && lines.iter().all(|l| l.contains(opposite) && !l.contains(said))
     }
 }
@@ -111,7 +135,8 @@ pub fn code_names(text: &str) -> Vec<String> {
     static WORD: OnceLock<Regex> = OnceLock::new();
     let span = SPAN.get_or_init(|| Regex::new(r"`([^`\n]{1,80})`").expect("valid regex"));
     let ident = IDENT.get_or_init(|| Regex::new(r"^[\w.:/\-$]+$").expect("valid regex"));
-    let bare = BARE.get_or_init(|| Regex::new(r"\b[A-Za-z_]\w*(?:::\w+)+|\b[A-Za-z_]\w*\.[A-Za-z_]\w*\(\)").expect("valid regex"));
+    let bare = BARE
+        .get_or_init(|| Regex::new(r"\b[A-Za-z_]\w*(?:::\w+)+|\b[A-Za-z_]\w*\.[A-Za-z_]\w*\(\)").expect("valid regex"));
     let word = WORD.get_or_init(|| Regex::new(r"\b[A-Za-z_][A-Za-z0-9_]*\b").expect("valid regex"));
     let mut names: Vec<String> = Vec::new();
     let mut add = |name: String| {
@@ -126,7 +151,8 @@ pub fn code_names(text: &str) -> Vec<String> {
         }
     }
     let prose = span.replace_all(text, " ");
-    let path = PATH.get_or_init(|| Regex::new(r"[A-Za-z0-9_./-]*[A-Za-z0-9_-]\.([A-Za-z]{1,6})\b").expect("valid regex"));
+    let path =
+        PATH.get_or_init(|| Regex::new(r"[A-Za-z0-9_./-]*[A-Za-z0-9_-]\.([A-Za-z]{1,6})\b").expect("valid regex"));
     for found in path.captures_iter(&prose) {
         let whole = found[0].trim_start_matches("./");
         // `self.rs`-like method chains are not paths; neither is `a..b`.
@@ -175,7 +201,10 @@ pub fn gate(text: &str, haystack: &Haystack) -> Gated {
         let absent: Vec<&String> = names.iter().filter(|n| !haystack.has(n)).collect();
         let contradicted = names.iter().find(|n| haystack.contradicts(&sentence, n));
         let reason = if !absent.is_empty() {
-            Some(format!("names what the change does not contain: {}", absent.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")))
+            Some(format!(
+                "names what the change does not contain: {}",
+                absent.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            ))
         } else {
             contradicted.map(|n| format!("states `{n}` opposite to the diff"))
         };
@@ -205,7 +234,11 @@ mod tests {
             deletions: 1,
             content: Content::Hunks(vec![Hunk {
                 header: "@@ -1,2 +1,3 @@ def retry".into(),
-                lines: vec!["-def backoff_delays(n):".into(), "+def backoff_delays(n, jitter=False):".into(), "+    sudo: false".into()],
+                lines: vec![
+                    "-def backoff_delays(n):".into(),
+                    "+def backoff_delays(n, jitter=False):".into(),
+                    "+    sudo: false".into(),
+                ],
             }]),
         };
         Haystack::new(&[file], ["docs/a.md"], "Retry before the last attempt too")
@@ -214,14 +247,19 @@ mod tests {
     #[test]
     fn names_come_from_backticks_and_code_like_words() {
         assert_eq!(
-            code_names("Adds `jitter` to backoff_delays and calls `time.sleep()`; see RetryPolicy and mod::path on GitHub."),
+            code_names(
+                "Adds `jitter` to backoff_delays and calls `time.sleep()`; see RetryPolicy and mod::path on GitHub."
+            ),
             vec!["jitter", "time.sleep", "mod::path", "backoff_delays", "RetryPolicy"]
         );
     }
 
     #[test]
     fn an_invented_name_drops_its_sentence_and_a_real_one_is_kept() {
-        let gated = gate("Adds `jitter` to `backoff_delays`. It also updates `prompt_budget` in src/other.rs. Tests pass.", &haystack());
+        let gated = gate(
+            "Adds `jitter` to `backoff_delays`. It also updates `prompt_budget` in src/other.rs. Tests pass.",
+            &haystack(),
+        );
         assert_eq!(gated.text, "Adds `jitter` to `backoff_delays`. Tests pass.");
         assert_eq!(gated.dropped.len(), 1);
         assert!(gated.dropped[0].reason.contains("prompt_budget"));

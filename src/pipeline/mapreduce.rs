@@ -18,11 +18,11 @@ use super::chunk::{self, Limits};
 use super::facts::{ChangeFacts, CodebaseFacts, FileFacts, Role};
 use super::grounding::{gate, Haystack};
 use super::prompts::{self, Kind, CHUNK_ANSWER};
+use super::prose::complete_part;
 use super::prose::{bounded, overlap, plain, sentences, without_leading_also};
 use super::schema::{Answer, ChunkSummary, DroppedAt, FileSummary, Origin, Stats, Summary};
 use super::select::Selection;
 use super::settings::Settings;
-use super::prose::complete_part;
 use super::shape::{fallback_title, new_names, one_line_title, symbols};
 use crate::language_model::LanguageModel;
 use crate::progress::Progress;
@@ -72,7 +72,8 @@ pub fn summarize(
         Source::Directory { .. } => Kind::Codebase,
         _ => Kind::Change,
     };
-    let mut run = Answerer::new(model, prompts::system_prompt(&settings.language), cache_dir, progress.bar(0, "summarizing"));
+    let mut run =
+        Answerer::new(model, prompts::system_prompt(&settings.language), cache_dir, progress.bar(0, "summarizing"));
     run.deadline = deadline;
     let candidates = settings.quality.candidates(model.accelerated());
     let budget = run.prompt_budget(CHUNK_ANSWER);
@@ -134,9 +135,13 @@ pub fn summarize(
             [(_, only)] if chunks.len() == 1 => only.clone(),
             [] => String::new(),
             _ => {
-                let lines = ok.iter().map(|(c, text)| format!("- lines {}-{}: {text}", c.chunk.first_line, c.chunk.last_line)).collect();
+                let lines = ok
+                    .iter()
+                    .map(|(c, text)| format!("- lines {}-{}: {text}", c.chunk.first_line, c.chunk.last_line))
+                    .collect();
                 let mut reduction = Reduction::new(prompts::file_reduce(file), lines, candidates);
-                reduction.targets = items.iter().chain(new_by_path.get(&file.path).into_iter().flatten()).cloned().collect();
+                reduction.targets =
+                    items.iter().chain(new_by_path.get(&file.path).into_iter().flatten()).cloned().collect();
                 reductions.push(reduction);
                 reduced_files.push(summaries.len());
                 // Until the reduction answers, and if it fails: the first part's sentences.
@@ -163,7 +168,9 @@ pub fn summarize(
     let file_reductions = reduced_files.len();
     for (index, reduction) in reduced_files.into_iter().zip(reductions) {
         match reduction.result {
-            Some(answer) if answer.ok() => summaries[index].summary = bounded(&answer.text, FILE_SENTENCES, FILE_WORDS, answer.capped),
+            Some(answer) if answer.ok() => {
+                summaries[index].summary = bounded(&answer.text, FILE_SENTENCES, FILE_WORDS, answer.capped)
+            }
             _ => failed_reductions += 1,
         }
     }
@@ -188,7 +195,15 @@ pub fn summarize(
         Some(title) => (title.clone(), Origin::Author),
         None => {
             let main = summaries.iter().filter(|f| weight(f) == 0).max_by_key(|f| f.additions + f.deletions);
-            (fallback_title(kind, &paths, known.facts.as_ref(), main.map(|f| f.symbols.as_slice()).unwrap_or_default()), Origin::Computed)
+            (
+                fallback_title(
+                    kind,
+                    &paths,
+                    known.facts.as_ref(),
+                    main.map(|f| f.symbols.as_slice()).unwrap_or_default(),
+                ),
+                Origin::Computed,
+            )
         }
     };
     let mut overview = String::new();
@@ -202,10 +217,21 @@ pub fn summarize(
             .map(|f| match kind {
                 Kind::Change => {
                     let api: Vec<&String> = f.facts.api.names().collect();
-                    let names = if api.is_empty() { new_by_path.get(&f.path).map(|n| n.iter().collect()).unwrap_or_default() } else { api };
+                    let names = if api.is_empty() {
+                        new_by_path.get(&f.path).map(|n| n.iter().collect()).unwrap_or_default()
+                    } else {
+                        api
+                    };
                     let names: Vec<String> = names.into_iter().take(4).map(|n| format!("`{n}`")).collect();
                     let items = if names.is_empty() { String::new() } else { format!("; items {}", names.join(", ")) };
-                    format!("- `{}` ({}, +{} -{}{items}): {}", f.path, f.status.as_str(), f.additions, f.deletions, f.summary)
+                    format!(
+                        "- `{}` ({}, +{} -{}{items}): {}",
+                        f.path,
+                        f.status.as_str(),
+                        f.additions,
+                        f.deletions,
+                        f.summary
+                    )
                 }
                 Kind::Codebase => format!("- `{}`: {}", f.path, f.summary),
             })
@@ -232,7 +258,8 @@ pub fn summarize(
                 if let Some(first) = fresh.first_mut() {
                     *first = without_leading_also(first);
                 }
-                let gated = gate(&bounded(&fresh.join(" "), OVERVIEW_SENTENCES, OVERVIEW_WORDS, false), &known.haystack);
+                let gated =
+                    gate(&bounded(&fresh.join(" "), OVERVIEW_SENTENCES, OVERVIEW_WORDS, false), &known.haystack);
                 names_written += gated.names_written;
                 names_kept += gated.names_kept;
                 dropped.extend(gated.dropped.into_iter().map(|d| DroppedAt { file: None, dropped: d }));
@@ -268,7 +295,8 @@ pub fn summarize(
     let overall_answers = if summaries.is_empty() { 0 } else { 1 + usize::from(want_title) };
     stats.answers += file_reductions + overall_answers;
     stats.answers_failed += failures;
-    stats.success_rate = if stats.answers == 0 { 1.0 } else { 1.0 - stats.answers_failed as f64 / stats.answers as f64 };
+    stats.success_rate =
+        if stats.answers == 0 { 1.0 } else { 1.0 - stats.answers_failed as f64 / stats.answers as f64 };
     stats.names_written = names_written;
     stats.names_kept = names_kept;
     stats.grounding = if names_written == 0 { 1.0 } else { names_kept as f64 / names_written as f64 };
@@ -304,13 +332,15 @@ fn weight(file: &FileSummary) -> u8 {
 /// names it brings in or changes, so a reviewer sees the substance of a
 /// change among its docs and version bumps. Empty when no code changed.
 fn code_lead(ordered: &[&FileSummary], new_by_path: &HashMap<String, Vec<String>>) -> String {
-    let code: Vec<&&FileSummary> = ordered.iter().filter(|f| f.facts.role == Some(Role::Code)).take(LEAD_FILES).collect();
+    let code: Vec<&&FileSummary> =
+        ordered.iter().filter(|f| f.facts.role == Some(Role::Code)).take(LEAD_FILES).collect();
     if code.is_empty() {
         return String::new();
     }
     let files: Vec<String> = code.iter().map(|f| format!("`{}` (+{} −{})", f.path, f.additions, f.deletions)).collect();
     let api = code.iter().flat_map(|f| f.facts.api.added.iter().chain(&f.facts.api.changed));
-    let new = code.iter().flat_map(|f| new_by_path.get(&f.path).into_iter().flat_map(|n| n.iter().take(LEAD_NAMES_PER_FILE)));
+    let new =
+        code.iter().flat_map(|f| new_by_path.get(&f.path).into_iter().flat_map(|n| n.iter().take(LEAD_NAMES_PER_FILE)));
     let names: Vec<String> = distinct(api.chain(new)).take(LEAD_NAMES).map(|n| format!("`{n}`")).collect();
     let mut lead = format!("Code changed: {}", files.join(", "));
     if !names.is_empty() {

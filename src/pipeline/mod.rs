@@ -53,7 +53,11 @@ pub enum SettingsSource {
     WorkTree(PathBuf),
     /// A file of the repository at a commit (the App and the Action read the
     /// base commit, so a pull request cannot change how it is judged).
-    AtCommit { repo: PathBuf, commit: String, path: String },
+    AtCommit {
+        repo: PathBuf,
+        commit: String,
+        path: String,
+    },
     Defaults,
 }
 
@@ -76,7 +80,9 @@ impl Summarizer {
     /// The settings in force: defaults < the repository's file < `overrides`.
     pub fn settings(source: &SettingsSource, overrides: &Overrides) -> Result<Settings> {
         let file = match source {
-            SettingsSource::File(path) if !path.is_file() => bail!("config file {} does not exist; fix --config", path.display()),
+            SettingsSource::File(path) if !path.is_file() => {
+                bail!("config file {} does not exist; fix --config", path.display())
+            }
             SettingsSource::File(path) => Settings::load(path)?,
             SettingsSource::WorkTree(path) => match change::work_root(path) {
                 Some(root) => Settings::load(&root.join(CONFIG_PATH))?,
@@ -103,7 +109,8 @@ impl Summarizer {
         let mut author = author.clone();
         let (change, attributes) = match input {
             Input::Folder(path) => {
-                let attributes = change::work_root(path).and_then(|r| std::fs::read_to_string(r.join(".gitattributes")).ok());
+                let attributes =
+                    change::work_root(path).and_then(|r| std::fs::read_to_string(r.join(".gitattributes")).ok());
                 (change::from_directory(path, settings.max_file_bytes)?, attributes)
             }
             Input::Range { repo, base, head } => {
@@ -125,7 +132,8 @@ impl Summarizer {
         };
         let source = change.source.clone();
         let codebase = matches!(source, change::Source::Directory { .. });
-        let file_facts: HashMap<String, facts::FileFacts> = change.files.iter().map(|f| (f.path.clone(), facts::file_facts(f))).collect();
+        let file_facts: HashMap<String, facts::FileFacts> =
+            change.files.iter().map(|f| (f.path.clone(), facts::file_facts(f))).collect();
         let (change_facts, codebase_facts) = if codebase {
             (None, Some(facts::codebase_facts(&change.files)))
         } else {
@@ -139,9 +147,18 @@ impl Summarizer {
             return Ok(Summary::without_model(source, selection.listed, author, change_facts));
         }
         let model = self.models.model(settings.model.as_deref())?;
-        let known = mapreduce::Known { source, author, facts: change_facts, codebase: codebase_facts, file_facts, haystack };
+        let known =
+            mapreduce::Known { source, author, facts: change_facts, codebase: codebase_facts, file_facts, haystack };
         let deadline = self.time_budget.map(|budget| std::time::Instant::now() + budget);
-        mapreduce::summarize(model.as_ref(), selection, known, settings, self.cache_dir.clone(), deadline, &self.progress)
+        mapreduce::summarize(
+            model.as_ref(),
+            selection,
+            known,
+            settings,
+            self.cache_dir.clone(),
+            deadline,
+            &self.progress,
+        )
     }
 }
 

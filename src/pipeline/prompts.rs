@@ -72,7 +72,15 @@ fn role_name(role: Role) -> &'static str {
 
 /// One chunk of a file (or of its diff); `items` are the names it touches,
 /// `new` the names its added lines bring in.
-pub fn chunk_prompt(file: &FileChange, chunk: &Chunk, part: usize, parts: usize, items: &[String], new: &[String], author_title: Option<&str>) -> String {
+pub fn chunk_prompt(
+    file: &FileChange,
+    chunk: &Chunk,
+    part: usize,
+    parts: usize,
+    items: &[String],
+    new: &[String],
+    author_title: Option<&str>,
+) -> String {
     let language = chunk::language(&file.path);
     let quoted = |names: &[String]| names.iter().take(12).map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ");
     let new: Vec<String> = new.iter().filter(|n| chunk.text.contains(n.as_str())).cloned().collect();
@@ -113,7 +121,9 @@ pub fn file_reduce(file: &FileChange) -> ReducePrompts {
     let group_path = path.clone();
     ReducePrompts {
         ask: Box::new(move |items| render("file_reduce", context! { path, whole, items, group => false })),
-        ask_group: Box::new(move |items| render("file_reduce", context! { path => group_path, whole, items, group => true })),
+        ask_group: Box::new(move |items| {
+            render("file_reduce", context! { path => group_path, whole, items, group => true })
+        }),
         answer_tokens: FILE_ANSWER,
         answer_prefix: None,
     }

@@ -16,7 +16,12 @@ pub fn plain(text: &str) -> String {
             continue;
         }
         // Copied diff lines are not prose.
-        if in_fence || trimmed.starts_with("@@") || trimmed.starts_with("+++") || trimmed.starts_with("---") || trimmed.starts_with("diff --git") {
+        if in_fence
+            || trimmed.starts_with("@@")
+            || trimmed.starts_with("+++")
+            || trimmed.starts_with("---")
+            || trimmed.starts_with("diff --git")
+        {
             continue;
         }
         let heading = trimmed.starts_with('#');
@@ -26,7 +31,9 @@ pub fn plain(text: &str) -> String {
                 line = rest;
             }
         }
-        let numbered = line.split_once(". ").filter(|(n, _)| !n.is_empty() && n.len() <= 2 && n.chars().all(|c| c.is_ascii_digit()));
+        let numbered = line
+            .split_once(". ")
+            .filter(|(n, _)| !n.is_empty() && n.len() <= 2 && n.chars().all(|c| c.is_ascii_digit()));
         if let Some((_, rest)) = numbered {
             line = rest;
         }
@@ -54,13 +61,28 @@ pub fn plain(text: &str) -> String {
 /// `` `path`: text `` → `text`.
 fn strip_label(line: &str) -> &str {
     match line.split_once(':') {
-        Some((label, rest)) if !rest.is_empty() && !label.contains(' ') && (label.contains('/') || label.contains('.') || label.starts_with('`')) => {
+        Some((label, rest))
+            if !rest.is_empty()
+                && !label.contains(' ')
+                && (label.contains('/') || label.contains('.') || label.starts_with('`')) =>
+        {
             rest.trim()
         }
         Some((label, rest))
             if label.split_whitespace().count() <= 3
-                && ["summary", "overview", "what changed", "changes", "change", "answer", "description", "purpose", "why", "the change"]
-                    .contains(&label.trim().to_ascii_lowercase().as_str()) =>
+                && [
+                    "summary",
+                    "overview",
+                    "what changed",
+                    "changes",
+                    "change",
+                    "answer",
+                    "description",
+                    "purpose",
+                    "why",
+                    "the change",
+                ]
+                .contains(&label.trim().to_ascii_lowercase().as_str()) =>
         {
             rest.trim()
         }
@@ -92,7 +114,9 @@ pub fn sentences(text: &str) -> Vec<String> {
         let after = chars.get(i + 2);
         let ends = match (next, after) {
             (None, _) => true,
-            (Some(c), Some(a)) if c.is_whitespace() => a.is_uppercase() || matches!(a, '`' | '"' | '\'' | '(' | '*') || a.is_ascii_digit(),
+            (Some(c), Some(a)) if c.is_whitespace() => {
+                a.is_uppercase() || matches!(a, '`' | '"' | '\'' | '(' | '*') || a.is_ascii_digit()
+            }
             (Some(c), None) => c.is_whitespace(),
             _ => false,
         };
@@ -116,7 +140,10 @@ pub fn sentences(text: &str) -> Vec<String> {
 /// Share of `a`'s content words (4 letters or more) that `b` has too.
 pub fn overlap(a: &str, b: &str) -> f64 {
     let content = |t: &str| -> Vec<String> {
-        t.split(|c: char| !c.is_alphanumeric() && c != '_').filter(|w| w.chars().count() >= 4).map(str::to_lowercase).collect()
+        t.split(|c: char| !c.is_alphanumeric() && c != '_')
+            .filter(|w| w.chars().count() >= 4)
+            .map(str::to_lowercase)
+            .collect()
     };
     let (a, b) = (content(a), content(b));
     if a.is_empty() {
@@ -141,7 +168,9 @@ pub fn complete_part(text: &str, capped: bool) -> String {
     for (k, &(i, c)) in chars.iter().enumerate() {
         match c {
             '`' => in_code = !in_code,
-            '.' | '!' | '?' if !in_code && chars.get(k + 1).is_none_or(|&(_, n)| n.is_whitespace()) => end = i + c.len_utf8(),
+            '.' | '!' | '?' if !in_code && chars.get(k + 1).is_none_or(|&(_, n)| n.is_whitespace()) => {
+                end = i + c.len_utf8()
+            }
             _ => {}
         }
     }
@@ -185,10 +214,13 @@ pub fn without_leading_also(sentence: &str) -> String {
             return format!("{opening} {rest}");
         }
     }
-    sentence.strip_prefix("Also, ").map(|rest| {
-        let mut chars = rest.chars();
-        chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
-    }).unwrap_or_else(|| sentence.to_string())
+    sentence
+        .strip_prefix("Also, ")
+        .map(|rest| {
+            let mut chars = rest.chars();
+            chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
+        })
+        .unwrap_or_else(|| sentence.to_string())
 }
 
 #[cfg(test)]

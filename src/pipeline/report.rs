@@ -96,7 +96,11 @@ fn render(summary: &Summary, rows: usize, title: bool) -> String {
         out.push('\n');
     }
     if !summary.files.is_empty() {
-        let listed = if summary.listed.is_empty() { String::new() } else { format!(", {} not summarized", summary.listed.len()) };
+        let listed = if summary.listed.is_empty() {
+            String::new()
+        } else {
+            format!(", {} not summarized", summary.listed.len())
+        };
         let (what, header) = if codebase {
             ("file(s) read", "| File | Lines | What it does |")
         } else {
@@ -174,8 +178,14 @@ fn reviewer_lines(facts: &ChangeFacts) -> Vec<String> {
         .filter(|(_, list)| !list.is_empty())
         .map(|(what, list)| format!("{what} {}", names(list)))
         .collect();
-    lines.push(format!("Public API: {}", if parts.is_empty() { "no public item added, changed or removed".into() } else { parts.join("; ") }));
-    lines.push(format!("Tests: {}", if facts.tests.is_empty() { "no test file touched".into() } else { names(&facts.tests) }));
+    lines.push(format!(
+        "Public API: {}",
+        if parts.is_empty() { "no public item added, changed or removed".into() } else { parts.join("; ") }
+    ));
+    lines.push(format!(
+        "Tests: {}",
+        if facts.tests.is_empty() { "no test file touched".into() } else { names(&facts.tests) }
+    ));
     let dependencies: Vec<String> = facts
         .dependencies
         .iter()
@@ -193,7 +203,13 @@ fn reviewer_lines(facts: &ChangeFacts) -> Vec<String> {
         if dependencies.is_empty() { "none changed".into() } else { dependencies.join(", ") },
         if more > 0 { format!(" and {more} more") } else { String::new() }
     ));
-    for (what, list) in [("CI", &facts.ci), ("Build", &facts.build), ("Migrations", &facts.migrations), ("Config", &facts.config), ("Docs", &facts.docs)] {
+    for (what, list) in [
+        ("CI", &facts.ci),
+        ("Build", &facts.build),
+        ("Migrations", &facts.migrations),
+        ("Config", &facts.config),
+        ("Docs", &facts.docs),
+    ] {
         if !list.is_empty() {
             lines.push(format!("{what}: {}", names(list)));
         }
@@ -215,7 +231,8 @@ fn reviewer_lines(facts: &ChangeFacts) -> Vec<String> {
 
 fn codebase_lines(facts: &CodebaseFacts) -> Vec<String> {
     let mut lines = Vec::new();
-    let languages: Vec<String> = facts.languages.iter().take(6).map(|(l, f, n)| format!("{} ({f} file(s), {n} lines)", inert(l))).collect();
+    let languages: Vec<String> =
+        facts.languages.iter().take(6).map(|(l, f, n)| format!("{} ({f} file(s), {n} lines)", inert(l))).collect();
     if !languages.is_empty() {
         lines.push(format!("Languages: {}", languages.join(", ")));
     }
@@ -348,7 +365,10 @@ mod tests {
         assert!(text.contains("**Items:** `function_1`"));
         assert!(text.contains("- `bin/0.png` — binary"));
         assert!(!text.contains("not shown"));
-        assert!(!to_comment(&summary(2, 1), COMMENT_LIMIT).contains("### A title"), "a comment does not repeat the pull request's title");
+        assert!(
+            !to_comment(&summary(2, 1), COMMENT_LIMIT).contains("### A title"),
+            "a comment does not repeat the pull request's title"
+        );
     }
 
     #[test]
@@ -365,7 +385,9 @@ mod tests {
     #[test]
     fn files_left_out_by_the_settings_are_counted_not_listed() {
         let mut many = summary(1, 0);
-        many.listed = (0..575).map(|i| Listed { path: format!("x/{i}.rs"), status: Status::Added, reason: Reason::NotIncluded }).collect();
+        many.listed = (0..575)
+            .map(|i| Listed { path: format!("x/{i}.rs"), status: Status::Added, reason: Reason::NotIncluded })
+            .collect();
         let text = to_markdown(&many, COMMENT_LIMIT);
         assert!(text.contains("- 575 file(s) not in the config's include globs") && !text.contains("x/1.rs"), "{text}");
     }

@@ -146,7 +146,12 @@ pub struct Summary {
 impl Summary {
     /// Nothing to read (an empty change, or only binaries, deletions and the
     /// like): the listing, without loading a model.
-    pub fn without_model(source: Source, listed: Vec<Listed>, author: AuthorContext, facts: Option<ChangeFacts>) -> Summary {
+    pub fn without_model(
+        source: Source,
+        listed: Vec<Listed>,
+        author: AuthorContext,
+        facts: Option<ChangeFacts>,
+    ) -> Summary {
         let (title, title_from) = match author.headline() {
             Some(title) => (title.to_string(), Origin::Author),
             None => (empty_title(&listed), Origin::Computed),
@@ -175,4 +180,3 @@ pub(crate) fn empty_title(listed: &[Listed]) -> String {
         format!("{} file(s) changed, none with text to summarize", listed.len())
     }
 }
-

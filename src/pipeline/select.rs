@@ -195,7 +195,9 @@ fn reason_for(file: &FileChange, attributes: &Attributes) -> Option<Reason> {
     if attributes.generated.is_match(path) {
         return Some(Reason::Generated);
     }
-    if attributes.vendored.is_match(path) || VENDOR_DIRS.iter().any(|d| path.starts_with(d) || path.contains(&format!("/{d}"))) {
+    if attributes.vendored.is_match(path)
+        || VENDOR_DIRS.iter().any(|d| path.starts_with(d) || path.contains(&format!("/{d}")))
+    {
         return Some(Reason::Vendored);
     }
     if LOCKFILES.contains(&name) {

@@ -16,7 +16,8 @@ use super::prompts::Kind;
 pub fn answer_problem(text: &str, prompt: &str) -> Option<String> {
     let first = text.lines().next().unwrap_or("").trim_start_matches(['#', '-', '*', ' ']).trim();
     let probe: String = first.chars().take(40).collect();
-    (probe.chars().count() == 40 && prompt.contains(&probe)).then(|| "the model repeated its input instead of summarizing it".into())
+    (probe.chars().count() == 40 && prompt.contains(&probe))
+        .then(|| "the model repeated its input instead of summarizing it".into())
 }
 
 /// Trims an answer.
@@ -40,21 +41,28 @@ pub fn one_line_title(text: &str) -> String {
     }
     // A small model likes to open with the release's version ("1.20.2: …"): not part of a title.
     static VERSION: OnceLock<Regex> = OnceLock::new();
-    let version = VERSION.get_or_init(|| Regex::new(r"^(?:v?\d+(?:\.\d+)*[%.]?\s*[:\-–.)]?\s+)+").expect("valid regex"));
+    let version =
+        VERSION.get_or_init(|| Regex::new(r"^(?:v?\d+(?:\.\d+)*[%.]?\s*[:\-–.)]?\s+)+").expect("valid regex"));
     let mut title = version.replace(title, "").trim().to_string();
     if title.matches('`').count() % 2 == 1 {
         title = title.replacen('`', "", 1);
     }
     // "Changes to a.rs and b.rs" says which files, not what changed: not a title.
     let names_files_only = title.starts_with("Changes to ") || title.starts_with("Update files");
-    if title.split_whitespace().count() > 14 || names_files_only { String::new() } else { title }
+    if title.split_whitespace().count() > 14 || names_files_only {
+        String::new()
+    } else {
+        title
+    }
 }
 
 /// A title made from what is known when the model's is missing or failed
 /// the gate: the public items the change adds or changes, else the items
 /// its main code file touches, else the paths.
 pub fn fallback_title(kind: Kind, paths: &[&str], facts: Option<&ChangeFacts>, main_items: &[String]) -> String {
-    let named = |verb: &str, names: &[String]| format!("{verb} {}", names.iter().take(3).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "));
+    let named = |verb: &str, names: &[String]| {
+        format!("{verb} {}", names.iter().take(3).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+    };
     if let Some(facts) = facts {
         if !facts.api.added.is_empty() {
             return named("Add", &facts.api.added);
@@ -87,7 +95,9 @@ pub fn symbols(file: &FileChange) -> Vec<String> {
         .expect("valid regex")
     });
     let lines: Vec<&str> = match &file.content {
-        Content::Hunks(hunks) => hunks.iter().flat_map(|h| &h.lines).filter_map(|l| l.strip_prefix(['+', '-'])).collect(),
+        Content::Hunks(hunks) => {
+            hunks.iter().flat_map(|h| &h.lines).filter_map(|l| l.strip_prefix(['+', '-'])).collect()
+        }
         Content::File(text) => text.lines().filter(|l| !l.starts_with([' ', '\t'])).collect(),
         _ => Vec::new(),
     };
@@ -110,17 +120,103 @@ pub fn symbols(file: &FileChange) -> Vec<String> {
 /// Whether a line (its indentation trimmed) is a comment in the C, shell or
 /// Python families: `//`, `#` (not a Rust attribute), `/*` and its `*` lines.
 fn is_comment(code: &str) -> bool {
-    code.starts_with("//") || code.starts_with('#') && !code.starts_with("#[") || code.starts_with('*') || code.starts_with("/*")
+    code.starts_with("//")
+        || code.starts_with('#') && !code.starts_with("#[")
+        || code.starts_with('*')
+        || code.starts_with("/*")
 }
 
 /// Words of code that say nothing of a change by themselves.
 const KEYWORDS: &[&str] = &[
-    "and", "any", "as", "assert", "async", "await", "bool", "break", "case", "catch", "char", "class", "const", "continue", "crate", "def",
-    "default", "del", "elif", "else", "enum", "except", "export", "extends", "false", "final", "finally", "float", "for", "from", "func",
-    "function", "impl", "implements", "import", "int", "interface", "let", "match", "mod", "mut", "new", "nil", "none", "not", "null",
-    "package", "pass", "private", "protected", "pub", "public", "raise", "ref", "return", "self", "static", "str", "string", "struct",
-    "super", "switch", "the", "this", "throw", "throws", "trait", "true", "try", "type", "typeof", "undefined", "use", "var", "void",
-    "where", "while", "with", "yield", "some", "ok", "err", "unwrap", "expect", "clone", "into", "len", "vec", "box",
+    "and",
+    "any",
+    "as",
+    "assert",
+    "async",
+    "await",
+    "bool",
+    "break",
+    "case",
+    "catch",
+    "char",
+    "class",
+    "const",
+    "continue",
+    "crate",
+    "def",
+    "default",
+    "del",
+    "elif",
+    "else",
+    "enum",
+    "except",
+    "export",
+    "extends",
+    "false",
+    "final",
+    "finally",
+    "float",
+    "for",
+    "from",
+    "func",
+    "function",
+    "impl",
+    "implements",
+    "import",
+    "int",
+    "interface",
+    "let",
+    "match",
+    "mod",
+    "mut",
+    "new",
+    "nil",
+    "none",
+    "not",
+    "null",
+    "package",
+    "pass",
+    "private",
+    "protected",
+    "pub",
+    "public",
+    "raise",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "str",
+    "string",
+    "struct",
+    "super",
+    "switch",
+    "the",
+    "this",
+    "throw",
+    "throws",
+    "trait",
+    "true",
+    "try",
+    "type",
+    "typeof",
+    "undefined",
+    "use",
+    "var",
+    "void",
+    "where",
+    "while",
+    "with",
+    "yield",
+    "some",
+    "ok",
+    "err",
+    "unwrap",
+    "expect",
+    "clone",
+    "into",
+    "len",
+    "vec",
+    "box",
 ];
 
 /// Names the change brings in: identifiers in the code of added lines
@@ -133,10 +229,12 @@ pub fn new_names(file: &FileChange, most: usize) -> Vec<String> {
     static LITERAL: OnceLock<Regex> = OnceLock::new();
     let word = WORD.get_or_init(|| Regex::new(r"[A-Za-z_][A-Za-z0-9_]*").expect("valid regex"));
     // Quoted text is data, not names (and may hold secrets); single quotes are short (chars, not lifetimes' spans).
-    let literal = LITERAL.get_or_init(|| Regex::new(r#""(?:[^"\\]|\\.)*"|'(?:[^'\\\n]|\\.){0,3}'|`[^`]*`"#).expect("valid regex"));
+    let literal = LITERAL
+        .get_or_init(|| Regex::new(r#""(?:[^"\\]|\\.)*"|'(?:[^'\\\n]|\\.){0,3}'|`[^`]*`"#).expect("valid regex"));
     let Content::Hunks(hunks) = &file.content else { return Vec::new() };
     let lines = || hunks.iter().flat_map(|h| &h.lines);
-    let known: HashSet<&str> = lines().filter(|l| !l.starts_with('+')).flat_map(|l| word.find_iter(l).map(|m| m.as_str())).collect();
+    let known: HashSet<&str> =
+        lines().filter(|l| !l.starts_with('+')).flat_map(|l| word.find_iter(l).map(|m| m.as_str())).collect();
     // name → (uses, first use)
     let mut counts: HashMap<String, (usize, usize)> = HashMap::new();
     for line in lines().filter_map(|l| l.strip_prefix('+')) {
@@ -148,7 +246,12 @@ pub fn new_names(file: &FileChange, most: usize) -> Vec<String> {
         let code = [" //", " #", "/*"].iter().filter_map(|c| code.find(c)).min().map_or(&code[..], |end| &code[..end]);
         for name in word.find_iter(code).map(|m| m.as_str()) {
             let random = name.chars().filter(char::is_ascii_digit).count() >= 3;
-            if name.len() < 3 || name.len() > 40 || random || known.contains(name) || KEYWORDS.contains(&name.to_ascii_lowercase().as_str()) {
+            if name.len() < 3
+                || name.len() > 40
+                || random
+                || known.contains(name)
+                || KEYWORDS.contains(&name.to_ascii_lowercase().as_str())
+            {
                 continue;
             }
             let order = counts.len();
@@ -178,7 +281,14 @@ mod tests {
                 "+    let token = \"ghp_secretsecretsecret\"; # trailing_comment".into(),
             ],
         };
-        let file = FileChange { path: "src/lib.rs".into(), old_path: None, status: Status::Modified, additions: 3, deletions: 1, content: Content::Hunks(vec![hunk]) };
+        let file = FileChange {
+            path: "src/lib.rs".into(),
+            old_path: None,
+            status: Status::Modified,
+            additions: 3,
+            deletions: 1,
+            content: Content::Hunks(vec![hunk]),
+        };
         assert_eq!(new_names(&file, 6), vec!["priority", "write_priority", "out", "token"]);
         assert_eq!(new_names(&file, 1), vec!["priority"]);
     }
@@ -192,7 +302,10 @@ mod tests {
 
     #[test]
     fn a_title_answer_becomes_a_title() {
-        assert_eq!(one_line_title("**Title:** \"Retry before the last attempt.\"\nIt waits."), "Retry before the last attempt");
+        assert_eq!(
+            one_line_title("**Title:** \"Retry before the last attempt.\"\nIt waits."),
+            "Retry before the last attempt"
+        );
         assert_eq!(one_line_title(&"word ".repeat(20)), "");
         assert_eq!(one_line_title("1.20.2: Fix strict JSON errors"), "Fix strict JSON errors");
         assert_eq!(one_line_title("1. Use `urlParse` for redirects"), "Use `urlParse` for redirects");

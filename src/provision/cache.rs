@@ -26,7 +26,9 @@ impl Cache {
             Some(dir) => PathBuf::from(dir),
             None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
                 Some(home) => PathBuf::from(home).join(".cache"),
-                None => bail!("cannot locate a cache folder: neither XDG_CACHE_HOME nor HOME is set; set XDG_CACHE_HOME"),
+                None => {
+                    bail!("cannot locate a cache folder: neither XDG_CACHE_HOME nor HOME is set; set XDG_CACHE_HOME")
+                }
             },
         };
         Ok(Cache::at(base.join("precis")))
@@ -46,8 +48,7 @@ impl Cache {
         self.create_dir(&self.root)?;
         let path = self.root.join(".lock");
         let file = File::create(&path).map_err(|e| self.unwritable(&path, e))?;
-        file.lock_exclusive()
-            .with_context(|| format!("cannot lock {}", path.display()))?;
+        file.lock_exclusive().with_context(|| format!("cannot lock {}", path.display()))?;
         Ok(CacheLock { _file: file })
     }
 
@@ -55,10 +56,7 @@ impl Cache {
     pub fn staging(&self) -> Result<tempfile::TempDir> {
         let tmp = self.root.join("tmp");
         self.create_dir(&tmp)?;
-        tempfile::Builder::new()
-            .prefix("build-")
-            .tempdir_in(&tmp)
-            .map_err(|e| self.unwritable(&tmp, e))
+        tempfile::Builder::new().prefix("build-").tempdir_in(&tmp).map_err(|e| self.unwritable(&tmp, e))
     }
 
     /// Fails early, with the fix, when the cache's filesystem has less than `bytes` free.

@@ -87,7 +87,12 @@ pub fn resolve_model(cache: &Cache, model: &str, precision: Precision, progress:
 
 /// Provisions what is missing (runtime, model) and loads the model on the
 /// device the choice allows; also says which folder it came from.
-pub fn load_model(cache: &Cache, ort_lib: Option<&Path>, choice: &ModelChoice, progress: &Progress) -> Result<(Model, PathBuf)> {
+pub fn load_model(
+    cache: &Cache,
+    ort_lib: Option<&Path>,
+    choice: &ModelChoice,
+    progress: &Progress,
+) -> Result<(Model, PathBuf)> {
     let model = choice.model.as_deref().unwrap_or(DEFAULT_MODEL);
     let flavor = match choice.device {
         Device::Cpu => Flavor::Cpu,
@@ -148,7 +153,13 @@ pub fn model_id(dir: &Path) -> Result<String> {
 }
 
 /// Loads a model and puts it on its scheduler thread.
-pub fn serve_model(cache: &Cache, ort_lib: Option<&Path>, choice: &ModelChoice, parallel: usize, progress: &Progress) -> Result<Served> {
+pub fn serve_model(
+    cache: &Cache,
+    ort_lib: Option<&Path>,
+    choice: &ModelChoice,
+    parallel: usize,
+    progress: &Progress,
+) -> Result<Served> {
     let (model, dir) = load_model(cache, ort_lib, choice, progress)?;
     Ok(Served::new(model, model_id(&dir)?, parallel))
 }
@@ -166,7 +177,13 @@ pub struct ModelLoader {
 }
 
 impl ModelLoader {
-    pub fn new(cache: Cache, ort_lib: Option<PathBuf>, choice: ModelChoice, parallel: usize, progress: Progress) -> ModelLoader {
+    pub fn new(
+        cache: Cache,
+        ort_lib: Option<PathBuf>,
+        choice: ModelChoice,
+        parallel: usize,
+        progress: Progress,
+    ) -> ModelLoader {
         ModelLoader { cache, ort_lib, choice, parallel, progress, loaded: Mutex::new(HashMap::new()) }
     }
 }

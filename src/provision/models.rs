@@ -164,7 +164,9 @@ pub fn is_built(dir: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(dir.join("precis_model.json")) else { return false };
     let Ok(meta) = serde_json::from_str::<serde_json::Value>(&text) else { return false };
     let files: &[&str] = match meta["layout"].as_str() {
-        Some("optimum") => &["onnx/model.onnx", "onnx/model_last_logits.onnx", "onnx/model.onnx_data", "tokenizer.json", "config.json"],
+        Some("optimum") => {
+            &["onnx/model.onnx", "onnx/model_last_logits.onnx", "onnx/model.onnx_data", "tokenizer.json", "config.json"]
+        }
         _ => &["model.onnx", "model_last_logits.onnx", "model.onnx.data", "tokenizer.json", "genai_config.json"],
     };
     meta["converter_version"].as_u64() == Some(CONVERTER_VERSION as u64) && files.iter().all(|f| dir.join(f).is_file())
@@ -279,7 +281,13 @@ pub fn converter_env(cache: &Cache, python: &Python) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn convert_into_cache(cache: &Cache, gguf: &Path, dest: &Path, precision: Precision, progress: &Progress) -> Result<()> {
+fn convert_into_cache(
+    cache: &Cache,
+    gguf: &Path,
+    dest: &Path,
+    precision: Precision,
+    progress: &Progress,
+) -> Result<()> {
     cache.require_space(std::fs::metadata(gguf)?.len() * 3, "the converted model")?;
     let staging = cache.staging()?;
     let out = staging.path().join("model");
@@ -289,7 +297,14 @@ fn convert_into_cache(cache: &Cache, gguf: &Path, dest: &Path, precision: Precis
 
 /// Converts a qwen2 GGUF into an ONNX folder at `out` (which must not exist yet).
 /// The cache lends the converter's Python environment.
-pub fn convert(cache: &Cache, gguf: &Path, out: &Path, precision: Precision, layout: Layout, progress: &Progress) -> Result<()> {
+pub fn convert(
+    cache: &Cache,
+    gguf: &Path,
+    out: &Path,
+    precision: Precision,
+    layout: Layout,
+    progress: &Progress,
+) -> Result<()> {
     if !gguf.is_file() {
         bail!("GGUF file {} does not exist; check the path", gguf.display());
     }

@@ -48,7 +48,17 @@ impl Python {
         let spec = format!("{package}=={version}");
         let requirements = write_requirements(pinned, dest)?;
         let output = Command::new(&self.exe)
-            .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-q", "--require-hashes", "-r"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--disable-pip-version-check",
+                "-q",
+                "--require-hashes",
+                "-r",
+            ])
             .arg(&requirements)
             .arg("-d")
             .arg(dest)
@@ -78,7 +88,16 @@ impl Python {
         std::fs::create_dir_all(target).with_context(|| format!("cannot create {}", target.display()))?;
         let requirements = write_requirements(pinned, target)?;
         let output = Command::new(&self.exe)
-            .args(["-m", "pip", "install", "--disable-pip-version-check", "-q", "--only-binary=:all:", "--require-hashes", "-r"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "-q",
+                "--only-binary=:all:",
+                "--require-hashes",
+                "-r",
+            ])
             .arg(&requirements)
             .arg("--target")
             .arg(target)
@@ -162,7 +181,10 @@ fn pip_failed(what: &str, stderr: &[u8]) -> anyhow::Error {
     } else if text.contains("Hashes are required in --require-hashes mode") {
         anyhow::anyhow!("pip needs a package for {what} that precis has not pinned; the packages changed upstream, report this (tools/pin_wheels.py pins them)")
     } else {
-        anyhow::anyhow!("pip could not fetch {what}: {}; check the network or your pip configuration", last_line(stderr))
+        anyhow::anyhow!(
+            "pip could not fetch {what}: {}; check the network or your pip configuration",
+            last_line(stderr)
+        )
     }
 }
 
@@ -186,16 +208,16 @@ pub fn extract_member(wheel: &Path, member: &str, dest: &Path) -> Result<u64> {
         .by_name(member)
         .with_context(|| format!("{} has no member {member}; the package is not the expected one", wheel.display()))?;
     let mut out = File::create(dest).with_context(|| format!("cannot write {}", dest.display()))?;
-    let copied = copy_all(&mut entry, &mut out)
-        .with_context(|| format!("cannot extract {member} from {}", wheel.display()))?;
+    let copied =
+        copy_all(&mut entry, &mut out).with_context(|| format!("cannot extract {member} from {}", wheel.display()))?;
     Ok(copied)
 }
 
 /// Copies every member whose name starts with `dir_prefix` and passes `keep` into `dest`, flat.
 pub fn extract_dir(wheel: &Path, dir_prefix: &str, dest: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<String>> {
     let file = File::open(wheel).with_context(|| format!("cannot open {}", wheel.display()))?;
-    let mut zip = zip::ZipArchive::new(file)
-        .with_context(|| format!("{} is not a valid wheel (zip)", wheel.display()))?;
+    let mut zip =
+        zip::ZipArchive::new(file).with_context(|| format!("{} is not a valid wheel (zip)", wheel.display()))?;
     let mut names = Vec::new();
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i)?;

@@ -130,7 +130,11 @@ pub fn provision(cache: &Cache, flavor: Flavor) -> Result<PathBuf> {
         name.starts_with("libonnxruntime") && name.contains(".so")
     })?;
     if !names.iter().any(|n| *n == library_name(flavor)) {
-        bail!("the {} wheel holds no {}; the package layout changed, report this", flavor.package(), library_name(flavor));
+        bail!(
+            "the {} wheel holds no {}; the package layout changed, report this",
+            flavor.package(),
+            library_name(flavor)
+        );
     }
     if let Some(companions) = flavor.companions() {
         tracing::info!("downloading the CUDA libraries (several GB)");
@@ -153,10 +157,7 @@ pub fn init(lib: &Path) -> Result<&'static ort::environment::Environment> {
     let builder = ort::init_from(lib).map_err(|e| {
         anyhow!("cannot load ONNX Runtime from {} ({e}); run `precis setup` or pass a working --ort-lib", lib.display())
     })?;
-    let env = builder
-        .with_name("precis")
-        .build()
-        .map_err(|e| anyhow!("cannot start ONNX Runtime: {e}"))?;
+    let env = builder.with_name("precis").build().map_err(|e| anyhow!("cannot start ONNX Runtime: {e}"))?;
     Ok(ENVIRONMENT.get_or_init(|| env))
 }
 
@@ -168,7 +169,9 @@ fn preload_cuda(root: &Path) {
     let mut libs = Vec::new();
     for entry in walk(root) {
         let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        if let Some(rank) = ORDER.iter().position(|p| name.starts_with(&format!("{p}.so")) || name.starts_with(&format!("{p}_"))) {
+        if let Some(rank) =
+            ORDER.iter().position(|p| name.starts_with(&format!("{p}.so")) || name.starts_with(&format!("{p}_")))
+        {
             libs.push((rank, entry));
         }
     }
@@ -176,7 +179,10 @@ fn preload_cuda(root: &Path) {
     for (_, path) in libs {
         // SAFETY: CUDA's libraries have no initialisers with preconditions.
         let loaded = unsafe {
-            libloading::os::unix::Library::open(Some(&path), libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_GLOBAL)
+            libloading::os::unix::Library::open(
+                Some(&path),
+                libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_GLOBAL,
+            )
         };
         match loaded {
             Ok(lib) => std::mem::forget(lib),
@@ -199,7 +205,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,9 +213,15 @@ mod tests {
     /// `--require-hashes` mode accepts the file and refuses other wheels.
     #[test]
     fn every_pin_is_a_version_with_hashes() {
-        for pins in [Flavor::Cpu.pins(), Flavor::Cuda.pins(), Flavor::Cuda.companions().unwrap(), crate::provision::models::CONVERTER_PINS] {
+        for pins in [
+            Flavor::Cpu.pins(),
+            Flavor::Cuda.pins(),
+            Flavor::Cuda.companions().unwrap(),
+            crate::provision::models::CONVERTER_PINS,
+        ] {
             let requirements = pins.replace("\\\n", " ");
-            let requirements: Vec<&str> = requirements.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).collect();
+            let requirements: Vec<&str> =
+                requirements.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).collect();
             assert!(!requirements.is_empty());
             for requirement in requirements {
                 let mut words = requirement.split_whitespace();
@@ -225,7 +236,10 @@ mod tests {
             }
         }
         for (flavor, version) in [(Flavor::Cpu, Flavor::Cpu.version()), (Flavor::Cuda, Flavor::Cuda.version())] {
-            assert!(flavor.pins().contains(&format!("{}=={version} ", flavor.package())), "the pin is the version precis loads");
+            assert!(
+                flavor.pins().contains(&format!("{}=={version} ", flavor.package())),
+                "the pin is the version precis loads"
+            );
             // One wheel per Python (3.11-3.14) and platform (x86_64, aarch64).
             assert_eq!(flavor.pins().matches("--hash=sha256:").count(), 8);
         }

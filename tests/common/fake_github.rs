@@ -83,9 +83,12 @@ fn handle(state: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, bo
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     state.requests.push(Recorded { method: method.to_string(), path: path.clone(), body: body.clone(), authorization });
-    if let Some(failure) = state.failures.iter_mut().find(|f| f.0 == method.as_str() && path.contains(&f.1) && f.4 > 0) {
+    if let Some(failure) = state.failures.iter_mut().find(|f| f.0 == method.as_str() && path.contains(&f.1) && f.4 > 0)
+    {
         failure.4 -= 1;
-        let mut response = (StatusCode::from_u16(failure.2).unwrap(), axum::Json(json!({"message": "injected failure"}))).into_response();
+        let mut response =
+            (StatusCode::from_u16(failure.2).unwrap(), axum::Json(json!({"message": "injected failure"})))
+                .into_response();
         if let Some(seconds) = failure.3 {
             response.headers_mut().insert("retry-after", seconds.to_string().parse().unwrap());
         }
@@ -101,9 +104,19 @@ fn handle(state: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, bo
         }
         ("GET", ["repos", _, _, "issues", number, "comments"]) => {
             let number: u64 = number.parse().unwrap();
-            let people = state.foreign_comments.iter().filter(|c| c.0 == number).map(|c| json!({"id": c.1, "body": c.2, "user": {"login": "octocat", "type": "User"}}));
+            let people = state
+                .foreign_comments
+                .iter()
+                .filter(|c| c.0 == number)
+                .map(|c| json!({"id": c.1, "body": c.2, "user": {"login": "octocat", "type": "User"}}));
             let list: Vec<Value> = people
-                .chain(state.comments.iter().filter(|c| c.0 == number).map(|c| json!({"id": c.1, "body": c.2, "user": {"login": "precis[bot]", "type": "Bot"}})))
+                .chain(
+                    state
+                        .comments
+                        .iter()
+                        .filter(|c| c.0 == number)
+                        .map(|c| json!({"id": c.1, "body": c.2, "user": {"login": "precis[bot]", "type": "Bot"}})),
+                )
                 .collect();
             ok(StatusCode::OK, Value::Array(list))
         }
@@ -129,14 +142,19 @@ fn handle(state: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, bo
         }
         ("PATCH", ["repos", _, _, "check-runs", run]) => {
             let run: u64 = run.parse().unwrap();
-            let Some(existing) = state.check_runs.get_mut(&run) else { return ok(StatusCode::NOT_FOUND, json!({"message": "Not Found"})) };
+            let Some(existing) = state.check_runs.get_mut(&run) else {
+                return ok(StatusCode::NOT_FOUND, json!({"message": "Not Found"}));
+            };
             for (key, value) in body.as_object().unwrap() {
                 existing[key] = value.clone();
             }
             ok(StatusCode::OK, json!({"id": run}))
         }
         ("GET", ["repos", _, _, "commits", sha, "check-runs"]) => {
-            let name = uri.query().and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("check_name="))).map(str::to_string);
+            let name = uri
+                .query()
+                .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("check_name=")))
+                .map(str::to_string);
             let runs: Vec<Value> = state
                 .check_runs
                 .iter()

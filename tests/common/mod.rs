@@ -31,9 +31,13 @@ pub fn cache() -> Cache {
 /// first, and there `PRECIS_REQUIRE_MODEL` makes a missing model a failure.
 pub fn provisioned(test: &str) -> bool {
     let cache = cache();
-    let ready = runtime::locate(&cache, None, Flavor::Cpu).is_ok() && models::gguf_path(&cache, DEFAULT_MODEL).is_file();
+    let ready =
+        runtime::locate(&cache, None, Flavor::Cpu).is_ok() && models::gguf_path(&cache, DEFAULT_MODEL).is_file();
     if !ready {
-        assert!(std::env::var_os("PRECIS_REQUIRE_MODEL").is_none(), "{test}: run `precis setup` first (PRECIS_REQUIRE_MODEL is set)");
+        assert!(
+            std::env::var_os("PRECIS_REQUIRE_MODEL").is_none(),
+            "{test}: run `precis setup` first (PRECIS_REQUIRE_MODEL is set)"
+        );
         eprintln!("skipped {test}: needs ONNX Runtime and the default model; run `cargo run --release -- setup` first");
     }
     ready
@@ -160,7 +164,9 @@ pub fn precis() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("precis").unwrap();
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
-        if name.starts_with("PRECIS_") || name.starts_with("GITHUB_") || name.starts_with("RUNNER_")
+        if name.starts_with("PRECIS_")
+            || name.starts_with("GITHUB_")
+            || name.starts_with("RUNNER_")
             || ["RUST_LOG", "ORT_DYLIB_PATH", "XDG_CACHE_HOME"].contains(&name.as_str())
         {
             cmd.env_remove(&name);
@@ -220,9 +226,10 @@ impl Repo {
 }
 
 pub fn rust_file(name: &str, items: usize) -> String {
-    (0..items).map(|i| format!("/// Item {i} of {name}.\npub fn {name}_{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n")).collect()
+    (0..items)
+        .map(|i| format!("/// Item {i} of {name}.\npub fn {name}_{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n"))
+        .collect()
 }
-
 
 /// A folder standing for the App's git host: repositories are served as
 /// `OWNER/NAME.git` under it, as the App builds fetch URLs.

@@ -21,7 +21,11 @@ pub fn package(name: &str, version: &str) -> PathBuf {
             .output()
             .expect("npm is installed (it fetches test data from the npm registry once)");
         assert!(out.status.success(), "npm pack {name}@{version}: {}", String::from_utf8_lossy(&out.stderr));
-        let tarball = std::fs::read_dir(staging.path()).unwrap().flatten().find(|e| e.path().extension().is_some_and(|x| x == "tgz")).unwrap();
+        let tarball = std::fs::read_dir(staging.path())
+            .unwrap()
+            .flatten()
+            .find(|e| e.path().extension().is_some_and(|x| x == "tgz"))
+            .unwrap();
         let status = Command::new("tar").arg("xzf").arg(tarball.path()).arg("-C").arg(staging.path()).status().unwrap();
         assert!(status.success());
         let _ = std::fs::remove_dir_all(&folder);
@@ -34,7 +38,8 @@ pub fn package(name: &str, version: &str) -> PathBuf {
 /// Every example payload of `event` in `@octokit/webhooks-examples`.
 pub fn webhook_examples() -> Vec<(String, serde_json::Value)> {
     let folder = package("@octokit/webhooks-examples", "7.6.1");
-    let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(folder.join("api.github.com/index.json")).unwrap()).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("api.github.com/index.json")).unwrap()).unwrap();
     let mut all = Vec::new();
     for event in index.as_array().unwrap() {
         let name = event["name"].as_str().unwrap().to_string();
@@ -65,7 +70,11 @@ pub fn assert_valid_request(description: &serde_json::Value, method: &str, path:
         return;
     };
     if body.is_null() {
-        assert_ne!(operation.pointer("/requestBody/required"), Some(&serde_json::json!(true)), "{method} {template} needs a body");
+        assert_ne!(
+            operation.pointer("/requestBody/required"),
+            Some(&serde_json::json!(true)),
+            "{method} {template} needs a body"
+        );
         return;
     }
     let mut schema = schema.clone();

@@ -25,7 +25,10 @@ fn admin(server: &str, sql: &str) -> Result<(), String> {
     runtime.block_on(async {
         let mut config: tokio_postgres::Config = format!("{server}/postgres").parse().map_err(|e| format!("{e}"))?;
         config.connect_timeout(Duration::from_secs(5));
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| format!("{e:#}: {}", e.source().map(|s| s.to_string()).unwrap_or_default()))?;
+        let (client, connection) = config
+            .connect(NoTls)
+            .await
+            .map_err(|e| format!("{e:#}: {}", e.source().map(|s| s.to_string()).unwrap_or_default()))?;
         let connection = tokio::spawn(connection);
         let result = client.batch_execute(sql).await.map_err(|e| format!("{e}"));
         drop(client);
@@ -87,7 +90,8 @@ impl Drop for TestDatabase {
 /// The server's address (for a proxy in front of it).
 pub fn server_address() -> std::net::SocketAddr {
     let server = server();
-    let hostport = server.rsplit('@').next().unwrap().trim_start_matches("postgres://").split('/').next().unwrap().to_string();
+    let hostport =
+        server.rsplit('@').next().unwrap().trim_start_matches("postgres://").split('/').next().unwrap().to_string();
     let hostport = if hostport.contains(':') { hostport } else { format!("{hostport}:5432") };
     std::net::ToSocketAddrs::to_socket_addrs(&hostport).unwrap().next().unwrap()
 }

@@ -90,7 +90,10 @@ impl JobSpec {
 
     pub fn repo(&self) -> &RepoRef {
         match self {
-            JobSpec::PullRequest { repo, .. } | JobSpec::Rerun { repo, .. } | JobSpec::Help { repo, .. } | JobSpec::Push { repo, .. } => repo,
+            JobSpec::PullRequest { repo, .. }
+            | JobSpec::Rerun { repo, .. }
+            | JobSpec::Help { repo, .. }
+            | JobSpec::Push { repo, .. } => repo,
         }
     }
 
@@ -280,7 +283,13 @@ pub trait JobQueue: Send + Sync {
     fn recover(&self) -> Result<usize>;
     /// Cheap counts (no scan of every job under the queue's lock).
     fn counts(&self) -> Result<Counts>;
-    fn record_installation(&self, installation_id: u64, account: &str, action: &str, repositories: &[String]) -> Result<()>;
+    fn record_installation(
+        &self,
+        installation_id: u64,
+        account: &str,
+        action: &str,
+        repositories: &[String],
+    ) -> Result<()>;
     /// Removes deliveries and finished (done, failed, superseded) jobs older than `older_than`.
     fn prune(&self, older_than: Duration) -> Result<Pruned>;
     fn policy(&self) -> &Policy;

@@ -119,7 +119,11 @@ impl PgQueue {
         if config.get_user().is_none() {
             config.user("postgres");
         }
-        config.connect_timeout(CONNECT_TIMEOUT).keepalives(true).keepalives_idle(Duration::from_secs(30)).application_name("precis");
+        config
+            .connect_timeout(CONNECT_TIMEOUT)
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .application_name("precis");
         let target = describe(&config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -128,7 +132,8 @@ impl PgQueue {
             .build()
             .context("cannot start the database runtime")?;
         let handle = runtime.handle().clone();
-        let manager = Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = {
             let _entered = handle.enter();
             Pool::builder(manager)
@@ -177,7 +182,6 @@ impl PgQueue {
             .map_err(|_| anyhow!("the database runtime stopped"))?
             .with_context(|| format!("the database ({})", self.target))
     }
-
 
     /// Runs `sql` (parameters: the job, its lease name, then `extra`) on a
     /// job this object holds; the job is let go when it ran or the lease
@@ -245,11 +249,17 @@ async fn migrate(client: &mut deadpool_postgres::Client) -> Result<()> {
         .await?;
     let current: i32 = transaction.query_one("SELECT COALESCE(MAX(version), 0) FROM precis_schema", &[]).await?.get(0);
     if current as usize > MIGRATIONS.len() {
-        bail!("its schema is at version {current}, newer than this precis knows ({}); upgrade precis", MIGRATIONS.len());
+        bail!(
+            "its schema is at version {current}, newer than this precis knows ({}); upgrade precis",
+            MIGRATIONS.len()
+        );
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index as i32 + 1;
-        transaction.batch_execute(sql).await.with_context(|| format!("cannot bring the schema to version {version}"))?;
+        transaction
+            .batch_execute(sql)
+            .await
+            .with_context(|| format!("cannot bring the schema to version {version}"))?;
         transaction.execute("INSERT INTO precis_schema (version) VALUES ($1)", &[&version]).await?;
         tracing::info!("database schema at version {version}");
     }
@@ -291,7 +301,9 @@ impl JobQueue for PgQueue {
         let pool = self.pool.clone();
         let (delivery, event) = (delivery.to_string(), event.to_string());
         let supersedes = job.is_some_and(JobSpec::supersedes);
-        let job = job.map(|spec| Ok::<_, anyhow::Error>((spec.key(), serde_json::to_string(spec)?, spec.installation()))).transpose()?;
+        let job = job
+            .map(|spec| Ok::<_, anyhow::Error>((spec.key(), serde_json::to_string(spec)?, spec.installation())))
+            .transpose()?;
         let what = delivery.clone();
         self.run(async move {
             let mut client = pool.get().await?;
@@ -408,14 +420,23 @@ impl JobQueue for PgQueue {
         self.held.hold(id, lease);
         self.stats.claimed.inc();
         let spec = serde_json::from_str(&spec).with_context(|| format!("job {id} is unreadable"))?;
-        Ok(Some(Job { id, delivery, spec, attempts: attempts as u32, check_run_id: check_run_id.map(|i| i as u64), last_error }))
+        Ok(Some(Job {
+            id,
+            delivery,
+            spec,
+            attempts: attempts as u32,
+            check_run_id: check_run_id.map(|i| i as u64),
+            last_error,
+        }))
     }
 
     fn set_check_run(&self, job: i64, check_run_id: u64) -> Result<()> {
         let pool = self.pool.clone();
         self.run(async move {
             let client = pool.get().await?;
-            client.execute("UPDATE precis_jobs SET check_run_id = $2 WHERE id = $1", &[&job, &(check_run_id as i64)]).await?;
+            client
+                .execute("UPDATE precis_jobs SET check_run_id = $2 WHERE id = $1", &[&job, &(check_run_id as i64)])
+                .await?;
             Ok(())
         })
     }
@@ -538,9 +559,16 @@ impl JobQueue for PgQueue {
         })
     }
 
-    fn record_installation(&self, installation_id: u64, account: &str, action: &str, repositories: &[String]) -> Result<()> {
+    fn record_installation(
+        &self,
+        installation_id: u64,
+        account: &str,
+        action: &str,
+        repositories: &[String],
+    ) -> Result<()> {
         let pool = self.pool.clone();
-        let (account, action, repositories) = (account.to_string(), action.to_string(), serde_json::to_string(repositories)?);
+        let (account, action, repositories) =
+            (account.to_string(), action.to_string(), serde_json::to_string(repositories)?);
         self.run(async move {
             let client = pool.get().await?;
             client

@@ -84,8 +84,8 @@ const MIGRATIONS: [&str; 2] = [
 ];
 
 fn connect(path: &Path) -> Result<Connection> {
-    let connection =
-        Connection::open(path).with_context(|| format!("cannot open the job database {}; check PRECIS_DATA_DIR", path.display()))?;
+    let connection = Connection::open(path)
+        .with_context(|| format!("cannot open the job database {}; check PRECIS_DATA_DIR", path.display()))?;
     connection.busy_timeout(Duration::from_secs(5))?;
     // Committed means on disk: an answered delivery survives a crash or a power loss.
     connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
@@ -96,7 +96,9 @@ fn migrate(connection: &mut Connection) -> Result<()> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Exclusive)?;
     let version: usize = transaction.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))? as usize;
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        transaction.execute_batch(sql).with_context(|| format!("cannot bring the job database to version {}", index + 1))?;
+        transaction
+            .execute_batch(sql)
+            .with_context(|| format!("cannot bring the job database to version {}", index + 1))?;
         transaction.execute_batch(&format!("PRAGMA user_version = {}", index + 1))?;
     }
     transaction.commit()?;
@@ -108,8 +110,14 @@ fn now_ms() -> i64 {
 }
 
 /// Records one delivery (and its job) inside an open transaction.
-fn accept_in(transaction: &rusqlite::Transaction<'_>, delivery: &str, event: &str, job: Option<&JobSpec>) -> Result<Accepted> {
-    let inserted = transaction.execute("INSERT OR IGNORE INTO deliveries (id, event) VALUES (?1, ?2)", params![delivery, event])?;
+fn accept_in(
+    transaction: &rusqlite::Transaction<'_>,
+    delivery: &str,
+    event: &str,
+    job: Option<&JobSpec>,
+) -> Result<Accepted> {
+    let inserted = transaction
+        .execute("INSERT OR IGNORE INTO deliveries (id, event) VALUES (?1, ?2)", params![delivery, event])?;
     if inserted == 0 {
         return Ok(Accepted::Duplicate);
     }
@@ -195,7 +203,6 @@ impl SqliteQueue {
         self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-
     /// Runs `change` on a job this object holds (with its lease name); the
     /// job is let go when the change ran or the lease was found lost.
     fn on_held(&self, job: i64, change: impl FnOnce(&Connection, &str) -> rusqlite::Result<usize>) -> Result<bool> {
@@ -267,19 +274,29 @@ impl JobQueue for SqliteQueue {
         self.held.hold(id, lease);
         self.stats.claimed.inc();
         let spec = serde_json::from_str(&spec).with_context(|| format!("job {id} is unreadable"))?;
-        Ok(Some(Job { id, delivery, spec, attempts: attempts + 1, check_run_id: check_run_id.map(|i| i as u64), last_error }))
+        Ok(Some(Job {
+            id,
+            delivery,
+            spec,
+            attempts: attempts + 1,
+            check_run_id: check_run_id.map(|i| i as u64),
+            last_error,
+        }))
     }
 
     fn set_check_run(&self, job: i64, check_run_id: u64) -> Result<()> {
-        self.connection().execute("UPDATE jobs SET check_run_id = ?2 WHERE id = ?1", params![job, check_run_id as i64])?;
+        self.connection()
+            .execute("UPDATE jobs SET check_run_id = ?2 WHERE id = ?1", params![job, check_run_id as i64])?;
         Ok(())
     }
 
     fn superseded_checks(&self, key: &str) -> Result<Vec<(i64, u64)>> {
         let connection = self.connection();
-        let mut statement =
-            connection.prepare_cached("SELECT id, check_run_id FROM jobs WHERE key = ?1 AND state = 'superseded' AND check_run_id IS NOT NULL")?;
-        let rows = statement.query_map(params![key], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)? as u64)))?;
+        let mut statement = connection.prepare_cached(
+            "SELECT id, check_run_id FROM jobs WHERE key = ?1 AND state = 'superseded' AND check_run_id IS NOT NULL",
+        )?;
+        let rows =
+            statement.query_map(params![key], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)? as u64)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -359,7 +376,8 @@ impl JobQueue for SqliteQueue {
         let reader = self.reader.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut counts = Counts::default();
         let mut statement = reader.prepare_cached("SELECT name, n FROM queue_counts")?;
-        let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?.max(0) as u64)))?;
+        let rows =
+            statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?.max(0) as u64)))?;
         for row in rows {
             let (name, n) = row?;
             match name.as_str() {
@@ -376,7 +394,9 @@ impl JobQueue for SqliteQueue {
             "SELECT installation, SUM(state = 'queued'), SUM(state = 'running') FROM jobs
              WHERE state IN ('queued', 'running') GROUP BY installation",
         )?;
-        let rows = statement.query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64)))?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64))
+        })?;
         for row in rows {
             let (installation, queued, running) = row?;
             counts.by_installation.insert(installation, (queued, running));
@@ -384,7 +404,13 @@ impl JobQueue for SqliteQueue {
         Ok(counts)
     }
 
-    fn record_installation(&self, installation_id: u64, account: &str, action: &str, repositories: &[String]) -> Result<()> {
+    fn record_installation(
+        &self,
+        installation_id: u64,
+        account: &str,
+        action: &str,
+        repositories: &[String],
+    ) -> Result<()> {
         self.connection().execute(
             "INSERT INTO installations (id, account, action, repositories) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (id) DO UPDATE SET account = ?2, action = ?3, repositories = ?4, updated_at = CURRENT_TIMESTAMP",
@@ -396,7 +422,8 @@ impl JobQueue for SqliteQueue {
     fn prune(&self, older_than: Duration) -> Result<Pruned> {
         let cutoff = format!("-{} seconds", older_than.as_secs());
         let connection = self.connection();
-        let deliveries = connection.execute("DELETE FROM deliveries WHERE received_at < datetime('now', ?1)", params![cutoff])?;
+        let deliveries =
+            connection.execute("DELETE FROM deliveries WHERE received_at < datetime('now', ?1)", params![cutoff])?;
         let jobs = connection.execute(
             "DELETE FROM jobs WHERE state IN ('done', 'failed', 'superseded') AND updated_at < datetime('now', ?1)",
             params![cutoff],
@@ -428,7 +455,13 @@ mod tests {
     }
 
     fn pr(head: &str) -> JobSpec {
-        JobSpec::PullRequest { repo: repo(), number: PullNumber(7), head_sha: head.into(), base_sha: "b".into(), draft: false }
+        JobSpec::PullRequest {
+            repo: repo(),
+            number: PullNumber(7),
+            head_sha: head.into(),
+            base_sha: "b".into(),
+            draft: false,
+        }
     }
 
     #[test]
