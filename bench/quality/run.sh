@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Quality benchmark on real changes: fetch the pinned changes (fetch.py), summarize each with
-# `precis summarize --patch`, then score with quality_score.py (the shared definitions) and score.py.
+# `precis summarize --patch`, then score with metrics.py (the metric definitions; claim labels from labels.jsonl) and score.py.
 #   bench/quality/run.sh [--precis BIN] [--out DIR] [--work DIR] [--only NAME[,NAME…]] [extra precis args…]
 # e.g. bench/quality/run.sh --model qwen2.5-coder-1.5b-instruct --no-cache
 # BIN defaults to target/release/precis (build it first), else `precis` on PATH; DIR to
 # target/bench-quality. OUT/changes holds the patches scored, OUT/json the outputs, OUT/logs
 # each run's stderr, OUT/quality.txt and OUT/score.md the two reports. Exits with
-# quality_score.py's status: 0 when every goal of its last line is met.
+# metrics.py's status: 0 when every goal of its last line is met.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -34,11 +34,6 @@ precis=$(cd "$(dirname "$precis")" && pwd)/$(basename "$precis")
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-score_tool="$repo/../shared/tools/quality_score.py"
-if [ ! -f "$score_tool" ]; then score_tool="${QUALITY_SCORE:-}"; fi
-if [ -z "$score_tool" ] || [ ! -f "$score_tool" ]; then
-  echo "quality_score.py not found at $repo/../shared/tools/; set QUALITY_SCORE to its path" >&2; exit 2
-fi
 
 echo "== fetch (work folder $work)"
 python3 "$here/fetch.py" --work "$work" --out "$work/changes" >"$out/fetch.md"
@@ -70,9 +65,10 @@ for patch in "$out/changes"/*.patch; do
 done
 echo "summarized in $(( $(date +%s) - start )) s, $failed failed"
 
-echo "== quality_score.py"
+echo "== metrics.py"
 rc=0
-python3 "$score_tool" "$out/changes" "$out/json" | tee "$out/quality.txt" || rc=$?
+python3 "$here/metrics.py" "$out/changes" "$out/json" --labels "$here/labels.jsonl" --unlabelled "$out/unlabelled.jsonl" \
+  | tee "$out/quality.txt" || rc=$?
 echo "== score.py"
-QUALITY_SCORE="$score_tool" python3 "$here/score.py" "$out/changes" "$out/json" --json "$out/score.json" | tee "$out/score.md"
+python3 "$here/score.py" "$out/changes" "$out/json" --json "$out/score.json" | tee "$out/score.md"
 exit $rc

@@ -11,8 +11,7 @@ Per change and in total:
   words    overview words; median words of a file summary
   cut      texts (file summaries and the overview) that end mid-sentence
   wall, tokens in/out   from the output's stats
-Word counts and the mid-sentence test are those of quality_score.py (imported, not copied): found as
-../shared/tools/quality_score.py beside the repository, else at $QUALITY_SCORE.
+Word counts and the mid-sentence test are those of metrics.py beside this file.
 """
 import argparse, importlib.util, json, os, re, statistics, sys
 from pathlib import Path
@@ -21,20 +20,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
 
-def load_quality_score():
-    candidates = [REPO.parent / 'shared' / 'tools' / 'quality_score.py']
-    if os.environ.get('QUALITY_SCORE'):
-        candidates.append(Path(os.environ['QUALITY_SCORE']))
-    for path in candidates:
-        if path.is_file():
-            spec = importlib.util.spec_from_file_location('quality_score', path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
-    raise SystemExit(f"quality_score.py not found at {candidates[0]}; set QUALITY_SCORE to its path")
+sys.path.insert(0, str(HERE))
+import metrics as qs  # noqa: E402  (the project's own metric definitions)
 
-
-qs = load_quality_score()
 
 # ---------------------------------------------------------------- public items of a patch
 
@@ -176,7 +164,7 @@ def score_one(patch, out):
     stats = out.get('stats') or {}
     return dict(files=len(files), files_covered=covered_files, items=len(items), items_prose=len(in_prose),
                 items_all=len(in_all), missed=[n for n in items if n not in in_all],
-                overview_words=qs.words(overview), file_words=[qs.words(t) for t in file_texts],
+                overview_words=qs.word_count(overview), file_words=[qs.word_count(t) for t in file_texts],
                 cuts=sum(qs.is_cut(t) for t in file_texts) + (1 if qs.is_cut(overview) else 0),
                 texts=len(file_texts) + (1 if overview.strip() else 0),
                 wall=stats.get('wall_s'), tokens_in=stats.get('tokens_in'), tokens_out=stats.get('tokens_out'))
