@@ -1,7 +1,7 @@
 //! The command line: clap types only, turned into library calls. Every
 //! behaviour lives in the library; this module parses and dispatches.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -57,9 +57,14 @@ fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
+    // Progress lines show by default: off a terminal they are the only sign of long work.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},ort=warn")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},precis::progress=info,ort=warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -296,10 +301,9 @@ fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs) -> Result<()>
     // A web replica never loads the model. Elsewhere the default model loads
     // before the App listens: a bad model fails the start, not the first job.
     let summarizer = if settings.role.runs_jobs() {
-        let models = args.model.loader(cache, ort_lib, args.parallel, Progress::hidden())?;
+        let models = args.model.loader(cache, ort_lib, args.parallel, Progress::log())?;
         models.model(None)?;
-        let mut summarizer =
-            Summarizer::new(Arc::new(models), Some(cache.root().join("summaries")), Progress::hidden());
+        let mut summarizer = Summarizer::new(Arc::new(models), Some(cache.root().join("summaries")), Progress::log());
         summarizer.time_budget = Some(std::time::Duration::from_secs(args.job_seconds.max(1)));
         Some(summarizer)
     } else {

@@ -80,7 +80,7 @@ pub struct Answerer<'a> {
     pub system: String,
     /// Answers are cached here; `None` bypasses the cache.
     pub cache_dir: Option<PathBuf>,
-    pub bar: indicatif::ProgressBar,
+    pub bar: crate::progress::Bar,
     /// Wall time with the model at work.
     pub engine_wall: Duration,
     /// Every answer the model gave (retries included), for the stats.
@@ -94,7 +94,7 @@ impl<'a> Answerer<'a> {
         model: &'a dyn LanguageModel,
         system: String,
         cache_dir: Option<PathBuf>,
-        bar: indicatif::ProgressBar,
+        bar: crate::progress::Bar,
     ) -> Answerer<'a> {
         Answerer { model, system, cache_dir, bar, engine_wall: Duration::ZERO, answers: Vec::new(), deadline: None }
     }

@@ -71,11 +71,14 @@ fn cut(lines: &[&str], start: usize, limit: usize, diff: bool) -> usize {
     (earliest..=end).rev().max_by_key(|&at| (boundary_score(lines, at, diff), at)).unwrap_or(end)
 }
 
+/// Line ranges (start, end, tokens) and the count of lines left out.
+type Split = (Vec<(usize, usize, usize)>, usize);
+
 /// Splits `lines` into at most `max_chunks` ranges within both limits (the
 /// rest is not read: its lines are returned as omitted). A single line
 /// longer than the token budget becomes a range of its own (the caller
 /// shortens it). Work is linear in the lines read.
-fn split(lines: &[&str], limits: &Limits, tokens: &dyn TokenCount) -> Result<(Vec<(usize, usize, usize)>, usize)> {
+fn split(lines: &[&str], limits: &Limits, tokens: &dyn TokenCount) -> Result<Split> {
     let diff = lines.iter().all(|l| l.starts_with(['+', '-', ' ']));
     let mut ranges = Vec::new();
     let mut start = 0;

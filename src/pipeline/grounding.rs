@@ -96,7 +96,7 @@ impl Haystack {
         if self.text.contains(name) {
             return true;
         }
-        let last = name.rsplit(|c| c == ':' || c == '.' || c == '/').next().unwrap_or(name);
+        let last = name.rsplit([':', '.', '/']).next().unwrap_or(name);
         last.chars().count() >= 3 && self.text.contains(last)
     }
 
