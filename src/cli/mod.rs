@@ -87,7 +87,11 @@ fn run(cli: Cli) -> Result<()> {
             models::spec(&name)?;
             let dir = models::model_dir(&cache, &name, precision);
             if !models::is_built(&dir) {
-                bail!("{name} ({}) is not in the cache; run `precis model fetch {name}`", precision.as_str());
+                bail!(
+                    "{name} ({}) is not in the cache; run `precis model fetch {name} --precision {}`",
+                    precision.as_str(),
+                    precision.as_str()
+                );
             }
             println!("{}", dir.display());
         }
@@ -219,6 +223,17 @@ fn summarize(cache: &Cache, ort_lib: Option<PathBuf>, args: SummarizeArgs, progr
         quality: args.quality,
     };
     let settings = Summarizer::settings(&source, &overrides)?;
+    // A path that cannot be written is found now, not after all the model work.
+    if let Some(path) = &args.output {
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !folder.is_dir() {
+            bail!(
+                "--output {}: the folder {} does not exist; create it or choose another path",
+                path.display(),
+                folder.display()
+            );
+        }
+    }
     let input = if let Some(range) = &args.diff {
         let (base, head) = range
             .split_once("..")
@@ -240,6 +255,9 @@ fn summarize(cache: &Cache, ort_lib: Option<PathBuf>, args: SummarizeArgs, progr
                 .with_context(|| format!("cannot read patch {}; check the path", patch.display()))?;
             patch.display().to_string()
         };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            bail!("the patch from {name} is empty, so there is nothing to summarize; pass the output of `git diff` or `git format-patch`");
+        }
         Input::Patch { bytes, name }
     } else {
         Input::Folder(args.path.clone())

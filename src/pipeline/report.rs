@@ -72,10 +72,10 @@ fn render(summary: &Summary, rows: usize, title: bool) -> String {
     if let Some(facts) = &summary.facts {
         let _ = writeln!(
             out,
-            "**{}** · review size {} ({} file(s), +{} −{})\n",
+            "**{}** · review size {} ({}, +{} −{})\n",
             capitalised(&facts.label),
             facts.review_size,
-            facts.files,
+            counted(facts.files, "file", "files"),
             facts.additions,
             facts.deletions
         );
@@ -277,12 +277,29 @@ fn summary_cell(file: &FileSummary) -> String {
     text
 }
 
-/// The run's numbers on one line, for stderr.
+/// "1 file", "6 files".
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The run's numbers on one line, for stderr. Rates are the model's: a run
+/// answered wholly from the cache has none.
 pub fn stats_line(stats: &Stats) -> String {
+    let rates = if stats.tokens_out == 0 {
+        "every answer from the cache".to_string()
+    } else {
+        format!(
+            "{:.1} chunks/min · prefill {:.1} tok/s · decode {:.1} tok/s · parallel efficiency {:.0}% of {} rows",
+            stats.chunks_per_min,
+            stats.prefill_tokens_per_s,
+            stats.decode_tokens_per_s,
+            stats.parallel_efficiency * 100.0,
+            stats.parallel,
+        )
+    };
     format!(
         "files {} · chunks {} ({} ok, {} cached) · answers {} (success {:.1}%, {} candidate(s) each) · grounding {:.1}% ({} of {} names, {} sentence(s) dropped) · \
-         lines {} · tokens in {} out {} · wall {:.1} s · {:.1} chunks/min · prefill {:.1} tok/s · decode {:.1} tok/s · \
-         parallel efficiency {:.0}% of {} rows · peak RSS {:.0} MB",
+         lines {} · tokens in {} out {} · wall {:.1} s · {rates} · peak RSS {:.0} MB",
         stats.files,
         stats.chunks,
         stats.chunks_ok,
@@ -298,11 +315,6 @@ pub fn stats_line(stats: &Stats) -> String {
         stats.tokens_in,
         stats.tokens_out,
         stats.wall_s,
-        stats.chunks_per_min,
-        stats.prefill_tokens_per_s,
-        stats.decode_tokens_per_s,
-        stats.parallel_efficiency * 100.0,
-        stats.parallel,
         stats.peak_rss_mb
     )
 }
@@ -310,6 +322,21 @@ pub fn stats_line(stats: &Stats) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cached_run_reports_no_model_rates() {
+        let cached = Stats { chunks: 4, chunks_cached: 4, chunks_per_min: 7106.5, ..Stats::default() };
+        let line = stats_line(&cached);
+        assert!(line.contains("every answer from the cache") && !line.contains("tok/s"), "{line}");
+        let ran = Stats { tokens_out: 12, decode_tokens_per_s: 30.0, ..Stats::default() };
+        assert!(stats_line(&ran).contains("decode 30.0 tok/s"));
+    }
+
+    #[test]
+    fn counts_are_singular_or_plural() {
+        assert_eq!(counted(1, "file", "files"), "1 file");
+        assert_eq!(counted(6, "file", "files"), "6 files");
+    }
     use crate::pipeline::author::AuthorContext;
     use crate::pipeline::change::{Source, Status};
     use crate::pipeline::facts::{Api, FileFacts};
