@@ -266,6 +266,6 @@ fn app_manifest_matches_what_precis_does() {
     let permissions = &manifest["default_permissions"];
     assert_eq!(
         permissions,
-        &serde_json::json!({"pull_requests": "write", "checks": "write", "contents": "read", "metadata": "read"})
+        &serde_json::json!({"pull_requests": "write", "checks": "write", "contents": "read", "issues": "read", "metadata": "read"})
     );
 }

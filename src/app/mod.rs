@@ -6,6 +6,7 @@ pub mod http;
 pub mod queue;
 pub mod repos;
 pub mod routing;
+pub mod setup;
 pub mod worker;
 
 use std::path::PathBuf;

@@ -46,6 +46,41 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run as a GitHub Actions step (see action.yml).
     Action(ActionArgs),
+    /// Set up the GitHub App.
+    #[command(subcommand)]
+    App(AppCommand),
+}
+
+#[derive(Subcommand)]
+pub enum AppCommand {
+    /// Register the GitHub App from its manifest: serves a page on this machine that sends you to GitHub,
+    /// then writes the App's id, private key and webhook secret to files only you can read.
+    Create(AppCreateArgs),
+}
+
+#[derive(Args)]
+pub struct AppCreateArgs {
+    /// Where GitHub will post webhooks: the public https address of `precis serve`'s /webhook.
+    #[arg(long)]
+    pub webhook_url: String,
+    /// GitHub's web address (GitHub Enterprise Server: https://HOST).
+    #[arg(long, default_value = "https://github.com")]
+    pub github_url: String,
+    /// GitHub's REST API (default: https://api.github.com for github.com, else GITHUB_URL/api/v3).
+    #[arg(long)]
+    pub api_url: Option<String>,
+    /// Create the App under this organization (default: your own account).
+    #[arg(long)]
+    pub org: Option<String>,
+    /// The App's name on GitHub (unique there).
+    #[arg(long, default_value = "precis")]
+    pub name: String,
+    /// The local page's address: a loopback address the browser on this machine opens.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub listen: std::net::SocketAddr,
+    /// The settings file to write (PRECIS_APP_ID, PRECIS_PRIVATE_KEY, PRECIS_WEBHOOK_SECRET); the key goes beside it.
+    #[arg(long, default_value = "precis-app.env")]
+    pub out: PathBuf,
 }
 
 #[derive(Args)]

@@ -20,7 +20,8 @@ use precis::provision::{self as provision, ModelLoader};
 
 mod args;
 use args::{
-    ActionArgs, BenchArgs, Cli, Command, Format, GenerateArgs, ModelArgs, ModelCommand, ServeArgs, SummarizeArgs,
+    ActionArgs, AppCommand, AppCreateArgs, BenchArgs, Cli, Command, Format, GenerateArgs, ModelArgs, ModelCommand,
+    ServeArgs, SummarizeArgs,
 };
 
 impl ModelArgs {
@@ -103,6 +104,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Summarize(args) => summarize(&cache, cli.ort_lib, args, &progress)?,
         Command::Serve(args) => serve(&cache, cli.ort_lib, args)?,
         Command::Action(args) => action(&cache, cli.ort_lib, args, &progress)?,
+        Command::App(AppCommand::Create(args)) => app_create(args)?,
     }
     Ok(())
 }
@@ -292,6 +294,39 @@ fn summarize(cache: &Cache, ort_lib: Option<PathBuf>, args: SummarizeArgs, progr
         }
     }
     eprintln!("{}", report::stats_line(&summary.stats));
+    Ok(())
+}
+
+fn app_create(args: AppCreateArgs) -> Result<()> {
+    let web_url = args.github_url.trim_end_matches('/').to_string();
+    let api_url = args.api_url.unwrap_or_else(|| {
+        if web_url == "https://github.com" {
+            "https://api.github.com".into()
+        } else {
+            format!("{web_url}/api/v3")
+        }
+    });
+    let options = precis::app::setup::CreateOptions {
+        web_url,
+        api_url,
+        organization: args.org,
+        name: args.name,
+        webhook_url: args.webhook_url,
+        listen: args.listen,
+        out: args.out,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let created = runtime.block_on(precis::app::setup::create(options, |page| {
+        eprintln!("Open {page} in a browser signed in to GitHub; it sends you on to create the App.");
+    }))?;
+    println!("Created the GitHub App {} (id {}).", created.slug, created.id);
+    println!(
+        "Settings: {} (private key: {}), readable by you only.",
+        created.settings_file.display(),
+        created.key_file.display()
+    );
+    println!("Install it on your repositories: {}/installations/new", created.html_url);
+    println!("Then start it: set -a; . {}; set +a; precis serve", created.settings_file.display());
     Ok(())
 }
 

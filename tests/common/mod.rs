@@ -38,7 +38,7 @@ pub fn provisioned(test: &str) -> bool {
             std::env::var_os("PRECIS_REQUIRE_MODEL").is_none(),
             "{test}: run `precis setup` first (PRECIS_REQUIRE_MODEL is set)"
         );
-        report_skip(test);
+        skip(test, "needs ONNX Runtime and the default model; run `cargo run --release -- setup` first");
     }
     ready
 }
@@ -46,16 +46,12 @@ pub fn provisioned(test: &str) -> bool {
 /// Says a test was skipped where the reader sees it: on the process's stderr
 /// itself, which cargo's output capture (it takes `eprintln!`) does not hold
 /// back, with the running count of this test binary's skips.
-fn report_skip(test: &str) {
+pub fn skip(test: &str, why: &str) {
     use std::io::Write;
     use std::sync::atomic::{AtomicUsize, Ordering};
     static SKIPPED: AtomicUsize = AtomicUsize::new(0);
     let count = SKIPPED.fetch_add(1, Ordering::Relaxed) + 1;
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "SKIPPED {test} ({count} skipped in this test binary): needs ONNX Runtime and the default model; \
-         run `cargo run --release -- setup` first"
-    );
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test} ({count} skipped in this test binary): {why}");
 }
 
 /// A summarizer on the deterministic fake model, without a cache.
