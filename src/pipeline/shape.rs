@@ -402,4 +402,15 @@ mod tests {
         };
         assert_eq!(symbols(&file), vec!["run_jobs", "Queue", "LIMIT"]);
     }
+
+    #[test]
+    fn definitions_are_never_keywords_types_or_calls() {
+        assert_eq!(definition("static void flush_queue(struct queue *q) {").as_deref(), Some("flush_queue"));
+        assert_eq!(definition("const size_t limit = 3;"), None);
+        assert_eq!(definition("    public List<String> names() throws IOException {").as_deref(), Some("names"));
+        assert_eq!(definition("export const load = async (path) => {").as_deref(), Some("load"));
+        assert_eq!(definition("    return compute(x)"), None);
+        assert_eq!(definition("    let total = items.iter().chain(more).count();"), None);
+        assert_eq!(definition("impl Iterator for Lines {"), None, "a trait's impl defines no new name here");
+    }
 }
