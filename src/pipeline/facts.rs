@@ -703,7 +703,7 @@ pub fn codebase_facts(files: &[FileChange]) -> CodebaseFacts {
     }
     let mut languages: Vec<(String, usize, usize)> =
         languages.into_iter().map(|(l, (f, n))| (l.to_string(), f, n)).collect();
-    languages.sort_by(|a, b| b.2.cmp(&a.2));
+    languages.sort_by_key(|b| std::cmp::Reverse(b.2));
     public_items.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     public_items.truncate(10);
     CodebaseFacts { languages, entry_points, public_items }

@@ -117,7 +117,7 @@ impl Haystack {
         if self.text.contains(name) {
             return true;
         }
-        let last = name.rsplit(|c| c == ':' || c == '.' || c == '/').next().unwrap_or(name);
+        let last = name.rsplit([':', '.', '/']).next().unwrap_or(name);
         last.chars().count() >= 3 && self.text.contains(last)
     }
 
@@ -296,7 +296,7 @@ fn key<'a>(evidence: &Evidence, name: &'a str) -> Option<&'a str> {
     if evidence.mentions(name) {
         return Some(name);
     }
-    let last = name.rsplit(|c| c == ':' || c == '.').next().unwrap_or(name);
+    let last = name.rsplit([':', '.']).next().unwrap_or(name);
     (last.chars().count() >= 3 && evidence.mentions(last)).then_some(last)
 }
 
