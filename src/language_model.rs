@@ -86,13 +86,15 @@ pub trait ModelSource: Send + Sync {
 /// prompt (and, when told to, a greedy answer adds a second naming something
 /// the prompt does not have; sampled answers do not); tokens are
 /// whitespace-separated words. It can keep the prompts it
-/// was given, for tests of what reaches the model.
+/// was given, for tests of what reaches the model, and be given replies:
+/// a prompt holding a reply's marker gets that reply instead.
 pub struct Fake {
     id: String,
     log: Arc<Mutex<Vec<Prompt>>>,
     invent: Option<String>,
     delay: Duration,
     accelerated: bool,
+    replies: Vec<(String, String)>,
 }
 
 impl Fake {
@@ -103,10 +105,14 @@ impl Fake {
             invent: None,
             delay: Duration::ZERO,
             accelerated: false,
+            replies: Vec::new(),
         }
     }
 
     fn answer(&self, prompt: &Prompt) -> String {
+        if let Some((_, reply)) = self.replies.iter().find(|(marker, _)| prompt.user.contains(marker.as_str())) {
+            return reply.clone();
+        }
         let first_name = prompt.user.split('`').nth(1).filter(|n| !n.is_empty() && !n.contains('\n'));
         let subject = first_name.map(|n| format!("`{n}`")).unwrap_or_else(|| "the input".into());
         if prompt.answer_prefix.is_some() {
@@ -136,6 +142,10 @@ pub struct FakeSource {
     pub delay: Duration,
     /// Claims to run on a GPU (for tests of what `quality: auto` picks there).
     pub accelerated: bool,
+    /// (marker, reply): a prompt whose user message holds the marker is
+    /// answered with the reply, greedy or sampled (for tests of what the gate
+    /// does with what a real model writes).
+    pub replies: Vec<(String, String)>,
 }
 
 impl FakeSource {
@@ -158,6 +168,7 @@ impl ModelSource for FakeSource {
             invent: self.invent.clone(),
             delay: self.delay,
             accelerated: self.accelerated,
+            replies: self.replies.clone(),
         }))
     }
 }

@@ -67,11 +67,7 @@ impl AuthorContext {
             lines.push(format!("Commits: {}", subjects.join("; ")));
         }
         let text = lines.join("\n");
-        Some(if text.chars().count() > PROMPT_CHARS {
-            format!("{}…", text.chars().take(PROMPT_CHARS).collect::<String>())
-        } else {
-            text
-        })
+        Some(super::prose::cut_at_word(&text, PROMPT_CHARS))
     }
 
     /// A pull request's title and body, the body without HTML comments and

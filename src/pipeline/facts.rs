@@ -12,6 +12,8 @@ use serde::Serialize;
 
 use super::change::{Content, FileChange};
 use super::chunk::language;
+use super::claims::Appeal;
+use super::evidence::Evidence;
 
 /// What part a file plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -42,25 +44,20 @@ pub fn role(path: &str) -> Role {
         Role::Dependencies
     } else if in_dir("migrations") || in_dir("migrate") || (name.ends_with(".sql") && lower.contains("migrat")) {
         Role::Migration
-    } else if in_dir("tests")
-        || in_dir("test")
-        || in_dir("__tests__")
-        || in_dir("spec")
-        || name.starts_with("test_")
-        || name.contains("_test.")
-        || name.contains(".test.")
-        || name.contains(".spec.")
-        || name.ends_with("_tests.rs")
-    {
+    } else if is_test_path(path) {
         Role::Test
     } else if [
         "makefile",
+        "gnumakefile",
         "cmakelists.txt",
         "build.rs",
         "setup.py",
         "dockerfile",
+        "containerfile",
         "build.gradle",
         "build.gradle.kts",
+        "settings.gradle",
+        "settings.gradle.kts",
         "pom.xml",
         "meson.build",
         "justfile",
@@ -70,6 +67,12 @@ pub fn role(path: &str) -> Role {
     .contains(&name)
         || name.ends_with(".mk")
         || name.ends_with(".cmake")
+        // `Dockerfile.dev`, `app.dockerfile`, `Makefile.am`, `docker-compose.yml`
+        || name.starts_with("dockerfile.")
+        || name.ends_with(".dockerfile")
+        || name.starts_with("makefile.")
+        || name.starts_with("docker-compose")
+        || name.starts_with("compose.")
     {
         Role::Build
     } else if in_dir("docs") || in_dir("doc") || [".md", ".rst", ".adoc", ".txt"].iter().any(|e| name.ends_with(e)) {
@@ -83,6 +86,33 @@ pub fn role(path: &str) -> Role {
     } else {
         Role::Code
     }
+}
+
+/// Test code by where it lives (`tests/`, `src/test/`, Kotlin's
+/// `src/jvmTest/` and `commonTest/`, `__tests__/`) or by its name
+/// (`test_x.py`, `x_test.go`, `x.spec.ts`, `FooTest.java`, `FooSpec.kt`).
+fn is_test_path(path: &str) -> bool {
+    const DIRS: &[&str] =
+        &["tests", "test", "__tests__", "spec", "specs", "testing", "testdata", "e2e", "__mocks__", "fixtures"];
+    let (dirs, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let test_dir = dirs.split('/').any(|dir| {
+        let camel_test = dir.len() > 4 && (dir.ends_with("Test") || dir.ends_with("Tests"));
+        camel_test || DIRS.contains(&dir.to_ascii_lowercase().as_str())
+    });
+    let lower = name.to_ascii_lowercase();
+    let stem = name.split('.').next().unwrap_or(name);
+    let camel = stem.len() > 4
+        && stem.starts_with(|c: char| c.is_ascii_uppercase())
+        && ["Test", "Tests", "Spec", "IT"].iter().any(|end| stem.ends_with(end));
+    test_dir
+        || camel
+        || lower.starts_with("test_")
+        || lower == "conftest.py"
+        || lower.contains("_test.")
+        || lower.contains(".test.")
+        || lower.contains(".spec.")
+        || lower.contains("_spec.")
+        || lower.ends_with("_tests.rs")
 }
 
 /// Manifests and lockfiles whose changes are dependency changes.
@@ -150,8 +180,13 @@ pub struct FileFacts {
 /// The whole change's facts, shown to reviewers as "For reviewers".
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ChangeFacts {
-    /// feature, fix, refactor, docs, tests, build/CI, dependencies or chore.
+    /// security, fix, feature, performance, refactor, docs, tests, build/CI,
+    /// dependencies, config or migration: from the diff, or the author's
+    /// conventional-commit prefix where the diff does not contradict it.
     pub label: String,
+    /// The author's label, where the diff contradicts it (a "refactor" that changes behaviour).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author_label: Option<String>,
     /// XS, S, M, L or XL, from size and spread.
     pub review_size: String,
     pub files: usize,
@@ -168,6 +203,9 @@ pub struct ChangeFacts {
     pub docs: Vec<String>,
     /// `path: flag`
     pub flags: Vec<String>,
+    /// Words in the change or the author's text addressed to the summarizer, or claiming an approval.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub appeals: Vec<Appeal>,
 }
 
 fn regex(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
@@ -211,12 +249,25 @@ fn diff_lines(file: &FileChange) -> (Vec<&str>, Vec<&str>) {
     (added, removed)
 }
 
+/// A test function by its name (`test_parse`, `TestParse`, Go's
+/// `BenchmarkX`, `FuzzX`, `ExampleX`): never public API.
+fn is_test_name(name: &str) -> bool {
+    ["test", "Test", "Benchmark", "Fuzz", "Example"].iter().any(|prefix| {
+        name.strip_prefix(prefix).is_some_and(|rest| {
+            rest.is_empty() || rest.starts_with(|c: char| c == '_' || c.is_ascii_uppercase() || c.is_ascii_digit())
+        })
+    })
+}
+
 fn api_of(file: &FileChange, added: &[&str], removed: &[&str]) -> Api {
+    if role(&file.path) == Role::Test {
+        return Api::default();
+    }
     let language = language(&file.path);
     let names = |lines: &[&str]| -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for line in lines {
-            if let Some(name) = public_item(language, line) {
+            if let Some(name) = public_item(language, line).filter(|n| !is_test_name(n)) {
                 if !out.contains(&name) {
                     out.push(name);
                 }
@@ -303,6 +354,41 @@ fn dependencies_of(file: &FileChange, added: &[&str], removed: &[&str]) -> Vec<D
     }
 }
 
+/// Versions a CI workflow pins (`uses: actions/checkout@v4`) and a
+/// Dockerfile builds from (`FROM rust:1.80`), moved, set or dropped.
+fn pins_of(file: &FileChange, added: &[&str], removed: &[&str]) -> Vec<Dependency> {
+    static USES: OnceLock<Regex> = OnceLock::new();
+    static FROM: OnceLock<Regex> = OnceLock::new();
+    let pattern = match role(&file.path) {
+        Role::Ci => regex(&USES, r#"^\s*(?:-\s*)?uses:\s*["']?([A-Za-z0-9_.\-/]+)@([A-Za-z0-9_.\-]+)"#),
+        Role::Build if file.path.to_ascii_lowercase().contains("dockerfile") => {
+            regex(&FROM, r"^\s*FROM\s+(?:--platform=\S+\s+)?([A-Za-z0-9_.\-/]+)[:@]([A-Za-z0-9_.\-]+)")
+        }
+        _ => return Vec::new(),
+    };
+    let pins = |lines: &[&str]| -> BTreeMap<String, String> {
+        lines.iter().filter_map(|l| pattern.captures(l)).map(|c| (c[1].to_string(), c[2].to_string())).collect()
+    };
+    let (new, old) = (pins(added), pins(removed));
+    let mut out: Vec<Dependency> = new
+        .iter()
+        .filter(|(name, version)| old.get(*name) != Some(version))
+        .map(|(name, version)| Dependency {
+            name: name.clone(),
+            from: old.get(name).cloned(),
+            to: Some(version.clone()),
+            file: file.path.clone(),
+        })
+        .collect();
+    out.extend(old.iter().filter(|(name, _)| !new.contains_key(*name)).map(|(name, version)| Dependency {
+        name: name.clone(),
+        from: Some(version.clone()),
+        to: None,
+        file: file.path.clone(),
+    }));
+    out
+}
+
 fn flags_of(file: &FileChange, added: &[&str]) -> Vec<String> {
     static SECRET: OnceLock<Regex> = OnceLock::new();
     let secret = regex(
@@ -335,7 +421,7 @@ pub fn file_facts(file: &FileChange) -> FileFacts {
     FileFacts {
         role: Some(role(&file.path)),
         api: api_of(file, &added, &removed),
-        dependencies: dependencies_of(file, &added, &removed),
+        dependencies: [dependencies_of(file, &added, &removed), pins_of(file, &added, &removed)].concat(),
         flags: flags_of(file, &added),
     }
 }
@@ -350,12 +436,14 @@ fn conventional_label(title: &str) -> Option<&'static str> {
     Some(match kind {
         "feat" | "feature" => "feature",
         "fix" | "bugfix" | "hotfix" => "fix",
-        "refactor" | "perf" | "style" => "refactor",
+        "security" | "sec" => "security",
+        "perf" => "performance",
+        "refactor" | "style" => "refactor",
         "docs" | "doc" => "docs",
         "test" | "tests" => "tests",
         "build" | "ci" => "build/CI",
         "deps" | "dependencies" => "dependencies",
-        "chore" | "revert" | "release" => "chore",
+        // "chore" says nothing the diff cannot say better.
         _ => return None,
     })
 }
@@ -390,45 +478,158 @@ pub fn change_facts(files: &[FileChange], per_file: &[&FileFacts], author_title:
         facts.dependencies.extend(file_facts.dependencies.iter().cloned());
         facts.flags.extend(file_facts.flags.iter().map(|f| format!("{path}: {f}")));
     }
-    facts.label = label(files, per_file, author_title).into();
+    let (label, author_label) = label(files, per_file, author_title);
+    facts.label = label.into();
+    facts.author_label = author_label.map(str::to_string);
     facts.review_size = review_size(files, facts.additions + facts.deletions).into();
     facts
 }
 
-fn label(files: &[FileChange], per_file: &[&FileFacts], author_title: Option<&str>) -> &'static str {
-    if let Some(label) = author_title.and_then(conventional_label) {
-        return label;
-    }
+/// Words in names and paths of code where a behaviour change is a security matter.
+const SECURITY_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "auth",
+    "login",
+    "token",
+    "secret",
+    "crypt",
+    "hash",
+    "csrf",
+    "xss",
+    "sanitiz",
+    "escape",
+    "permission",
+    "privilege",
+    "acl",
+    "session",
+    "cert",
+    "tls",
+    "ssl",
+    "verify",
+    "signature",
+    "nonce",
+    "salt",
+    "jwt",
+    "oauth",
+    "credential",
+];
+
+/// The change's label, and the author's where the diff contradicts it:
+/// from the paths (docs, tests, dependencies, CI), then the author's
+/// prefix or title words unless the structure says otherwise (a
+/// "refactor" that removes conditions or calls, reduces a body to a
+/// constant or changes literals changes behaviour), then the structure.
+fn label(
+    files: &[FileChange],
+    per_file: &[&FileFacts],
+    author_title: Option<&str>,
+) -> (&'static str, Option<&'static str>) {
     let roles: Vec<Role> = per_file.iter().filter_map(|f| f.role).collect();
     let all = |wanted: &[Role]| !roles.is_empty() && roles.iter().all(|r| wanted.contains(r));
-    if all(&[Role::Docs]) {
-        return "docs";
+    for (only, label) in [
+        (&[Role::Docs][..], "docs"),
+        (&[Role::Test], "tests"),
+        (&[Role::Dependencies], "dependencies"),
+        (&[Role::Ci, Role::Build], "build/CI"),
+        (&[Role::Migration], "migration"),
+        (&[Role::Config], "config"),
+    ] {
+        if all(only) {
+            return (label, None);
+        }
     }
-    if all(&[Role::Test]) {
-        return "tests";
+    let code: Vec<&FileChange> = files.iter().filter(|f| role(&f.path) == Role::Code).collect();
+    let mut evidence = Evidence::default();
+    for file in &code {
+        evidence.merge(&Evidence::of_file(file));
     }
-    if all(&[Role::Dependencies]) {
-        return "dependencies";
-    }
-    if all(&[Role::Ci, Role::Build]) {
-        return "build/CI";
-    }
+    let computed = structure_label(files, &code, per_file, &evidence, author_title);
     let title = author_title.unwrap_or("").to_ascii_lowercase();
     let says = |words: &[&str]| words.iter().any(|w| title.split(|c: char| !c.is_alphanumeric()).any(|t| t == *w));
-    if says(&["fix", "fixes", "fixed", "bug", "crash", "regression"]) {
+    let author = author_title.and_then(conventional_label).or_else(|| {
+        if says(&["fix", "fixes", "fixed", "bug", "crash", "regression"]) {
+            Some("fix")
+        } else if says(&[
+            "refactor",
+            "refactoring",
+            "rename",
+            "renames",
+            "move",
+            "moves",
+            "cleanup",
+            "simplify",
+            "tidy",
+        ]) {
+            Some("refactor")
+        } else {
+            None
+        }
+    });
+    let contradicted = |label: &str| match label {
+        "refactor" => evidence.changes_behaviour(),
+        "docs" | "tests" | "build/CI" | "dependencies" => !code.is_empty(),
+        _ => false,
+    };
+    match author {
+        Some(label) if contradicted(label) && label != computed => (computed, Some(label)),
+        Some(label) => (label, None),
+        None => (computed, None),
+    }
+}
+
+/// The label the code's structure gives.
+fn structure_label(
+    files: &[FileChange],
+    code: &[&FileChange],
+    per_file: &[&FileFacts],
+    evidence: &Evidence,
+    author_title: Option<&str>,
+) -> &'static str {
+    if code.is_empty() {
+        // No code: the kind of file with the most changed lines.
+        let mut lines: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for (file, facts) in files.iter().zip(per_file) {
+            let label = match facts.role {
+                Some(Role::Test) => "tests",
+                Some(Role::Docs) => "docs",
+                Some(Role::Dependencies) => "dependencies",
+                Some(Role::Ci | Role::Build) => "build/CI",
+                Some(Role::Migration) => "migration",
+                _ => "config",
+            };
+            *lines.entry(label).or_default() += file.additions + file.deletions;
+        }
+        return lines.into_iter().max_by_key(|(_, n)| *n).map(|(label, _)| label).unwrap_or("config");
+    }
+    let sensitive = |name: &str| {
+        let lower = name.to_ascii_lowercase();
+        SECURITY_WORDS.iter().any(|w| lower.contains(w))
+    };
+    let touches_security = code.iter().any(|f| sensitive(&f.path))
+        || evidence.changed.keys().any(|n| sensitive(n))
+        || evidence.calls_removed().any(sensitive);
+    if evidence.changes_behaviour() && touches_security {
+        return "security";
+    }
+    let title = author_title.unwrap_or("").to_ascii_lowercase();
+    if ["perf", "faster", "speed", "optimiz", "optimis", "performance"].iter().any(|w| title.contains(w)) {
+        return "performance";
+    }
+    let new_items = evidence.defined_added.iter().any(|n| !evidence.defined_removed.contains(n));
+    if new_items || per_file.iter().any(|f| !f.api.added.is_empty()) {
+        return "feature";
+    }
+    if evidence.changes_behaviour() {
         return "fix";
     }
-    if says(&["refactor", "rename", "renames", "move", "moves", "cleanup", "simplify"]) {
-        return "refactor";
-    }
-    let new_api = per_file.iter().any(|f| !f.api.added.is_empty());
-    let only_moves = files.iter().all(|f| f.additions.abs_diff(f.deletions) * 4 <= f.additions + f.deletions);
-    if new_api || says(&["add", "adds", "added", "support", "new", "introduce"]) {
-        "feature"
-    } else if only_moves && !files.is_empty() {
+    let (added, removed): (usize, usize) = code.iter().fold((0, 0), |(a, r), f| (a + f.additions, r + f.deletions));
+    if added.abs_diff(removed) * 4 <= added + removed {
         "refactor"
+    } else if added >= 2 * removed {
+        "feature"
     } else {
-        "chore"
+        "fix"
     }
 }
 
@@ -565,5 +766,86 @@ mod tests {
         assert_eq!(role("config/app.yml"), Role::Config);
         assert_eq!(role("src/lib.rs"), Role::Code);
         assert_eq!(role("Makefile"), Role::Build);
+        assert_eq!(role("core/src/jvmTest/kotlin/ParserTest.kt"), Role::Test);
+        assert_eq!(role("lib/src/commonTest/kotlin/a.kt"), Role::Test);
+        assert_eq!(role("src/main/java/org/x/ParserTests.java"), Role::Test);
+        assert_eq!(role("spec/models/user_spec.rb"), Role::Test);
+        assert_eq!(role("src/main/java/org/x/Parser.java"), Role::Code);
+        assert_eq!(role("src/Latest.java"), Role::Code, "ends in `test`, is not a test");
+        assert_eq!(role("docker/Dockerfile.dev"), Role::Build);
+        assert_eq!(role("Makefile.am"), Role::Build);
+        assert_eq!(role("app.dockerfile"), Role::Build);
+    }
+
+    fn hunks(path: &str, lines: &[&str]) -> FileChange {
+        FileChange {
+            path: path.into(),
+            old_path: None,
+            status: super::super::change::Status::Modified,
+            additions: lines.iter().filter(|l| l.starts_with('+')).count(),
+            deletions: lines.iter().filter(|l| l.starts_with('-')).count(),
+            content: Content::Hunks(vec![super::super::change::Hunk {
+                header: "@@ -1,5 +1,5 @@".into(),
+                lines: lines.iter().map(|l| l.to_string()).collect(),
+            }]),
+        }
+    }
+
+    fn label_of(files: &[FileChange], title: Option<&str>) -> (String, Option<String>) {
+        let facts: Vec<FileFacts> = files.iter().map(file_facts).collect();
+        let refs: Vec<&FileFacts> = facts.iter().collect();
+        let facts = change_facts(files, &refs, title);
+        (facts.label, facts.author_label)
+    }
+
+    #[test]
+    fn test_functions_and_files_are_not_public_api() {
+        let go = hunks("pkg/parse.go", &["+func TestParse(t *testing.T) {", "+func Parse(s string) error {"]);
+        assert_eq!(file_facts(&go).api.added, vec!["Parse"]);
+        let java = hunks("core/src/jvmTest/kotlin/ParserTest.kt", &["+    public fun parsesEmpty() {"]);
+        assert!(file_facts(&java).api.is_empty());
+    }
+
+    #[test]
+    fn workflow_pins_and_base_images_are_dependencies() {
+        let workflow = hunks(
+            ".github/workflows/ci.yml",
+            &["-      - uses: actions/checkout@v3", "+      - uses: actions/checkout@v4", "       - run: make"],
+        );
+        let deps = file_facts(&workflow).dependencies;
+        assert_eq!(deps.len(), 1);
+        assert_eq!(
+            (deps[0].name.as_str(), deps[0].from.as_deref(), deps[0].to.as_deref()),
+            ("actions/checkout", Some("v3"), Some("v4"))
+        );
+        let docker = hunks("Dockerfile.ci", &["-FROM rust:1.79-slim", "+FROM rust:1.80-slim"]);
+        assert_eq!(file_facts(&docker).dependencies[0].to.as_deref(), Some("1.80-slim"));
+    }
+
+    #[test]
+    fn the_label_comes_from_the_diff_when_the_author_says_otherwise() {
+        let check = hunks(
+            "app/auth.py",
+            &[
+                " def check_password(user, password):",
+                "-    if hash_of(password) != user.password_hash:",
+                "-        return False",
+                "-    return True",
+                "+    return True",
+            ],
+        );
+        let title = Some("Refactor: simplify password check (no behaviour change)");
+        assert_eq!(label_of(std::slice::from_ref(&check), title), ("security".into(), Some("refactor".into())));
+        let rename = hunks("src/a.rs", &[" fn run() {", "-    let n = count();", "+    let total = count();", " }"]);
+        assert_eq!(
+            label_of(std::slice::from_ref(&rename), Some("refactor: name the total")),
+            ("refactor".into(), None)
+        );
+        let limit = hunks("src/a.rs", &[" fn run() {", "-    let n = 160;", "+    let n = 200;", " }"]);
+        assert_eq!(label_of(std::slice::from_ref(&limit), Some("chore: tweak")), ("fix".into(), None), "never chore");
+        let feature = hunks("src/a.rs", &["+fn parse_header(line: &str) -> Option<u8> {", "+    None", "+}"]);
+        assert_eq!(label_of(std::slice::from_ref(&feature), None).0, "feature");
+        let docs = hunks("README.md", &["+Install with cargo."]);
+        assert_eq!(label_of(std::slice::from_ref(&docs), Some("chore: readme")).0, "docs");
     }
 }

@@ -15,15 +15,16 @@ use super::answers::{Answerer, Ask, Reduction};
 use super::author::AuthorContext;
 use super::change::Source;
 use super::chunk::{self, Limits};
+use super::evidence::Evidence;
 use super::facts::{ChangeFacts, CodebaseFacts, FileFacts, Role};
-use super::grounding::{gate, Haystack};
+use super::grounding::{gate, gate_file, Dropped, Haystack, Reason};
 use super::prompts::{self, Kind, CHUNK_ANSWER};
 use super::prose::complete_part;
 use super::prose::{bounded, overlap, plain, sentences, without_leading_also};
 use super::schema::{Answer, ChunkSummary, DroppedAt, FileSummary, Origin, Stats, Summary};
 use super::select::Selection;
 use super::settings::Settings;
-use super::shape::{fallback_title, new_names, one_line_title, symbols};
+use super::shape::{fallback_title, new_names, one_line_title, symbols, title_problem};
 use crate::language_model::LanguageModel;
 use crate::progress::Progress;
 
@@ -90,6 +91,7 @@ pub fn summarize(
 
     // Map: every chunk of every file.
     let mut new_by_path: HashMap<String, Vec<String>> = HashMap::new();
+    let evidence: HashMap<&str, Evidence> = files.iter().map(|f| (f.path.as_str(), Evidence::of_file(f))).collect();
     let mut chunked = Vec::with_capacity(files.len());
     let mut asks = Vec::new();
     for file in &files {
@@ -177,7 +179,10 @@ pub fn summarize(
 
     // The gate, per file; what it leaves nothing of is said from the facts.
     for summary in &mut summaries {
-        let gated = gate(&summary.summary, &known.haystack);
+        let gated = match (kind, evidence.get(summary.path.as_str())) {
+            (Kind::Change, Some(evidence)) => gate_file(&summary.summary, &known.haystack, evidence),
+            _ => gate(&summary.summary, &known.haystack),
+        };
         names_written += gated.names_written;
         names_kept += gated.names_kept;
         dropped.extend(gated.dropped.into_iter().map(|d| DroppedAt { file: Some(summary.path.clone()), dropped: d }));
@@ -195,15 +200,8 @@ pub fn summarize(
         Some(title) => (title.clone(), Origin::Author),
         None => {
             let main = summaries.iter().filter(|f| weight(f) == 0).max_by_key(|f| f.additions + f.deletions);
-            (
-                fallback_title(
-                    kind,
-                    &paths,
-                    known.facts.as_ref(),
-                    main.map(|f| f.symbols.as_slice()).unwrap_or_default(),
-                ),
-                Origin::Computed,
-            )
+            let item = main.and_then(|f| main_item(f, evidence.get(f.path.as_str())?));
+            (fallback_title(kind, &paths, known.facts.as_ref(), item), Origin::Computed)
         }
     };
     let mut overview = String::new();
@@ -251,10 +249,18 @@ pub fn summarize(
         match results.next().flatten() {
             Some(answer) if answer.ok() => {
                 // The overview says what the table does not: a sentence that repeats a file's summary goes.
-                let mut fresh: Vec<String> = sentences(&plain(&complete_part(&answer.text, answer.capped)))
-                    .into_iter()
-                    .filter(|s| !summaries.iter().any(|f| overlap(s, &f.summary) >= REPEATED))
-                    .collect();
+                let (mut fresh, repeats): (Vec<String>, Vec<String>) =
+                    sentences(&plain(&complete_part(&answer.text, answer.capped)))
+                        .into_iter()
+                        .partition(|s| !summaries.iter().any(|f| overlap(s, &f.summary) >= REPEATED));
+                dropped.extend(repeats.into_iter().map(|sentence| DroppedAt {
+                    file: None,
+                    dropped: Dropped {
+                        sentence,
+                        reason: Reason::RepeatsFile,
+                        detail: "repeats a file's summary".into(),
+                    },
+                }));
                 if let Some(first) = fresh.first_mut() {
                     *first = without_leading_also(first);
                 }
@@ -268,20 +274,29 @@ pub fn summarize(
             _ => overall_failures += 1,
         }
         if kind == Kind::Change {
-            let lead = code_lead(&ordered, &new_by_path);
+            let lead = code_lead(&ordered, &evidence);
             overview = [lead, overview].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
         }
         match results.next().flatten() {
-            // A title that ran to the cap is a sentence, not a title.
-            Some(answer) if answer.ok() && !answer.capped => {
+            Some(answer) if answer.ok() => {
                 let model_title = one_line_title(&answer.text);
-                let gated = gate(&model_title, &known.haystack);
-                names_written += gated.names_written;
-                names_kept += gated.names_kept;
-                match gated.dropped.into_iter().next() {
-                    None if !model_title.is_empty() => (title, title_from) = (model_title, Origin::Model),
-                    Some(d) => dropped.push(DroppedAt { file: None, dropped: d }),
-                    None => {}
+                // A title that ran to the cap is a sentence, not a title.
+                let problem = if answer.capped { Some("ran to its length cap") } else { title_problem(&model_title) };
+                if let Some(problem) = problem {
+                    let sentence = answer.text.lines().next().unwrap_or("").trim().to_string();
+                    let detail = format!("not a title: {problem}");
+                    dropped.push(DroppedAt {
+                        file: None,
+                        dropped: Dropped { sentence, reason: Reason::NotATitle, detail },
+                    });
+                } else {
+                    let gated = gate(&model_title, &known.haystack);
+                    names_written += gated.names_written;
+                    names_kept += gated.names_kept;
+                    match gated.dropped.into_iter().next() {
+                        None => (title, title_from) = (model_title, Origin::Model),
+                        Some(d) => dropped.push(DroppedAt { file: None, dropped: d }),
+                    }
                 }
             }
             Some(_) => overall_failures += 1,
@@ -329,9 +344,10 @@ fn weight(file: &FileSummary) -> u8 {
 }
 
 /// The overview's first sentence, computed: where the code changed and the
-/// names it brings in or changes, so a reviewer sees the substance of a
-/// change among its docs and version bumps. Empty when no code changed.
-fn code_lead(ordered: &[&FileSummary], new_by_path: &HashMap<String, Vec<String>>) -> String {
+/// items it defines or changes (the public API first, then definitions on
+/// added lines: never keywords, types or calls), so a reviewer sees the
+/// substance of a change among its docs and version bumps. Empty when no code changed.
+fn code_lead(ordered: &[&FileSummary], evidence: &HashMap<&str, Evidence>) -> String {
     let code: Vec<&&FileSummary> =
         ordered.iter().filter(|f| f.facts.role == Some(Role::Code)).take(LEAD_FILES).collect();
     if code.is_empty() {
@@ -339,14 +355,26 @@ fn code_lead(ordered: &[&FileSummary], new_by_path: &HashMap<String, Vec<String>
     }
     let files: Vec<String> = code.iter().map(|f| format!("`{}` (+{} −{})", f.path, f.additions, f.deletions)).collect();
     let api = code.iter().flat_map(|f| f.facts.api.added.iter().chain(&f.facts.api.changed));
-    let new =
-        code.iter().flat_map(|f| new_by_path.get(&f.path).into_iter().flat_map(|n| n.iter().take(LEAD_NAMES_PER_FILE)));
-    let names: Vec<String> = distinct(api.chain(new)).take(LEAD_NAMES).map(|n| format!("`{n}`")).collect();
+    let defined = code.iter().flat_map(|f| {
+        let added = evidence.get(f.path.as_str()).map(|e| &e.defined_added);
+        f.symbols.iter().filter(move |s| added.is_some_and(|a| a.contains(*s))).take(LEAD_NAMES_PER_FILE)
+    });
+    let names: Vec<String> = distinct(api.chain(defined)).take(LEAD_NAMES).map(|n| format!("`{n}`")).collect();
     let mut lead = format!("Code changed: {}", files.join(", "));
     if !names.is_empty() {
         lead.push_str(&format!("; new or changed names: {}", names.join(", ")));
     }
     lead + "."
+}
+
+/// The main item of a file's change, with the verb a title gives it: an
+/// item its added lines bring in, else the one with the most changed lines.
+fn main_item<'a>(file: &'a FileSummary, evidence: &'a Evidence) -> Option<(&'static str, &'a str)> {
+    let symbol = |wanted: &dyn Fn(&str) -> bool| file.symbols.iter().map(String::as_str).find(|s| wanted(s));
+    symbol(&|s| evidence.defined_added.contains(s) && !evidence.defined_removed.contains(s))
+        .map(|s| ("Add", s))
+        .or_else(|| evidence.main_item().map(|s| ("Change", s)))
+        .or_else(|| symbol(&|s| evidence.defined_removed.contains(s)).map(|s| ("Remove", s)))
 }
 
 /// The names the whole change is about: the public API it adds, changes or

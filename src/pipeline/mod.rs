@@ -7,6 +7,8 @@ mod answers;
 mod author;
 pub mod change;
 pub mod chunk;
+pub mod claims;
+pub mod evidence;
 pub mod facts;
 pub mod grounding;
 mod mapreduce;
@@ -140,6 +142,9 @@ impl Summarizer {
             let ordered: Vec<&facts::FileFacts> = change.files.iter().map(|f| &file_facts[&f.path]).collect();
             (Some(facts::change_facts(&change.files, &ordered, author.headline())), None)
         };
+        // Words addressed to the summarizer are shown to reviewers, never followed.
+        let change_facts =
+            change_facts.map(|facts| facts::ChangeFacts { appeals: claims::appeals(&change.files, &author), ..facts });
         let haystack = grounding::Haystack::new(&change.files, [], &author.all_text());
         let selection = select::select(change, settings, attributes.as_deref().unwrap_or(""))?;
         tracing::info!("{} file(s) to summarize, {} listed", selection.files.len(), selection.listed.len());

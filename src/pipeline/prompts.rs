@@ -87,7 +87,7 @@ pub fn chunk_prompt(
     render(
         "chunk",
         context! {
-            author_title => author_title.map(|t| t.chars().take(160).collect::<String>()),
+            author_title => author_title.map(|t| super::prose::cut_at_word(t, 160)),
             path => file.path,
             old_path => file.old_path,
             language,

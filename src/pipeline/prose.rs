@@ -152,6 +152,20 @@ pub fn overlap(a: &str, b: &str) -> f64 {
     a.iter().filter(|w| b.contains(w)).count() as f64 / a.len() as f64
 }
 
+/// `text` within `max_chars` characters, never cut mid-word: cut at the
+/// last space that fits, with "…" to say so.
+pub fn cut_at_word(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    let head = match head.rfind(char::is_whitespace) {
+        Some(end) => head[..end].trim_end(),
+        None => head.as_str(),
+    };
+    format!("{head}…")
+}
+
 pub fn words(text: &str) -> usize {
     text.split_whitespace().count()
 }
@@ -269,6 +283,16 @@ mod tests {
         let long = format!("{}. Short one.", "word ".repeat(50).trim());
         assert_eq!(words(&bounded(&long, 3, 40, false)), 50, "a first sentence within twice the limit stays alone");
         assert_eq!(bounded("Same. Same. Other.", 3, 40, false), "Same. Other.");
+    }
+
+    #[test]
+    fn a_title_is_cut_between_words() {
+        let title =
+            "Refactor: one distinct() for the overview's name lists (same output: checked on a benchmark change)";
+        let cut = cut_at_word(title, 80);
+        assert_eq!(cut, "Refactor: one distinct() for the overview's name lists (same output: checked…");
+        assert!(cut.chars().count() <= 80);
+        assert_eq!(cut_at_word("short", 80), "short");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use super::claims::AppealKind;
 use super::facts::{ChangeFacts, CodebaseFacts};
 use super::markdown::{cell, code, inert};
 use super::schema::{FileSummary, Stats, Summary};
@@ -70,9 +71,14 @@ fn render(summary: &Summary, rows: usize, title: bool) -> String {
         let _ = writeln!(out, "### {}\n", inert(&summary.title));
     }
     if let Some(facts) = &summary.facts {
+        // The author's label, where the diff says otherwise, is theirs: said as theirs.
+        let theirs = match &facts.author_label {
+            Some(label) => format!(" (the author calls it {})", with_article(label)),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "**{}** · review size {} ({}, +{} −{})\n",
+            "**{}**{theirs} · review size {} ({}, +{} −{})\n",
             capitalised(&facts.label),
             facts.review_size,
             counted(facts.files, "file", "files"),
@@ -147,11 +153,23 @@ fn render(summary: &Summary, rows: usize, title: bool) -> String {
     if stats.answers_failed > 0 {
         let _ = write!(footer, " · {} of {} answers failed", stats.answers_failed, stats.answers);
     }
-    if stats.names_written > 0 {
-        let _ = write!(footer, " · every name shown checked against the change");
+    if !summary.files.is_empty() {
+        let _ = write!(
+            footer,
+            " · names and claims checked against the change; {} sentence(s) dropped",
+            summary.dropped.len()
+        );
     }
     let _ = writeln!(out, "<sub>{footer}</sub>");
     out
+}
+
+fn with_article(label: &str) -> String {
+    match label {
+        "docs" | "tests" | "dependencies" | "build/CI" => label.to_string(),
+        _ if label.starts_with(['a', 'e', 'i', 'o', 'u']) => format!("an {label}"),
+        _ => format!("a {label}"),
+    }
 }
 
 fn capitalised(text: &str) -> String {
@@ -225,6 +243,23 @@ fn reviewer_lines(facts: &ChangeFacts) -> Vec<String> {
             })
             .collect();
         lines.push(format!("Look at: {}", flags.join("; ")));
+    }
+    for (kind, what) in [
+        (AppealKind::ToTheSummarizer, "Addressed to the summarizer (not followed)"),
+        (AppealKind::Approval, "Claims an approval (not verified)"),
+    ] {
+        let quotes: Vec<String> = facts
+            .appeals
+            .iter()
+            .filter(|a| a.kind == kind)
+            .map(|a| {
+                let place = if a.place == "the author's text" { inert(&a.place) } else { code(&a.place) };
+                format!("{place} “{}”", inert(&a.quote))
+            })
+            .collect();
+        if !quotes.is_empty() {
+            lines.push(format!("{what}: {}", quotes.join("; ")));
+        }
     }
     lines
 }

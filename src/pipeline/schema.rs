@@ -57,7 +57,8 @@ pub struct FileSummary {
     pub language: &'static str,
     /// Functions, types and other items the change defines or touches.
     pub symbols: Vec<String>,
-    /// One or two sentences from the model, every name checked against the change.
+    /// A sentence from the model (a second where it names what the diff
+    /// changed), its names and claims checked against the change.
     pub summary: String,
     pub summary_from: Origin,
     /// Computed from the change, not the model.
@@ -110,7 +111,8 @@ pub enum Origin {
     Computed,
 }
 
-/// A sentence the grounding gate kept from reviewers, and where it was.
+/// A sentence the gate kept from reviewers (or an overview sentence that
+/// repeated a file's, or a title answer that was no title), and where it was.
 #[derive(Clone, Debug, Serialize)]
 pub struct DroppedAt {
     /// The file whose summary it was in; `None` for the title and overview.
@@ -126,7 +128,8 @@ pub struct Summary {
     pub source: Source,
     pub title: String,
     pub title_from: Origin,
-    /// At most three sentences on the whole, from the model, every name checked.
+    /// The computed lead, then at most three sentences on the whole from the
+    /// model, names and claims checked.
     pub overview: String,
     /// The author's words the summary was given (claims, not facts).
     pub author: AuthorContext,

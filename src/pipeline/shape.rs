@@ -47,32 +47,53 @@ pub fn one_line_title(text: &str) -> String {
     if title.matches('`').count() % 2 == 1 {
         title = title.replacen('`', "", 1);
     }
-    // "Changes to a.rs and b.rs" says which files, not what changed: not a title.
-    let names_files_only = title.starts_with("Changes to ") || title.starts_with("Update files");
-    if title.split_whitespace().count() > 14 || names_files_only {
-        String::new()
+    title
+}
+
+/// Why a title answer is not a title, if it is not: empty, too long, about
+/// which files changed, or a list of names ("`Foo`, `Bar`, `void`").
+pub fn title_problem(title: &str) -> Option<&'static str> {
+    let words: Vec<&str> = title.split_whitespace().collect();
+    // Words that are not names (nor the commas and "and" between them).
+    let plain = super::grounding::code_names(title);
+    let prose = words
+        .iter()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '_'))
+        .filter(|w| !w.is_empty() && *w != "and" && !plain.iter().any(|n| n == w))
+        .count();
+    if words.is_empty() {
+        Some("empty")
+    } else if words.len() > 14 {
+        Some("longer than a title")
+    } else if title.starts_with("Changes to ") || title.starts_with("Update files") {
+        Some("says which files changed, not what")
+    } else if plain.len() >= 2 && prose <= 1 || title.matches(',').count() >= 2 && prose <= 2 {
+        Some("a list of names")
     } else {
-        title
+        None
     }
 }
 
 /// A title made from what is known when the model's is missing or failed
-/// the gate: the public items the change adds or changes, else the items
-/// its main code file touches, else the paths.
-pub fn fallback_title(kind: Kind, paths: &[&str], facts: Option<&ChangeFacts>, main_items: &[String]) -> String {
-    let named = |verb: &str, names: &[String]| {
-        format!("{verb} {}", names.iter().take(3).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+/// the gate: the main public item the change adds, changes or removes, else
+/// the main item of its main code file (`main`: the verb and the name),
+/// else the paths. One item with its verb, never a list.
+pub fn fallback_title(kind: Kind, paths: &[&str], facts: Option<&ChangeFacts>, main: Option<(&str, &str)>) -> String {
+    let more = |n: usize| match n {
+        0 | 1 => String::new(),
+        2 => " and one more".to_string(),
+        n => format!(" and {} more", n - 1),
     };
     if let Some(facts) = facts {
-        if !facts.api.added.is_empty() {
-            return named("Add", &facts.api.added);
-        }
-        if !facts.api.changed.is_empty() {
-            return named("Change", &facts.api.changed);
+        for (verb, names) in [("Add", &facts.api.added), ("Change", &facts.api.changed), ("Remove", &facts.api.removed)]
+        {
+            if let Some(first) = names.first() {
+                return format!("{verb} `{first}`{}", more(names.len()));
+            }
         }
     }
-    if kind == Kind::Change && !main_items.is_empty() {
-        return named("Change", main_items);
+    if let (Kind::Change, Some((verb, name))) = (kind, main) {
+        return format!("{verb} `{name}`");
     }
     match (kind, paths) {
         (Kind::Codebase, _) => format!("Overview of {} file(s)", paths.len()),
@@ -87,13 +108,6 @@ pub fn fallback_title(kind: Kind, paths: &[&str], facts: Option<&ChangeFacts>, m
 /// definition is code, not prose: the keyword opens the line (after
 /// modifiers), and comment lines are skipped.
 pub fn symbols(file: &FileChange) -> Vec<String> {
-    static DEFINITION: OnceLock<Regex> = OnceLock::new();
-    let pattern = DEFINITION.get_or_init(|| {
-        Regex::new(
-            r"^\s*(?:(?:pub(?:\([^)]*\))?|export|default|async|static|public|private|protected|internal|final|abstract|unsafe|extern|override|open|data|sealed|inline|const)\s+)*(?:fn|struct|enum|trait|union|type|const|static|mod|macro_rules!|class|def|function|interface|func|module|record|impl)\s+(?:\([^)]*\)\s*)?([A-Za-z_][A-Za-z0-9_]*)",
-        )
-        .expect("valid regex")
-    });
     let lines: Vec<&str> = match &file.content {
         Content::Hunks(hunks) => {
             hunks.iter().flat_map(|h| &h.lines).filter_map(|l| l.strip_prefix(['+', '-'])).collect()
@@ -102,24 +116,75 @@ pub fn symbols(file: &FileChange) -> Vec<String> {
         _ => Vec::new(),
     };
     let mut found: Vec<String> = Vec::new();
-    for line in lines {
-        let code = line.trim_start();
-        if is_comment(code) || code.starts_with("--") {
-            continue;
-        }
-        if let Some(capture) = pattern.captures(line) {
-            let name = capture[1].to_string();
-            if !found.contains(&name) {
-                found.push(name);
-            }
+    for name in lines.into_iter().filter_map(definition) {
+        if !found.contains(&name) {
+            found.push(name);
         }
     }
     found
 }
 
+/// The item a line of code defines, if it defines one: a keyword
+/// (`fn`, `class`, `def`, …) opens it after modifiers, or (C, C++, Java,
+/// C#) a return type comes before `name(…)`; never a keyword or a standard
+/// type (`static void f()` defines `f`, not `void`). Comment lines define nothing.
+pub(crate) fn definition(line: &str) -> Option<String> {
+    static KEYWORD: OnceLock<Regex> = OnceLock::new();
+    static TYPED: OnceLock<Regex> = OnceLock::new();
+    static ARROW: OnceLock<Regex> = OnceLock::new();
+    let code = line.trim_start();
+    if is_comment(code) || code.starts_with("--") {
+        return None;
+    }
+    let keyword = KEYWORD.get_or_init(|| {
+        Regex::new(
+            r"^\s*(?:(?:pub(?:\([^)]*\))?|export|default|async|static|public|private|protected|internal|final|abstract|unsafe|extern|override|open|data|sealed|inline|const)\s+)*(?:fn|struct|enum|trait|union|type|const|static|mod|macro_rules!|class|def|function|interface|func|fun|module|record|impl|object)\s+(?:\([^)]*\)\s*)?([A-Za-z_][A-Za-z0-9_]*)",
+        )
+        .expect("valid regex")
+    });
+    // `static int parse(const char *s) {`, `public List<String> names() throws X {`
+    let typed = TYPED.get_or_init(|| {
+        Regex::new(r"^\s*(?:[A-Za-z_][\w:<>,\[\]]*[\s*&]+)+\*?([A-Za-z_]\w*)\s*\([^;]*\)\s*(?:const\s*)?(?:throws\s+[\w., ]+)?\{?\s*$")
+            .expect("valid regex")
+    });
+    // `const load = async (path) => {`, `export const load = function (`
+    let arrow = ARROW.get_or_init(|| {
+        Regex::new(r"^\s*(?:export\s+)?(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*=\s*(?:async\s*)?(?:function\b|\([^)]*\)\s*=>|[A-Za-z_$][\w$]*\s*=>)")
+            .expect("valid regex")
+    });
+    let from_keyword = keyword.captures(line).map(|c| c[1].to_string());
+    let name = match from_keyword {
+        Some(name) if !not_a_definition(&name) => Some(name),
+        _ => arrow.captures(line).map(|c| c[1].to_string()).or_else(|| {
+            // `return f(x)` and `await g(y)` call; they do not define.
+            let first = code.split(|c: char| !c.is_alphanumeric() && c != '_').next().unwrap_or("");
+            const STATEMENTS: &[&str] = &[
+                "return", "await", "raise", "throw", "yield", "new", "else", "case", "not", "and", "or", "in", "is",
+                "assert", "del", "go", "defer", "echo", "puts", "print", "if", "for", "while", "switch", "catch",
+                "elif", "when", "sizeof", "delete", "typeof", "using",
+            ];
+            (!STATEMENTS.contains(&first)).then(|| typed.captures(line)).flatten().map(|c| c[1].to_string())
+        }),
+    }?;
+    (!not_a_definition(&name)).then_some(name)
+}
+
+/// Keywords and standard types: what a definition's pattern may catch that
+/// is not the item's name.
+fn not_a_definition(name: &str) -> bool {
+    const TYPES: &[&str] = &[
+        "void", "size_t", "ssize_t", "int", "unsigned", "signed", "long", "short", "double", "float", "char", "bool",
+        "auto", "usize", "isize", "u8", "u16", "u32", "u64", "u128", "i8", "i16", "i32", "i64", "i128", "f32", "f64",
+        "String", "Self", "Option", "Result", "Vec", "Box", "Iterator", "Item", "Object", "Integer", "List", "Map",
+        "byte", "boolean", "uint8_t", "uint16_t", "uint32_t", "uint64_t", "int8_t", "int16_t", "int32_t", "int64_t",
+        "for", "if", "else", "while", "switch", "return", "new", "delete", "sizeof", "catch", "elif", "when",
+    ];
+    TYPES.contains(&name) || KEYWORDS.contains(&name.to_ascii_lowercase().as_str())
+}
+
 /// Whether a line (its indentation trimmed) is a comment in the C, shell or
 /// Python families: `//`, `#` (not a Rust attribute), `/*` and its `*` lines.
-fn is_comment(code: &str) -> bool {
+pub(crate) fn is_comment(code: &str) -> bool {
     code.starts_with("//")
         || code.starts_with('#') && !code.starts_with("#[")
         || code.starts_with('*')
@@ -306,7 +371,11 @@ mod tests {
             one_line_title("**Title:** \"Retry before the last attempt.\"\nIt waits."),
             "Retry before the last attempt"
         );
-        assert_eq!(one_line_title(&"word ".repeat(20)), "");
+        assert_eq!(title_problem(&one_line_title(&"word ".repeat(20))), Some("longer than a title"));
+        assert_eq!(title_problem("Change `SomeType`, `void`, `size_t`"), Some("a list of names"));
+        assert_eq!(title_problem("SomeType, Parser and size_t"), Some("a list of names"));
+        assert_eq!(title_problem("Return `true` from `check_password`"), None);
+        assert_eq!(title_problem("Retry before the last attempt"), None);
         assert_eq!(one_line_title("1.20.2: Fix strict JSON errors"), "Fix strict JSON errors");
         assert_eq!(one_line_title("1. Use `urlParse` for redirects"), "Use `urlParse` for redirects");
     }
@@ -332,5 +401,16 @@ mod tests {
             }]),
         };
         assert_eq!(symbols(&file), vec!["run_jobs", "Queue", "LIMIT"]);
+    }
+
+    #[test]
+    fn definitions_are_never_keywords_types_or_calls() {
+        assert_eq!(definition("static void flush_queue(struct queue *q) {").as_deref(), Some("flush_queue"));
+        assert_eq!(definition("const size_t limit = 3;"), None);
+        assert_eq!(definition("    public List<String> names() throws IOException {").as_deref(), Some("names"));
+        assert_eq!(definition("export const load = async (path) => {").as_deref(), Some("load"));
+        assert_eq!(definition("    return compute(x)"), None);
+        assert_eq!(definition("    let total = items.iter().chain(more).count();"), None);
+        assert_eq!(definition("impl Iterator for Lines {"), None, "a trait's impl defines no new name here");
     }
 }
