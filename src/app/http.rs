@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -77,24 +76,80 @@ pub struct AppState {
 
 /// Connections open at once; past it new ones are closed at once.
 const MAX_CONNECTIONS: usize = 512;
+/// Connections open at once from one source (an IPv4 address, an IPv6 /64),
+/// so that one client cannot hold every slot. Behind a reverse proxy every
+/// connection comes from the proxy: it is the proxy's cap then.
+const MAX_CONNECTIONS_PER_SOURCE: usize = 64;
+/// A connection that sends no byte within this long is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 /// A connection must send its request's headers within this long.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Where a connection comes from, as far as the per-source cap goes: an
+/// IPv6 client owns a whole /64, so its addresses count as one.
+fn source_of(address: std::net::SocketAddr) -> std::net::IpAddr {
+    use std::net::{IpAddr, Ipv6Addr};
+    match address.ip() {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !((1u128 << 64) - 1))),
+        },
+        v4 => v4,
+    }
+}
+
+/// Open connections by source.
+type Sources = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+/// One source's place among its connections; given back when dropped.
+struct SourceSlot {
+    sources: Sources,
+    source: std::net::IpAddr,
+}
+
+impl SourceSlot {
+    /// A place for `source`, unless it holds [`MAX_CONNECTIONS_PER_SOURCE`] already.
+    fn take(sources: &Sources, source: std::net::IpAddr) -> Option<SourceSlot> {
+        let mut open = sources.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = open.entry(source).or_default();
+        if *count >= MAX_CONNECTIONS_PER_SOURCE {
+            return None;
+        }
+        *count += 1;
+        Some(SourceSlot { sources: sources.clone(), source })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut open = self.sources.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = open.get_mut(&self.source) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.source);
+            }
+        }
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves: at most
-/// [`MAX_CONNECTIONS`] connections, each closed if its headers are late and
-/// after one request (no idle keep-alive), so half-sent requests and idle
-/// sockets cannot exhaust the process's descriptors or keep /healthz from
-/// answering. In-flight requests get a few seconds to finish at shutdown.
+/// [`MAX_CONNECTIONS`] connections, [`MAX_CONNECTIONS_PER_SOURCE`] of them
+/// from one source, each closed if it sends nothing within [`IDLE_TIMEOUT`],
+/// if its headers are late, and after one request (no idle keep-alive), so
+/// half-sent requests and idle sockets cannot exhaust the process's
+/// descriptors or keep /healthz from answering. In-flight requests get a
+/// few seconds to finish at shutdown.
 pub async fn serve_connections(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let sources = Sources::default();
     let service = hyper_util::service::TowerToHyperService::new(app);
     tokio::pin!(shutdown);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -106,12 +161,21 @@ pub async fn serve_connections(
             },
             _ = &mut shutdown => break,
         };
+        let Some(source_slot) = SourceSlot::take(&sources, source_of(peer)) else {
+            drop(stream);
+            continue;
+        };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             drop(stream);
             continue;
         };
         let service = service.clone();
         tokio::spawn(async move {
+            // Nothing sent yet: not worth a slot for the whole header timeout.
+            let mut first = [0u8; 1];
+            if !matches!(tokio::time::timeout(IDLE_TIMEOUT, stream.peek(&mut first)).await, Ok(Ok(1..))) {
+                return;
+            }
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
@@ -120,7 +184,7 @@ pub async fn serve_connections(
             if let Err(e) = connection.await {
                 tracing::debug!("connection ended: {e}");
             }
-            drop(slot);
+            drop((slot, source_slot));
         });
     }
     // Let requests in flight finish (each holds a slot), a few seconds at most.
@@ -128,12 +192,23 @@ pub async fn serve_connections(
     Ok(())
 }
 
+/// Webhook body bytes held at once, across all requests: two deliveries of
+/// GitHub's largest size. A body takes its declared size from it before
+/// one byte is read, so signed-looking bodies cannot grow the process.
+const BODY_BUDGET: usize = 2 * MAX_PAYLOAD;
+/// How long a delivery waits for room in [`BODY_BUDGET`] before a 503.
+const BUDGET_WAIT: Duration = Duration::from_secs(3);
+
+/// The bytes webhook bodies may hold now (one budget per router).
+#[derive(Clone)]
+struct BodyBudget(Arc<tokio::sync::Semaphore>);
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhook", post(webhook))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(MAX_PAYLOAD))
+        .layer(axum::Extension(BodyBudget(Arc::new(tokio::sync::Semaphore::new(BODY_BUDGET)))))
         .with_state(state)
 }
 
@@ -141,28 +216,101 @@ fn answer(status: StatusCode, outcome: &str, detail: impl Into<String>) -> Respo
     (status, Json(json!({ "outcome": outcome, "detail": detail.into() }))).into_response()
 }
 
-/// A body must arrive within this long once its headers have.
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// A body must arrive within this long once its headers have (GitHub
+/// gives up on an answer after 10 s).
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Body) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    // Without a signature there is nothing to check the body against: refused unread.
-    if !header("x-hub-signature-256").is_some_and(|h| h.trim().starts_with("sha256=")) {
-        state.metrics.delivery("unknown", "bad_signature");
-        tracing::warn!("webhook refused: no X-Hub-Signature-256");
-        return answer(StatusCode::UNAUTHORIZED, "refused", "missing or wrong X-Hub-Signature-256");
+/// Why a body was not taken.
+enum BodyRefused {
+    /// No Content-Length (a chunked body): its size is not known before reading.
+    NoLength,
+    TooLarge,
+    /// The budget stayed full for [`BUDGET_WAIT`].
+    Busy,
+    Late,
+    BrokeOff,
+    BadSignature,
+}
+
+impl BodyRefused {
+    fn answer(self, state: &AppState) -> Response {
+        match self {
+            BodyRefused::NoLength => {
+                answer(StatusCode::LENGTH_REQUIRED, "refused", "a delivery needs a Content-Length header")
+            }
+            BodyRefused::TooLarge => answer(StatusCode::PAYLOAD_TOO_LARGE, "refused", "the body is over 25 MB"),
+            BodyRefused::Busy => {
+                tracing::warn!("webhook refused: too many bodies in flight");
+                answer(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many deliveries at once; redeliver it later")
+            }
+            BodyRefused::Late => answer(StatusCode::REQUEST_TIMEOUT, "refused", "the body did not arrive in time"),
+            BodyRefused::BrokeOff => answer(StatusCode::BAD_REQUEST, "refused", "the body broke off"),
+            BodyRefused::BadSignature => {
+                state.metrics.delivery("unknown", "bad_signature");
+                tracing::warn!("webhook refused: wrong X-Hub-Signature-256");
+                answer(StatusCode::UNAUTHORIZED, "refused", "missing or wrong X-Hub-Signature-256")
+            }
+        }
     }
-    let body: Bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_PAYLOAD)).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(_)) => return answer(StatusCode::PAYLOAD_TOO_LARGE, "refused", "the body is over 25 MB or broke off"),
-        Err(_) => return answer(StatusCode::REQUEST_TIMEOUT, "refused", "the body did not arrive in time"),
+}
+
+/// Reads a body of its declared size at most, within the budget, feeding
+/// the HMAC as it comes; the bytes only if they sign to `digest`, with
+/// their share of the budget (held while the caller uses them).
+async fn signed_body<'a>(
+    state: &AppState,
+    budget: &'a BodyBudget,
+    digest: &[u8; 32],
+    mut body: axum::body::Body,
+) -> Result<(Vec<u8>, tokio::sync::SemaphorePermit<'a>), BodyRefused> {
+    use axum::body::HttpBody;
+    use http_body_util::BodyExt;
+    let declared = body.size_hint().upper().ok_or(BodyRefused::NoLength)?;
+    let declared = usize::try_from(declared).ok().filter(|&n| n <= MAX_PAYLOAD).ok_or(BodyRefused::TooLarge)?;
+    // MAX_PAYLOAD fits in u32.
+    let held = tokio::time::timeout(BUDGET_WAIT, budget.0.acquire_many(declared as u32))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or(BodyRefused::Busy)?;
+    let mut verifier = crate::github::signature::Verifier::new(&state.secret);
+    let mut bytes = Vec::with_capacity(declared);
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map_err(|_| BodyRefused::BrokeOff)?.into_data() else { continue };
+            if bytes.len() + data.len() > declared {
+                return Err(BodyRefused::TooLarge);
+            }
+            verifier.update(&data);
+            bytes.extend_from_slice(&data);
+        }
+        Ok::<(), BodyRefused>(())
+    };
+    tokio::time::timeout(BODY_TIMEOUT, read).await.map_err(|_| BodyRefused::Late)??;
+    if !verifier.matches(digest) {
+        return Err(BodyRefused::BadSignature);
+    }
+    Ok((bytes, held))
+}
+
+async fn webhook(
+    State(state): State<AppState>,
+    axum::Extension(budget): axum::Extension<BodyBudget>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // Without a well-formed signature there is nothing to check the body against: refused unread.
+    let Some(digest) = header("x-hub-signature-256").and_then(crate::github::signature::claimed) else {
+        state.metrics.delivery("unknown", "bad_signature");
+        tracing::warn!("webhook refused: no well-formed X-Hub-Signature-256");
+        return answer(StatusCode::UNAUTHORIZED, "refused", "missing or wrong X-Hub-Signature-256");
     };
     // The signature is checked on the raw bytes before anything parses them.
-    if !crate::github::signature::verify(&state.secret, &body, header("x-hub-signature-256")) {
-        state.metrics.delivery("unknown", "bad_signature");
-        tracing::warn!("webhook refused: missing or wrong X-Hub-Signature-256");
-        return answer(StatusCode::UNAUTHORIZED, "refused", "missing or wrong X-Hub-Signature-256");
-    }
+    let (body, _held) = match signed_body(&state, &budget, &digest, body).await {
+        Ok(signed) => signed,
+        Err(refused) => return refused.answer(&state),
+    };
     let (Some(event), Some(delivery)) = (header("x-github-event"), header("x-github-delivery")) else {
         return answer(StatusCode::BAD_REQUEST, "refused", "X-GitHub-Event and X-GitHub-Delivery are required");
     };

@@ -141,6 +141,35 @@ pub struct ServeSettings {
     pub github_timing: Option<(Duration, Duration, Duration)>,
 }
 
+/// The most a private key file may hold (a 4096-bit RSA PEM is about 3 KB).
+const MAX_KEY_FILE: u64 = 64 * 1024;
+
+/// The PEM text of `PRECIS_PRIVATE_KEY`: the text itself, or the file it
+/// names, read only if it is a regular file of at most [`MAX_KEY_FILE`].
+/// Errors never repeat the value: it may be key material.
+fn private_key_pem(key: &str) -> Result<String> {
+    use std::io::Read;
+    if key.trim_start().starts_with("-----BEGIN") {
+        return Ok(key.to_string());
+    }
+    let unreadable = |why: &dyn std::fmt::Display| {
+        anyhow::anyhow!(
+            "PRECIS_PRIVATE_KEY is not PEM text and names no readable key file ({why}); give the .pem file's path or its PEM text (-----BEGIN ...)"
+        )
+    };
+    let file = std::fs::File::open(key.trim()).map_err(|e| unreadable(&e.kind()))?;
+    let metadata = file.metadata().map_err(|e| unreadable(&e.kind()))?;
+    if !metadata.is_file() {
+        return Err(unreadable(&"not a regular file"));
+    }
+    if metadata.len() > MAX_KEY_FILE {
+        return Err(unreadable(&format!("over {} KiB", MAX_KEY_FILE / 1024)));
+    }
+    let mut pem = String::new();
+    file.take(MAX_KEY_FILE).read_to_string(&mut pem).map_err(|e| unreadable(&e.kind()))?;
+    Ok(pem)
+}
+
 fn app_credentials(args: &ServeArgs) -> Result<AppCredentials> {
     let app_id = args
         .app_id
@@ -154,18 +183,32 @@ fn app_credentials(args: &ServeArgs) -> Result<AppCredentials> {
     let key = args.private_key.as_deref().filter(|s| !s.trim().is_empty()).context(
         "PRECIS_PRIVATE_KEY is not set; set it (or --private-key) to the App's private key, as PEM text or a file path",
     )?;
-    let pem = if key.trim_start().starts_with("-----BEGIN") {
-        key.to_string()
-    } else if key.len() > 4096 || key.contains('\n') {
-        // Key material, not a path: never echo it.
-        bail!("PRECIS_PRIVATE_KEY is neither PEM text nor a file path; give the .pem file's path or its PEM text");
-    } else {
-        std::fs::read_to_string(key).with_context(|| {
-            format!("PRECIS_PRIVATE_KEY names {key}, which cannot be read; give the PEM text or a readable file")
-        })?
-    };
-    AppCredentials::new(app_id, &pem)
+    AppCredentials::new(app_id, &private_key_pem(key)?)
 }
+
+/// `value` of the setting `name` if it lies in `range`; else one line naming
+/// the setting and the range (large values would overflow the queue's clock).
+pub fn bounded(name: &str, value: u64, range: std::ops::RangeInclusive<u64>) -> Result<u64> {
+    if !range.contains(&value) {
+        bail!("{name} is {value}; use a whole number from {} to {}", range.start(), range.end());
+    }
+    Ok(value)
+}
+
+/// A secret setting as given: absent, or not blank.
+fn secret_setting<'a>(name: &str, value: Option<&'a str>, fix: &str) -> Result<Option<&'a str>> {
+    match value {
+        Some(value) if value.trim().is_empty() => bail!("{name} is blank; {fix}"),
+        value => Ok(value),
+    }
+}
+
+/// The longest a lease may be: a day.
+const MAX_LEASE_SECONDS: u64 = 86_400;
+/// The longest first wait before a retry (the backoff stops at 10 minutes anyway).
+const MAX_RETRY_SECONDS: u64 = 600;
+/// The longest anything is kept: ten years.
+const MAX_DAYS: u64 = 3_650;
 
 impl ServeSettings {
     /// Checks every setting before the model loads: a bad one fails at once,
@@ -175,33 +218,62 @@ impl ServeSettings {
         let role = Role::parse(&args.role)?;
         let app = if role.runs_jobs() { Some(app_credentials(args)?) } else { None };
         let secret = if role.takes_webhooks() {
-            let secret = args.webhook_secret.as_deref().filter(|s| !s.is_empty()).context(
+            let secret = secret_setting(
+                "PRECIS_WEBHOOK_SECRET",
+                args.webhook_secret.as_deref(),
+                "set it to the secret in the App's webhook settings",
+            )?
+            .context(
                 "PRECIS_WEBHOOK_SECRET is not set; set it (or --webhook-secret) to the secret in the App's webhook settings",
             )?;
             secret.as_bytes().to_vec()
         } else {
             Vec::new()
         };
+        let metrics_token = secret_setting(
+            "PRECIS_METRICS_TOKEN",
+            args.metrics_token.as_deref(),
+            "set a token for /metrics to ask for, or unset it to leave /metrics open",
+        )?;
         let listen = args.listen.parse().map_err(|_| {
             anyhow::anyhow!("PRECIS_LISTEN `{}` is not an address; use HOST:PORT, e.g. 0.0.0.0:8080", args.listen)
         })?;
-        GitHub::check_api_url(&args.api_url)?;
+        let api_url = args.api_url.trim();
+        let bad_api_url = || {
+            anyhow::anyhow!(
+                "PRECIS_GITHUB_API_URL `{api_url}` is not an http(s) URL; use https://api.github.com or https://HOST/api/v3"
+            )
+        };
+        if !api_url.starts_with("https://") && !api_url.starts_with("http://") {
+            return Err(bad_api_url());
+        }
+        GitHub::check_api_url(api_url).map_err(|_| bad_api_url())?;
         let git_host = match args.git_url.as_deref().map(str::trim).filter(|url| !url.is_empty()) {
             Some(url) => GitHost::parse(url)?,
-            None => GitHost::for_api(&args.api_url)?,
+            None => GitHost::for_api(api_url).map_err(|_| bad_api_url())?,
         };
-        if args.lease_seconds < 3 {
-            bail!("PRECIS_LEASE_SECONDS must be at least 3 (a lease is renewed every third of it)");
-        }
+        // A lease is renewed every third of it.
+        let lease_seconds = bounded("PRECIS_LEASE_SECONDS", args.lease_seconds, 3..=MAX_LEASE_SECONDS)?;
         if args.max_attempts == 0 {
             bail!("PRECIS_MAX_ATTEMPTS must be at least 1");
         }
+        let days = |name: &str, value: u64| -> Result<Duration> {
+            Ok(Duration::from_secs(bounded(name, value, 1..=MAX_DAYS)? * 86_400))
+        };
         let policy = Policy {
-            lease: Duration::from_secs(args.lease_seconds),
+            lease: Duration::from_secs(lease_seconds),
             max_attempts: args.max_attempts,
             per_installation: args.per_installation,
-            retention: Duration::from_secs(args.retention_days.max(1) * 86_400),
-            retry_after: Duration::from_secs(args.retry_seconds.max(1)),
+            retention: days("PRECIS_RETENTION_DAYS", args.retention_days)?,
+            retry_after: Duration::from_secs(bounded(
+                "PRECIS_RETRY_SECONDS",
+                args.retry_seconds,
+                1..=MAX_RETRY_SECONDS,
+            )?),
+        };
+        let repo_retention = Retention {
+            max_age: days("PRECIS_REPO_CACHE_DAYS", args.repo_cache_days)?,
+            max_count: args.repo_cache_max,
         };
         // The data folder holds private code (repository caches): its owner's only.
         std::fs::create_dir_all(&args.data_dir)
@@ -220,19 +292,11 @@ impl ServeSettings {
         Ok(ServeSettings {
             listen,
             secret,
-            metrics_token: args
-                .metrics_token
-                .as_deref()
-                .map(str::trim)
-                .filter(|token| !token.is_empty())
-                .map(Arc::from),
+            metrics_token: metrics_token.map(|token| Arc::from(token.trim())),
             data_dir: args.data_dir.clone(),
-            api_url: args.api_url.clone(),
+            api_url: api_url.to_string(),
             git_host,
-            repo_retention: Retention {
-                max_age: Duration::from_secs(args.repo_cache_days.max(1) * 86_400),
-                max_count: args.repo_cache_max,
-            },
+            repo_retention,
             app,
             workers: args.workers,
             role,
@@ -248,6 +312,9 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 const GAUGES_EVERY: Duration = Duration::from_secs(5);
 /// How long a stop waits for the jobs in progress before handing them back.
 const GRACE: Duration = Duration::from_secs(60);
+/// How long the process waits, after [`serve`] returns, for work still in
+/// blocking threads before it exits anyway.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Registers the queue's and the role's metrics; returns the
 /// per-installation gauges and the held-jobs gauge, refreshed by [`serve`].

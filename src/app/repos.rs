@@ -20,8 +20,31 @@ use git2::{Cred, FetchOptions, RemoteCallbacks, Repository};
 use super::queue::RepoRef;
 use crate::github::{RepoName, Token};
 
-/// The longest a fetch may take.
+/// The longest a fetch may take while bytes arrive.
 const FETCH_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+/// A fetch whose server takes longer to accept the connection fails.
+const CONNECT_TIMEOUT_MS: i32 = 10_000;
+/// A fetch whose server sends (or takes) nothing for this long fails: the
+/// progress callback that enforces [`FETCH_TIME_LIMIT`] runs only as bytes come.
+pub const SILENCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Sets libgit2's socket timeouts, once per process.
+fn set_socket_timeouts() {
+    static SET: std::sync::Once = std::sync::Once::new();
+    SET.call_once(|| {
+        // SAFETY: these write two C globals that libgit2 reads only when it
+        // opens a network connection, and precis opens those only in
+        // `RepoCache::fetch`: every RepoCache is made after this, since
+        // `call_once` holds other callers until it is done.
+        let set = unsafe {
+            git2::opts::set_server_connect_timeout_in_milliseconds(CONNECT_TIMEOUT_MS)
+                .and_then(|()| git2::opts::set_server_timeout_in_milliseconds(SILENCE_TIMEOUT.as_millis() as i32))
+        };
+        if let Err(e) = set {
+            tracing::warn!("cannot set the git fetch timeouts: {e}");
+        }
+    });
+}
 
 /// The git host repositories are fetched from (`PRECIS_GIT_URL`):
 /// `https://github.com`, `https://HOST` for GitHub Enterprise Server, or a
@@ -119,6 +142,7 @@ pub struct RepoCache {
 
 impl RepoCache {
     pub fn new(root: PathBuf, host: GitHost) -> RepoCache {
+        set_socket_timeouts();
         RepoCache { root, host, retention: Retention::default(), users: Default::default() }
     }
 

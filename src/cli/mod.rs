@@ -351,19 +351,24 @@ fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs) -> Result<()>
         repo_cache_days: args.repo_cache_days,
         repo_cache_max: args.repo_cache_max,
     })?;
+    let job_seconds = precis::app::bounded("PRECIS_JOB_SECONDS", args.job_seconds, 1..=86_400)?;
     // A web replica never loads the model. Elsewhere the default model loads
     // before the App listens: a bad model fails the start, not the first job.
     let summarizer = if settings.role.runs_jobs() {
         let models = args.model.loader(cache, ort_lib, args.parallel, Progress::log())?;
         models.model(None)?;
         let mut summarizer = Summarizer::new(Arc::new(models), Some(cache.root().join("summaries")), Progress::log());
-        summarizer.time_budget = Some(std::time::Duration::from_secs(args.job_seconds.max(1)));
+        summarizer.time_budget = Some(std::time::Duration::from_secs(job_seconds));
         Some(summarizer)
     } else {
         None
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(precis::app::serve(settings, summarizer))
+    let served = runtime.block_on(precis::app::serve(settings, summarizer));
+    // Work still stuck in a blocking thread after the grace period (a fetch,
+    // a model call) must not keep the process alive.
+    runtime.shutdown_timeout(precis::app::SHUTDOWN_TIMEOUT);
+    served
 }
 
 fn action(cache: &Cache, ort_lib: Option<PathBuf>, args: ActionArgs, progress: &Progress) -> Result<()> {
