@@ -192,9 +192,10 @@ async fn opened_then_synchronize_edits_one_sticky_comment() {
     assert!(comments[0].2.contains(&format!("Describes {}.", &new_head[..7])));
     assert_eq!(app.fake.count("POST", "/issues/7/comments"), 1);
     assert_eq!(app.fake.count("PATCH", "/issues/comments/"), 1);
-    // Every call used the installation token, never the JWT, except the token exchange.
+    // Every call used the installation token, never the JWT, except the token exchange and the App's slug.
     for request in app.fake.requests() {
-        let expected = if request.path.ends_with("/access_tokens") { "Bearer ey" } else { "Bearer ghs_faketoken" };
+        let as_app = request.path.ends_with("/access_tokens") || request.path == "/app";
+        let expected = if as_app { "Bearer ey" } else { "Bearer ghs_faketoken" };
         assert!(request.authorization.starts_with(expected), "{} {}", request.method, request.path);
     }
     assert_eq!(app.fake.count("POST", "/access_tokens"), 1, "the installation token is cached");

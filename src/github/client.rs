@@ -201,7 +201,13 @@ impl GitHub {
             "permissions": {"contents": "read", "metadata": "read", "pull_requests": "write", "checks": "write"},
         });
         let reply = self
-            .send(&jwt, "POST", &format!("/app/installations/{installation}/access_tokens"), Some(&narrowed))
+            .send_spaced(
+                &jwt,
+                "POST",
+                &format!("/app/installations/{installation}/access_tokens"),
+                Some(&narrowed),
+                false,
+            )
             .await?;
         let answer: InstallationToken =
             serde_json::from_value(reply.body).context("GitHub's installation token answer has no token")?;
@@ -250,7 +256,20 @@ impl GitHub {
     /// Sends a request, retrying server errors and rate limits; other
     /// failures are one-line errors with GitHub's message.
     pub async fn send(&self, token: &Token, method: &str, path: &str, body: Option<&Value>) -> Result<Reply> {
-        let write = method != "GET";
+        self.send_spaced(token, method, path, body, method != "GET").await
+    }
+
+    /// [`GitHub::send`]; `write`: one at a time, spaced apart (what writes
+    /// to repositories need; a token exchange does not, and must not wait
+    /// behind another installation's).
+    async fn send_spaced(
+        &self,
+        token: &Token,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        write: bool,
+    ) -> Result<Reply> {
         let mut attempt = 0;
         loop {
             attempt += 1;
