@@ -76,8 +76,15 @@ impl Publisher<'_> {
     pub async fn post(&self, publication: &Publication, pull: Option<PullNumber>, check: Option<u64>) -> Result<()> {
         let commented = match (pull, &publication.comment) {
             (Some(pull), Some(body)) => match self.repo.upsert_comment(pull, body).await {
-                Ok(id) => {
+                Ok(Some(id)) => {
                     tracing::info!("summary posted on #{pull} (comment {id})");
+                    Ok(())
+                }
+                Ok(None) => {
+                    tracing::warn!(
+                        "no comment on #{pull}: precis's comment is not among its first {} comments, and posting another could make it two; the summary is in the check run",
+                        publish::COMMENT_PAGES * 100
+                    );
                     Ok(())
                 }
                 Err(e) if self.lenient && publish::is_forbidden(&e) => {

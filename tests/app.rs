@@ -74,7 +74,8 @@ impl App {
         let observed = metrics.clone();
         let github = GitHub::new(&fake.url, Some(AppCredentials::new(1, &test_key()).unwrap()))
             .unwrap()
-            .with_timing(Duration::ZERO, Duration::from_millis(50), Duration::from_secs(1))
+            // A rate limit without Retry-After waits 50 ms: far from any Retry-After a test sends.
+            .with_timing(Duration::ZERO, Duration::from_millis(50), Duration::from_millis(50))
             .observe(move |method, latency| observed.observe_github(method, latency));
         let state = AppState {
             secret: Arc::new(SECRET.to_vec()),
@@ -91,6 +92,8 @@ impl App {
             metrics,
             completed: Default::default(),
         };
+        let head = repo.git(&["rev-parse", "refs/pull/7/head"]).trim().to_string();
+        fake.set_pull(7, &head, &base);
         App { fake, data, state, worker, repo, base, _git: git }
     }
 
@@ -145,6 +148,7 @@ impl App {
         let head = self.repo.commit("more");
         self.repo.git(&["update-ref", "refs/pull/7/head", &head]);
         self.repo.git(&["checkout", "-q", "main"]);
+        self.fake.set_pull(7, &head, &self.base);
         head
     }
 }
@@ -188,9 +192,10 @@ async fn opened_then_synchronize_edits_one_sticky_comment() {
     assert!(comments[0].2.contains(&format!("Describes {}.", &new_head[..7])));
     assert_eq!(app.fake.count("POST", "/issues/7/comments"), 1);
     assert_eq!(app.fake.count("PATCH", "/issues/comments/"), 1);
-    // Every call used the installation token, never the JWT, except the token exchange.
+    // Every call used the installation token, never the JWT, except the token exchange and the App's slug.
     for request in app.fake.requests() {
-        let expected = if request.path.ends_with("/access_tokens") { "Bearer ey" } else { "Bearer ghs_faketoken" };
+        let as_app = request.path.ends_with("/access_tokens") || request.path == "/app";
+        let expected = if as_app { "Bearer ey" } else { "Bearer ghs_faketoken" };
         assert!(request.authorization.starts_with(expected), "{} {}", request.method, request.path);
     }
     assert_eq!(app.fake.count("POST", "/access_tokens"), 1, "the installation token is cached");
@@ -440,6 +445,7 @@ async fn server_errors_and_rate_limits_are_retried_and_publish_once() {
     app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
     let start = Instant::now();
     app.worker.run_until_idle().await.unwrap();
+    // Without the header the wait would be the 50 ms the test App sets for rate limits.
     assert!(start.elapsed() >= Duration::from_secs(1), "Retry-After was honoured");
     assert_eq!(app.fake.comments().len(), 1, "published once");
     assert_eq!(app.fake.count("POST", "/issues/7/comments"), 2, "the 502 was retried");
@@ -635,18 +641,185 @@ async fn the_pull_requests_words_reach_the_model() {
     assert!(!comment.contains("### Add the extra module"), "{comment}");
 }
 
-/// The marker in a person's comment does not make it precis's: it is left
-/// alone and precis posts its own.
+/// The marker in a person's or another bot's comment does not make it
+/// precis's (only the App's own bot, `precis[bot]` for the fake's App slug,
+/// counts): both are left alone and precis posts its own.
 #[tokio::test(flavor = "multi_thread")]
-async fn the_marker_in_another_users_comment_is_left_alone() {
+async fn the_marker_in_someone_elses_comment_is_left_alone() {
     let app = App::start().await;
     let quoted = format!("{MARKER}\nquoting the bot");
-    app.fake.state.lock().unwrap().foreign_comments.push((7, 5, quoted.clone()));
+    let copied = format!("{MARKER}\nanother bot's summary");
+    app.fake
+        .state
+        .lock()
+        .unwrap()
+        .foreign_comments
+        .extend([(7, 5, quoted.clone(), "octocat".to_string()), (7, 6, copied.clone(), "other-app[bot]".to_string())]);
     app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
     app.worker.run_until_idle().await.unwrap();
-    assert_eq!(app.fake.count("PATCH", "/issues/comments/5"), 0);
-    assert_eq!(app.fake.state.lock().unwrap().foreign_comments[0].2, quoted);
+    assert_eq!(app.fake.count("PATCH", "/issues/comments/"), 0);
+    let foreign = app.fake.state.lock().unwrap().foreign_comments.clone();
+    assert_eq!((&foreign[0].2, &foreign[1].2), (&quoted, &copied));
     assert_eq!(app.fake.comments().len(), 1, "precis posted its own comment");
+    assert_eq!(app.fake.count("GET", "/app"), 1, "the App's slug was asked for");
+    // The next run edits precis's own comment, and the slug is not asked again.
+    let new_head = app.push_to_pull();
+    app.deliver("pull_request", "d-2", &app.pull_request("synchronize", &new_head, false)).await;
+    app.worker.run_until_idle().await.unwrap();
+    assert_eq!(app.fake.comments().len(), 1);
+    assert_eq!(app.fake.count("PATCH", "/issues/comments/"), 1);
+    assert_eq!(app.fake.count("GET", "/app"), 1);
+}
+
+/// The comment search reads at most `COMMENT_PAGES` pages: on a pull
+/// request whose first 1,000 comments are others', precis posts no comment
+/// (it could be a second one) and the summary goes to the check run.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_comment_search_stops_after_its_pages() {
+    use precis::github::publish::COMMENT_PAGES;
+    let app = App::start().await;
+    let busy: Vec<_> =
+        (0..COMMENT_PAGES as u64 * 100 + 50).map(|i| (7, 10 + i, format!("comment {i}"), "octocat".into())).collect();
+    app.fake.state.lock().unwrap().foreign_comments.extend(busy);
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
+    app.worker.run_until_idle().await.unwrap();
+    assert_eq!(app.fake.count("GET", "/issues/7/comments"), COMMENT_PAGES as usize);
+    assert!(app.fake.comments().is_empty(), "no comment that could be a second one");
+    let run = app.fake.check_runs().into_values().next().unwrap();
+    assert_eq!(run["conclusion"], "success");
+    assert!(run["output"]["summary"].as_str().unwrap().contains("`src/extra.rs`"), "{run}");
+    assert_eq!(app.state.queue.counts().unwrap().done, 1);
+}
+
+/// A delivery about an older head (here the `opened` delivery replayed
+/// under a new delivery id after the pull request moved on) is skipped: the
+/// comment still describes the newer head, and the old head gets no check run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_delivery_for_an_older_head_changes_nothing() {
+    let app = App::start().await;
+    let old_head = app.head();
+    let opened = app.pull_request("opened", &old_head, false);
+    let new_head = app.push_to_pull();
+    app.deliver("pull_request", "d-2", &app.pull_request("synchronize", &new_head, false)).await;
+    app.worker.run_until_idle().await.unwrap();
+    let describes_new_head = |app: &App| {
+        let comments = app.fake.comments();
+        comments.len() == 1 && comments[0].2.contains(&format!("Describes {}.", &new_head[..7]))
+    };
+    assert!(describes_new_head(&app), "{:?}", app.fake.comments());
+    let (status, answer) = app.deliver("pull_request", "d-1-replayed", &opened).await;
+    assert_eq!((status, answer["outcome"].as_str()), (StatusCode::ACCEPTED, Some("queued")));
+    app.worker.run_until_idle().await.unwrap();
+    assert!(describes_new_head(&app), "{:?}", app.fake.comments());
+    assert_eq!(app.fake.count("PATCH", "/issues/comments/"), 0, "the comment was not touched");
+    assert!(
+        app.fake.check_runs().values().all(|run| run["head_sha"] != old_head.as_str()),
+        "no check run on the old head"
+    );
+    assert_eq!(app.state.queue.counts().unwrap().done, 2);
+}
+
+/// A job that opened its check run and is retried after the pull request
+/// moved on (the newer delivery not yet here) completes that check run as
+/// skipped, naming the newer head, and posts nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_jobs_check_run_is_completed_as_skipped() {
+    let app = App::start().await;
+    let queue = app.state.queue.clone();
+    let old_head = app.head();
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &old_head, false)).await;
+    let job = queue.claim().unwrap().unwrap();
+    app.fake
+        .state
+        .lock()
+        .unwrap()
+        .check_runs
+        .insert(5001, json!({"name": "precis", "head_sha": old_head, "status": "in_progress"}));
+    queue.set_check_run(job.id, 5001).unwrap();
+    assert!(queue.retry(job.id, "GitHub answered 502", Duration::ZERO).unwrap());
+    let new_head = app.push_to_pull();
+    app.worker.run_until_idle().await.unwrap();
+    let run = &app.fake.check_runs()[&5001];
+    assert_eq!((run["status"].as_str(), run["conclusion"].as_str()), (Some("completed"), Some("skipped")), "{run}");
+    assert!(run["output"]["summary"].as_str().unwrap().contains(&new_head), "{run}");
+    assert!(app.fake.comments().is_empty());
+    assert_eq!(app.fake.count("POST", "/check-runs"), 0);
+}
+
+/// One installation's token request that never answers does not hold up
+/// another installation's job.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_token_request_holds_up_no_other_installation() {
+    let app = App::start().await;
+    app.fake.stall("POST", "/app/installations/43/access_tokens");
+    let mut elsewhere = app.pull_request("opened", &app.head(), false);
+    elsewhere["number"] = json!(8);
+    elsewhere["pull_request"]["number"] = json!(8);
+    elsewhere["installation"] = json!({"id": 43});
+    app.deliver("pull_request", "d-43", &elsewhere).await;
+    app.deliver("pull_request", "d-42", &app.pull_request("opened", &app.head(), false)).await;
+    let stalled = tokio::spawn({
+        let worker = app.worker.clone();
+        async move { worker.run_one().await }
+    });
+    let asked = Instant::now();
+    while app.fake.count("POST", "/installations/43/") == 0 {
+        assert!(asked.elapsed() < Duration::from_secs(10), "installation 43's job asked for its token");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    let ran = tokio::time::timeout(Duration::from_secs(20), app.worker.run_one()).await;
+    assert!(ran.expect("installation 42's job did not wait for 43's token").unwrap());
+    eprintln!("installation 42's job took {:.2} s", started.elapsed().as_secs_f64());
+    assert_eq!(app.fake.comments().len(), 1, "installation 42's summary was posted");
+    assert!(!stalled.is_finished(), "installation 43's job still waits for its token");
+    stalled.abort();
+}
+
+/// A `Retry-After` longer than `MAX_RETRY_AFTER` is not waited out in
+/// place: the request fails, the job goes back to the queue, and its next
+/// attempt (due at once here) publishes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_after_past_the_cap_sends_the_job_back_to_the_queue() {
+    let app = App::start().await;
+    app.fake.fail("POST", "/check-runs", 429, Some(100_000), 1);
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
+    tokio::time::timeout(Duration::from_secs(60), app.worker.run_until_idle())
+        .await
+        .expect("the job did not wait out Retry-After: 100000")
+        .unwrap();
+    assert_eq!(app.state.queue.stats().retried.get(), 1, "the attempt failed and the job was retried");
+    assert_eq!(app.fake.count("POST", "/check-runs"), 2);
+    assert_eq!(app.fake.comments().len(), 1);
+    assert_eq!(app.state.queue.counts().unwrap().done, 1);
+}
+
+/// A second `precis serve` on a data folder whose SQLite queue a running one
+/// holds is refused with one line, before it touches the queue.
+#[test]
+fn a_second_serve_on_the_same_data_folder_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let first = precis::app::queue::open(None, data.path(), Policy::default()).unwrap();
+    let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-app-key.pem");
+    let out = common::precis()
+        .args(["serve", "--model", "no/such/model"])
+        .env("PRECIS_APP_ID", "1")
+        .env("PRECIS_PRIVATE_KEY", &key)
+        .env("PRECIS_WEBHOOK_SECRET", "s")
+        .env("PRECIS_LISTEN", "127.0.0.1:0")
+        .env("PRECIS_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("another precis serve uses the data folder") && stderr.contains("PRECIS_DATABASE_URL"),
+        "{stderr}"
+    );
+    // Once the first is gone, the folder is free.
+    drop(first);
+    precis::app::queue::open(None, data.path(), Policy::default()).unwrap();
 }
 
 /// A reader's `/precis summarize` queued after a pull request's own job does

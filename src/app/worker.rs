@@ -43,6 +43,8 @@ struct PullTarget {
     base: CommitId,
     head: CommitId,
     draft: bool,
+    /// The pull request's title and body, as GitHub has them now.
+    author: AuthorContext,
 }
 
 impl Worker {
@@ -206,8 +208,19 @@ impl Worker {
         let github = Repository { github: &self.github, token: &token, repo: &repo.repo };
         match &job.spec {
             JobSpec::PullRequest { number, head_sha, base_sha, draft, .. } => {
-                let target =
-                    PullTarget { number: *number, base: base_sha.clone(), head: head_sha.clone(), draft: *draft };
+                let pull = self.pull(repo, &token, *number).await?;
+                // A delivery about an older head (one that came late, or a
+                // replay under a new delivery id) must not move the comment back.
+                if pull.head.sha != *head_sha {
+                    return self.skip_stale(job, &github, head_sha, &pull.head.sha).await;
+                }
+                let target = PullTarget {
+                    number: *number,
+                    base: base_sha.clone(),
+                    head: head_sha.clone(),
+                    draft: *draft,
+                    author: AuthorContext::pull_request(pull.title.as_deref(), pull.body.as_deref()),
+                };
                 self.summarize_pull(job, repo, &token, target).await
             }
             JobSpec::Rerun { number, requested_by, .. } => {
@@ -220,10 +233,15 @@ impl Worker {
                         return Ok(());
                     }
                 }
-                let pull: payload::PullRequest =
-                    self.github.get(&token, &format!("{}/pulls/{number}", repo.repo.api_path())).await?;
+                let pull = self.pull(repo, &token, *number).await?;
                 // Asked for explicitly: a draft is summarized too.
-                let target = PullTarget { number: *number, base: pull.base.sha, head: pull.head.sha, draft: false };
+                let target = PullTarget {
+                    number: *number,
+                    author: AuthorContext::pull_request(pull.title.as_deref(), pull.body.as_deref()),
+                    base: pull.base.sha,
+                    head: pull.head.sha,
+                    draft: false,
+                };
                 self.summarize_pull(job, repo, &token, target).await
             }
             JobSpec::Help { number, requested_by, .. } => {
@@ -272,22 +290,32 @@ impl Worker {
         self.close_superseded(job, &publisher.repo, &target.head).await;
         let check = self.open_check(job, &publisher, &target.head).await?;
         let input = Input::Range { repo: dir, base: target.base.to_string(), head: target.head.to_string() };
-        let author = self.author(repo, token, number).await;
-        let summary = self.summarize(repo, input, settings, author).await;
+        let summary = self.summarize(repo, input, settings, target.author).await;
         publisher.post(&Publication::new(&summary, &target.head, Some(number)), Some(number), check).await?;
         summary.map(|_| ())
     }
 
-    /// The pull request's title and body (the commits come from git). Best
-    /// effort: without them the summary is still made.
-    async fn author(&self, repo: &RepoRef, token: &Token, number: PullNumber) -> AuthorContext {
-        match self.github.get::<payload::PullRequest>(token, &format!("{}/pulls/{number}", repo.repo.api_path())).await
-        {
-            Ok(pull) => AuthorContext::pull_request(pull.title.as_deref(), pull.body.as_deref()),
-            Err(e) => {
-                tracing::warn!("cannot read the title and body of {}#{number}: {e:#}", repo.full_name());
-                AuthorContext::default()
+    /// The pull request as GitHub has it now: its head, and its title and
+    /// body for the model (the commits come from git).
+    async fn pull(&self, repo: &RepoRef, token: &Token, number: PullNumber) -> Result<payload::PullRequest> {
+        self.github.get(token, &format!("{}/pulls/{number}", repo.repo.api_path())).await
+    }
+
+    /// A job for `head` when the pull request's head is `current`: nothing
+    /// is summarized or posted; a check run an earlier attempt opened is
+    /// completed as skipped, naming the newer commit, and so are those of
+    /// the jobs it superseded.
+    async fn skip_stale(&self, job: &Job, github: &Repository<'_>, head: &CommitId, current: &CommitId) -> Result<()> {
+        tracing::info!("job {}: {head} is no longer the head of {} (it is {current}); skipped", job.id, job.spec.key());
+        self.close_superseded(job, github, current).await;
+        match earlier_check(job, github, head).await? {
+            Some(check) => {
+                let summary = format!("The pull request's head is now {current}; this older commit is not summarized.");
+                github
+                    .complete_check_run(check, Conclusion::Skipped, "No longer the pull request's head", &summary)
+                    .await
             }
+            None => Ok(()),
         }
     }
 
@@ -303,17 +331,11 @@ impl Worker {
         tokio::task::spawn_blocking(move || Summarizer::settings(&source, &Overrides::default())).await?
     }
 
-    /// The job's check run on `head`, in progress: the one it recorded; on a
-    /// later attempt, else the one an earlier attempt created and died
-    /// before recording (found by the job's external id); else a new one.
+    /// The job's check run on `head`, in progress: the one an earlier
+    /// attempt opened, else a new one.
     async fn open_check(&self, job: &Job, publisher: &Publisher<'_>, head: &CommitId) -> Result<Option<u64>> {
-        let external_id = check_external_id(job);
-        let existing = match job.check_run_id {
-            Some(id) => Some(id),
-            None if job.attempts > 1 => publisher.repo.find_check_run(head, &external_id).await?,
-            None => None,
-        };
-        let check = publisher.open_check(head, existing, Some(&external_id)).await?;
+        let existing = earlier_check(job, &publisher.repo, head).await?;
+        let check = publisher.open_check(head, existing, Some(&check_external_id(job))).await?;
         self.remember_check(job, check).await?;
         Ok(check)
     }
@@ -389,6 +411,17 @@ fn check_external_id(job: &Job) -> String {
     format!("precis-job-{}", job.id)
 }
 
+/// The check run an earlier attempt of the job opened on `head`: the one it
+/// recorded, else, on a later attempt, one it created and died before
+/// recording (found by the job's external id).
+async fn earlier_check(job: &Job, github: &Repository<'_>, head: &CommitId) -> Result<Option<u64>> {
+    match job.check_run_id {
+        Some(id) => Ok(Some(id)),
+        None if job.attempts > 1 => github.find_check_run(head, &check_external_id(job)).await,
+        None => Ok(None),
+    }
+}
+
 /// What became of a job.
 enum Outcome {
     Done,
@@ -413,7 +446,7 @@ fn gave_up_reason(job: &Job, max_attempts: u32) -> String {
 pub fn is_transient(err: &anyhow::Error) -> bool {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<GitHubError>() {
-            return matches!(e.status, None | Some(429) | Some(500..=599));
+            return e.is_transient();
         }
         if let Some(e) = cause.downcast_ref::<git2::Error>() {
             return matches!(

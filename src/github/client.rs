@@ -1,7 +1,8 @@
 //! REST calls to GitHub (or GitHub Enterprise Server, or a fake in tests)
 //! through octocrab's client: App JWT → installation tokens, cached and
 //! renewed before they expire; retries with backoff on 5xx and rate limits,
-//! honouring `Retry-After`; writes one at a time, spaced apart.
+//! honouring `Retry-After` up to [`MAX_RETRY_AFTER`]; writes one at a time,
+//! spaced apart.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -61,12 +62,26 @@ type Observer = Box<dyn Fn(&str, Duration) + Send + Sync>;
 /// Renew an installation token when it has less than this left.
 const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
 const ATTEMPTS: u32 = 5;
+/// The longest `Retry-After` waited out in place. A longer one fails the
+/// request at once (a transient error: the App's job goes back to its queue
+/// with the queue's own backoff) instead of holding a worker for hours.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10 * 60);
+
+/// The login of the Actions bot, whose comments a workflow's token writes.
+const ACTIONS_BOT: &str = "github-actions[bot]";
+
+/// One repository's installation token and when it expires; its lock is
+/// held while the token is asked for, so one repository waits only for its
+/// own request, never another installation's.
+type TokenSlot = std::sync::Arc<tokio::sync::Mutex<Option<(Token, SystemTime)>>>;
 
 pub struct GitHub {
     api: String,
     http: octocrab::Octocrab,
     app: Option<AppCredentials>,
-    tokens: tokio::sync::Mutex<HashMap<(u64, String), (Token, SystemTime)>>,
+    tokens: std::sync::Mutex<HashMap<(u64, String), TokenSlot>>,
+    /// The login precis comments under, learnt once (see [`GitHub::own_login`]).
+    own_login: tokio::sync::OnceCell<String>,
     /// When the last write went out; held while a write is in flight.
     last_write: tokio::sync::Mutex<Option<Instant>>,
     write_gap: Duration,
@@ -82,6 +97,8 @@ pub struct GitHub {
 #[error("{detail}")]
 pub struct GitHubError {
     pub status: Option<u16>,
+    /// A rate limit (429, or a 403 that says so) that outlasted the waits.
+    rate_limited: bool,
     detail: String,
 }
 
@@ -90,10 +107,15 @@ impl GitHubError {
     pub fn status_of(err: &anyhow::Error) -> Option<u16> {
         err.downcast_ref::<GitHubError>().and_then(|e| e.status)
     }
+
+    /// Whether trying again later may succeed: GitHub unreachable, a 5xx, a rate limit.
+    pub fn is_transient(&self) -> bool {
+        self.rate_limited || matches!(self.status, None | Some(500..=599))
+    }
 }
 
-fn refused(status: u16, detail: String) -> anyhow::Error {
-    GitHubError { status: Some(status), detail }.into()
+fn refused(status: u16, rate_limited: bool, detail: String) -> anyhow::Error {
+    GitHubError { status: Some(status), rate_limited, detail }.into()
 }
 
 /// A successful answer.
@@ -121,6 +143,7 @@ impl GitHub {
             http,
             app,
             tokens: Default::default(),
+            own_login: Default::default(),
             last_write: Default::default(),
             write_gap: Duration::from_secs(1),
             backoff: Duration::from_secs(1),
@@ -157,15 +180,17 @@ impl GitHub {
     /// An installation token for one repository of the installation, with
     /// only the permissions precis uses; from the cache while it has time left.
     pub async fn installation_token(&self, installation: u64, repository: &str) -> Result<Token> {
-        let mut tokens = self.tokens.lock().await;
-        let key = (installation, repository.to_string());
-        if let Some((token, expires)) = tokens.get(&key) {
+        let slot = {
+            let mut tokens = self.tokens.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            tokens.entry((installation, repository.to_string())).or_default().clone()
+        };
+        let mut slot = slot.lock().await;
+        if let Some((token, expires)) = &*slot {
             if expires.duration_since(SystemTime::now()).unwrap_or_default() > RENEW_BEFORE {
                 return Ok(token.clone());
             }
         }
-        let app = self.app.as_ref().context("no GitHub App credentials; set PRECIS_APP_ID and PRECIS_PRIVATE_KEY")?;
-        let jwt = Token::new(app.jwt()?);
+        let jwt = self.app_jwt()?;
         #[derive(serde::Deserialize)]
         struct InstallationToken {
             token: String,
@@ -176,7 +201,13 @@ impl GitHub {
             "permissions": {"contents": "read", "metadata": "read", "pull_requests": "write", "checks": "write"},
         });
         let reply = self
-            .send(&jwt, "POST", &format!("/app/installations/{installation}/access_tokens"), Some(&narrowed))
+            .send_spaced(
+                &jwt,
+                "POST",
+                &format!("/app/installations/{installation}/access_tokens"),
+                Some(&narrowed),
+                false,
+            )
             .await?;
         let answer: InstallationToken =
             serde_json::from_value(reply.body).context("GitHub's installation token answer has no token")?;
@@ -185,8 +216,34 @@ impl GitHub {
             .and_then(|t| humantime::parse_rfc3339_weak(&t).ok())
             .unwrap_or_else(|| SystemTime::now() + Duration::from_secs(3600));
         let token = Token::new(answer.token);
-        tokens.insert(key, (token.clone(), expires));
+        *slot = Some((token.clone(), expires));
         Ok(token)
+    }
+
+    fn app_jwt(&self) -> Result<Token> {
+        let app = self.app.as_ref().context("no GitHub App credentials; set PRECIS_APP_ID and PRECIS_PRIVATE_KEY")?;
+        Ok(Token::new(app.jwt()?))
+    }
+
+    /// The login precis's own comments carry: the App's bot (`SLUG[bot]`,
+    /// the slug from `GET /app`, asked once) with App credentials; without
+    /// them (the Action, on a workflow's token) the Actions bot.
+    pub async fn own_login(&self) -> Result<&str> {
+        if self.app.is_none() {
+            return Ok(ACTIONS_BOT);
+        }
+        let login = self
+            .own_login
+            .get_or_try_init(|| async {
+                #[derive(serde::Deserialize)]
+                struct App {
+                    slug: String,
+                }
+                let app: App = self.get(&self.app_jwt()?, "/app").await?;
+                Ok::<_, anyhow::Error>(format!("{}[bot]", app.slug))
+            })
+            .await?;
+        Ok(login)
     }
 
     /// A GET whose answer is read as `T` (only the fields precis uses).
@@ -199,7 +256,20 @@ impl GitHub {
     /// Sends a request, retrying server errors and rate limits; other
     /// failures are one-line errors with GitHub's message.
     pub async fn send(&self, token: &Token, method: &str, path: &str, body: Option<&Value>) -> Result<Reply> {
-        let write = method != "GET";
+        self.send_spaced(token, method, path, body, method != "GET").await
+    }
+
+    /// [`GitHub::send`]; `write`: one at a time, spaced apart (what writes
+    /// to repositories need; a token exchange does not, and must not wait
+    /// behind another installation's).
+    async fn send_spaced(
+        &self,
+        token: &Token,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        write: bool,
+    ) -> Result<Reply> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -223,7 +293,7 @@ impl GitHub {
                     tokio::time::sleep(wait).await;
                     continue;
                 }
-                Err(detail) => return Err(GitHubError { status: None, detail }.into()),
+                Err(detail) => return Err(GitHubError { status: None, rate_limited: false, detail }.into()),
             };
             let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             if (200..300).contains(&status) {
@@ -237,19 +307,34 @@ impl GitHub {
                     && (retry_after.is_some()
                         || headers.get("x-ratelimit-remaining").is_some_and(|v| v == "0")
                         || message.to_lowercase().contains("rate limit")));
+            let retry_after = retry_after.map(Duration::from_secs);
             let wait = match (rate_limited, status) {
-                (true, _) => retry_after.map(Duration::from_secs).unwrap_or(self.rate_limit_wait),
-                (false, 500..=599) => {
-                    retry_after.map(Duration::from_secs).unwrap_or(self.backoff * 2u32.pow(attempt - 1))
-                }
+                (true, _) => retry_after.unwrap_or(self.rate_limit_wait),
+                (false, 500..=599) => retry_after.unwrap_or(self.backoff * 2u32.pow(attempt - 1)),
                 _ => {
                     let message = if message.is_empty() { "no message" } else { &message };
-                    return Err(refused(status, format!("GitHub answered {status} to {method} {path}: {message}")));
+                    return Err(refused(
+                        status,
+                        false,
+                        format!("GitHub answered {status} to {method} {path}: {message}"),
+                    ));
                 }
             };
+            if wait > MAX_RETRY_AFTER {
+                return Err(refused(
+                    status,
+                    rate_limited,
+                    format!(
+                        "GitHub answered {status} to {method} {path} and asks to wait {} s, longer than precis waits ({} s): {message}",
+                        wait.as_secs(),
+                        MAX_RETRY_AFTER.as_secs()
+                    ),
+                ));
+            }
             if attempt >= ATTEMPTS {
                 return Err(refused(
                     status,
+                    rate_limited,
                     format!("GitHub answered {status} to {method} {path} {ATTEMPTS} times; giving up: {message}"),
                 ));
             }

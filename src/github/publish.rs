@@ -47,12 +47,30 @@ struct IssueComment {
 }
 
 impl IssueComment {
-    /// precis's own: the marker, in a comment a bot (the App, or the Actions
-    /// bot) wrote. A person quoting the marker does not make it theirs to edit.
-    fn is_precis(&self) -> bool {
-        let bot = self.user.as_ref().is_some_and(|u| u.kind.as_deref() == Some("Bot"));
-        bot && self.body.as_deref().is_some_and(|b| b.starts_with(MARKER))
+    /// precis's own: the marker, in a comment `own_login` (precis's bot)
+    /// wrote. A person or another bot quoting the marker does not make it
+    /// theirs to edit.
+    fn is_precis(&self, own_login: &str) -> bool {
+        let mine = self.user.as_ref().is_some_and(|u| u.login.eq_ignore_ascii_case(own_login));
+        mine && self.body.as_deref().is_some_and(|b| b.starts_with(MARKER))
     }
+}
+
+/// Pages of a pull request's comments (100 a page) searched for precis's.
+/// GitHub lists them oldest first, and precis's comment is posted with the
+/// first summary, so it is on the first pages unless precis came to a pull
+/// request that already had more comments than these pages hold.
+pub const COMMENT_PAGES: u32 = 10;
+
+/// What the search for precis's comment on a pull request found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommentSearch {
+    Found(u64),
+    /// Every comment was read: precis has none.
+    Absent,
+    /// [`COMMENT_PAGES`] full pages without it: the rest is not read, and
+    /// no comment is posted (it could be a second one).
+    TooMany,
 }
 
 #[derive(Deserialize)]
@@ -89,39 +107,43 @@ impl Repository<'_> {
         format!("{}{rest}", self.repo.api_path())
     }
 
-    /// precis's comment on the pull request, if there is one.
-    pub async fn find_comment(&self, pull: PullNumber) -> Result<Option<u64>> {
-        for page in 1.. {
+    /// precis's comment on the pull request, searched in the first [`COMMENT_PAGES`] pages.
+    pub async fn find_comment(&self, pull: PullNumber) -> Result<CommentSearch> {
+        let own_login = self.github.own_login().await?;
+        for page in 1..=COMMENT_PAGES {
             let comments: Vec<IssueComment> = self
                 .github
                 .get(self.token, &self.path(&format!("/issues/{pull}/comments?per_page=100&page={page}")))
                 .await?;
-            if let Some(found) = comments.iter().find(|c| c.is_precis()) {
-                return Ok(Some(found.id));
+            if let Some(found) = comments.iter().find(|c| c.is_precis(own_login)) {
+                return Ok(CommentSearch::Found(found.id));
             }
             if comments.len() < 100 {
-                break;
+                return Ok(CommentSearch::Absent);
             }
         }
-        Ok(None)
+        Ok(CommentSearch::TooMany)
     }
 
-    /// Edits precis's comment, or posts it when there is none; returns its id.
-    pub async fn upsert_comment(&self, pull: PullNumber, body: &str) -> Result<u64> {
+    /// Edits precis's comment, or posts it when there is none; returns its
+    /// id, or `None` when the pull request has too many comments to search
+    /// (nothing is written then).
+    pub async fn upsert_comment(&self, pull: PullNumber, body: &str) -> Result<Option<u64>> {
         let payload = json!({ "body": body });
         let reply = match self.find_comment(pull).await? {
-            Some(id) => {
+            CommentSearch::Found(id) => {
                 self.github
                     .send(self.token, "PATCH", &self.path(&format!("/issues/comments/{id}")), Some(&payload))
                     .await?
             }
-            None => {
+            CommentSearch::Absent => {
                 self.github
                     .send(self.token, "POST", &self.path(&format!("/issues/{pull}/comments")), Some(&payload))
                     .await?
             }
+            CommentSearch::TooMany => return Ok(None),
         };
-        Ok(serde_json::from_value::<Created>(reply.body).context("GitHub's comment answer has no id")?.id)
+        Ok(Some(serde_json::from_value::<Created>(reply.body).context("GitHub's comment answer has no id")?.id))
     }
 
     /// A plain (not sticky) reply, for `/precis help`.

@@ -1,6 +1,7 @@
 //! A fake GitHub REST API on loopback: enough of it for precis's calls, with
-//! state (comments, check runs), a record of every request, and failures to
-//! inject (status and Retry-After) for the retry tests.
+//! state (comments, check runs, pull requests), a record of every request,
+//! and failures to inject (status and Retry-After, or no answer at all) for
+//! the retry tests. Comments are paged as GitHub pages them, oldest first.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,14 +24,20 @@ pub struct State {
     pub requests: Vec<Recorded>,
     /// (issue number, comment id, body)
     pub comments: Vec<(u64, u64, String)>,
-    /// Comments by people (issue number, comment id, body): listed, never precis's.
-    pub foreign_comments: Vec<(u64, u64, String)>,
+    /// Who wrote each of `comments`: the App's bot when its installation
+    /// token posted it, else the Actions bot (a workflow's token).
+    pub comment_authors: HashMap<u64, String>,
+    /// Comments by others (issue number, comment id, body, login; a login
+    /// ending in `[bot]` is a bot's), listed before `comments`.
+    pub foreign_comments: Vec<(u64, u64, String, String)>,
     pub check_runs: HashMap<u64, Value>,
     pub pulls: HashMap<u64, Value>,
     /// Permission of every user: "write" unless set.
     pub permission: Option<String>,
     /// (method, path fragment, status, Retry-After, times left)
     pub failures: Vec<(String, String, u16, Option<u64>, usize)>,
+    /// (method, path fragment): such a request is recorded and never answered.
+    pub stalls: Vec<(String, String)>,
     next_id: u64,
 }
 
@@ -46,7 +53,12 @@ impl FakeGitHub {
         let shared = state.clone();
         let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
             let state = shared.clone();
-            async move { handle(&state, method, uri, headers, body) }
+            async move {
+                match handle(&state, method, uri, headers, body) {
+                    Some(response) => response,
+                    None => std::future::pending().await,
+                }
+            }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -58,6 +70,17 @@ impl FakeGitHub {
 
     pub fn fail(&self, method: &str, path_fragment: &str, status: u16, retry_after: Option<u64>, times: usize) {
         self.state.lock().unwrap().failures.push((method.into(), path_fragment.into(), status, retry_after, times));
+    }
+
+    /// Requests of `method` whose path contains `path_fragment` get no answer from now on.
+    pub fn stall(&self, method: &str, path_fragment: &str) {
+        self.state.lock().unwrap().stalls.push((method.into(), path_fragment.into()));
+    }
+
+    /// Pull request `number` as GitHub would answer for it, with its head and base.
+    pub fn set_pull(&self, number: u64, head: &str, base: &str) {
+        let pull = json!({"number": number, "state": "open", "head": {"sha": head}, "base": {"sha": base}});
+        self.state.lock().unwrap().pulls.insert(number, pull);
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -77,12 +100,29 @@ impl FakeGitHub {
     }
 }
 
-fn handle(state: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+/// The installation token the fake hands out: what it writes is the App's bot's.
+const INSTALLATION_TOKEN: &str = "ghs_faketoken";
+
+/// The answer to one request; `None` for a stalled one (never answered).
+fn handle(state: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Option<Response> {
     let mut state = state.lock().unwrap();
     let path = uri.path().to_string();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    state.requests.push(Recorded { method: method.to_string(), path: path.clone(), body: body.clone(), authorization });
+    state.requests.push(Recorded {
+        method: method.to_string(),
+        path: path.clone(),
+        body: body.clone(),
+        authorization: authorization.clone(),
+    });
+    if state.stalls.iter().any(|(m, fragment)| m == method.as_str() && path.contains(fragment)) {
+        return None;
+    }
+    Some(answer(&mut state, method, &uri, &authorization, body))
+}
+
+fn answer(state: &mut State, method: Method, uri: &Uri, authorization: &str, body: Value) -> Response {
+    let path = uri.path().to_string();
     if let Some(failure) = state.failures.iter_mut().find(|f| f.0 == method.as_str() && path.contains(&f.1) && f.4 > 0)
     {
         failure.4 -= 1;
@@ -99,30 +139,41 @@ fn handle(state: &Mutex<State>, method: Method, uri: Uri, headers: HeaderMap, bo
     let id = state.next_id;
     let ok = |status: StatusCode, value: Value| (status, axum::Json(value)).into_response();
     match (method.as_str(), segments.as_slice()) {
+        ("GET", ["app"]) => ok(StatusCode::OK, json!({"id": 1, "slug": "precis", "name": "precis"})),
         ("POST", ["app", "installations", _, "access_tokens"]) => {
-            ok(StatusCode::CREATED, json!({"token": "ghs_faketoken", "expires_at": "2099-01-01T00:00:00Z"}))
+            ok(StatusCode::CREATED, json!({"token": INSTALLATION_TOKEN, "expires_at": "2099-01-01T00:00:00Z"}))
         }
         ("GET", ["repos", _, _, "issues", number, "comments"]) => {
             let number: u64 = number.parse().unwrap();
-            let people = state
+            let user = |login: &str| {
+                let kind = if login.ends_with("[bot]") { "Bot" } else { "User" };
+                json!({"login": login, "type": kind})
+            };
+            let others = state
                 .foreign_comments
                 .iter()
                 .filter(|c| c.0 == number)
-                .map(|c| json!({"id": c.1, "body": c.2, "user": {"login": "octocat", "type": "User"}}));
-            let list: Vec<Value> = people
-                .chain(
-                    state
-                        .comments
-                        .iter()
-                        .filter(|c| c.0 == number)
-                        .map(|c| json!({"id": c.1, "body": c.2, "user": {"login": "precis[bot]", "type": "Bot"}})),
-                )
-                .collect();
+                .map(|c| json!({"id": c.1, "body": c.2, "user": user(&c.3)}));
+            let own = state.comments.iter().filter(|c| c.0 == number).map(|c| {
+                let author = state.comment_authors.get(&c.1).map_or("precis[bot]", String::as_str);
+                json!({"id": c.1, "body": c.2, "user": user(author)})
+            });
+            let query = |name: &str| -> Option<usize> {
+                uri.query()?.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+            };
+            let (per_page, page) = (query("per_page").unwrap_or(30), query("page").unwrap_or(1));
+            let list: Vec<Value> = others.chain(own).skip(per_page * (page.max(1) - 1)).take(per_page).collect();
             ok(StatusCode::OK, Value::Array(list))
         }
         ("POST", ["repos", _, _, "issues", number, "comments"]) => {
             let text = body["body"].as_str().unwrap_or("").to_string();
             state.comments.push((number.parse().unwrap(), id, text));
+            let author = if authorization == format!("Bearer {INSTALLATION_TOKEN}") {
+                "precis[bot]"
+            } else {
+                "github-actions[bot]"
+            };
+            state.comment_authors.insert(id, author.into());
             ok(StatusCode::CREATED, json!({"id": id}))
         }
         ("PATCH", ["repos", _, _, "issues", "comments", comment]) => {

@@ -311,11 +311,12 @@ fn owner_name() -> String {
 }
 
 /// Opens the queue the settings name: PostgreSQL for a `postgres://` URL,
-/// else SQLite in the data folder. Migrations run here.
+/// else SQLite in the data folder, locked for this process (a second one on
+/// the same folder is refused). Migrations run here.
 pub fn open(database_url: Option<&str>, data_dir: &std::path::Path, policy: Policy) -> Result<Arc<dyn JobQueue>> {
     match database_url {
         Some(url) => Ok(Arc::new(PgQueue::connect(url, policy)?)),
-        None => Ok(Arc::new(SqliteQueue::open_with(&data_dir.join("jobs.db"), policy)?)),
+        None => Ok(Arc::new(SqliteQueue::open_exclusive(&data_dir.join("jobs.db"), policy)?)),
     }
 }
 

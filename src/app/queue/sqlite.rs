@@ -30,6 +30,8 @@ pub struct SqliteQueue {
     held: Leases,
     policy: Policy,
     stats: QueueStats,
+    /// The data folder's lock, held while this queue is open (see [`SqliteQueue::open_exclusive`]).
+    _owner: Option<std::fs::File>,
 }
 
 /// Versioned schema changes, applied in order; `PRAGMA user_version` says
@@ -174,6 +176,32 @@ impl SqliteQueue {
         SqliteQueue::open_with(path, Policy::default())
     }
 
+    /// The queue in `path` for this process alone, as `precis serve` opens
+    /// it: it takes over every job left running there ([`JobQueue::recover`]),
+    /// so a second process on the same file is refused while the first runs.
+    pub fn open_exclusive(path: &Path, policy: Policy) -> Result<SqliteQueue> {
+        use fs4::fs_std::FileExt;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+        let lock = path.with_extension("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .with_context(|| format!("cannot open {}", lock.display()))?;
+        if !file.try_lock_exclusive().with_context(|| format!("cannot lock {}", lock.display()))? {
+            anyhow::bail!(
+                "another precis serve uses the data folder {} (it holds {}); stop it, give this one its own PRECIS_DATA_DIR, or run replicas on PostgreSQL (PRECIS_DATABASE_URL)",
+                dir.display(),
+                lock.display()
+            );
+        }
+        Ok(SqliteQueue { _owner: Some(file), ..SqliteQueue::open_with(path, policy)? })
+    }
+
+    /// The queue in `path`, without the data folder's lock (tests open
+    /// several on one file, standing for replicas).
     pub fn open_with(path: &Path, policy: Policy) -> Result<SqliteQueue> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data folder {}", dir.display()))?;
@@ -195,6 +223,7 @@ impl SqliteQueue {
             held: Leases::default(),
             policy,
             stats: QueueStats::default(),
+            _owner: None,
         })
     }
 
