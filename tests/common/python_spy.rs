@@ -106,6 +106,7 @@ impl PythonSpy {
 
     /// Python was started at least once, and every time isolated, in a
     /// folder of `cache`, without a secret; the checkout's `pip` never ran.
+    /// The calls checked are forgotten, so the next run is checked alone.
     pub fn assert_isolated(&self, cache: &Path) {
         let calls = self.calls();
         assert!(!calls.is_empty(), "python was never started");
@@ -122,5 +123,8 @@ impl PythonSpy {
             }
         }
         assert!(!self.marker().exists(), "the checkout's pip ran: {}", std::fs::read_to_string(self.marker()).unwrap());
+        let calls = self.dir.path().join("calls");
+        std::fs::remove_dir_all(&calls).unwrap();
+        std::fs::create_dir(&calls).unwrap();
     }
 }
