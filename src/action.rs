@@ -13,6 +13,7 @@ use crate::github::payload::{self, Event};
 use crate::github::publish::Repository;
 use crate::github::{CommitId, GitHub, PullNumber, RepoName, Token};
 use crate::pipeline::{report, AuthorContext, Input, Overrides, SettingsSource, Summarizer};
+use crate::provision::ModelName;
 use crate::publication::{Publication, Publisher};
 
 /// What the Actions runner tells a step, from its environment, and the step's inputs.
@@ -46,8 +47,11 @@ fn required(name: &str) -> Result<String> {
 
 impl ActionEnv {
     /// Reads the runner's variables; `token` is the input, else `GITHUB_TOKEN`.
-    pub fn from_env(token: Option<String>, config_path: String, overrides: Overrides) -> Result<ActionEnv> {
+    /// A model folder in `overrides` written as a relative path is the workspace's.
+    pub fn from_env(token: Option<String>, config_path: String, mut overrides: Overrides) -> Result<ActionEnv> {
         let event_name = required("GITHUB_EVENT_NAME")?;
+        let workspace = std::env::var("GITHUB_WORKSPACE").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("."));
+        overrides.model = overrides.model.map(|model| in_workspace(model, &workspace));
         let repository = required("GITHUB_REPOSITORY")?;
         let token =
             token.filter(|t| !t.is_empty()).or_else(|| std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty()));
@@ -58,7 +62,7 @@ impl ActionEnv {
                 .with_context(|| format!("GITHUB_REPOSITORY `{repository}` is not owner/name"))?,
             api_url: std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into()),
             token: token.map(Token::new),
-            workspace: std::env::var("GITHUB_WORKSPACE").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(".")),
+            workspace,
             step_summary: std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from),
             output: std::env::var_os("GITHUB_OUTPUT").map(PathBuf::from),
             temp: std::env::var_os("RUNNER_TEMP").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
@@ -67,6 +71,18 @@ impl ActionEnv {
             allow_fork_writes: std::env::var("PRECIS_ALLOW_FORK_WRITES")
                 .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true")),
         })
+    }
+}
+
+/// The `model` input as precis reads it: the step runs outside the
+/// workspace, so a folder written as a relative path (`./models/x`) is taken
+/// from the workspace, as the workflow's author sees it; a registry name is kept.
+fn in_workspace(model: String, workspace: &Path) -> String {
+    match ModelName::parse(&model) {
+        ModelName::Folder(dir) if dir.is_relative() && !model.starts_with('~') => {
+            workspace.join(dir).to_string_lossy().into_owned()
+        }
+        _ => model,
     }
 }
 
@@ -134,15 +150,26 @@ pub async fn run(env: &ActionEnv, summarizer: Arc<Summarizer>) -> Result<()> {
         return Ok(());
     };
 
+    let workspace = env.workspace.clone();
+    let base = target.base.to_string();
+    let has_base = tokio::task::spawn_blocking(move || {
+        git2::Repository::open(&workspace).is_ok_and(|git| git.revparse_single(&base).is_ok())
+    })
+    .await?;
+    if !has_base {
+        anyhow::bail!(
+            "the base commit {} is not in the checkout at {}; use actions/checkout with fetch-depth: 0",
+            target.base,
+            env.workspace.display()
+        );
+    }
     let source = SettingsSource::AtCommit {
         repo: env.workspace.clone(),
         commit: target.base.to_string(),
         path: env.config_path.clone(),
     };
     let overrides = env.overrides.clone();
-    let settings = tokio::task::spawn_blocking(move || Summarizer::settings(&source, &overrides))
-        .await?
-        .context("cannot read the settings at the base commit; use actions/checkout with fetch-depth: 0")?;
+    let settings = tokio::task::spawn_blocking(move || Summarizer::settings(&source, &overrides)).await??;
     if target.draft && !settings.drafts {
         tracing::warn!("this pull request is a draft; set `drafts: true` in {} to summarize drafts", env.config_path);
         return Ok(());
@@ -227,5 +254,14 @@ mod tests {
         assert_eq!((push.base.as_str(), push.head.as_str(), push.pull), ("a", "b", None));
         assert!(parse("issues", json!({})).is_none());
         assert!(target("pull_request", payload::parse("pull_request", &json!({"action": "opened"})), false).is_err());
+    }
+
+    #[test]
+    fn a_relative_model_folder_is_the_workspaces_and_a_name_stays_a_name() {
+        let workspace = Path::new("/home/runner/work/r/r");
+        assert_eq!(in_workspace("./models/m".into(), workspace), "/home/runner/work/r/r/./models/m");
+        assert_eq!(in_workspace("models/m".into(), workspace), "/home/runner/work/r/r/models/m");
+        assert_eq!(in_workspace("/opt/m".into(), workspace), "/opt/m");
+        assert_eq!(in_workspace("qwen2.5-coder-0.5b-instruct".into(), workspace), "qwen2.5-coder-0.5b-instruct");
     }
 }

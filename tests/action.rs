@@ -5,16 +5,19 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use common::fake_github::FakeGitHub;
+use common::python_spy::PythonSpy;
 use common::{rust_file, Repo};
 use precis::action::{self, ActionEnv};
 use precis::github::{RepoName, Token};
 use precis::pipeline::{Overrides, CONFIG_PATH};
+use precis::provision::models::{self, DEFAULT_MODEL};
+use precis::provision::runtime::{self, Flavor};
 /// The first `opened` pull_request example, adjusted to `repo`'s commits.
 fn pull_request_event(base: &str, head: &str, fork: bool) -> Value {
     let (_, mut payload) = common::npm::webhook_examples()
@@ -144,6 +147,35 @@ async fn drafts_wait_and_the_settings_choose_the_model() {
     assert!(fake.comments()[0].2.contains("qwen2.5-coder-1.5b-instruct@fake"), "{}", fake.comments()[0].2);
 }
 
+/// A repository's settings name registry models only: a path there is
+/// refused with one line that says so (the App reads them the same way);
+/// a base commit missing from the checkout names the checkout's fix.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_path_in_the_settings_is_one_clear_line() {
+    let fake = FakeGitHub::start().await;
+    for model in ["~m", "~/models/m", "./m", "/etc", "m/n"] {
+        let repo = Repo::new();
+        repo.write("lib/parse.rs", rust_file("parse", 2));
+        repo.write(".github/precis.yml", format!("model: {model:?}\n"));
+        let base = repo.commit("base");
+        repo.write("lib/parse.rs", rust_file("parse", 3));
+        let head = repo.commit("change");
+        let step = run_step(&fake, repo.path(), &pull_request_event(&base, &head, false), Some("ghs_token")).await;
+        let err = format!("{:#}", step.result.unwrap_err());
+        assert!(
+            err.contains(&format!("model `{model}` in .github/precis.yml is a path; name a registry model"))
+                && !err.contains("fetch-depth")
+                && !err.contains('\n'),
+            "{err}"
+        );
+    }
+    let (repo, _, head) = repo_with_pull();
+    let step = run_step(&fake, repo.path(), &pull_request_event(&"f".repeat(40), &head, false), None).await;
+    let err = format!("{:#}", step.result.unwrap_err());
+    assert!(err.contains("is not in the checkout") && err.contains("fetch-depth: 0"), "{err}");
+    assert!(fake.requests().is_empty(), "nothing is posted");
+}
+
 /// The pull request's title and body in the event file reach the model.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_pull_requests_words_reach_the_model() {
@@ -217,6 +249,9 @@ fn the_action_never_builds_in_the_workspace() {
     let steps = action["runs"]["steps"].as_sequence().unwrap();
     let install = steps.iter().find(|s| s["id"] == "install").expect("an install step");
     let summarize = steps.iter().find(|s| s["id"] == "precis").expect("a summarize step");
+    for step in [install, summarize] {
+        assert_eq!(step["working-directory"], "${{ runner.temp }}", "run outside the workspace");
+    }
     assert!(!summarize["run"].as_str().unwrap().contains("cargo"), "the summarize step runs the installed binary only");
 
     let workspace = Repo::new();
@@ -241,4 +276,95 @@ fn the_action_never_builds_in_the_workspace() {
     assert!(!marker.exists(), "the workspace's rustc-wrapper ran");
     let built = std::fs::read_to_string(&output).unwrap();
     assert!(built.starts_with("path=") && Path::new(built.trim().trim_start_matches("path=")).is_file(), "{built}");
+}
+
+/// The `Summarize` step of action.yml as a runner runs it: its script, its
+/// environment with the inputs' defaults (the token as `github-token`), in
+/// its working directory, else the workspace (the runner's default).
+fn summarize_step(workspace: &Path, runner_temp: &Path) -> assert_cmd::Command {
+    let action: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).unwrap(),
+    )
+    .unwrap();
+    let step = action["runs"]["steps"].as_sequence().unwrap().iter().find(|s| s["id"] == "precis").unwrap().clone();
+    let expression = |value: &str| -> String {
+        let Some(inner) = value.strip_prefix("${{").and_then(|v| v.strip_suffix("}}")) else {
+            return value.to_string();
+        };
+        match inner.trim() {
+            "inputs.github-token" => PRECIS_GITHUB_TOKEN.to_string(),
+            "runner.temp" => runner_temp.to_str().unwrap().to_string(),
+            "steps.install.outputs.path" => assert_cmd::cargo::cargo_bin("precis").to_str().unwrap().to_string(),
+            other => match other.strip_prefix("inputs.") {
+                Some(input) => action["inputs"][input]["default"].as_str().expect("an input's default").to_string(),
+                None => panic!("action.yml uses `{other}`, which this test does not know"),
+            },
+        }
+    };
+    let mut command = common::clean(assert_cmd::Command::new("bash"));
+    command.arg("-c").arg(step["run"].as_str().unwrap());
+    command.current_dir(
+        step["working-directory"].as_str().map(|d| PathBuf::from(expression(d))).unwrap_or(workspace.into()),
+    );
+    for (name, value) in step["env"].as_mapping().unwrap() {
+        command.env(name.as_str().unwrap(), expression(value.as_str().unwrap()));
+    }
+    command
+}
+
+/// The job token as the step's `github-token` input.
+const PRECIS_GITHUB_TOKEN: &str = common::python_spy::SECRETS[0].1;
+
+/// A pull request on a cold cache (first run, evicted cache, new model)
+/// adds a `pip` package and a folder named as the default model: the step,
+/// run as a runner runs it and again from the workspace, never runs the
+/// pull request's code, never hands a secret to a child, and asks the
+/// registry for the model (whose index is offline here, so the step fails).
+#[test]
+fn a_cold_cache_step_runs_and_loads_nothing_of_the_pull_request() {
+    let spy = PythonSpy::new();
+    let repo = Repo::new();
+    repo.write("lib/parse.rs", rust_file("parse", 2));
+    let base = repo.commit("base");
+    repo.write("lib/parse.rs", rust_file("parse", 3));
+    spy.plant_pip(repo.path());
+    repo.write(&format!("{DEFAULT_MODEL}/genai_config.json"), "{\"model\": \"the pull request's own\"}");
+    let head = repo.commit("change");
+    let runner = tempfile::tempdir().unwrap();
+    let event = pull_request_event(&base, &head, false);
+    std::fs::write(runner.path().join("event.json"), event.to_string()).unwrap();
+    let run = |from_workspace: bool, ort_lib: Option<&Path>| {
+        let cache = tempfile::tempdir().unwrap();
+        let mut command = summarize_step(repo.path(), runner.path());
+        if from_workspace {
+            command.current_dir(repo.path());
+        }
+        spy.environment(&mut command);
+        command
+            .env("XDG_CACHE_HOME", cache.path())
+            .env("GITHUB_EVENT_NAME", "pull_request")
+            .env("GITHUB_EVENT_PATH", runner.path().join("event.json"))
+            .env("GITHUB_REPOSITORY", event["repository"]["full_name"].as_str().unwrap())
+            .env("GITHUB_API_URL", "http://127.0.0.1:1")
+            .env("GITHUB_WORKSPACE", repo.path())
+            .env("GITHUB_STEP_SUMMARY", runner.path().join("summary.md"))
+            .env("GITHUB_OUTPUT", runner.path().join("output.txt"))
+            .env("RUNNER_TEMP", runner.path());
+        if let Some(lib) = ort_lib {
+            command.env("ORT_DYLIB_PATH", lib);
+        }
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        assert!(!out.status.success() && stderr.starts_with("error: pip could not fetch"), "{stderr}");
+        spy.assert_isolated(&cache.path().join("precis"));
+        stderr
+    };
+    run(false, None);
+    run(true, None);
+    if common::provisioned("a_cold_cache_step_runs_and_loads_nothing_of_the_pull_request (with a runtime)") {
+        let lib = runtime::locate(&common::cache(), None, Flavor::Cpu).unwrap();
+        let err = run(true, Some(&lib));
+        let part = &models::spec(DEFAULT_MODEL).unwrap().parts[0];
+        assert!(err.contains(&format!("{}=={}", part.package, part.version)), "the registry's model: {err}");
+    }
 }

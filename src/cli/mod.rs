@@ -379,6 +379,9 @@ fn action(cache: &Cache, ort_lib: Option<PathBuf>, args: ActionArgs, progress: &
         ..Overrides::default()
     };
     let env = precis::action::ActionEnv::from_env(args.github_token.clone(), args.config_path.clone(), overrides)?;
+    // The model as the Action reads it (a relative folder is the workspace's).
+    let mut args = args;
+    args.model.model = env.overrides.model.clone();
     let summarizer = Summarizer::new(
         Arc::new(args.model.loader(cache, ort_lib, args.parallel, *progress)?),
         Some(cache.root().join("summaries")),

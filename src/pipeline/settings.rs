@@ -213,7 +213,7 @@ impl Settings {
     /// a folder on the machine that runs precis.
     pub fn require_registry_model(&self) -> Result<()> {
         match &self.model {
-            Some(model) if model.contains(['/', '\\']) || model.starts_with('.') => {
+            Some(model) if crate::provision::ModelName::parse(model).is_folder() => {
                 bail!("model `{model}` in {CONFIG_PATH} is a path; name a registry model (see `precis model list`)")
             }
             _ => Ok(()),

@@ -31,7 +31,10 @@ impl Cache {
                 }
             },
         };
-        Ok(Cache::at(base.join("precis")))
+        // Absolute: children (pip, the converter) run in a folder of the cache, not here.
+        let root = std::path::absolute(base.join("precis"))
+            .with_context(|| format!("cannot resolve the cache folder {}; set XDG_CACHE_HOME", base.display()))?;
+        Ok(Cache::at(root))
     }
 
     pub fn at(root: PathBuf) -> Cache {
@@ -52,10 +55,17 @@ impl Cache {
         Ok(CacheLock { _file: file })
     }
 
-    /// A fresh staging folder for an entry that will be renamed into place.
-    pub fn staging(&self) -> Result<tempfile::TempDir> {
+    /// The cache's scratch folder (`tmp/`): staging folders go here, and
+    /// child processes run here, never in a folder the user or a checkout chose.
+    pub fn tmp_dir(&self) -> Result<PathBuf> {
         let tmp = self.root.join("tmp");
         self.create_dir(&tmp)?;
+        Ok(tmp)
+    }
+
+    /// A fresh staging folder for an entry that will be renamed into place.
+    pub fn staging(&self) -> Result<tempfile::TempDir> {
+        let tmp = self.tmp_dir()?;
         tempfile::Builder::new().prefix("build-").tempdir_in(&tmp).map_err(|e| self.unwritable(&tmp, e))
     }
 

@@ -9,7 +9,9 @@ pub mod pip;
 pub mod runtime;
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
@@ -46,7 +48,7 @@ impl std::str::FromStr for Device {
 /// Which model runs where, as the user asked for it.
 #[derive(Clone, Debug)]
 pub struct ModelChoice {
-    /// A registry name or a model folder; `None`: the default model.
+    /// A registry name or a model folder written as a path ([`ModelName`]); `None`: the default model.
     pub model: Option<String>,
     pub device: Device,
     /// `None`: int8 on the CPU, fp16 on CUDA.
@@ -72,17 +74,60 @@ fn cuda_unavailable(cache: &Cache, ort_lib: Option<&Path>) -> Option<String> {
     }
 }
 
-/// A model setting is a folder when it names one, else a registry name
-/// (fetched and converted on first use).
+/// What a model setting names. A bare name (no `/` or `\`, not starting with
+/// `.` or `~`) is always a registry model, even where a folder of that name
+/// exists; a folder is used only when written as a path (`./x`, `/abs/x`, `x/y`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelName<'a> {
+    Registry(&'a str),
+    Folder(&'a Path),
+}
+
+impl ModelName<'_> {
+    pub fn parse(model: &str) -> ModelName<'_> {
+        if model.contains(['/', '\\']) || model.starts_with(['.', '~']) {
+            ModelName::Folder(Path::new(model))
+        } else {
+            ModelName::Registry(model)
+        }
+    }
+
+    pub fn is_folder(self) -> bool {
+        matches!(self, ModelName::Folder(_))
+    }
+}
+
+/// The folder a model setting names: a registry model is fetched and
+/// converted on first use; a folder must exist.
 pub fn resolve_model(cache: &Cache, model: &str, precision: Precision, progress: &Progress) -> Result<PathBuf> {
-    let path = Path::new(model);
-    if path.is_dir() {
-        return Ok(path.to_path_buf());
+    match ModelName::parse(model) {
+        ModelName::Folder(dir) if dir.is_dir() => Ok(dir.to_path_buf()),
+        ModelName::Folder(_) => bail!(
+            "model folder {model} does not exist (`~` is not expanded); pass an existing model folder or a registry name (see `precis model list`)"
+        ),
+        ModelName::Registry(name) => models::ensure(cache, name, precision, progress),
     }
-    if model.contains('/') {
-        bail!("model folder {model} does not exist; pass a model folder or a registry name (see `precis model list`)");
-    }
-    models::ensure(cache, model, precision, progress)
+}
+
+/// Whether a variable of precis's environment may reach a child process:
+/// never a secret (a token, key, password or the webhook secret), nor an
+/// Action input or precis's own settings (a database URL holds a password).
+/// pip's configuration (`PIP_*`), proxies, certificates, `HOME` and `PATH` pass.
+fn passes_to_child(name: &OsStr) -> bool {
+    const OWN: [&str; 3] = ["PRECIS_", "INPUT_", "ACTIONS_"];
+    const SECRET: [&str; 7] = ["TOKEN", "SECRET", "KEY", "PASSWORD", "PASSWD", "CREDENTIAL", "DATABASE_URL"];
+    let name = name.to_string_lossy().to_ascii_uppercase();
+    name.starts_with("PIP_")
+        || !(OWN.iter().any(|p| name.starts_with(p)) || SECRET.iter().any(|word| name.contains(word)))
+}
+
+/// Every child process precis starts is built here: run in `workdir` (a
+/// folder of the cache, never the checkout precis was started in), with
+/// the environment less every variable [`passes_to_child`] holds back.
+pub fn child_command(program: &Path, workdir: &Path) -> Command {
+    let mut command = Command::new(program);
+    command.current_dir(workdir).env_clear().envs(std::env::vars_os().filter(|(name, _)| passes_to_child(name)));
+    command
 }
 
 /// Provisions what is missing (runtime, model) and loads the model on the
@@ -212,6 +257,11 @@ impl ModelSource for ModelLoader {
     fn model(&self, name: Option<&str>) -> Result<Arc<dyn LanguageModel>> {
         let name = name.or(self.choice.model.as_deref()).unwrap_or("auto");
         let name = if name == "auto" { self.auto() } else { name }.to_string();
+        // A folder comes only from the operator (--model, the Action's model input),
+        // never from a repository's settings.
+        if ModelName::parse(&name).is_folder() && self.choice.model.as_deref() != Some(name.as_str()) {
+            bail!("model `{name}` is a path; a repository's settings name registry models only (see `precis model list`), and a model folder is given with --model");
+        }
         // Loading holds the lock: two jobs asking for a new model load it once.
         let mut loaded = self.loaded.lock().map_err(|_| anyhow::anyhow!("a model failed to load earlier"))?;
         if let Some(model) = loaded.get(&name) {
@@ -223,5 +273,82 @@ impl ModelSource for ModelLoader {
             Arc::new(serve_model(&self.cache, self.ort_lib.as_deref(), &choice, self.parallel, &self.progress)?);
         loaded.insert(name, served.clone());
         Ok(served)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_name_is_a_registry_model_and_a_path_a_folder() {
+        for name in ["qwen2.5-coder-0.5b-instruct", "somename", "a..b"] {
+            assert_eq!(ModelName::parse(name), ModelName::Registry(name), "{name}");
+        }
+        for path in ["./x", "../x", ".x", "/abs/x", "x/y", "~/x", "~x", "x\\y"] {
+            assert!(ModelName::parse(path).is_folder(), "{path}");
+        }
+    }
+
+    /// Only the operator's own --model names a folder: a path that comes
+    /// with a job (a repository's settings) is refused before anything loads.
+    #[test]
+    fn the_loader_refuses_a_folder_the_operator_did_not_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let choice = |model: Option<&str>| ModelChoice {
+            model: model.map(str::to_string),
+            device: Device::Cpu,
+            precision: None,
+            threads: None,
+        };
+        for operator in [None, Some("qwen2.5-coder-0.5b-instruct"), Some("./operators")] {
+            let loader =
+                ModelLoader::new(Cache::at(tmp.path().join("precis")), None, choice(operator), 1, Progress::hidden());
+            for path in ["./model", "/etc", "~x"] {
+                let err = loader.model(Some(path)).err().expect("refused").to_string();
+                assert!(err.contains("is a path") && err.contains("--model") && !err.contains('\n'), "{err}");
+            }
+        }
+        assert!(!tmp.path().join("precis").exists(), "nothing was provisioned");
+    }
+
+    #[test]
+    fn secrets_never_reach_a_child_and_pips_configuration_does() {
+        for name in [
+            "PRECIS_GITHUB_TOKEN",
+            "GITHUB_TOKEN",
+            "INPUT_TOKEN",
+            "INPUT_GITHUB_TOKEN",
+            "INPUT_MODEL",
+            "PRECIS_PRIVATE_KEY",
+            "PRECIS_WEBHOOK_SECRET",
+            "PRECIS_METRICS_TOKEN",
+            "PRECIS_DATABASE_URL",
+            "DATABASE_URL",
+            "ACTIONS_RUNTIME_TOKEN",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            "AWS_SECRET_ACCESS_KEY",
+            "npm_config__authToken",
+            "PGPASSWORD",
+        ] {
+            assert!(!passes_to_child(OsStr::new(name)), "{name} is held back");
+        }
+        for name in [
+            "PATH",
+            "HOME",
+            "LANG",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "NO_PROXY",
+            "SSL_CERT_FILE",
+            "REQUESTS_CA_BUNDLE",
+            "PIP_INDEX_URL",
+            "PIP_KEYRING_PROVIDER",
+            "PIP_CERT",
+            "GITHUB_WORKSPACE",
+        ] {
+            assert!(passes_to_child(OsStr::new(name)), "{name} passes");
+        }
     }
 }

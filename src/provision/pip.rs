@@ -10,19 +10,38 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
+use super::cache::Cache;
+
 /// A Python interpreter that has pip: `$PRECIS_PYTHON`, else `python3`.
+/// It always runs isolated (`-I`: neither the working directory, nor
+/// `PYTHON*` variables, nor the user's site folder reach `sys.path`), in the
+/// cache's scratch folder, with an environment free of secrets
+/// ([`super::child_command`]): a checkout's `pip/` never runs, and no
+/// token reaches pip.
 pub struct Python {
     exe: PathBuf,
+    workdir: PathBuf,
 }
 
+/// Runs a script with one folder first on `sys.path`; `-I` ignores
+/// PYTHONPATH, so the folder comes as an argument: `-c BOOTSTRAP FOLDER SCRIPT ARGS...`.
+const BOOTSTRAP: &str = "import runpy, sys
+sys.path.insert(0, sys.argv[1])
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name='__main__')";
+
 impl Python {
-    pub fn find() -> Result<Python> {
+    pub fn find(cache: &Cache) -> Result<Python> {
         let exe = std::env::var_os("PRECIS_PYTHON")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("python3"));
-        let ok = Command::new(&exe)
-            .args(["-m", "pip", "--version"])
+        // A relative path would be read from the child's working directory.
+        let exe = if exe.components().count() > 1 { std::path::absolute(&exe)? } else { exe };
+        let python = Python { exe, workdir: cache.tmp_dir()? };
+        let ok = python
+            .pip()
+            .arg("--version")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -31,14 +50,24 @@ impl Python {
         if !ok {
             bail!(
                 "python3 with pip is needed to fetch packages, and `{} -m pip` does not run; install python3 and pip (e.g. apt-get install python3-pip) or set PRECIS_PYTHON",
-                exe.display()
+                python.exe.display()
             );
         }
-        Ok(Python { exe })
+        Ok(python)
     }
 
-    pub fn exe(&self) -> &Path {
-        &self.exe
+    /// The interpreter, isolated, in the cache's scratch folder, without secrets.
+    fn command(&self) -> Command {
+        let mut command = super::child_command(&self.exe, &self.workdir);
+        command.arg("-I");
+        command
+    }
+
+    /// pip, its subcommand and options to follow.
+    fn pip(&self) -> Command {
+        let mut command = self.command();
+        command.args(["-m", "pip"]).stdin(Stdio::null());
+        command
     }
 
     /// Downloads one wheel (no dependencies) into `dest` and returns its
@@ -46,11 +75,11 @@ impl Python {
     /// precis accepts for it ([`pinned`]): pip refuses any other file.
     pub fn download_wheel(&self, package: &str, version: &str, pinned: &str, dest: &Path) -> Result<PathBuf> {
         let spec = format!("{package}=={version}");
-        let requirements = write_requirements(pinned, dest)?;
-        let output = Command::new(&self.exe)
+        let dest = std::path::absolute(dest)?;
+        let requirements = write_requirements(pinned, &dest)?;
+        let output = self
+            .pip()
             .args([
-                "-m",
-                "pip",
                 "download",
                 "--no-deps",
                 "--only-binary=:all:",
@@ -61,8 +90,7 @@ impl Python {
             ])
             .arg(&requirements)
             .arg("-d")
-            .arg(dest)
-            .stdin(Stdio::null())
+            .arg(&dest)
             .output()
             .with_context(|| format!("cannot run pip to download {spec}"))?;
         std::fs::remove_file(&requirements).ok();
@@ -70,7 +98,7 @@ impl Python {
             return Err(pip_failed(&spec, &output.stderr));
         }
         let prefix = format!("{}-{version}", package.replace('-', "_"));
-        std::fs::read_dir(dest)?
+        std::fs::read_dir(&dest)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| {
                 p.extension() == Some(OsStr::new("whl"))
@@ -81,27 +109,20 @@ impl Python {
             .with_context(|| format!("pip reported success but left no wheel for {spec} in {}", dest.display()))
     }
 
-    /// Installs pinned packages into a plain folder, used via PYTHONPATH.
-    /// `pinned` lists every package, dependencies included, with the sha256
-    /// of each wheel precis accepts ([`pinned`]): pip refuses anything else.
+    /// Installs pinned packages into a plain folder, put on `sys.path` by
+    /// [`Python::script`]. `pinned` lists every package, dependencies
+    /// included, with the sha256 of each wheel precis accepts ([`pinned`]):
+    /// pip refuses anything else.
     pub fn install_into(&self, what: &str, pinned: &str, target: &Path) -> Result<()> {
         std::fs::create_dir_all(target).with_context(|| format!("cannot create {}", target.display()))?;
-        let requirements = write_requirements(pinned, target)?;
-        let output = Command::new(&self.exe)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "-q",
-                "--only-binary=:all:",
-                "--require-hashes",
-                "-r",
-            ])
+        let target = std::path::absolute(target)?;
+        let requirements = write_requirements(pinned, &target)?;
+        let output = self
+            .pip()
+            .args(["install", "--disable-pip-version-check", "-q", "--only-binary=:all:", "--require-hashes", "-r"])
             .arg(&requirements)
             .arg("--target")
-            .arg(target)
-            .stdin(Stdio::null())
+            .arg(&target)
             .output()
             .context("cannot run pip install")?;
         std::fs::remove_file(&requirements).ok();
@@ -111,20 +132,27 @@ impl Python {
         Ok(())
     }
 
+    /// The command that runs `script` with `packages` first on `sys.path`;
+    /// the script's arguments follow. Paths in them must be absolute: the
+    /// script runs in the cache's scratch folder.
+    pub fn script(&self, script: &Path, packages: &Path) -> Command {
+        let mut command = self.command();
+        command.arg("-c").arg(BOOTSTRAP).arg(packages).arg(script);
+        command
+    }
+
     /// Runs a Python script; lines it prints as `progress D/T` on stderr go to
     /// `on_progress`, a line `error: ...` becomes the error, and the rest is logged.
     pub fn run_script(
         &self,
         script: &Path,
         args: &[&OsStr],
-        pythonpath: &Path,
+        packages: &Path,
         mut on_progress: impl FnMut(u64, u64),
     ) -> Result<()> {
-        let mut child = Command::new(&self.exe)
-            .arg(script)
+        let mut child = self
+            .script(script, packages)
             .args(args)
-            .env("PYTHONPATH", pythonpath)
-            .env("PYTHONNOUSERSITE", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

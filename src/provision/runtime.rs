@@ -118,7 +118,7 @@ pub fn provision(cache: &Cache, flavor: Flavor) -> Result<PathBuf> {
     if lib.is_file() {
         return Ok(lib);
     }
-    let python = Python::find()?;
+    let python = Python::find(cache)?;
     let need = if flavor == Flavor::Cuda { 6_000_000_000 } else { 200_000_000 };
     cache.require_space(need, "ONNX Runtime")?;
     let staging = cache.staging()?;

@@ -7,6 +7,7 @@
 
 pub mod fake_github;
 pub mod npm;
+pub mod python_spy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,15 +79,13 @@ pub fn real_gguf() -> PathBuf {
     path
 }
 
-/// A python3 command with the converter's packages on its path.
+/// A tool of `tools/` run as precis runs Python, with the converter's
+/// packages on its path (its paths must be absolute).
 pub fn python(script: &str) -> Command {
     let cache = cache();
-    let python = Python::find().expect("python3 with pip");
+    let python = Python::find(&cache).expect("python3 with pip");
     let site = models::converter_env(&cache, &python).expect("converter packages");
-    let mut cmd = Command::new(python.exe());
-    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools").join(script));
-    cmd.env("PYTHONPATH", site);
-    cmd
+    python.script(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tools").join(script), &site)
 }
 
 fn work_dir() -> PathBuf {
@@ -172,7 +171,14 @@ pub fn tiny_model() -> PathBuf {
 /// variables); the cache is named explicitly, and summaries go to a folder
 /// of the test's, never the user's cache.
 pub fn precis() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("precis").unwrap();
+    let mut cmd = clean(assert_cmd::Command::cargo_bin("precis").unwrap());
+    cmd.env("XDG_CACHE_HOME", cache().root().parent().unwrap());
+    cmd.env("PRECIS_SUMMARY_CACHE", summary_cache());
+    cmd
+}
+
+/// `cmd` without the variables that change precis's behaviour (see [`precis`]).
+pub fn clean(mut cmd: assert_cmd::Command) -> assert_cmd::Command {
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
         if name.starts_with("PRECIS_")
@@ -184,8 +190,6 @@ pub fn precis() -> assert_cmd::Command {
         }
     }
     cmd.env("CI", "1");
-    cmd.env("XDG_CACHE_HOME", cache().root().parent().unwrap());
-    cmd.env("PRECIS_SUMMARY_CACHE", summary_cache());
     cmd
 }
 
