@@ -37,8 +37,8 @@ const WORDS: &[&str] = &[
 /// Everything a summary may name: the change's text and the author's.
 pub struct Haystack {
     text: String,
-    /// Added diff lines, for checking booleans said about a setting.
-    added: Vec<String>,
+    /// Added diff lines (`\n` between them), for checking booleans said about a setting.
+    added: String,
 }
 
 impl Haystack {
@@ -48,7 +48,7 @@ impl Haystack {
         author_text: &str,
     ) -> Haystack {
         let mut text = String::new();
-        let mut added = Vec::new();
+        let mut added = String::new();
         for file in files {
             text.push_str(&file.path);
             text.push('\n');
@@ -66,7 +66,8 @@ impl Haystack {
                             text.push_str(line);
                             text.push('\n');
                             if let Some(plus) = line.strip_prefix('+') {
-                                added.push(plus.to_string());
+                                added.push_str(plus);
+                                added.push('\n');
                             }
                         }
                     }
@@ -86,7 +87,7 @@ impl Haystack {
 
     /// A haystack of one text (a prompt): what an answer to it may name.
     pub fn of_text(text: &str) -> Haystack {
-        let added = text.lines().filter_map(|l| l.strip_prefix('+')).map(str::to_string).collect();
+        let added = text.lines().filter_map(|l| l.strip_prefix('+')).flat_map(|l| [l, "\n"]).collect();
         Haystack { text: text.to_string(), added }
     }
 
@@ -112,8 +113,8 @@ impl Haystack {
             _ => return false,
         };
         let opposite = if said == "true" { "false" } else { "true" };
-        let lines: Vec<&String> =
-            self.added.iter().filter(|l| l.contains(name) && (l.contains("true") || l.contains("false"))).collect();
+        let lines: Vec<&str> =
+            self.added.lines().filter(|l| l.contains(name) && (l.contains("true") || l.contains("false"))).collect();
         !lines.is_empty() && lines.iter().all(|l| l.contains(opposite) && !l.contains(said))
     }
 }
@@ -238,7 +239,8 @@ mod tests {
                     "-def backoff_delays(n):".into(),
                     "+def backoff_delays(n, jitter=False):".into(),
                     "+    sudo: false".into(),
-                ],
+                ]
+                .into(),
             }]),
         };
         Haystack::new(&[file], ["docs/a.md"], "Retry before the last attempt too")
