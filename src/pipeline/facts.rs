@@ -804,6 +804,39 @@ mod tests {
     }
 
     #[test]
+    fn manifests_declare_dependencies_not_metadata() {
+        let names = |manifest, text| -> Vec<String> {
+            declared(manifest, text)
+                .unwrap()
+                .into_iter()
+                .map(|((section, _), (name, _, spec))| format!("{section} {name} {spec}"))
+                .collect()
+        };
+        assert_eq!(
+            names(
+                Manifest::Cargo,
+                "[package]\nname = \"x\"\nedition = \"2021\"\n[dependencies]\nserde = { workspace = true }\n"
+            ),
+            ["dependencies serde workspace"]
+        );
+        assert_eq!(
+            names(
+                Manifest::GoMod,
+                "module m\ngo 1.21\nrequire example.com/a v1.0.0\nreplace (\n\texample.com/a v1.0.0 => ../a\n)\n"
+            ),
+            ["replace example.com/a v1.0.0 ../a", "require example.com/a v1.0.0"]
+        );
+        assert_eq!(
+            names(
+                Manifest::Requirements,
+                "# pins\n-r base.txt\nrequests[socks]==2.31.0 ; python_version > \"3.8\"\nflask\n"
+            ),
+            ["requirements flask any version", "requirements requests ==2.31.0 ; python_version > \"3.8\""]
+        );
+        assert!(declared(Manifest::PackageJson, "{").unwrap_err().starts_with("not valid JSON"));
+    }
+
+    #[test]
     fn roles_from_paths() {
         assert_eq!(role(".github/workflows/ci.yml"), Role::Ci);
         assert_eq!(role("tests/app.rs"), Role::Test);
