@@ -1,6 +1,6 @@
 //! Property tests with a fixed budget (run by `cargo test`): hostile text
 //! through the Markdown renderer never yields a live mention, reference,
-//! link, image or HTML; any payload through event → job routing never
+//! link, image, HTML or a bidirectional control; any payload through event → job routing never
 //! panics.
 
 use proptest::prelude::*;
@@ -49,11 +49,28 @@ fn hostile() -> impl Strategy<Value = String> {
         "\u{200B}",
         "<!--",
         "-->",
+        "\u{202A}",
+        "\u{202B}",
+        "\u{202C}",
+        "\u{202D}",
+        "\u{202E}",
+        "\u{2066}",
+        "\u{2067}",
+        "\u{2068}",
+        "\u{2069}",
+        "\u{200E}",
+        "\u{200F}",
+        "\u{061C}",
         ":",
         "/",
         ".",
     ]);
     prop::collection::vec(pieces, 0..40).prop_map(|p| p.concat())
+}
+
+/// The characters that reorder text: U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 /// What GitHub would make of `markdown`: any HTML, link or image, or text
@@ -83,6 +100,9 @@ proptest! {
             prop_assert!(live_parts(&out).is_empty(), "{how}({text:?}) = {out:?}: {:?}", live_parts(&out));
             prop_assert!(!out.contains('\n') && !out.contains('\r'), "{how} stays on one line: {out:?}");
             prop_assert!(!out.chars().any(|c| c.is_control()), "{how} has no control characters: {out:?}");
+            prop_assert!(!out.chars().any(is_bidi_control), "{how} has no bidirectional controls: {out:?}");
+            let shown = text.chars().filter(|&c| is_bidi_control(c)).count();
+            prop_assert!(out.matches("U+").count() >= shown, "{how} shows each bidirectional control: {out:?}");
         }
         // In a table row, a cell cannot add columns.
         let row = format!("| a | {} |\n", cell(&text));

@@ -152,7 +152,7 @@ fn chunk_hunks(hunks: &[Hunk], limits: &Limits, tokens: &dyn TokenCount) -> Resu
     let readable = limits.max_chunks.saturating_mul(limits.max_lines);
     let mut unread = 0;
     for hunk in hunks {
-        let lines: Vec<&str> = hunk.lines.iter().map(String::as_str).collect();
+        let lines: Vec<&str> = hunk.lines.iter().collect();
         if line > readable {
             unread += 1 + lines.len();
             continue;
@@ -327,7 +327,7 @@ mod tests {
         let work = |lines: usize, as_diff: bool| {
             let body: Vec<String> = (0..lines).map(|i| format!("+    let value_{i} = compute({i});")).collect();
             let content = if as_diff {
-                Content::Hunks(vec![Hunk { header: "@@ -0,0 +1 @@".into(), lines: body }])
+                Content::Hunks(vec![Hunk { header: "@@ -0,0 +1 @@".into(), lines: body.into() }])
             } else {
                 Content::File(body.join("\n"))
             };
@@ -352,7 +352,7 @@ mod tests {
     fn hunks_are_packed_with_their_headers() {
         let hunk = |n: usize| Hunk {
             header: format!("@@ -{n},3 +{n},4 @@"),
-            lines: vec![" a".into(), "+b".into(), " c".into()],
+            lines: vec![" a".into(), "+b".into(), " c".into()].into(),
         };
         let mut change = file("");
         change.content = Content::Hunks((0..10).map(|i| hunk(i * 10)).collect());

@@ -85,14 +85,14 @@ impl Evidence {
             Content::Hunks(hunks) => {
                 let mut evidence = Evidence::default();
                 for hunk in hunks {
-                    evidence.read_hunk(&hunk.header, &hunk.lines);
+                    evidence.read_hunk(&hunk.header, hunk.lines.iter());
                 }
                 evidence
             }
             Content::File(text) => {
                 let lines: Vec<String> = text.lines().map(|l| format!("+{l}")).collect();
                 let mut evidence = Evidence::default();
-                evidence.read_hunk("", &lines);
+                evidence.read_hunk("", lines.iter().map(String::as_str));
                 evidence
             }
             _ => Evidence::default(),
@@ -109,23 +109,23 @@ impl Evidence {
         for line in text.lines() {
             if line.starts_with("@@") {
                 if let Some((header, lines)) = hunk.take() {
-                    evidence.read_hunk(header, &lines);
+                    evidence.read_hunk(header, lines.iter().map(String::as_str));
                 }
                 hunk = Some((line, Vec::new()));
                 any = true;
             } else if let Some((_, lines)) = hunk.as_mut().filter(|_| line.starts_with(['+', '-', ' '])) {
                 lines.push(line.to_string());
             } else if let Some((header, lines)) = hunk.take() {
-                evidence.read_hunk(header, &lines);
+                evidence.read_hunk(header, lines.iter().map(String::as_str));
             }
         }
         if let Some((header, lines)) = hunk {
-            evidence.read_hunk(header, &lines);
+            evidence.read_hunk(header, lines.iter().map(String::as_str));
         }
         any.then_some(evidence)
     }
 
-    fn read_hunk(&mut self, header: &str, lines: &[String]) {
+    fn read_hunk<'a>(&mut self, header: &str, lines: impl IntoIterator<Item = &'a str>) {
         // The item a changed line belongs to: the header's, until a definition says otherwise.
         let heading = header.splitn(3, "@@").nth(2).unwrap_or("");
         // A header that is not a definition by the patterns here (`run(x) {`) still names its item.

@@ -14,6 +14,7 @@ use super::change::{Content, FileChange};
 use super::chunk::language;
 use super::claims::Appeal;
 use super::evidence::Evidence;
+use super::select::Reason;
 
 /// What part a file plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -137,13 +138,338 @@ const DEPENDENCY_FILES: &[&str] = &[
     "setup.cfg",
 ];
 
-/// A dependency whose version a change sets, moves or drops.
+/// A dependency a change adds, removes, moves to another version, or takes
+/// from another source.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Dependency {
     pub name: String,
+    /// The manifest's table or field that declares it: `dependencies`,
+    /// `dev-dependencies`, `patch.crates-io`, `devDependencies`, `overrides`, `require`, …
+    pub section: String,
+    /// The entry redirects where a package comes from ([patch], [replace],
+    /// overrides, resolutions, a go.mod `replace`, uv sources).
+    pub redirects: bool,
+    /// Version requirement and source at the base and at the head: `^1.2`,
+    /// `git https://… branch main`, `path ../x`; none where absent.
     pub from: Option<String>,
     pub to: Option<String>,
     pub file: String,
+}
+
+/// The manifests whose dependencies are read, by file name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Manifest {
+    Cargo,
+    PackageJson,
+    Composer,
+    Pyproject,
+    GoMod,
+    Requirements,
+}
+
+impl Manifest {
+    pub fn of(path: &str) -> Option<Manifest> {
+        let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+        Some(match name.as_str() {
+            "cargo.toml" => Manifest::Cargo,
+            "package.json" => Manifest::PackageJson,
+            "composer.json" => Manifest::Composer,
+            "pyproject.toml" => Manifest::Pyproject,
+            "go.mod" => Manifest::GoMod,
+            _ if name.starts_with("requirements") && name.ends_with(".txt") => Manifest::Requirements,
+            _ => return None,
+        })
+    }
+}
+
+/// One declared entry: (section, name as compared) → (name as written, redirects, requirement).
+pub type Declared = BTreeMap<(String, String), (String, bool, String)>;
+
+/// The dependencies a manifest declares (never its package metadata:
+/// name, version, edition and the like are not dependencies).
+pub fn declared(manifest: Manifest, text: &str) -> Result<Declared, String> {
+    let mut out = Declared::new();
+    match manifest {
+        Manifest::Cargo => {
+            let table: toml::Table =
+                toml::from_str(text).map_err(|e| format!("not valid TOML ({})", first_line(&e)))?;
+            cargo_tables(&table, "", &mut out);
+            for (key, value) in table.get("patch").and_then(toml::Value::as_table).into_iter().flatten() {
+                let Some(entries) = value.as_table() else { continue };
+                for (name, spec) in entries {
+                    add(&mut out, &format!("patch.{key}"), name, true, toml_spec(spec));
+                }
+            }
+            for (name, spec) in table.get("replace").and_then(toml::Value::as_table).into_iter().flatten() {
+                add(&mut out, "replace", name, true, toml_spec(spec));
+            }
+        }
+        Manifest::Pyproject => {
+            let table: toml::Table =
+                toml::from_str(text).map_err(|e| format!("not valid TOML ({})", first_line(&e)))?;
+            let at = |path: &[&str]| -> Option<&toml::Value> {
+                let (first, rest) = path.split_first()?;
+                rest.iter().try_fold(table.get(*first)?, |value, key| value.get(*key))
+            };
+            pep508_list(at(&["project", "dependencies"]), "project.dependencies", &mut out);
+            pep508_list(at(&["build-system", "requires"]), "build-system.requires", &mut out);
+            for (group, list) in
+                at(&["project", "optional-dependencies"]).and_then(|v| v.as_table()).into_iter().flatten()
+            {
+                pep508_list(Some(list), &format!("project.optional-dependencies.{group}"), &mut out);
+            }
+            for (group, list) in at(&["dependency-groups"]).and_then(|v| v.as_table()).into_iter().flatten() {
+                pep508_list(Some(list), &format!("dependency-groups.{group}"), &mut out);
+            }
+            let mut poetry = vec![
+                ("tool.poetry.dependencies".to_string(), at(&["tool", "poetry", "dependencies"])),
+                ("tool.poetry.dev-dependencies".to_string(), at(&["tool", "poetry", "dev-dependencies"])),
+            ];
+            for (group, value) in at(&["tool", "poetry", "group"]).and_then(|v| v.as_table()).into_iter().flatten() {
+                poetry.push((format!("tool.poetry.group.{group}.dependencies"), value.get("dependencies")));
+            }
+            for (section, value) in poetry {
+                for (name, spec) in value.and_then(|v| v.as_table()).into_iter().flatten() {
+                    // Poetry's `python` is the interpreter's range, not a package.
+                    if name != "python" {
+                        add(&mut out, &section, name, false, toml_spec(spec));
+                    }
+                }
+            }
+            for (name, spec) in at(&["tool", "uv", "sources"]).and_then(|v| v.as_table()).into_iter().flatten() {
+                add(&mut out, "tool.uv.sources", name, true, toml_spec(spec));
+            }
+        }
+        Manifest::PackageJson | Manifest::Composer => {
+            let value: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| format!("not valid JSON ({})", first_line(&e)))?;
+            let sections: &[&str] = if manifest == Manifest::Composer {
+                &["require", "require-dev"]
+            } else {
+                &["dependencies", "devDependencies", "peerDependencies", "optionalDependencies"]
+            };
+            for section in sections {
+                for (name, spec) in value.get(*section).and_then(|v| v.as_object()).into_iter().flatten() {
+                    add(&mut out, section, name, false, json_spec(spec));
+                }
+            }
+            if manifest == Manifest::PackageJson {
+                json_overrides(value.get("overrides"), "overrides", "", 0, &mut out);
+                json_overrides(value.get("resolutions"), "resolutions", "", 0, &mut out);
+                json_overrides(value.pointer("/pnpm/overrides"), "pnpm.overrides", "", 0, &mut out);
+            }
+        }
+        Manifest::GoMod => go_mod(text, &mut out),
+        Manifest::Requirements => {
+            for line in text.lines() {
+                let line = line.split(" #").next().unwrap_or(line).trim();
+                // Options (`-r other.txt`, `--index-url …`) and comments are not requirements.
+                if !line.is_empty() && !line.starts_with(['#', '-']) {
+                    pep508(line, "requirements", &mut out);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn first_line(error: &dyn std::fmt::Display) -> String {
+    error.to_string().lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+}
+
+fn add(out: &mut Declared, section: &str, name: &str, redirects: bool, spec: String) {
+    // Package names compare as their registries do: case and `_`/`.`/`-` aside.
+    let key = name.to_ascii_lowercase().replace(['_', '.'], "-");
+    out.insert((section.to_string(), key), (name.to_string(), redirects, spec));
+}
+
+/// `[dependencies]`, `[dev-dependencies]`, `[build-dependencies]` (and the
+/// old spellings with `_`) of a Cargo manifest, of its workspace and of its targets.
+fn cargo_tables(table: &toml::Table, prefix: &str, out: &mut Declared) {
+    for section in ["dependencies", "dev-dependencies", "build-dependencies", "dev_dependencies", "build_dependencies"]
+    {
+        for (name, spec) in table.get(section).and_then(toml::Value::as_table).into_iter().flatten() {
+            add(out, &format!("{prefix}{section}"), name, false, toml_spec(spec));
+        }
+    }
+    if prefix.is_empty() {
+        if let Some(workspace) = table.get("workspace").and_then(toml::Value::as_table) {
+            cargo_tables(workspace, "workspace.", out);
+        }
+        for (target, inner) in table.get("target").and_then(toml::Value::as_table).into_iter().flatten() {
+            if let Some(inner) = inner.as_table() {
+                cargo_tables(inner, &format!("target.{target}."), out);
+            }
+        }
+    }
+}
+
+/// A TOML dependency entry as one line: its requirement and where it comes from.
+fn toml_spec(spec: &toml::Value) -> String {
+    let Some(table) = spec.as_table() else { return toml_text(spec) };
+    let text = |key: &str| table.get(key).map(toml_text);
+    let mut parts = Vec::new();
+    if table.get("workspace").and_then(toml::Value::as_bool) == Some(true) {
+        parts.push("workspace".to_string());
+    }
+    for key in ["version", "git", "branch", "tag", "rev", "path", "url", "registry", "index", "source", "package"] {
+        if let Some(value) = text(key) {
+            parts.push(if key == "version" { value } else { format!("{key} {value}") });
+        }
+    }
+    if parts.is_empty() {
+        "any version".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// A TOML value as it reads: strings bare, numbers and booleans as written, else its kind.
+fn toml_text(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(text) => text.clone(),
+        toml::Value::Integer(number) => number.to_string(),
+        toml::Value::Float(number) => number.to_string(),
+        toml::Value::Boolean(flag) => flag.to_string(),
+        other => other.type_str().to_string(),
+    }
+}
+
+fn json_spec(spec: &serde_json::Value) -> String {
+    spec.as_str().map_or_else(|| spec.to_string(), str::to_string)
+}
+
+/// npm `overrides` (nested: `{"a": {"b": "1"}}` is `a > b`), yarn
+/// `resolutions`, pnpm's overrides: every entry redirects.
+fn json_overrides(value: Option<&serde_json::Value>, section: &str, parent: &str, depth: usize, out: &mut Declared) {
+    let Some(entries) = value.and_then(|v| v.as_object()) else { return };
+    for (name, spec) in entries {
+        let full = match (parent.is_empty(), name.as_str()) {
+            (true, _) => name.clone(),
+            (false, ".") => parent.to_string(),
+            (false, _) => format!("{parent} > {name}"),
+        };
+        match spec {
+            serde_json::Value::Object(_) if depth < 8 => json_overrides(Some(spec), section, &full, depth + 1, out),
+            _ => add(out, section, &full, true, json_spec(spec)),
+        }
+    }
+}
+
+fn pep508_list(list: Option<&toml::Value>, section: &str, out: &mut Declared) {
+    for entry in list.and_then(toml::Value::as_array).into_iter().flatten() {
+        if let Some(requirement) = entry.as_str() {
+            pep508(requirement, section, out);
+        }
+    }
+}
+
+/// `name[extras] requirement ; marker`, as PEP 508 writes a requirement.
+fn pep508(requirement: &str, section: &str, out: &mut Declared) {
+    let requirement = requirement.trim();
+    let end =
+        requirement.find(|c: char| !(c.is_ascii_alphanumeric() || "._-".contains(c))).unwrap_or(requirement.len());
+    let (name, mut rest) = requirement.split_at(end);
+    if name.is_empty() {
+        return;
+    }
+    if let Some(after) = rest.trim_start().strip_prefix('[') {
+        rest = after.split_once(']').map_or("", |(_, after)| after);
+    }
+    let spec = rest.trim();
+    add(out, section, name, false, if spec.is_empty() { "any version".into() } else { spec.to_string() });
+}
+
+/// go.mod, line by line: `require` entries and `replace` redirects, single or in blocks.
+fn go_mod(text: &str, out: &mut Declared) {
+    let mut block: Option<&str> = None;
+    for line in text.lines() {
+        let line = line.split("//").next().unwrap_or(line).trim();
+        if line.is_empty() {
+            continue;
+        }
+        if block.is_some() && line == ")" {
+            block = None;
+            continue;
+        }
+        let (verb, entry) = match block {
+            Some(verb) => (verb, line),
+            None => {
+                let (verb, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+                if rest.trim() == "(" {
+                    block = Some(verb);
+                    continue;
+                }
+                (verb, rest.trim())
+            }
+        };
+        match verb {
+            "require" => {
+                let mut words = entry.split_whitespace();
+                if let (Some(module), Some(version)) = (words.next(), words.next()) {
+                    add(out, "require", module, false, version.to_string());
+                }
+            }
+            "replace" => {
+                if let Some((old, new)) = entry.split_once("=>") {
+                    add(out, "replace", old.trim(), true, new.split_whitespace().collect::<Vec<_>>().join(" "));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What changed between a manifest's entries at the base and at the head
+/// (either may be absent: the file was added or deleted).
+pub fn dependency_changes(file: &str, base: &Declared, head: &Declared) -> Vec<Dependency> {
+    let keys: std::collections::BTreeSet<&(String, String)> = base.keys().chain(head.keys()).collect();
+    let mut out = Vec::new();
+    for key in keys {
+        let (old, new) = (base.get(key), head.get(key));
+        if old.map(|entry| &entry.2) == new.map(|entry| &entry.2) {
+            continue;
+        }
+        let Some((name, redirects, _)) = new.or(old) else { continue };
+        out.push(Dependency {
+            name: name.clone(),
+            section: key.0.clone(),
+            redirects: *redirects,
+            from: old.map(|entry| entry.2.clone()),
+            to: new.map(|entry| entry.2.clone()),
+            file: file.to_string(),
+        });
+    }
+    out
+}
+
+/// A file the change adds (or turns into one) that marks itself generated,
+/// vendored, minified or a Git LFS pointer: listed, not summarized.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SelfMarked {
+    pub path: String,
+    #[serde(flatten)]
+    pub reason: Reason,
+    pub additions: usize,
+}
+
+impl SelfMarked {
+    /// What the file says of itself, for a reader.
+    pub fn marker(&self) -> String {
+        match &self.reason {
+            Reason::Generated(_) => "generated: a `@generated` or `DO NOT EDIT` line".into(),
+            Reason::Vendored(_) => "vendored: in a vendor folder".into(),
+            Reason::LfsPointer => "a Git LFS pointer".into(),
+            other => other.describe(),
+        }
+    }
+}
+
+/// A manifest whose dependencies could not be compared, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unparsed {
+    pub file: String,
+    pub why: String,
 }
 
 /// Public items by name: added, removed, or changed (both).
@@ -196,6 +522,13 @@ pub struct ChangeFacts {
     pub api: Api,
     pub tests: Vec<String>,
     pub dependencies: Vec<Dependency>,
+    /// Manifests whose dependencies could not be compared.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unparsed_manifests: Vec<Unparsed>,
+    /// Files the change adds that mark themselves generated, vendored,
+    /// minified or LFS: not summarized, so named here.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub self_marked: Vec<SelfMarked>,
     pub ci: Vec<String>,
     pub build: Vec<String>,
     pub migrations: Vec<String>,
@@ -283,86 +616,15 @@ fn api_of(file: &FileChange, added: &[&str], removed: &[&str]) -> Api {
     }
 }
 
-/// `name = version` pairs a manifest line declares.
-fn declared(file_name: &str, line: &str) -> Option<(String, String)> {
-    static TOML: OnceLock<Regex> = OnceLock::new();
-    static TOML_TABLE: OnceLock<Regex> = OnceLock::new();
-    static JSON: OnceLock<Regex> = OnceLock::new();
-    static PEP508: OnceLock<Regex> = OnceLock::new();
-    static GO_MOD: OnceLock<Regex> = OnceLock::new();
-    let capture = |re: &Regex| re.captures(line).map(|c| (c[1].to_string(), c[2].to_string()));
-    match file_name {
-        "cargo.toml" | "pyproject.toml" if line.contains("version") || line.contains('"') => capture(regex(
-            &TOML_TABLE,
-            r#"^\s*([A-Za-z0-9_.-]+)\s*=\s*\{[^}]*version\s*=\s*"([^"]+)""#,
-        ))
-        .or_else(|| capture(regex(&TOML, r#"^\s*([A-Za-z0-9_.-]+)\s*=\s*"([~^=<>!]*\s*[0-9][^"]*)""#)))
-        .or_else(|| {
-            capture(regex(
-                &PEP508,
-                r#"^\s*"?([A-Za-z0-9_.-]+)\s*(?:\[[^\]]*\])?\s*(?:==|>=|~=|<=|!=|>|<)\s*([0-9][A-Za-z0-9_.*+-]*)"#,
-            ))
-        }),
-        "package.json" | "composer.json" => {
-            capture(regex(&JSON, r#"^\s*"([@A-Za-z0-9_./-]+)"\s*:\s*"([~^=<>]*\s*[0-9][^"]*)""#))
-        }
-        "go.mod" => capture(regex(&GO_MOD, r"^\s*(?:require\s+)?([a-z0-9.-]+\.[a-z]+/[^\s]+)\s+(v[0-9][^\s]*)")),
-        name if name.starts_with("requirements") || name == "setup.cfg" => capture(regex(
-            &PEP508,
-            r#"^\s*"?([A-Za-z0-9_.-]+)\s*(?:\[[^\]]*\])?\s*(?:==|>=|~=|<=|!=|>|<)\s*([0-9][A-Za-z0-9_.*+-]*)"#,
-        )),
-        _ => None,
-    }
-}
-
-fn dependencies_of(file: &FileChange, added: &[&str], removed: &[&str]) -> Vec<Dependency> {
-    let name = file.path.rsplit('/').next().unwrap_or(&file.path).to_ascii_lowercase();
-    if name == "package.json"
-        || name.ends_with(".toml")
-        || name == "go.mod"
-        || name.starts_with("requirements")
-        || name == "setup.cfg"
-        || name == "composer.json"
-    {
-        let collect =
-            |lines: &[&str]| -> BTreeMap<String, String> { lines.iter().filter_map(|l| declared(&name, l)).collect() };
-        let (new, old) = (collect(added), collect(removed));
-        let mut out = Vec::new();
-        for (dep, version) in &new {
-            if old.get(dep) != Some(version) {
-                out.push(Dependency {
-                    name: dep.clone(),
-                    from: old.get(dep).cloned(),
-                    to: Some(version.clone()),
-                    file: file.path.clone(),
-                });
-            }
-        }
-        for (dep, version) in &old {
-            if !new.contains_key(dep) {
-                out.push(Dependency {
-                    name: dep.clone(),
-                    from: Some(version.clone()),
-                    to: None,
-                    file: file.path.clone(),
-                });
-            }
-        }
-        out
-    } else {
-        Vec::new()
-    }
-}
-
 /// Versions a CI workflow pins (`uses: actions/checkout@v4`) and a
 /// Dockerfile builds from (`FROM rust:1.80`), moved, set or dropped.
 fn pins_of(file: &FileChange, added: &[&str], removed: &[&str]) -> Vec<Dependency> {
     static USES: OnceLock<Regex> = OnceLock::new();
     static FROM: OnceLock<Regex> = OnceLock::new();
-    let pattern = match role(&file.path) {
-        Role::Ci => regex(&USES, r#"^\s*(?:-\s*)?uses:\s*["']?([A-Za-z0-9_.\-/]+)@([A-Za-z0-9_.\-]+)"#),
+    let (section, pattern) = match role(&file.path) {
+        Role::Ci => ("uses", regex(&USES, r#"^\s*(?:-\s*)?uses:\s*["']?([A-Za-z0-9_.\-/]+)@([A-Za-z0-9_.\-]+)"#)),
         Role::Build if file.path.to_ascii_lowercase().contains("dockerfile") => {
-            regex(&FROM, r"^\s*FROM\s+(?:--platform=\S+\s+)?([A-Za-z0-9_.\-/]+)[:@]([A-Za-z0-9_.\-]+)")
+            ("FROM", regex(&FROM, r"^\s*FROM\s+(?:--platform=\S+\s+)?([A-Za-z0-9_.\-/]+)[:@]([A-Za-z0-9_.\-]+)"))
         }
         _ => return Vec::new(),
     };
@@ -375,6 +637,8 @@ fn pins_of(file: &FileChange, added: &[&str], removed: &[&str]) -> Vec<Dependenc
         .filter(|(name, version)| old.get(*name) != Some(version))
         .map(|(name, version)| Dependency {
             name: name.clone(),
+            section: section.to_string(),
+            redirects: false,
             from: old.get(name).cloned(),
             to: Some(version.clone()),
             file: file.path.clone(),
@@ -382,6 +646,8 @@ fn pins_of(file: &FileChange, added: &[&str], removed: &[&str]) -> Vec<Dependenc
         .collect();
     out.extend(old.iter().filter(|(name, _)| !new.contains_key(*name)).map(|(name, version)| Dependency {
         name: name.clone(),
+        section: section.to_string(),
+        redirects: false,
         from: Some(version.clone()),
         to: None,
         file: file.path.clone(),
@@ -415,13 +681,18 @@ fn flags_of(file: &FileChange, added: &[&str]) -> Vec<String> {
     flags
 }
 
+/// The facts of a file whose text was not read: what its path says.
+pub fn path_facts(path: &str) -> FileFacts {
+    FileFacts { role: Some(role(path)), ..FileFacts::default() }
+}
+
 /// One file's facts.
 pub fn file_facts(file: &FileChange) -> FileFacts {
     let (added, removed) = diff_lines(file);
     FileFacts {
         role: Some(role(&file.path)),
         api: api_of(file, &added, &removed),
-        dependencies: [dependencies_of(file, &added, &removed), pins_of(file, &added, &removed)].concat(),
+        dependencies: pins_of(file, &added, &removed),
         flags: flags_of(file, &added),
     }
 }
@@ -738,21 +1009,36 @@ mod tests {
     }
 
     #[test]
-    fn manifests_give_versions_from_to() {
+    fn manifests_declare_dependencies_not_metadata() {
+        let names = |manifest, text| -> Vec<String> {
+            declared(manifest, text)
+                .unwrap()
+                .into_iter()
+                .map(|((section, _), (name, _, spec))| format!("{section} {name} {spec}"))
+                .collect()
+        };
         assert_eq!(
-            declared("cargo.toml", r#"serde = { version = "1.0.2", features = ["derive"] }"#),
-            Some(("serde".into(), "1.0.2".into()))
+            names(
+                Manifest::Cargo,
+                "[package]\nname = \"x\"\nedition = \"2021\"\n[dependencies]\nserde = { workspace = true }\n"
+            ),
+            ["dependencies serde workspace"]
         );
-        assert_eq!(declared("cargo.toml", r#"anyhow = "1""#), Some(("anyhow".into(), "1".into())));
         assert_eq!(
-            declared("package.json", r#"    "left-pad": "^1.3.0","#),
-            Some(("left-pad".into(), "^1.3.0".into()))
+            names(
+                Manifest::GoMod,
+                "module m\ngo 1.21\nrequire example.com/a v1.0.0\nreplace (\n\texample.com/a v1.0.0 => ../a\n)\n"
+            ),
+            ["replace example.com/a v1.0.0 ../a", "require example.com/a v1.0.0"]
         );
-        assert_eq!(declared("requirements.txt", "requests==2.31.0"), Some(("requests".into(), "2.31.0".into())));
         assert_eq!(
-            declared("go.mod", "\tgolang.org/x/net v0.17.0"),
-            Some(("golang.org/x/net".into(), "v0.17.0".into()))
+            names(
+                Manifest::Requirements,
+                "# pins\n-r base.txt\nrequests[socks]==2.31.0 ; python_version > \"3.8\"\nflask\n"
+            ),
+            ["requirements flask any version", "requirements requests ==2.31.0 ; python_version > \"3.8\""]
         );
+        assert!(declared(Manifest::PackageJson, "{").unwrap_err().starts_with("not valid JSON"));
     }
 
     #[test]

@@ -44,8 +44,8 @@ const WORDS: &[&str] = &[
 /// Everything a summary may name: the change's text and the author's.
 pub struct Haystack {
     text: String,
-    /// Added diff lines, for checking booleans said about a setting.
-    added: Vec<String>,
+    /// Added diff lines (`\n` between them), for checking booleans said about a setting.
+    added: String,
     /// The whole diff's evidence; `None` for whole files (a codebase), where
     /// "adds" and "removes" describe what code does, not a change.
     evidence: Option<Evidence>,
@@ -60,7 +60,7 @@ impl Haystack {
         author_text: &str,
     ) -> Haystack {
         let mut text = String::new();
-        let mut added = Vec::new();
+        let mut added = String::new();
         let mut evidence = Evidence::default();
         let whole_files = files.iter().any(|f| matches!(f.content, Content::File(_)));
         for file in files {
@@ -81,7 +81,8 @@ impl Haystack {
                             text.push_str(line);
                             text.push('\n');
                             if let Some(plus) = line.strip_prefix('+') {
-                                added.push(plus.to_string());
+                                added.push_str(plus);
+                                added.push('\n');
                             }
                         }
                     }
@@ -102,7 +103,7 @@ impl Haystack {
 
     /// A haystack of one text (a prompt): what an answer to it may name.
     pub fn of_text(text: &str) -> Haystack {
-        let added = text.lines().filter_map(|l| l.strip_prefix('+')).map(str::to_string).collect();
+        let added = text.lines().filter_map(|l| l.strip_prefix('+')).flat_map(|l| [l, "\n"]).collect();
         Haystack { text: text.to_string(), added, evidence: Evidence::of_diff_text(text), paths: Vec::new() }
     }
 
@@ -133,8 +134,8 @@ impl Haystack {
             _ => return false,
         };
         let opposite = if said == "true" { "false" } else { "true" };
-        let lines: Vec<&String> =
-            self.added.iter().filter(|l| l.contains(name) && (l.contains("true") || l.contains("false"))).collect();
+        let lines: Vec<&str> =
+            self.added.lines().filter(|l| l.contains(name) && (l.contains("true") || l.contains("false"))).collect();
         !lines.is_empty() && lines.iter().all(|l| l.contains(opposite) && !l.contains(said))
     }
 }
@@ -384,7 +385,8 @@ mod tests {
                     "-def backoff_delays(n):".into(),
                     "+def backoff_delays(n, jitter=False):".into(),
                     "+    sudo: false".into(),
-                ],
+                ]
+                .into(),
             }]),
         };
         Haystack::new(&[file], ["docs/a.md"], "Retry before the last attempt too")

@@ -1,8 +1,9 @@
 //! The one Markdown-safe rendering of untrusted text (paths, symlink
 //! targets, model text, the author's words). Posted as the App, such text
 //! must stay inert: no live @-mentions or #references, no raw HTML, no
-//! images, links only as text, code spans that cannot break out, and no
-//! control characters.
+//! images, links only as text, code spans that cannot break out, no
+//! control characters, and no bidirectional controls (shown as `<U+202E>`,
+//! so a name cannot read differently from what it is).
 
 /// Breaks a mention, a reference or an autolink without changing how it reads.
 const JOINER: char = '\u{200B}';
@@ -10,7 +11,7 @@ const JOINER: char = '\u{200B}';
 /// `text` as one line of inert Markdown: backticked spans stay code, the
 /// rest is escaped.
 pub fn inert(text: &str) -> String {
-    let line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let line = one_line(text);
     let mut out = String::with_capacity(line.len() + 16);
     let mut rest = line.as_str();
     while let Some(start) = rest.find('`') {
@@ -60,8 +61,7 @@ fn prose(text: &str) -> String {
 /// Inline code that holds any text: one line, a fence longer than any run
 /// of backticks inside, padded where the text starts or ends with one.
 pub fn code(text: &str) -> String {
-    let text: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    let text = text.replace('|', "\\|");
+    let text = one_line(text).replace('|', "\\|");
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
     if text.starts_with('`') || text.ends_with('`') || text.trim().is_empty() {
@@ -69,6 +69,28 @@ pub fn code(text: &str) -> String {
     } else {
         format!("{fence}{text}{fence}")
     }
+}
+
+/// Characters that reorder how text around them is shown: embeddings and
+/// overrides (U+202A–U+202E), isolates (U+2066–U+2069) and the marks
+/// (U+200E, U+200F, U+061C).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Control characters as spaces, bidirectional controls as visible `<U+XXXX>`.
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.push(' ');
+        } else if is_bidi_control(c) {
+            out.push_str(&format!("<U+{:04X}>", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A table cell: inert, one line, pipes escaped.
@@ -88,6 +110,13 @@ mod tests {
         assert!(!out.replace("\\]", "").contains("](") && !out.contains("://") && !out.contains("www."), "{out}");
         assert!(out.contains("`ok`") && !out.contains('\u{7}'));
         assert!(!out.contains(" | "), "pipes are escaped: {out}");
+    }
+
+    #[test]
+    fn bidirectional_controls_are_shown_not_obeyed() {
+        assert_eq!(inert("a\u{202E}b"), "a&lt;U+202E&gt;b");
+        assert_eq!(code("evil\u{2066}.rs\u{200F}"), "`evil<U+2066>.rs<U+200F>`");
+        assert_eq!(cell("x\u{061C}y"), "x&lt;U+061C&gt;y");
     }
 
     #[test]

@@ -109,14 +109,17 @@ impl Summarizer {
     /// body); commit messages of a range and a patch's mail header are added here.
     pub fn summarize(&self, input: &Input, settings: &Settings, author: &AuthorContext) -> Result<Summary> {
         let mut author = author.clone();
+        // What the settings leave out is never read.
+        let scope = select::Scope::new(settings)?;
+        let skip = |path: &str| scope.leaves_out(path).is_some();
         let (change, attributes) = match input {
             Input::Folder(path) => {
                 let attributes =
                     change::work_root(path).and_then(|r| std::fs::read_to_string(r.join(".gitattributes")).ok());
-                (change::from_directory(path, settings.max_file_bytes)?, attributes)
+                (change::from_directory(path, settings.max_file_bytes, &skip)?, attributes)
             }
             Input::Range { repo, base, head } => {
-                let change = change::from_range(repo, &format!("{base}..{head}"), settings.max_file_bytes)?;
+                let change = change::from_range(repo, &format!("{base}..{head}"), settings.max_file_bytes, &skip)?;
                 if author.commits.is_empty() {
                     if let change::Source::Range { merge_base, head, .. } = &change.source {
                         author.commits = commit_messages(repo, merge_base, head).unwrap_or_default();
@@ -129,25 +132,56 @@ impl Summarizer {
                 if author.is_empty() {
                     author = AuthorContext::from_mail(bytes).unwrap_or_default();
                 }
-                (change::from_patch(bytes, name, settings.max_file_bytes)?, None)
+                (change::from_patch(bytes, name, settings.max_file_bytes, &skip)?, None)
             }
         };
         let source = change.source.clone();
         let codebase = matches!(source, change::Source::Directory { .. });
-        let file_facts: HashMap<String, facts::FileFacts> =
-            change.files.iter().map(|f| (f.path.clone(), facts::file_facts(f))).collect();
-        let (change_facts, codebase_facts) = if codebase {
-            (None, Some(facts::codebase_facts(&change.files)))
-        } else {
-            let ordered: Vec<&facts::FileFacts> = change.files.iter().map(|f| &file_facts[&f.path]).collect();
-            (Some(facts::change_facts(&change.files, &ordered, author.headline())), None)
-        };
-        // Words addressed to the summarizer are shown to reviewers, never followed.
-        let change_facts =
-            change_facts.map(|facts| facts::ChangeFacts { appeals: claims::appeals(&change.files, &author), ..facts });
-        let haystack = grounding::Haystack::new(&change.files, [], &author.all_text());
+        // What the listing knows of every file (no text): for the facts' counts and roles.
+        let listing: Vec<change::FileChange> = change.files.clone();
         let selection = select::select(change, settings, attributes.as_deref().unwrap_or(""))?;
         tracing::info!("{} file(s) to summarize, {} listed", selection.files.len(), selection.listed.len());
+        let (mut dependencies, unparsed) = if codebase {
+            (HashMap::new(), Vec::new())
+        } else {
+            manifest_changes(input, &source, &listing, &selection, settings.max_file_bytes)
+        };
+        let mut facts_of = |file: &change::FileChange, read: bool| {
+            let mut facts = if read { facts::file_facts(file) } else { facts::path_facts(&file.path) };
+            facts.dependencies.extend(dependencies.remove(&file.path).unwrap_or_default());
+            facts
+        };
+        let file_facts: HashMap<String, facts::FileFacts> =
+            selection.files.iter().map(|f| (f.path.clone(), facts_of(f, true))).collect();
+        let (change_facts, codebase_facts) = if codebase {
+            (None, Some(facts::codebase_facts(&selection.files)))
+        } else {
+            // A file not read has the facts its path gives (and its manifest's).
+            let unread: Vec<facts::FileFacts> = listing.iter().map(|f| facts_of(f, false)).collect();
+            let ordered: Vec<&facts::FileFacts> =
+                listing.iter().zip(&unread).map(|(f, unread)| file_facts.get(&f.path).unwrap_or(unread)).collect();
+            let mut facts = facts::change_facts(&listing, &ordered, author.headline());
+            facts.unparsed_manifests = unparsed;
+            // Words addressed to the summarizer are shown to reviewers, never followed.
+            facts.appeals = claims::appeals(&selection.files, &author);
+            let by_path: HashMap<&str, &change::FileChange> = listing.iter().map(|f| (f.path.as_str(), f)).collect();
+            facts.self_marked = selection
+                .listed
+                .iter()
+                .filter_map(|l| {
+                    let file = by_path.get(l.path.as_str())?;
+                    select::marked_by_itself(&l.reason, file).then(|| facts::SelfMarked {
+                        path: l.path.clone(),
+                        reason: l.reason.clone(),
+                        additions: file.additions,
+                    })
+                })
+                .collect();
+            (Some(facts), None)
+        };
+        let paths = listing.iter().flat_map(|f| std::iter::once(f.path.as_str()).chain(f.old_path.as_deref()));
+        let haystack = grounding::Haystack::new(&selection.files, paths, &author.all_text());
+        drop(listing);
         if selection.files.is_empty() {
             return Ok(Summary::without_model(source, selection.listed, author, change_facts));
         }
@@ -165,6 +199,110 @@ impl Summarizer {
             &self.progress,
         )
     }
+}
+
+/// The most manifests whose dependencies one change compares.
+const MAX_MANIFESTS: usize = 50;
+
+/// Dependency changes, by manifest path: each manifest of a range is read
+/// whole at the merge base and at the head and parsed; a patch's manifest
+/// only when the patch adds it (otherwise it shows only part of the file).
+/// Manifests the settings leave out, or in vendored folders, are not read.
+fn manifest_changes(
+    input: &Input,
+    source: &change::Source,
+    listing: &[change::FileChange],
+    selection: &select::Selection,
+    max_file_bytes: u64,
+) -> (HashMap<String, Vec<facts::Dependency>>, Vec<facts::Unparsed>) {
+    use select::Reason;
+    let left_out = |path: &str| {
+        selection
+            .listed
+            .iter()
+            .any(|l| l.path == path && matches!(l.reason, Reason::NotIncluded | Reason::Excluded | Reason::Vendored(_)))
+    };
+    let manifests: Vec<(&change::FileChange, facts::Manifest)> = listing
+        .iter()
+        .filter(|f| !left_out(&f.path))
+        .filter_map(|f| facts::Manifest::of(&f.path).map(|m| (f, m)))
+        .collect();
+    let mut changes = HashMap::new();
+    let mut unparsed = Vec::new();
+    let git = match (input, source) {
+        (Input::Range { repo, .. }, change::Source::Range { merge_base, head, .. }) => {
+            let trees = git2::Repository::open(repo).and_then(|git| {
+                let tree = |id: &str| git.find_commit(git2::Oid::from_str(id)?)?.tree().map(|t| t.id());
+                Ok((tree(merge_base)?, tree(head)?, git))
+            });
+            match trees {
+                Ok(trees) => Some(trees),
+                Err(e) => {
+                    tracing::warn!("manifests not compared: {}", e.message());
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    for (index, (file, manifest)) in manifests.into_iter().enumerate() {
+        let not_compared = |why: String| facts::Unparsed { file: file.path.clone(), why };
+        if index == MAX_MANIFESTS {
+            unparsed.push(not_compared(format!("over the {MAX_MANIFESTS} manifests compared per change")));
+            continue;
+        }
+        let texts = match &git {
+            Some((base, head, git)) => {
+                let at = |tree: git2::Oid, path: &str| blob_text(git, tree, path, max_file_bytes);
+                let base = match file.status {
+                    change::Status::Added => Ok(None),
+                    _ => at(*base, file.old_path.as_deref().unwrap_or(&file.path)),
+                };
+                let head = match file.status {
+                    change::Status::Deleted => Ok(None),
+                    _ => at(*head, &file.path),
+                };
+                base.and_then(|base| Ok((base, head?)))
+            }
+            None => match selection.files.iter().find(|f| f.path == file.path).map(|f| &f.content) {
+                Some(change::Content::Hunks(hunks)) if file.status == change::Status::Added => {
+                    let added: Vec<&str> =
+                        hunks.iter().flat_map(|h| &h.lines).filter_map(|l| l.strip_prefix('+')).collect();
+                    Ok((None, Some(added.join("\n"))))
+                }
+                _ => Err("a patch shows only the changed lines".to_string()),
+            },
+        };
+        let parse = |text: Option<String>, side: &str| match text {
+            None => Ok(facts::Declared::new()),
+            Some(text) => facts::declared(manifest, &text).map_err(|e| format!("at the {side}: {e}")),
+        };
+        let found = texts.and_then(|(base, head)| Ok((parse(base, "base")?, parse(head, "head")?)));
+        match found {
+            Ok((base, head)) => {
+                let found = facts::dependency_changes(&file.path, &base, &head);
+                if !found.is_empty() {
+                    changes.insert(file.path.clone(), found);
+                }
+            }
+            Err(why) => unparsed.push(not_compared(why)),
+        }
+    }
+    (changes, unparsed)
+}
+
+/// A file's text in a tree, if it is there and not over `max_bytes`.
+fn blob_text(git: &git2::Repository, tree: git2::Oid, path: &str, max_bytes: u64) -> Result<Option<String>, String> {
+    let read = || -> Result<Option<String>, git2::Error> {
+        let Ok(entry) = git.find_tree(tree)?.get_path(Path::new(path)) else { return Ok(None) };
+        let (size, _) = git.odb()?.read_header(entry.id())?;
+        if size as u64 > max_bytes {
+            return Err(git2::Error::from_str(&format!("{:.1} MB, over max_file_bytes", size as f64 / 1e6)));
+        }
+        let blob = git.find_blob(entry.id())?;
+        Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+    };
+    read().map_err(|e| e.message().to_string())
 }
 
 /// A file's text at a commit, if it exists there.

@@ -185,7 +185,10 @@ mod tests {
             status: Status::Modified,
             additions: 1,
             deletions: 0,
-            content: Content::Hunks(vec![Hunk { header: "@@ -1 +1,2 @@".into(), lines: vec!["+fn t() {}".into()] }]),
+            content: Content::Hunks(vec![Hunk {
+                header: "@@ -1 +1,2 @@".into(),
+                lines: vec!["+fn t() {}".into()].into(),
+            }]),
         };
         let chunk = Chunk { first_line: 1, last_line: 2, text: "@@ -1 +1,2 @@\n+fn t() {}".into(), tokens: 9 };
         let new = ["t".to_string(), "absent_from_the_chunk".to_string()];

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::claims::AppealKind;
-use super::facts::{ChangeFacts, CodebaseFacts};
+use super::facts::{ChangeFacts, CodebaseFacts, Dependency, SelfMarked};
 use super::markdown::{cell, code, inert};
 use super::schema::{FileSummary, Stats, Summary};
 use super::select::Reason;
@@ -178,13 +178,31 @@ fn capitalised(text: &str) -> String {
 }
 
 fn names(list: &[String]) -> String {
-    let shown: Vec<String> = list.iter().take(NAMES_SHOWN).map(|n| code(n)).collect();
-    let more = list.len().saturating_sub(NAMES_SHOWN);
+    shown(list, |n| code(n))
+}
+
+/// The first [`NAMES_SHOWN`] items, rendered, and how many more.
+fn shown<T>(items: &[T], render: impl Fn(&T) -> String) -> String {
+    let shown: Vec<String> = items.iter().take(NAMES_SHOWN).map(render).collect();
+    let more = items.len().saturating_sub(NAMES_SHOWN);
     if more > 0 {
         format!("{} and {more} more", shown.join(", "))
     } else {
         shown.join(", ")
     }
+}
+
+/// A dependency change on one line: name, from → to, and the table when it
+/// is not the plain one.
+fn dependency(d: &&Dependency) -> String {
+    let what = match (&d.from, &d.to) {
+        (Some(from), Some(to)) => format!("{} → {}", inert(from), inert(to)),
+        (None, Some(to)) => format!("{} added", inert(to)),
+        (Some(from), None) => format!("{} removed", inert(from)),
+        (None, None) => String::new(),
+    };
+    let section = if d.section == "dependencies" { String::new() } else { format!(" in {}", code(&d.section)) };
+    format!("{} {what}{section}", code(&d.name))
 }
 
 /// The "For reviewers" list: every line computed from the diff.
@@ -204,23 +222,36 @@ fn reviewer_lines(facts: &ChangeFacts) -> Vec<String> {
         "Tests: {}",
         if facts.tests.is_empty() { "no test file touched".into() } else { names(&facts.tests) }
     ));
-    let dependencies: Vec<String> = facts
-        .dependencies
-        .iter()
-        .take(NAMES_SHOWN)
-        .map(|d| match (&d.from, &d.to) {
-            (Some(from), Some(to)) => format!("{} {} → {}", code(&d.name), inert(from), inert(to)),
-            (None, Some(to)) => format!("{} {} added", code(&d.name), inert(to)),
-            (Some(from), None) => format!("{} {} removed", code(&d.name), inert(from)),
-            (None, None) => code(&d.name),
-        })
-        .collect();
-    let more = facts.dependencies.len().saturating_sub(NAMES_SHOWN);
+    let (redirects, dependencies): (Vec<&Dependency>, Vec<&Dependency>) =
+        facts.dependencies.iter().partition(|d| d.redirects);
+    let unparsed: Vec<String> =
+        facts.unparsed_manifests.iter().map(|u| format!("{} ({})", code(&u.file), inert(&u.why))).collect();
+    let mut parts = Vec::new();
+    if !dependencies.is_empty() {
+        parts.push(shown(&dependencies, dependency));
+    }
+    if !unparsed.is_empty() {
+        parts.push(format!("not compared in {}", unparsed.join(", ")));
+    }
     lines.push(format!(
-        "Dependencies: {}{}",
-        if dependencies.is_empty() { "none changed".into() } else { dependencies.join(", ") },
-        if more > 0 { format!(" and {more} more") } else { String::new() }
+        "Dependencies: {}",
+        match (parts.is_empty(), redirects.is_empty()) {
+            (true, true) => "none changed".to_string(),
+            (true, false) => "no version changed".to_string(),
+            (false, _) => parts.join("; "),
+        }
     ));
+    if !redirects.is_empty() {
+        lines.push(format!("Sources redirected: {}", shown(&redirects, dependency)));
+    }
+    if !facts.self_marked.is_empty() {
+        let added: usize = facts.self_marked.iter().map(|m| m.additions).sum();
+        let files: Vec<&SelfMarked> = facts.self_marked.iter().collect();
+        lines.push(format!(
+            "Not summarized on the files' own word: added {added} line(s) that the files themselves mark generated, vendored, minified or LFS: {}",
+            shown(&files, |m| format!("{} ({}, +{})", code(&m.path), inert(&m.marker()), m.additions))
+        ));
+    }
     for (what, list) in [
         ("CI", &facts.ci),
         ("Build", &facts.build),

@@ -1,7 +1,9 @@
 //! Which changed files are worth a model's time: binaries, LFS pointers,
 //! generated and vendored files, lockfiles and minified bundles are listed
 //! with the reason instead; the repository's include/exclude globs and file
-//! limit apply.
+//! limit apply. What a path decides is decided before any text is read;
+//! then files are read one at a time, largest change first, until the file
+//! limit or the job's text limit ([`MAX_TEXT_BYTES`]) is reached.
 
 use anyhow::Result;
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -17,8 +19,8 @@ pub enum Reason {
     Deleted,
     Binary,
     LfsPointer,
-    Generated,
-    Vendored,
+    Generated(MarkedBy),
+    Vendored(MarkedBy),
     Lockfile,
     Minified,
     TooLarge(u64),
@@ -29,6 +31,20 @@ pub enum Reason {
     Excluded,
     NotIncluded,
     OverFileLimit,
+    /// The job already holds [`MAX_TEXT_BYTES`] of text.
+    OverTextLimit,
+}
+
+/// Who said a file is generated or vendored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkedBy {
+    /// `.gitattributes` at the base: the repository's word, not the change's.
+    Attributes,
+    /// A `@generated` or `DO NOT EDIT` line at the top of the file.
+    Header,
+    /// A folder such as `vendor/` in its path.
+    Folder,
 }
 
 impl Reason {
@@ -37,8 +53,8 @@ impl Reason {
             Reason::Deleted => "deleted".into(),
             Reason::Binary => "binary".into(),
             Reason::LfsPointer => "Git LFS pointer".into(),
-            Reason::Generated => "generated".into(),
-            Reason::Vendored => "vendored".into(),
+            Reason::Generated(_) => "generated".into(),
+            Reason::Vendored(_) => "vendored".into(),
             Reason::Lockfile => "lockfile".into(),
             Reason::Minified => "minified".into(),
             Reason::TooLarge(bytes) => format!("too large ({:.1} MB)", *bytes as f64 / 1e6),
@@ -48,6 +64,7 @@ impl Reason {
             Reason::Excluded => "excluded by the config".into(),
             Reason::NotIncluded => "not in the config's include globs".into(),
             Reason::OverFileLimit => "over the max_files limit".into(),
+            Reason::OverTextLimit => format!("over the {} MB of text a job reads", MAX_TEXT_BYTES / 1024 / 1024),
         }
     }
 }
@@ -66,6 +83,11 @@ pub struct Selection {
     /// Not summarized, with the reason, in path order.
     pub listed: Vec<Listed>,
 }
+
+/// The most text (diff lines or whole files, in bytes) one job holds for the
+/// model, the facts and the grounding check: what bounds its memory,
+/// whatever the change holds.
+pub const MAX_TEXT_BYTES: usize = 32 * 1024 * 1024;
 
 const LOCKFILES: &[&str] = &[
     "Cargo.lock",
@@ -170,7 +192,9 @@ fn sample(content: &Content) -> Option<String> {
     }
 }
 
-fn reason_for(file: &FileChange, attributes: &Attributes) -> Option<Reason> {
+/// Why a file is listed, from what the listing already knows: its kind of
+/// content (deleted, binary, too large, …) and its path.
+fn listed_reason(file: &FileChange, attributes: &Attributes) -> Option<Reason> {
     match &file.content {
         Content::Empty if file.status == Status::Deleted => return Some(Reason::Deleted),
         Content::Empty => return Some(Reason::NoContentChange),
@@ -188,58 +212,127 @@ fn reason_for(file: &FileChange, attributes: &Attributes) -> Option<Reason> {
             };
             return Some(Reason::Submodule(what));
         }
-        Content::File(_) | Content::Hunks(_) => {}
+        Content::File(_) | Content::Hunks(_) | Content::Unread => {}
     }
     let path = file.path.as_str();
     let name = path.rsplit('/').next().unwrap_or(path);
     if attributes.generated.is_match(path) {
-        return Some(Reason::Generated);
+        return Some(Reason::Generated(MarkedBy::Attributes));
     }
-    if attributes.vendored.is_match(path)
-        || VENDOR_DIRS.iter().any(|d| path.starts_with(d) || path.contains(&format!("/{d}")))
-    {
-        return Some(Reason::Vendored);
+    if attributes.vendored.is_match(path) {
+        return Some(Reason::Vendored(MarkedBy::Attributes));
+    }
+    if in_vendor_folder(path) {
+        return Some(Reason::Vendored(MarkedBy::Folder));
     }
     if LOCKFILES.contains(&name) {
         return Some(Reason::Lockfile);
     }
+    None
+}
+
+pub fn in_vendor_folder(path: &str) -> bool {
+    VENDOR_DIRS.iter().any(|d| path.starts_with(d) || path.contains(&format!("/{d}")))
+}
+
+/// Why a file is listed, from its text once read.
+fn text_reason(file: &FileChange) -> Option<Reason> {
     let text = sample(&file.content).unwrap_or_default();
-    if looks_minified(path, &text) {
+    if looks_minified(&file.path, &text) {
         return Some(Reason::Minified);
     }
     if looks_generated(&text) {
-        return Some(Reason::Generated);
+        return Some(Reason::Generated(MarkedBy::Header));
     }
     None
 }
 
-/// Splits a change into files to summarize and files listed with a reason;
-/// `gitattributes` is the text of the repository's `.gitattributes`. When
-/// more than `max_files` qualify, the ones with the most changed lines are
-/// summarized.
-pub fn select(change: Change, config: &Settings, gitattributes: &str) -> Result<Selection> {
-    let attributes = Attributes::parse(gitattributes);
-    let include = glob_set(&config.include)?;
-    let exclude = glob_set(&config.exclude)?;
-    let mut files = Vec::new();
-    let mut listed = Vec::new();
-    for file in change.files {
-        let reason = if !config.include.is_empty() && !include.is_match(&file.path) {
+/// The settings' `include` and `exclude` globs: which paths a job looks at.
+pub struct Scope {
+    include: Option<GlobSet>,
+    exclude: GlobSet,
+}
+
+impl Scope {
+    pub fn new(config: &Settings) -> Result<Scope> {
+        let include = (!config.include.is_empty()).then(|| glob_set(&config.include)).transpose()?;
+        Ok(Scope { include, exclude: glob_set(&config.exclude)? })
+    }
+
+    /// Why the settings leave `path` out, if they do: such a file is not read.
+    pub fn leaves_out(&self, path: &str) -> Option<Reason> {
+        if self.include.as_ref().is_some_and(|include| !include.is_match(path)) {
             Some(Reason::NotIncluded)
-        } else if exclude.is_match(&file.path) {
+        } else if self.exclude.is_match(path) {
             Some(Reason::Excluded)
         } else {
-            reason_for(&file, &attributes)
-        };
-        match reason {
-            Some(reason) => listed.push(Listed { path: file.path, status: file.status, reason }),
-            None => files.push(file),
+            None
         }
     }
-    if files.len() > config.max_files {
-        files.sort_by(|a, b| (b.additions + b.deletions).cmp(&(a.additions + a.deletions)).then(a.path.cmp(&b.path)));
-        for file in files.split_off(config.max_files) {
+}
+
+/// Whether a listed file hides on its own word: the change adds it (or the
+/// marker) and it says it is generated, vendored, minified or an LFS pointer.
+/// What `.gitattributes` at the base says is the repository's word instead.
+pub fn marked_by_itself(reason: &Reason, file: &FileChange) -> bool {
+    match reason {
+        // Read from the change's added lines: the change brings the marker.
+        Reason::Generated(MarkedBy::Header) | Reason::Minified | Reason::LfsPointer => file.status != Status::Deleted,
+        Reason::Vendored(MarkedBy::Folder) => match file.status {
+            Status::Added | Status::Copied => true,
+            Status::Renamed => file.old_path.as_deref().is_some_and(|old| !in_vendor_folder(old)),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Splits a change into files to summarize and files listed with a reason;
+/// `gitattributes` is the text of the repository's `.gitattributes`. Paths
+/// decide first, without reading; then, when more than `max_files` qualify,
+/// the ones with the most changed lines are read and summarized, each read
+/// only while the job holds less than [`MAX_TEXT_BYTES`] of text.
+pub fn select(change: Change, config: &Settings, gitattributes: &str) -> Result<Selection> {
+    let attributes = Attributes::parse(gitattributes);
+    let scope = Scope::new(config)?;
+    let Change { files: all, reader, .. } = change;
+    let mut candidates = Vec::new();
+    let mut listed = Vec::new();
+    for (index, file) in all.into_iter().enumerate() {
+        let reason = scope.leaves_out(&file.path).or_else(|| listed_reason(&file, &attributes));
+        match reason {
+            Some(reason) => listed.push(Listed { path: file.path, status: file.status, reason }),
+            None => candidates.push((index, file)),
+        }
+    }
+    candidates.sort_by(|(_, a), (_, b)| {
+        (b.additions + b.deletions).cmp(&(a.additions + a.deletions)).then(a.path.cmp(&b.path))
+    });
+    let mut files = Vec::new();
+    let mut held = 0;
+    for (index, mut file) in candidates {
+        if files.len() == config.max_files {
             listed.push(Listed { path: file.path, status: file.status, reason: Reason::OverFileLimit });
+            continue;
+        }
+        // Each line holds a byte at least: a file that cannot fit is not read.
+        if held + file.additions + file.deletions > MAX_TEXT_BYTES {
+            listed.push(Listed { path: file.path, status: file.status, reason: Reason::OverTextLimit });
+            continue;
+        }
+        if matches!(file.content, Content::Unread) {
+            file.content = reader.read(index, config.max_file_bytes)?;
+        }
+        let bytes = file.content.text_bytes();
+        let reason = listed_reason(&file, &attributes)
+            .or_else(|| text_reason(&file))
+            .or_else(|| (held + bytes > MAX_TEXT_BYTES).then_some(Reason::OverTextLimit));
+        match reason {
+            Some(reason) => listed.push(Listed { path: file.path, status: file.status, reason }),
+            None => {
+                held += bytes;
+                files.push(file);
+            }
         }
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -260,6 +353,26 @@ mod tests {
         assert!(glob("/docs/api/**").is_match("docs/api/x.md"));
         assert!(!glob("/docs/api/**").is_match("src/docs/api/x.md"));
         assert!(glob("src/schema.rs").is_match("src/schema.rs"));
+    }
+
+    #[test]
+    fn only_what_the_change_brings_marks_itself() {
+        let file = |path: &str, status, old_path: Option<&str>| FileChange {
+            path: path.into(),
+            old_path: old_path.map(str::to_string),
+            status,
+            additions: 3,
+            deletions: 0,
+            content: Content::Unread,
+        };
+        let vendored = Reason::Vendored(MarkedBy::Folder);
+        assert!(marked_by_itself(&vendored, &file("vendor/x.go", Status::Added, None)));
+        assert!(marked_by_itself(&vendored, &file("vendor/x.go", Status::Renamed, Some("src/x.go"))));
+        assert!(!marked_by_itself(&vendored, &file("vendor/x.go", Status::Modified, None)));
+        assert!(!marked_by_itself(&Reason::Vendored(MarkedBy::Attributes), &file("x.go", Status::Added, None)));
+        assert!(marked_by_itself(&Reason::Generated(MarkedBy::Header), &file("x.go", Status::Modified, None)));
+        assert!(!marked_by_itself(&Reason::Generated(MarkedBy::Attributes), &file("x.go", Status::Added, None)));
+        assert!(!marked_by_itself(&Reason::Lockfile, &file("Cargo.lock", Status::Added, None)));
     }
 
     #[test]

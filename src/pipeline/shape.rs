@@ -344,7 +344,8 @@ mod tests {
                 "+    if let Some(priority) = opt.priority { write_priority(priority, &mut out); }".into(),
                 "+    // a comment about commentword".into(),
                 "+    let token = \"ghp_secretsecretsecret\"; # trailing_comment".into(),
-            ],
+            ]
+            .into(),
         };
         let file = FileChange {
             path: "src/lib.rs".into(),
@@ -397,7 +398,8 @@ mod tests {
                     "+impl Queue {".into(),
                     "+    const LIMIT: usize = 3;".into(),
                     "+let value = type_of(x);".into(),
-                ],
+                ]
+                .into(),
             }]),
         };
         assert_eq!(symbols(&file), vec!["run_jobs", "Queue", "LIMIT"]);
