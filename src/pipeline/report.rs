@@ -281,7 +281,7 @@ fn summary_cell(file: &FileSummary) -> String {
 pub fn stats_line(stats: &Stats) -> String {
     format!(
         "files {} · chunks {} ({} ok, {} cached) · answers {} (success {:.1}%, {} candidate(s) each) · grounding {:.1}% ({} of {} names, {} sentence(s) dropped) · \
-         lines {} · tokens in {} out {} · wall {:.1} s · {:.1} chunks/min · prefill {:.1} tok/s · decode {:.1} tok/s · \
+         lines {} · tokens in {} ({} prefilled) out {} · wall {:.1} s · {:.1} chunks/min · prefill {:.1} tok/s · decode {:.1} tok/s · \
          parallel efficiency {:.0}% of {} rows · peak RSS {:.0} MB",
         stats.files,
         stats.chunks,
@@ -296,6 +296,7 @@ pub fn stats_line(stats: &Stats) -> String {
         stats.sentences_dropped,
         stats.lines,
         stats.tokens_in,
+        stats.tokens_prefilled,
         stats.tokens_out,
         stats.wall_s,
         stats.chunks_per_min,
