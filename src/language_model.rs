@@ -46,6 +46,9 @@ impl Prompt {
 pub struct Completion {
     pub text: String,
     pub tokens_in: usize,
+    /// Prompt tokens the model ran to answer (fewer than `tokens_in` where
+    /// it reused what it had read for another prompt).
+    pub tokens_prefilled: usize,
     pub tokens_out: usize,
     /// The answer stopped at its token cap, not at its end.
     pub capped: bool,
@@ -207,8 +210,10 @@ impl LanguageModel for Fake {
             .iter()
             .map(|prompt| {
                 let text = self.answer(prompt);
+                let tokens_in = self.prompt_tokens(&prompt.system, &prompt.user)?;
                 Ok(Completion {
-                    tokens_in: self.prompt_tokens(&prompt.system, &prompt.user)?,
+                    tokens_in,
+                    tokens_prefilled: tokens_in,
                     tokens_out: self.count(&text)?,
                     text,
                     ..Completion::default()

@@ -249,6 +249,9 @@ fn quality_best_from_the_command_line_is_deterministic() {
     };
     let (first, second) = (run(), run());
     assert_eq!(first["stats"]["candidates"], 4);
+    // The four candidates of a prompt share one prefill, and prompts share their head.
+    let (sent, prefilled) = (&first["stats"]["tokens_in"], &first["stats"]["tokens_prefilled"]);
+    assert!(prefilled.as_u64().unwrap() * 4 < sent.as_u64().unwrap(), "{sent} sent, {prefilled} prefilled");
     // Sampled candidates have fixed seeds: the same input gives the same summary.
     assert_eq!(
         (&first["overview"], &first["files"][0]["summary"]),

@@ -4,7 +4,7 @@
 mod common;
 
 use common::Tiny;
-use precis::llm::{argmax, FinishReason, GenerateParams};
+use precis::llm::{argmax, Batch, FinishReason, GenerateParams, Generation, Model, Request, SamplingParams};
 
 const PROMPT: &[u32] = &[14990, 1879, 11, 419, 374, 264, 1273];
 
@@ -377,6 +377,8 @@ fn optimum_folder_batches_like_a_genai_folder() {
     assert_cache_matches_recompute(&mut model);
     assert_batch_invariance(&mut model);
     assert_join_and_leave(&mut model);
+    assert_prompts_read_once(&mut model);
+    assert_long_prompt_read_in_chunks(&mut model);
 }
 
 #[test]
@@ -425,4 +427,120 @@ fn the_last_logits_variant_matches_the_full_decoder() {
     let variant = common::load(&folder).last_logits(&prompt).unwrap();
     let full = common::load(tmp.path()).last_logits(&prompt).unwrap();
     assert_eq!(variant, full);
+}
+
+/// Runs `requests` through a batch of `rows` rows; each result, and the step
+/// (counted from 1) at which it finished.
+fn run_batch(model: &mut Model, rows: usize, requests: Vec<(Vec<u32>, GenerateParams)>) -> Vec<(Generation, usize)> {
+    use std::sync::{Arc, Mutex};
+    let step = Arc::new(Mutex::new(0));
+    let results = Arc::new(Mutex::new(vec![None; requests.len()]));
+    let mut batch = Batch::new(rows);
+    for (i, (prompt, params)) in requests.into_iter().enumerate() {
+        let (results, step) = (results.clone(), step.clone());
+        let done =
+            move |r: anyhow::Result<Generation>| results.lock().unwrap()[i] = Some((r.unwrap(), *step.lock().unwrap()));
+        batch.admit(Request::new(prompt, params, Box::new(|_| {}), Box::new(done)));
+    }
+    while !batch.is_empty() {
+        *step.lock().unwrap() += 1;
+        batch.step(model);
+    }
+    drop(batch);
+    Arc::try_unwrap(results).unwrap().into_inner().unwrap().into_iter().map(Option::unwrap).collect()
+}
+
+fn sampled(seed: u64) -> GenerateParams {
+    GenerateParams {
+        sampling: SamplingParams { temperature: 0.8, seed, ..Default::default() },
+        ..GenerateParams::greedy(12)
+    }
+}
+
+/// A prompt's candidates are one prefill; a prompt going on from one read
+/// before prefills only its new tokens, one that stops inside it only its
+/// last, and one read before nothing; every answer is the one the prompt gets alone.
+fn assert_prompts_read_once(model: &mut Model) {
+    let prompt: Vec<u32> = (0..60).map(|i| 1000 + (i * 37) % 4000).collect();
+    let candidates = [GenerateParams::greedy(12), sampled(1), sampled(2)];
+    let alone: Vec<Vec<u32>> = candidates.iter().map(|p| model.generate(&prompt, p, |_| {}).unwrap().tokens).collect();
+    let together = run_batch(model, 3, candidates.iter().map(|p| (prompt.clone(), p.clone())).collect());
+    let tokens: Vec<Vec<u32>> = together.iter().map(|(g, _)| g.tokens.clone()).collect();
+    assert_eq!(tokens, alone);
+    let prefilled: Vec<usize> = together.iter().map(|(g, _)| g.prefilled_tokens).collect();
+    assert_eq!(prefilled, [60, 0, 0]);
+
+    let longer: Vec<u32> = prompt.iter().copied().chain((0..20).map(|i| 2000 + i * 11)).collect();
+    let shorter = prompt[..40].to_vec();
+    let greedy = GenerateParams::greedy(12);
+    let alone: Vec<Vec<u32>> = [&prompt, &longer, &shorter, &prompt]
+        .iter()
+        .map(|p| model.generate(p, &greedy, |_| {}).unwrap().tokens)
+        .collect();
+    // One row: each prompt starts after the one before has finished.
+    let order = [&prompt, &longer, &shorter, &prompt];
+    let one_by_one = run_batch(model, 1, order.map(|p| (p.clone(), greedy.clone())).to_vec());
+    let tokens: Vec<Vec<u32>> = one_by_one.iter().map(|(g, _)| g.tokens.clone()).collect();
+    assert_eq!(tokens, alone);
+    let prefilled: Vec<usize> = one_by_one.iter().map(|(g, _)| g.prefilled_tokens).collect();
+    assert_eq!(prefilled, [60, 20, 1, 0]);
+}
+
+#[test]
+fn prompts_are_read_once() {
+    if !common::provisioned("prompts_are_read_once") {
+        return;
+    }
+    assert_prompts_read_once(&mut common::load(&common::tiny_model()));
+    assert_prompts_read_once(&mut common::load(&common::tiny_model_as(Tiny::Q4, "fp16")));
+}
+
+/// A prompt longer than a step's prefill budget (512 tokens) is read over
+/// several steps while a running row goes on decoding, and answers as when
+/// computed from scratch.
+fn assert_long_prompt_read_in_chunks(model: &mut Model) {
+    let long: Vec<u32> = (0..1300).map(|i| 1000 + (i * 53) % 5000).collect();
+    let short = PROMPT.to_vec();
+    let generation = model.generate(&long, &GenerateParams::greedy(3), |_| {}).unwrap();
+    let mut ids = long.clone();
+    for &token in &generation.tokens {
+        assert_eq!(token, argmax(&model.last_logits(&ids).unwrap()));
+        ids.push(token);
+    }
+    let short_alone = model.generate(&short, &GenerateParams::greedy(5), |_| {}).unwrap().tokens;
+    let results = run_batch(model, 2, vec![(short, GenerateParams::greedy(5)), (long, GenerateParams::greedy(3))]);
+    let [(short_run, short_step), (long_run, long_step)] = &results[..] else { panic!("two results") };
+    assert_eq!((&short_run.tokens, &long_run.tokens), (&short_alone, &generation.tokens));
+    assert_eq!(long_run.prefilled_tokens, 1300);
+    // Step 1 reads the short prompt and 505 of the long one, steps 2 and 3 the
+    // rest; the short row decodes a token in each.
+    assert_eq!(*short_step, 5);
+    assert_eq!(*long_step, 5, "the long prompt joined at step 3 and decoded two more tokens");
+}
+
+#[test]
+fn a_long_prompt_is_read_a_chunk_per_step() {
+    if !common::provisioned("a_long_prompt_is_read_a_chunk_per_step") {
+        return;
+    }
+    assert_long_prompt_read_in_chunks(&mut common::load(&common::tiny_model()));
+}
+
+#[test]
+fn bench_counts_prompt_tokens_sent_and_read_once() {
+    if !common::provisioned("bench_counts_prompt_tokens_sent_and_read_once") {
+        return;
+    }
+    let mut model = common::load(&common::tiny_model());
+    let spec = precis::llm::bench::BenchSpec { prompt_tokens: 64, new_tokens: 4, concurrency: 3 };
+    let report = precis::llm::bench::run(&mut model, "tiny", 2, &spec).unwrap();
+    assert_eq!(report.concurrent_prompt_tokens, 3 * 16);
+    // The concurrent prompts all start with "fn step_": that head is read once.
+    assert!(report.concurrent_prefilled_tokens < report.concurrent_prompt_tokens, "{}", report.table());
+    assert!(report.candidates_cost > 0.0);
+    assert!(
+        report.table().contains("| prompt tokens of those requests: sent / prefilled | 48 / "),
+        "{}",
+        report.table()
+    );
 }

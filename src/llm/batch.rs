@@ -2,8 +2,15 @@
 //! share one decode run per step (one token per row), and leave as they
 //! finish. The padded KV cache is regrouped only when membership changes;
 //! between changes each step's output cache is the next step's input.
+//!
+//! Each prompt token is read once where it can be: requests with the same
+//! prompt (a prompt's candidates) share one prefill, a prompt that starts
+//! like one read recently (the system prompt and the chat template's head)
+//! prefills only the rest, and a long prefill is read a chunk per step so
+//! the rows already decoding are not stalled for all of it.
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +20,13 @@ use anyhow::{anyhow, Result};
 use super::engine::{FinishReason, GenerateParams, Generation, KvCache, Model};
 use super::sampling::Sampler;
 use super::text::TextCodec;
+
+/// Prompt tokens read per step while rows are waiting for their next token
+/// (on a 2-core CPU about 5 s of prefill for the 0.5B model).
+const PREFILL_TOKENS_PER_STEP: usize = 512;
+
+/// Memory kept for the caches of recently read prompts.
+const PREFIX_CACHE_BYTES: usize = 256 << 20;
 
 pub(crate) type TextSink<'a> = Box<dyn FnMut(&str) + Send + 'a>;
 type DoneSink<'a> = Box<dyn FnOnce(Result<Generation>) + Send + 'a>;
@@ -48,6 +62,8 @@ struct Active<'a> {
     /// are padding (0); a prefix for GroupQueryAttention models. Its count is
     /// the row's cached length: the prompt and all tokens but the newest.
     slots: Vec<i64>,
+    /// Prompt tokens run through the model for this request.
+    prefilled: usize,
     prefill_time: Duration,
     decode_start: Instant,
 }
@@ -116,6 +132,7 @@ impl<'a> Active<'a> {
             tokens: self.tokens,
             text: self.text,
             prompt_tokens: self.request.prompt.len(),
+            prefilled_tokens: self.prefilled,
             prefill_time: self.prefill_time,
             decode_time: self.decode_start.elapsed(),
             finish,
@@ -124,22 +141,103 @@ impl<'a> Active<'a> {
     }
 }
 
+/// A prompt being read into its cache, a chunk per step.
+struct Reading<'a> {
+    active: Active<'a>,
+    /// Requests with the same prompt, admitted meanwhile: they start from this
+    /// one's cache and logits.
+    twins: Vec<Active<'a>>,
+    /// The cache of the prompt's first `read` tokens; `None` until its
+    /// reading starts (by then the prompts before it are read and cached).
+    kv: Option<KvCache>,
+    read: usize,
+}
+
+/// Where a prompt's reading starts.
+enum Start {
+    /// It was read before: nothing to run.
+    Read { kv: Rc<KvCache>, logits: Vec<f32> },
+    /// After its first `read` tokens, whose cache this is.
+    After { kv: KvCache, read: usize },
+}
+
+/// A prompt read recently: its cache, and the logits of the token after it.
+struct ReadPrompt {
+    tokens: Vec<u32>,
+    kv: Rc<KvCache>,
+    logits: Vec<f32>,
+}
+
+/// Recently read prompts, least recently used first, within a token budget.
+#[derive(Default)]
+struct PrefixCache {
+    entries: VecDeque<ReadPrompt>,
+    tokens: usize,
+}
+
+impl PrefixCache {
+    /// The entry sharing the longest prefix with `prompt`, and that length;
+    /// among equals, one that ends there (whose logits then serve), then the newest.
+    fn longest_match(&mut self, prompt: &[u32]) -> Option<(&ReadPrompt, usize)> {
+        let (index, shared) = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i, e.tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count(), e.tokens.len()))
+            .max_by_key(|&(i, shared, len)| (shared, len == shared, i))
+            .map(|(i, shared, _)| (i, shared))
+            .filter(|&(_, shared)| shared > 0)?;
+        let entry = self.entries.remove(index).expect("an index of the list");
+        self.entries.push_back(entry);
+        self.entries.back().map(|e| (e, shared))
+    }
+
+    fn insert(&mut self, entry: ReadPrompt, capacity: usize) {
+        if entry.tokens.len() > capacity {
+            return;
+        }
+        if let Some(same) = self.entries.iter().position(|e| e.tokens == entry.tokens) {
+            let old = self.entries.remove(same).expect("an index of the list");
+            self.tokens -= old.tokens.len();
+        }
+        self.tokens += entry.tokens.len();
+        self.entries.push_back(entry);
+        while self.tokens > capacity {
+            let Some(old) = self.entries.pop_front() else { break };
+            self.tokens -= old.tokens.len();
+        }
+    }
+}
+
 pub struct Batch<'a> {
     max_rows: usize,
     waiting: VecDeque<Request<'a>>,
+    reading: VecDeque<Reading<'a>>,
     rows: Vec<Active<'a>>,
     /// For each row, its row in `kv` (rows that finished leave gaps until regrouped).
     kept_rows: Vec<usize>,
     kv: Option<KvCache>,
+    read: PrefixCache,
 }
+
+/// A request whose prompt is read, with the cache it joins the batch with.
+type Joined<'a> = (Active<'a>, Rc<KvCache>);
 
 impl<'a> Batch<'a> {
     pub fn new(max_rows: usize) -> Batch<'a> {
-        Batch { max_rows: max_rows.max(1), waiting: VecDeque::new(), rows: Vec::new(), kept_rows: Vec::new(), kv: None }
+        Batch {
+            max_rows: max_rows.max(1),
+            waiting: VecDeque::new(),
+            reading: VecDeque::new(),
+            rows: Vec::new(),
+            kept_rows: Vec::new(),
+            kv: None,
+            read: PrefixCache::default(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.waiting.is_empty() && self.rows.is_empty()
+        self.waiting.is_empty() && self.reading.is_empty() && self.rows.is_empty()
     }
 
     pub fn running(&self) -> usize {
@@ -151,20 +249,18 @@ impl<'a> Batch<'a> {
         self.waiting.push_back(request);
     }
 
-    /// Admits waiting requests (prefill), then decodes one token for every
-    /// row. Every failure ends only the requests it concerns, with its error.
+    /// Admits waiting requests, reads up to a step's budget of their prompts
+    /// (prefill), then decodes one token for every row. Every failure ends
+    /// only the requests it concerns, with its error.
     pub fn step(&mut self, model: &mut Model) {
         let context = model.config.context_length;
         let eos = model.config.eos_token_ids.clone();
-        // Admission: prefill each newcomer alone (GroupQueryAttention takes a
-        // multi-token input with past context only at batch 1), then regroup.
-        let mut joined: Vec<(Active<'a>, KvCache)> = Vec::new();
-        while self.rows.len() + joined.len() < self.max_rows {
+        let mut joined: Vec<Joined<'a>> = Vec::new();
+        while self.rows.len() + self.admitted() + joined.len() < self.max_rows {
             let Some(request) = self.waiting.pop_front() else { break };
-            if let Some(active) = self.prefill(model, request, context, &eos) {
-                joined.push(active);
-            }
+            self.queue(model, request);
         }
+        self.read_prompts(model, context, &eos, &mut joined);
         let finished = match self.decode_running(model, context, &eos) {
             Ok(finished) => finished,
             Err(err) => {
@@ -179,6 +275,11 @@ impl<'a> Batch<'a> {
         }
     }
 
+    /// Requests whose prompts are being read.
+    fn admitted(&self) -> usize {
+        self.reading.iter().map(|r| 1 + r.twins.len()).sum()
+    }
+
     fn fail_running(&mut self, err: &anyhow::Error) {
         for row in self.rows.drain(..) {
             (row.request.on_done)(Err(anyhow!("{err:#}")));
@@ -187,13 +288,10 @@ impl<'a> Batch<'a> {
         self.kv = None;
     }
 
-    fn prefill(
-        &mut self,
-        model: &mut Model,
-        request: Request<'a>,
-        context: usize,
-        eos: &[u32],
-    ) -> Option<(Active<'a>, KvCache)> {
+    /// Checks a request and queues its prompt for reading, or as a twin of a
+    /// prompt in the queue.
+    fn queue(&mut self, model: &Model, request: Request<'a>) {
+        let context = model.config.context_length;
         let vocab = model.config.vocab_size;
         let problem = if request.prompt.is_empty() {
             Some("the prompt is empty; give some text to complete".to_string())
@@ -209,38 +307,106 @@ impl<'a> Batch<'a> {
         };
         if let Some(problem) = problem {
             (request.on_done)(Err(anyhow!(problem)));
-            return None;
+            return;
         }
-        let start = Instant::now();
         let sampler = Sampler::new(request.params.sampling.clone());
-        let mut active = Active {
+        let active = Active {
             slots: vec![1; request.prompt.len()],
             request,
             sampler,
             tokens: Vec::new(),
             text: String::new(),
             emitted: 0,
+            prefilled: 0,
             prefill_time: Duration::ZERO,
-            decode_start: start,
+            decode_start: Instant::now(),
         };
         if let Some(reason) = active.interrupted() {
             active.finish(reason);
-            return None;
+            return;
         }
-        let outcome = model.prefill(&active.request.prompt).and_then(|(logits, kv)| {
-            active.prefill_time = start.elapsed();
-            active.decode_start = Instant::now();
-            Ok((active.accept(&logits, &model.codec, context, eos)?, kv))
-        });
-        match outcome {
-            Ok((None, kv)) => Some((active, kv)),
-            Ok((Some(reason), _)) => {
-                active.finish(reason);
-                None
+        let prompt = &active.request.prompt;
+        if let Some(reading) = self.reading.iter_mut().find(|r| &r.active.request.prompt == prompt) {
+            reading.twins.push(active);
+        } else {
+            self.reading.push_back(Reading { active, twins: Vec::new(), kv: None, read: 0 });
+        }
+    }
+
+    /// The longest cached start of `prompt`, copied for it to go on from.
+    fn start_from_cache(&mut self, model: &Model, prompt: &[u32]) -> Result<Start> {
+        Ok(match self.read.longest_match(prompt) {
+            Some((entry, shared)) if shared == prompt.len() && entry.tokens.len() == shared => {
+                Start::Read { kv: entry.kv.clone(), logits: entry.logits.clone() }
             }
-            Err(err) => {
-                (active.request.on_done)(Err(err));
-                None
+            // At least the last prompt token is run: its logits give the first answer token.
+            Some((entry, shared)) => {
+                let read = shared.min(prompt.len() - 1);
+                let mut slots = vec![0; entry.tokens.len()];
+                slots[..read].fill(1);
+                Start::After { kv: model.gather(&[&*entry.kv], &[(0, 0, &slots)])?, read }
+            }
+            None => Start::After { kv: model.empty_cache()?, read: 0 },
+        })
+    }
+
+    /// Reads prompts, oldest first, up to the step's token budget; those read
+    /// to their end join the batch with their twins.
+    fn read_prompts(&mut self, model: &mut Model, context: usize, eos: &[u32], joined: &mut Vec<Joined<'a>>) {
+        let capacity = PREFIX_CACHE_BYTES / model.kv_bytes_per_token().max(1);
+        let mut budget = PREFILL_TOKENS_PER_STEP;
+        while budget > 0 {
+            let Some(mut reading) = self.reading.pop_front() else { break };
+            if let Some(reason) = reading.active.interrupted() {
+                if reading.twins.is_empty() {
+                    reading.active.finish(reason);
+                } else {
+                    // A twin (with its own cancel flag and deadline) takes over the reading.
+                    let twin = reading.twins.remove(0);
+                    std::mem::replace(&mut reading.active, twin).finish(reason);
+                    self.reading.push_front(reading);
+                }
+                continue;
+            }
+            if reading.kv.is_none() {
+                match self.start_from_cache(model, &reading.active.request.prompt) {
+                    Ok(Start::Read { kv, logits }) => {
+                        for active in std::iter::once(reading.active).chain(reading.twins) {
+                            join(active, kv.clone(), &logits, &model.codec, context, eos, joined);
+                        }
+                        continue;
+                    }
+                    Ok(Start::After { kv, read }) => (reading.kv, reading.read) = (Some(kv), read),
+                    Err(err) => {
+                        fail(reading, &err);
+                        continue;
+                    }
+                }
+            }
+            let prompt = &reading.active.request.prompt;
+            let chunk = (prompt.len() - reading.read).min(budget);
+            let ids = prompt[reading.read..reading.read + chunk].to_vec();
+            let start = Instant::now();
+            let past = reading.kv.take().unwrap_or_default();
+            match model.prefill(&ids, past) {
+                Ok((logits, kv)) => {
+                    reading.active.prefill_time += start.elapsed();
+                    reading.active.prefilled += chunk;
+                    reading.read += chunk;
+                    budget -= chunk;
+                    if reading.read < reading.active.request.prompt.len() {
+                        reading.kv = Some(kv);
+                        self.reading.push_front(reading);
+                        continue;
+                    }
+                    let kv = Rc::new(kv);
+                    let tokens = reading.active.request.prompt.clone();
+                    self.read.insert(ReadPrompt { tokens, kv: kv.clone(), logits: logits.clone() }, capacity);
+                    for active in std::iter::once(reading.active).chain(reading.twins) {
+                        join(active, kv.clone(), &logits, &model.codec, context, eos, joined);
+                    }
+                }
+                Err(err) => fail(reading, &err),
             }
         }
     }
@@ -281,7 +447,7 @@ impl<'a> Batch<'a> {
 
     /// Rebuilds the padded cache from the surviving rows and the newcomers.
     /// On failure the newcomers are among the rows, so they hear of it too.
-    fn regroup(&mut self, model: &Model, joined: Vec<(Active<'a>, KvCache)>) -> Result<()> {
+    fn regroup(&mut self, model: &Model, joined: Vec<Joined<'a>>) -> Result<()> {
         let merged = {
             let mut sources: Vec<&KvCache> = Vec::new();
             let mut picks = Vec::new();
@@ -293,7 +459,7 @@ impl<'a> Batch<'a> {
             }
             let base = sources.len();
             for (i, (active, kv)) in joined.iter().enumerate() {
-                sources.push(kv);
+                sources.push(kv.as_ref());
                 picks.push((base + i, 0, &active.slots[..]));
             }
             if picks.is_empty() {
@@ -314,6 +480,31 @@ impl<'a> Batch<'a> {
         self.kept_rows = (0..self.rows.len()).collect();
         self.kv = merged;
         Ok(())
+    }
+}
+
+/// Ends a reading and its twins with `err`.
+fn fail(reading: Reading<'_>, err: &anyhow::Error) {
+    for active in std::iter::once(reading.active).chain(reading.twins) {
+        (active.request.on_done)(Err(anyhow!("{err:#}")));
+    }
+}
+
+/// Starts decoding a request whose prompt is read: `logits` give its first token.
+fn join<'a>(
+    mut active: Active<'a>,
+    kv: Rc<KvCache>,
+    logits: &[f32],
+    codec: &TextCodec,
+    context: usize,
+    eos: &[u32],
+    joined: &mut Vec<Joined<'a>>,
+) {
+    active.decode_start = Instant::now();
+    match active.accept(logits, codec, context, eos) {
+        Ok(None) => joined.push((active, kv)),
+        Ok(Some(reason)) => active.finish(reason),
+        Err(err) => (active.request.on_done)(Err(err)),
     }
 }
 

@@ -1,5 +1,6 @@
 //! One model session and the forward passes the scheduler builds on:
-//! a batch-1 prefill and a batched one-token decode over a padded KV cache.
+//! a batch-1 prefill (from an empty cache or after a cached prefix) and a
+//! batched one-token decode over a padded KV cache.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -69,6 +70,9 @@ pub struct Generation {
     pub tokens: Vec<u32>,
     pub text: String,
     pub prompt_tokens: usize,
+    /// Prompt tokens this request ran through the model: fewer than
+    /// `prompt_tokens` when a cached prefix (or a twin's prefill) was reused.
+    pub prefilled_tokens: usize,
     pub prefill_time: Duration,
     pub decode_time: Duration,
     pub finish: FinishReason,
@@ -76,7 +80,7 @@ pub struct Generation {
 
 impl Generation {
     pub fn prefill_tokens_per_s(&self) -> f64 {
-        self.prompt_tokens as f64 / self.prefill_time.as_secs_f64().max(1e-9)
+        self.prefilled_tokens as f64 / self.prefill_time.as_secs_f64().max(1e-9)
     }
 
     /// Decode speed over the tokens after the first (which prefill produced).
@@ -138,8 +142,17 @@ impl Model {
         self.kv_type
     }
 
+    /// Bytes of KV cache one token takes (keys and values of every layer).
+    pub(crate) fn kv_bytes_per_token(&self) -> usize {
+        let element = match self.kv_type {
+            KvType::F32 => 4,
+            KvType::F16 => 2,
+        };
+        2 * self.config.layers * self.config.kv_heads * self.config.head_dim * element
+    }
+
     /// An empty KV cache for one sequence.
-    fn empty_cache(&self) -> Result<KvCache> {
+    pub(crate) fn empty_cache(&self) -> Result<KvCache> {
         let shape = [1usize, self.config.kv_heads, 0, self.config.head_dim];
         (0..2 * self.config.layers)
             .map(|_| -> Result<DynValue> {
@@ -187,12 +200,13 @@ impl Model {
         Ok((logits, present))
     }
 
-    /// Prefill of one sequence from an empty cache.
-    pub(crate) fn prefill(&mut self, ids: &[u32]) -> Result<(Vec<f32>, KvCache)> {
-        let cache = self.empty_cache()?;
-        let positions = (0..ids.len() as i64).collect();
-        let (mut logits, present) =
-            self.run(1, ids.iter().map(|&t| t as i64).collect(), vec![1; ids.len()], positions, cache)?;
+    /// Prefill of one sequence's next `ids` after `past`, its cache of the
+    /// tokens before them (every entry valid; empty for a fresh prompt).
+    pub(crate) fn prefill(&mut self, ids: &[u32], past: KvCache) -> Result<(Vec<f32>, KvCache)> {
+        let start = cache_width(&past)?;
+        let positions = (start as i64..(start + ids.len()) as i64).collect();
+        let mask = vec![1; start + ids.len()];
+        let (mut logits, present) = self.run(1, ids.iter().map(|&t| t as i64).collect(), mask, positions, past)?;
         Ok((logits.pop().expect("one row"), present))
     }
 
@@ -245,7 +259,8 @@ impl Model {
         if ids.is_empty() || ids.len() > self.config.context_length {
             bail!("{} tokens do not fit the model's context of {}", ids.len(), self.config.context_length);
         }
-        Ok(self.prefill(ids)?.0)
+        let empty = self.empty_cache()?;
+        Ok(self.prefill(ids, empty)?.0)
     }
 }
 

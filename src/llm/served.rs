@@ -96,6 +96,7 @@ impl LanguageModel for Served {
                 Ok(Completion {
                     text: generation.text,
                     tokens_in,
+                    tokens_prefilled: generation.prefilled_tokens,
                     tokens_out: generation.tokens.len(),
                     capped: matches!(
                         generation.finish,

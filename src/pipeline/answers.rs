@@ -214,6 +214,7 @@ impl<'a> Answerer<'a> {
                     capped: completion.capped,
                     text,
                     tokens_in: completion.tokens_in,
+                    tokens_prefilled: completion.tokens_prefilled,
                     tokens_out: completion.tokens_out,
                     cached: false,
                     attempts: attempt,

@@ -430,6 +430,7 @@ fn stats(run: &Answerer<'_>, files: &[FileSummary], wall: Duration) -> Stats {
     let chunks: Vec<&ChunkSummary> = files.iter().flat_map(|f| &f.chunks).collect();
     let generated: Vec<&Answer> = run.answers.iter().filter(|a| a.ok()).collect();
     let tokens_in: usize = generated.iter().map(|a| a.tokens_in).sum();
+    let tokens_prefilled: usize = generated.iter().map(|a| a.tokens_prefilled).sum();
     let tokens_out: usize = generated.iter().map(|a| a.tokens_out).sum();
     let prefill: f64 = run.answers.iter().map(|a| a.prefill.as_secs_f64()).sum();
     let busy: f64 = run.answers.iter().map(|a| a.busy.as_secs_f64()).sum();
@@ -444,10 +445,11 @@ fn stats(run: &Answerer<'_>, files: &[FileSummary], wall: Duration) -> Stats {
         lines: chunks.iter().map(|c| c.chunk.last_line + 1 - c.chunk.first_line).sum(),
         prompts: run.answers.len(),
         tokens_in,
+        tokens_prefilled,
         tokens_out,
         wall_s: wall.as_secs_f64(),
         chunks_per_min: ratio(chunks.len() as f64 * 60.0, wall.as_secs_f64()),
-        prefill_tokens_per_s: ratio(tokens_in as f64, prefill),
+        prefill_tokens_per_s: ratio(tokens_prefilled as f64, prefill),
         // Prefills run one at a time and stall decoding meanwhile.
         decode_tokens_per_s: ratio(tokens_out as f64, engine - prefill),
         parallel_efficiency: ratio(busy, engine * run.model.parallel() as f64),

@@ -365,7 +365,7 @@ pub fn stats_line(stats: &Stats) -> String {
     };
     format!(
         "files {} · chunks {} ({} ok, {} cached) · answers {} (success {:.1}%, {} candidate(s) each) · grounding {:.1}% ({} of {} names, {} sentence(s) dropped) · \
-         lines {} · tokens in {} out {} · wall {:.1} s · {rates} · peak RSS {:.0} MB",
+         lines {} · tokens in {} ({} prefilled) out {} · wall {:.1} s · {rates} · peak RSS {:.0} MB",
         stats.files,
         stats.chunks,
         stats.chunks_ok,
@@ -379,6 +379,7 @@ pub fn stats_line(stats: &Stats) -> String {
         stats.sentences_dropped,
         stats.lines,
         stats.tokens_in,
+        stats.tokens_prefilled,
         stats.tokens_out,
         stats.wall_s,
         stats.peak_rss_mb

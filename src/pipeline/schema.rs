@@ -26,6 +26,9 @@ pub struct Answer {
     pub capped: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Prompt tokens the model ran for this answer (see [`Stats::tokens_prefilled`]).
+    #[serde(skip)]
+    pub(crate) tokens_prefilled: usize,
     #[serde(skip)]
     pub(crate) busy: Duration,
     #[serde(skip)]
@@ -77,6 +80,9 @@ pub struct Stats {
     pub lines: usize,
     pub prompts: usize,
     pub tokens_in: usize,
+    /// Of `tokens_in`, those the model ran: a prompt's candidates share one
+    /// prefill, and a prompt starting like one read before reads only the rest.
+    pub tokens_prefilled: usize,
     pub tokens_out: usize,
     pub wall_s: f64,
     pub chunks_per_min: f64,
