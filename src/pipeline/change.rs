@@ -8,6 +8,8 @@ use anyhow::{bail, Context, Result};
 use git2::{Delta, DiffFindOptions, DiffOptions, FileMode, Repository};
 use serde::Serialize;
 
+use super::structure::{self, FileStructure};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -74,6 +76,8 @@ pub struct FileChange {
     pub additions: usize,
     pub deletions: usize,
     pub content: Content,
+    /// The items the change adds, removes and changes, parsed.
+    pub structure: FileStructure,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -104,7 +108,7 @@ fn is_lfs_pointer(text: &str) -> bool {
 
 /// Text of possibly non-UTF-8 bytes (invalid sequences become U+FFFD), with
 /// CRLF line endings normalised.
-fn text_of(bytes: &[u8]) -> String {
+pub(crate) fn text_of(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     if text.contains('\r') {
         text.replace("\r\n", "\n")
@@ -148,6 +152,10 @@ pub fn from_directory(root: &Path, max_file_bytes: u64) -> Result<Change> {
             Content::File(text) => text.lines().count(),
             _ => 0,
         };
+        let structure = match &content {
+            Content::File(text) => structure::of_versions(&relative, None, Some(text)),
+            _ => FileStructure::default(),
+        };
         files.push(FileChange {
             path: relative,
             old_path: None,
@@ -155,6 +163,7 @@ pub fn from_directory(root: &Path, max_file_bytes: u64) -> Result<Change> {
             additions,
             deletions: 0,
             content,
+            structure,
         });
     }
     Ok(Change { source: Source::Directory { path: root.display().to_string() }, files })
@@ -316,7 +325,8 @@ fn read_diff(mut diff: git2::Diff<'_>, repo: Option<&Repository>, max_file_bytes
                 Content::Hunks(hunks)
             }
         };
-        files.push(FileChange { path, old_path, status, additions, deletions, content });
+        let structure = structure::of_delta(repo, &delta, &path, &content);
+        files.push(FileChange { path, old_path, status, additions, deletions, content, structure });
     }
     Ok(files)
 }

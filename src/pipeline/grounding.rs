@@ -232,6 +232,7 @@ mod tests {
             status: Status::Modified,
             additions: 2,
             deletions: 1,
+            structure: Default::default(),
             content: Content::Hunks(vec![Hunk {
                 header: "@@ -1,2 +1,3 @@ def retry".into(),
                 lines: vec![

@@ -185,6 +185,7 @@ mod tests {
             status: Status::Modified,
             additions: 1,
             deletions: 0,
+            structure: Default::default(),
             content: Content::Hunks(vec![Hunk { header: "@@ -1 +1,2 @@".into(), lines: vec!["+fn t() {}".into()] }]),
         };
         let chunk = Chunk { first_line: 1, last_line: 2, text: "@@ -1 +1,2 @@\n+fn t() {}".into(), tokens: 9 };

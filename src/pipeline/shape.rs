@@ -287,6 +287,7 @@ mod tests {
             status: Status::Modified,
             additions: 3,
             deletions: 1,
+            structure: Default::default(),
             content: Content::Hunks(vec![hunk]),
         };
         assert_eq!(new_names(&file, 6), vec!["priority", "write_priority", "out", "token"]);
@@ -319,6 +320,7 @@ mod tests {
             status: Status::Modified,
             additions: 5,
             deletions: 0,
+            structure: Default::default(),
             content: Content::Hunks(vec![Hunk {
                 header: "@@".into(),
                 lines: vec![
