@@ -1186,7 +1186,7 @@ fn a_bare_patch_is_read_from_its_hunks_and_marked_partial() {
     let imports = hunk("@@ -1,2 +1,2 @@ fn main() {", &["-use std::fs;", "+use std::io;", " use std::env;"]);
     assert!(of_hunks("src/main.rs", &[imports]).items.is_empty());
 
-    let docs = hunk("@@ -3,3 +3,5 @@ ## Install", &[" Run it.", "+", "+## Usage", "+Call it."]);
+    let docs = hunk("@@ -3,3 +3,5 @@ ## Install", &[" Run it.", "+Run it twice.", "+", "+## Usage", "+Call it."]);
     assert_eq!(of_hunks("README.md", &[docs]).sections, vec!["Install", "Usage"]);
 }
 

@@ -226,10 +226,9 @@ pub fn of_hunks(path: &str, hunks: &[Hunk]) -> FileStructure {
                 (Some(old), Some(new)) => Some(old.min(new)),
                 (old, new) => old.or(new),
             };
-            let enclosing = Outline::of(language, context.trim(), 0)
-                .and_then(|o| o.items.into_iter().find(|i| matches!(i.kind, ItemKind::Function | ItemKind::Test)));
-            if let Some(item) = enclosing.filter(|_| deepest.is_some_and(|d| d > indent(context))) {
-                enclosed.push((item.name, item.kind, delta(&old_outline.rest, &new_outline.rest)));
+            let enclosing = enclosing_item(language, context.trim());
+            if let Some((name, kind)) = enclosing.filter(|_| deepest.is_some_and(|d| d > indent(context))) {
+                enclosed.push((name, kind, delta(&old_outline.rest, &new_outline.rest)));
             }
         }
         old_items.extend(old_outline.items);
@@ -282,6 +281,17 @@ impl FileStructure {
         items.truncate(MAX_ITEMS);
         self.items = items;
     }
+}
+
+/// The function a hunk header's line opens. The line alone is no complete
+/// definition, so it is also read closed the ways the languages close one.
+fn enclosing_item(language: Language, line: &str) -> Option<(String, ItemKind)> {
+    ["", "\n}", "\n    pass", "\nend"].iter().find_map(|close| {
+        let text = format!("{line}{close}");
+        let outline = Outline::of(language, &text, 0)?;
+        let item = outline.items.into_iter().find(|i| matches!(i.kind, ItemKind::Function | ItemKind::Test))?;
+        Some((item.name, item.kind))
+    })
 }
 
 /// A hunk header's first old and new line and the text git puts after it.
@@ -478,7 +488,7 @@ fn facts<'s>(language: Language, body: Node<'_>, text: &'s str, skip: &HashSet<u
             facts.comments.push(piece(node));
             continue;
         }
-        if language.is_literal(kind) {
+        if is_literal(language, node, text) {
             facts.tokens.push(Token { text: piece(node), literal: true });
             continue;
         }
@@ -536,19 +546,25 @@ fn is_last(node: Node<'_>, statements: Node<'_>, last: Option<Node<'_>>) -> bool
 fn constant_of(language: Language, body: Node<'_>, text: &str) -> Option<String> {
     let mut node = body;
     for _ in 0..8 {
-        if language.is_literal(node.kind()) {
+        if is_literal(language, node, text) {
             return Some(cut(text.get(node.byte_range())?));
         }
-        // Named children, and literals some grammars leave unnamed (Kotlin's `true`).
-        let mut significant =
-            children(node).filter(|n| (n.is_named() || language.is_literal(n.kind())) && !n.kind().contains("comment"));
+        // Named children, and literals some grammars leave unnamed.
+        let mut significant = children(node)
+            .filter(|n| (n.is_named() || is_literal(language, *n, text)) && !n.kind().contains("comment"));
         let only = significant.next().filter(|_| significant.next().is_none())?;
-        if node.kind().contains("unary") && language.is_literal(only.kind()) {
+        if node.kind().contains("unary") && is_literal(language, only, text) {
             return Some(cut(text.get(node.byte_range())?));
         }
         node = only;
     }
     None
+}
+
+/// Kotlin's grammar reads `true`, `false` and `null` as identifiers.
+fn is_literal(language: Language, node: Node<'_>, text: &str) -> bool {
+    language.is_literal(node.kind())
+        || (node.kind() == "identifier" && matches!(text.get(node.byte_range()), Some("true" | "false" | "null")))
 }
 
 /// What a call calls, as written: `hash_of`, `self.hash_of`, `os.ReadFile`.
