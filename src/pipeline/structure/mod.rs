@@ -401,6 +401,9 @@ struct Parsed<'s> {
     facts: Facts<'s>,
 }
 
+/// The item a node is in, by name, and its kind (`None`: a Rust `impl`).
+type Enclosing = Option<(String, Option<ItemKind>)>;
+
 /// A text's items, and what lies outside them.
 struct Outline<'s> {
     items: Vec<Parsed<'s>>,
@@ -424,7 +427,7 @@ impl<'s> Outline<'s> {
 
         // Definitions, outermost first, each with the item it is in.
         let mut definitions = Vec::new();
-        let mut stack: Vec<(Node<'_>, Option<(String, Option<ItemKind>)>)> = vec![(root, None)];
+        let mut stack: Vec<(Node<'_>, Enclosing)> = vec![(root, None)];
         while let Some((node, enclosing)) = stack.pop() {
             let Some(definition) = grammar::definition(language, node, text) else {
                 stack.extend(children(node).rev().map(|child| (child, enclosing.clone())));
