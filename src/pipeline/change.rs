@@ -8,6 +8,8 @@ use anyhow::{bail, Context, Result};
 use git2::{Delta, DiffFindOptions, DiffOptions, FileMode, Repository};
 use serde::Serialize;
 
+use super::structure::{self, FileStructure};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -143,6 +145,8 @@ pub struct FileChange {
     pub additions: usize,
     pub deletions: usize,
     pub content: Content,
+    /// The items the change adds, removes and changes, parsed.
+    pub structure: FileStructure,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -199,35 +203,57 @@ enum Locator {
 
 impl Reader {
     /// The text of file `index`: its hunks (or whole text), or what stands in
-    /// for text (binary, an LFS pointer, nothing); past `max_file_bytes`, too large.
-    pub fn read(&self, index: usize, max_file_bytes: u64) -> Result<Content> {
+    /// for text (binary, an LFS pointer, nothing); past `max_file_bytes`, too
+    /// large. With it, the file's structure, parsed while both versions are at
+    /// hand (from the hunks alone for a patch).
+    pub fn read(&self, index: usize, path: &str, max_file_bytes: u64) -> Result<(Content, FileStructure)> {
         let locator = self.locators.get(index).context("a listed file's index")?;
         match (&self.from, locator) {
             (ReadFrom::Directory(root), Locator::Path(relative)) => {
-                let path = root.join(relative);
-                let bytes = read_bounded(&path, max_file_bytes)?;
-                Ok(bytes.map_or_else(|bytes| Content::TooLarge { bytes }, |bytes| file_content(&bytes)))
+                let bytes = read_bounded(&root.join(relative), max_file_bytes)?;
+                let content = bytes.map_or_else(|bytes| Content::TooLarge { bytes }, |bytes| file_content(&bytes));
+                let structure = match &content {
+                    Content::File(text) => structure::of_versions(path, None, Some(text)),
+                    _ => FileStructure::default(),
+                };
+                Ok((content, structure))
             }
             (ReadFrom::Repository(repo), Locator::Blobs(old, new)) => {
                 let blob = |id: &git2::Oid| (!id.is_zero()).then(|| repo.find_blob(*id)).transpose();
                 let (old, new) = (blob(old)?, blob(new)?);
                 let largest = [&old, &new].iter().filter_map(|b| b.as_ref()).map(|b| b.size() as u64).max();
                 if let Some(bytes) = largest.filter(|&bytes| bytes > max_file_bytes) {
-                    return Ok(Content::TooLarge { bytes });
+                    return Ok((Content::TooLarge { bytes }, FileStructure::default()));
                 }
                 if [&old, &new].iter().filter_map(|b| b.as_ref()).any(|b| looks_binary(b.content())) {
-                    return Ok(Content::Binary);
+                    return Ok((Content::Binary, FileStructure::default()));
                 }
                 let mut options = DiffOptions::new();
                 options.context_lines(CONTEXT_LINES);
-                let (old, new) =
+                let (old_bytes, new_bytes) =
                     (old.as_ref().map_or(&[][..], |b| b.content()), new.as_ref().map_or(&[][..], |b| b.content()));
-                let patch = git2::Patch::from_buffers(old, None, new, None, Some(&mut options))?;
-                text_of_patch(&patch)
+                let patch = git2::Patch::from_buffers(old_bytes, None, new_bytes, None, Some(&mut options))?;
+                let content = text_of_patch(&patch)?;
+                let structure = match &content {
+                    Content::Hunks(_) => {
+                        let (old_text, new_text) =
+                            (old.as_ref().map(|_| text_of(old_bytes)), new.as_ref().map(|_| text_of(new_bytes)));
+                        structure::of_versions(path, old_text.as_deref(), new_text.as_deref())
+                    }
+                    _ => FileStructure::default(),
+                };
+                Ok((content, structure))
             }
             (ReadFrom::Patch(diff), Locator::Delta(delta)) => match git2::Patch::from_diff(diff, *delta)? {
-                Some(patch) => text_of_patch(&patch),
-                None => Ok(Content::Empty),
+                Some(patch) => {
+                    let content = text_of_patch(&patch)?;
+                    let structure = match &content {
+                        Content::Hunks(hunks) => structure::of_hunks(path, hunks),
+                        _ => FileStructure::default(),
+                    };
+                    Ok((content, structure))
+                }
+                None => Ok((Content::Empty, FileStructure::default())),
             },
             _ => bail!("a listed file's locator does not match its change"),
         }
@@ -286,7 +312,7 @@ fn is_lfs_pointer(text: &str) -> bool {
 
 /// Text of possibly non-UTF-8 bytes (invalid sequences become U+FFFD), with
 /// CRLF line endings normalised.
-fn text_of(bytes: &[u8]) -> String {
+pub(crate) fn text_of(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     if text.contains('\r') {
         text.replace("\r\n", "\n")
@@ -356,6 +382,7 @@ pub fn from_directory(root: &Path, max_file_bytes: u64, skip: &dyn Fn(&str) -> b
             additions,
             deletions: 0,
             content,
+            structure: FileStructure::default(),
         });
         locators.push(Locator::Path(relative));
     }
@@ -547,7 +574,15 @@ fn list_diff(
         } else {
             Content::Unread
         };
-        files.push(FileChange { path, old_path, status, additions, deletions, content });
+        files.push(FileChange {
+            path,
+            old_path,
+            status,
+            additions,
+            deletions,
+            content,
+            structure: FileStructure::default(),
+        });
         locators.push(match repo {
             Some(_) => Locator::Blobs(delta.old_file().id(), delta.new_file().id()),
             None => Locator::Delta(index),

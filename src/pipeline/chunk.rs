@@ -257,6 +257,7 @@ mod tests {
             status: Status::Added,
             additions: 0,
             deletions: 0,
+            structure: Default::default(),
             content: Content::File(text.into()),
         }
     }

@@ -303,6 +303,7 @@ mod tests {
         FileChange {
             path: path.into(),
             old_path: None,
+            structure: Default::default(),
             status: Status::Modified,
             additions: lines.iter().filter(|l| l.starts_with('+')).count(),
             deletions: lines.iter().filter(|l| l.starts_with('-')).count(),

@@ -1067,6 +1067,7 @@ mod tests {
         FileChange {
             path: path.into(),
             old_path: None,
+            structure: Default::default(),
             status: super::super::change::Status::Modified,
             additions: lines.iter().filter(|l| l.starts_with('+')).count(),
             deletions: lines.iter().filter(|l| l.starts_with('-')).count(),

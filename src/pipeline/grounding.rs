@@ -379,6 +379,7 @@ mod tests {
             status: Status::Modified,
             additions: 2,
             deletions: 1,
+            structure: Default::default(),
             content: Content::Hunks(vec![Hunk {
                 header: "@@ -1,2 +1,3 @@ def retry".into(),
                 lines: vec![
@@ -419,6 +420,7 @@ mod tests {
         FileChange {
             path: "app/auth.py".into(),
             old_path: None,
+            structure: Default::default(),
             status: Status::Modified,
             additions: 3,
             deletions: 3,
@@ -435,7 +437,8 @@ mod tests {
                     "+    return True".into(),
                     " ".into(),
                     " def audit_log(event):".into(),
-                ],
+                ]
+                .into(),
             }]),
         }
     }
@@ -503,6 +506,7 @@ mod tests {
         let file = FileChange {
             path: "README.md".into(),
             old_path: None,
+            structure: Default::default(),
             status: Status::Modified,
             additions: 1,
             deletions: 0,
@@ -511,7 +515,8 @@ mod tests {
                 lines: vec![
                     " Start it with `npm start`.".into(),
                     "+Put it behind an Express.js server in production.".into(),
-                ],
+                ]
+                .into(),
             }]),
         };
         let haystack = Haystack::new(std::slice::from_ref(&file), [], "");

@@ -161,6 +161,7 @@ pub fn summarize(
             summary: draft,
             summary_from: Origin::Model,
             facts: known.file_facts.get(&file.path).cloned().unwrap_or_default(),
+            structure: file.structure.clone(),
             omitted_lines: pieces.omitted_lines,
             chunks,
         });

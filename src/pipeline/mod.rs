@@ -20,6 +20,7 @@ mod schema;
 pub mod select;
 pub mod settings;
 mod shape;
+pub mod structure;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -185,6 +185,7 @@ mod tests {
             status: Status::Modified,
             additions: 1,
             deletions: 0,
+            structure: Default::default(),
             content: Content::Hunks(vec![Hunk {
                 header: "@@ -1 +1,2 @@".into(),
                 lines: vec!["+fn t() {}".into()].into(),

@@ -422,6 +422,7 @@ mod tests {
             summary: "Adds a helper that | parses input and <b>returns</b> it. ".repeat(3),
             summary_from: Origin::Model,
             facts: FileFacts::default(),
+            structure: Default::default(),
             omitted_lines: 0,
             chunks: Vec::new(),
         };

@@ -11,6 +11,7 @@ use super::chunk::Chunk;
 use super::facts::{ChangeFacts, CodebaseFacts, FileFacts};
 use super::grounding::Dropped;
 use super::select::Listed;
+use super::structure::FileStructure;
 
 /// One answer of the model, or why there is none.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -66,6 +67,8 @@ pub struct FileSummary {
     pub summary_from: Origin,
     /// Computed from the change, not the model.
     pub facts: FileFacts,
+    /// The items the change adds, removes and changes, parsed (not the model's).
+    pub structure: FileStructure,
     /// Lines past the per-file chunk limit, not summarized.
     pub omitted_lines: usize,
     pub chunks: Vec<ChunkSummary>,

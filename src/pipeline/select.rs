@@ -321,7 +321,8 @@ pub fn select(change: Change, config: &Settings, gitattributes: &str) -> Result<
             continue;
         }
         if matches!(file.content, Content::Unread) {
-            file.content = reader.read(index, config.max_file_bytes)?;
+            let path = file.path.clone();
+            (file.content, file.structure) = reader.read(index, &path, config.max_file_bytes)?;
         }
         let bytes = file.content.text_bytes();
         let reason = listed_reason(&file, &attributes)
@@ -358,6 +359,7 @@ mod tests {
     #[test]
     fn only_what_the_change_brings_marks_itself() {
         let file = |path: &str, status, old_path: Option<&str>| FileChange {
+            structure: Default::default(),
             path: path.into(),
             old_path: old_path.map(str::to_string),
             status,

@@ -353,6 +353,7 @@ mod tests {
             status: Status::Modified,
             additions: 3,
             deletions: 1,
+            structure: Default::default(),
             content: Content::Hunks(vec![hunk]),
         };
         assert_eq!(new_names(&file, 6), vec!["priority", "write_priority", "out", "token"]);
@@ -389,6 +390,7 @@ mod tests {
             status: Status::Modified,
             additions: 5,
             deletions: 0,
+            structure: Default::default(),
             content: Content::Hunks(vec![Hunk {
                 header: "@@".into(),
                 lines: vec![
