@@ -355,7 +355,9 @@ fn a_cold_cache_step_runs_and_loads_nothing_of_the_pull_request() {
         }
         let out = command.output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        assert!(!out.status.success() && stderr.starts_with("error: pip could not fetch"), "{stderr}");
+        // Progress lines come first; the error is the last line.
+        let last = stderr.lines().last().unwrap_or("");
+        assert!(!out.status.success() && last.starts_with("error: pip could not fetch"), "{stderr}");
         spy.assert_isolated(&cache.path().join("precis"));
         stderr
     };

@@ -522,6 +522,10 @@ fn losing_the_database_answers_503_and_workers_wait() {
         completed: Default::default(),
     };
     let (base, heads) = make_repository(&repository_dir(data.path(), 1), &[7, 8], 1);
+    // The worker reads each pull request's head from GitHub before it summarizes.
+    for number in [7, 8] {
+        fake.set_pull(number, &heads[&number][0], &base);
+    }
     let deliver = |id: &str, number: u64| {
         let body = pull_request_payload(1, number, &base, &heads[&number][0], 0);
         let request = Request::post("/webhook")
