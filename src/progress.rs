@@ -194,15 +194,15 @@ impl Bar {
 
     /// Ends the stage, leaving the bar on the terminal.
     pub fn finish(&self) {
-        self.end(false);
+        self.end(false, "done");
     }
 
     /// Ends the stage and clears the bar.
     pub fn finish_and_clear(&self) {
-        self.end(true);
+        self.end(true, "done");
     }
 
-    fn end(&self, clear: bool) {
+    fn end(&self, clear: bool, how: &str) {
         {
             let mut counts = self.state.counts();
             if counts.finished {
@@ -214,7 +214,7 @@ impl Bar {
         let ticker = self.ticker.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         if let Some(ticker) = ticker {
             let _ = ticker.join();
-            self.state.log("done");
+            self.state.log(how);
         }
         if let Some(drawn) = &self.drawn {
             if clear {
@@ -228,9 +228,9 @@ impl Bar {
 }
 
 impl Drop for Bar {
-    /// A stage left by an error stops its ticker too.
+    /// A stage left by an error stops its ticker too, and says it stopped.
     fn drop(&mut self) {
-        self.end(true);
+        self.end(true, "stopped");
     }
 }
 
@@ -268,6 +268,7 @@ mod tests {
         let (lines, sink) = collecting();
         let bar = Progress::log().every(Duration::from_millis(10)).bar_with(2, "fetching", sink);
         drop(bar);
+        assert!(lines.lock().unwrap().last().unwrap().contains("stopped"), "not done: {:?}", lines.lock().unwrap());
         let count = lines.lock().unwrap().len();
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(lines.lock().unwrap().len(), count, "no line after the stage ended");

@@ -9,9 +9,12 @@ use std::path::Path;
 use precis::provision::models::{self, Precision, DEFAULT_MODEL};
 use predicates::prelude::*;
 
+/// The error, one line; the progress log lines of stages before it are not part of it.
 fn one_line_error(output: &std::process::Output) -> String {
     assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr: String =
+        stderr.trim().lines().filter(|l| !l.contains("precis::progress:")).collect::<Vec<_>>().join("\n");
     assert_eq!(stderr.lines().count(), 1, "error is one line: {stderr}");
     assert!(stderr.starts_with("error: "), "{stderr}");
     stderr

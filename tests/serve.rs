@@ -286,6 +286,8 @@ fn sigterm_while_a_fetch_waits(behaviour: GitHostBehaviour, limit: Duration) {
             }
         }
     });
+    // GitHub's view of the pull request matches the delivery, so the job is not stale.
+    fake.set_pull(7, &"a".repeat(40), &"b".repeat(40));
     let mut served = Served::start(&[("PRECIS_GITHUB_API_URL", &fake.url), ("PRECIS_GIT_URL", &git_url)]);
     let payload = serde_json::json!({
         "action": "opened",

@@ -155,7 +155,9 @@ fn an_empty_change_needs_no_model() {
         .write_stdin("")
         .output()
         .unwrap();
-    assert!(out.status.success());
+    // An empty patch is a mistake (nothing was piped), said in one line; an empty range is not.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.trim().lines().count() == 1 && stderr.contains("is empty"), "{stderr}");
 }
 
 #[test]

@@ -161,7 +161,13 @@ impl Summarizer {
             let unread: Vec<facts::FileFacts> = listing.iter().map(|f| facts_of(f, false)).collect();
             let ordered: Vec<&facts::FileFacts> =
                 listing.iter().zip(&unread).map(|(f, unread)| file_facts.get(&f.path).unwrap_or(unread)).collect();
-            let mut facts = facts::change_facts(&listing, &ordered, author.headline());
+            // The label reads what the change does: the files read, with their text (within the
+            // job's text budget), and the rest as listed.
+            let read: HashMap<&str, &change::FileChange> =
+                selection.files.iter().map(|f| (f.path.as_str(), f)).collect();
+            let known: Vec<change::FileChange> =
+                listing.iter().map(|f| read.get(f.path.as_str()).map_or_else(|| f.clone(), |r| (*r).clone())).collect();
+            let mut facts = facts::change_facts(&known, &ordered, author.headline());
             facts.unparsed_manifests = unparsed;
             // Words addressed to the summarizer are shown to reviewers, never followed.
             facts.appeals = claims::appeals(&selection.files, &author);
