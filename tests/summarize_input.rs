@@ -3,14 +3,6 @@
 
 mod common;
 
-fn one_line_error(output: &std::process::Output) -> String {
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
-    assert_eq!(stderr.lines().count(), 1, "error is one line: {stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    stderr
-}
-
 /// A patch that a model would be needed for; the model named does not exist,
 /// so a run that got as far as loading it would fail differently.
 fn patch_file(dir: &std::path::Path) -> std::path::PathBuf {
@@ -30,7 +22,7 @@ fn an_output_in_a_missing_folder_is_refused_before_the_model_runs() {
         .arg(tmp.path().join("missing/summary.md"))
         .output()
         .unwrap();
-    let err = one_line_error(&out);
+    let err = common::one_line_error(&out);
     assert!(err.contains("does not exist") && err.contains("--output"), "{err}");
 }
 
@@ -46,7 +38,7 @@ fn an_empty_patch_is_refused() {
         .args(["--model", "no/such/model"])
         .output()
         .unwrap();
-    let err = one_line_error(&out);
+    let err = common::one_line_error(&out);
     assert!(err.contains("is empty") && err.contains("git diff"), "{err}");
 }
 
@@ -58,6 +50,6 @@ fn model_path_hint_names_the_precision_asked_for() {
         .env("XDG_CACHE_HOME", tmp.path())
         .output()
         .unwrap();
-    let err = one_line_error(&out);
+    let err = common::one_line_error(&out);
     assert!(err.contains("precis model fetch qwen2.5-coder-0.5b-instruct --precision int4"), "{err}");
 }

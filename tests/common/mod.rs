@@ -55,6 +55,17 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test} ({count} skipped in this test binary): {why}");
 }
 
+/// The error, one line; the progress log lines of stages before it are not part of it.
+pub fn one_line_error(output: &std::process::Output) -> String {
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr: String =
+        stderr.trim().lines().filter(|l| !l.contains("precis::progress:")).collect::<Vec<_>>().join("\n");
+    assert_eq!(stderr.lines().count(), 1, "error is one line: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
 /// A summarizer on the deterministic fake model, without a cache.
 pub fn fake_summarizer() -> Summarizer {
     Summarizer::new(std::sync::Arc::new(FakeSource::new("fake-default")), None, Progress::hidden())
