@@ -24,6 +24,9 @@ pub struct Prompt {
     pub answer_prefix: Option<String>,
     /// The answer ends (with what it has) at this instant.
     pub deadline: Option<std::time::Instant>,
+    /// Words whose probability as the answer's first token is reported in
+    /// [`Completion::choice_probs`] (a yes/no question read from one forward pass).
+    pub choices: Vec<String>,
 }
 
 impl Prompt {
@@ -37,6 +40,7 @@ impl Prompt {
             stop: Vec::new(),
             answer_prefix: None,
             deadline: None,
+            choices: Vec::new(),
         }
     }
 }
@@ -55,6 +59,8 @@ pub struct Completion {
     /// Time spent on the prompt, and in all (prompt and answer).
     pub prefill: Duration,
     pub busy: Duration,
+    /// For each of [`Prompt::choices`], its probability as the first answer token.
+    pub choice_probs: Vec<f32>,
 }
 
 /// A model serving many prompts at once.
@@ -90,7 +96,9 @@ pub trait ModelSource: Send + Sync {
 /// the prompt does not have; sampled answers do not); tokens are
 /// whitespace-separated words. It can keep the prompts it
 /// was given, for tests of what reaches the model, and be given replies:
-/// a prompt holding a reply's marker gets that reply instead.
+/// a prompt holding a reply's marker gets that reply instead. Asked to
+/// choose (`choices`), it says no to the `Note:` line of the prompt when a
+/// backticked name in it is only on removed (`-`) lines, and yes otherwise.
 pub struct Fake {
     id: String,
     log: Arc<Mutex<Vec<Prompt>>>,
@@ -110,6 +118,15 @@ impl Fake {
             accelerated: false,
             replies: Vec::new(),
         }
+    }
+
+    fn choose(&self, prompt: &Prompt) -> Vec<f32> {
+        let note = prompt.user.lines().rev().find_map(|l| l.strip_prefix("Note: ")).unwrap_or("");
+        let side = |sign: char| prompt.user.lines().filter(|l| l.starts_with(sign)).collect::<Vec<_>>().join("\n");
+        let (added, removed) = (side('+'), side('-'));
+        let supported = note.split('`').skip(1).step_by(2).all(|name| added.contains(name) || !removed.contains(name));
+        let yes = if supported { 0.9 } else { 0.1 };
+        prompt.choices.iter().map(|c| if c.eq_ignore_ascii_case("yes") { yes } else { 1.0 - yes }).collect()
     }
 
     fn answer(&self, prompt: &Prompt) -> String {
@@ -212,6 +229,7 @@ impl LanguageModel for Fake {
                 let text = self.answer(prompt);
                 let tokens_in = self.prompt_tokens(&prompt.system, &prompt.user)?;
                 Ok(Completion {
+                    choice_probs: self.choose(prompt),
                     tokens_in,
                     tokens_prefilled: tokens_in,
                     tokens_out: self.count(&text)?,

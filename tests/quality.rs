@@ -80,8 +80,8 @@ fn facts_are_computed_from_the_change() {
     assert_eq!(facts.label, "feature");
     assert_eq!(facts.review_size, "M", "{} files, +{} −{}", facts.files, facts.additions, facts.deletions);
 
-    // The overview opens with where the code changed and the names it brings in (computed).
-    assert!(summary.overview.starts_with("Code changed: `"), "{}", summary.overview);
+    // The overview opens with what the main code files' structure says (computed).
+    assert!(summary.overview.starts_with("In `"), "{}", summary.overview);
     assert!(summary.overview.contains("`fresh`") && !summary.overview.contains("`README"), "{}", summary.overview);
     let markdown = to_markdown(&summary, COMMENT_LIMIT);
     assert!(markdown.contains("**For reviewers** (computed from the diff)"), "{markdown}");
@@ -120,7 +120,11 @@ fn a_change_without_code_gets_no_code_lead() {
     repo.write("README.md", "# demo\n\nHow to install `demo`.\n");
     repo.commit("docs");
     let summary = summarize_range(&repo, &base, Arc::new(FakeSource::new("m")), AuthorContext::default());
-    assert!(!summary.overview.contains("Code changed"), "{}", summary.overview);
+    assert!(
+        !summary.overview.starts_with("In `") && !summary.overview.contains("Code changed"),
+        "{}",
+        summary.overview
+    );
 }
 
 #[test]
@@ -339,24 +343,52 @@ fn context_negations_and_lists_are_dropped_and_a_product_name_is_kept() {
     let summary = summarize_range(&repo, &base, source, AuthorContext::default());
     let file = |path: &str| summary.files.iter().find(|f| f.path == path).unwrap();
 
-    assert_eq!(file("src/pipeline.rs").summary, "Adds `without_leading_also` and calls it from `summarize`.");
+    // The row says what the structure says; the model's sentence restating it goes.
+    assert_eq!(file("src/pipeline.rs").summary, "Adds the function `without_leading_also`; `summarize` now calls it.");
+    assert_eq!(dropped_for(&summary, "calls it from `summarize`"), vec![Reason::RepeatsFile]);
     assert_eq!(dropped_for(&summary, "`bounded`"), vec![Reason::ContextOnly]);
     assert_eq!(dropped_for(&summary, "does not affect the `summarize`"), vec![Reason::ChangedNotUnaffected]);
-    assert!(summary.overview.contains("adds `without_leading_also`"), "{}", summary.overview);
-    // The computed lead names definitions, not the calls and types of the added lines.
+    // The computed lead is the main code file's walkthrough: definitions, not the calls and types of the added lines.
     assert!(
         summary
             .overview
-            .starts_with("Code changed: `src/pipeline.rs` (+5 −1); new or changed names: `without_leading_also`."),
+            .starts_with("In `src/pipeline.rs`, adds the function `without_leading_also`; `summarize` now calls it."),
         "{}",
         summary.overview
     );
 
-    assert_eq!(file("README.md").summary, "Adds a note on running behind Express.js in production.");
+    assert_eq!(file("README.md").walkthrough, "Changes the section “demo”.");
+    assert_eq!(file("README.md").model_summary, "Adds a note on running behind Express.js in production.");
     assert_eq!(dropped_for(&summary, "Updates the README"), vec![Reason::Filler]);
     assert!(dropped_for(&summary, "Express.js").is_empty(), "{:?}", summary.dropped);
 
     // A list of names is no title: the main changed item with its verb is.
     assert_eq!(dropped_for(&summary, "`SomeType`"), vec![Reason::NotATitle]);
     assert_eq!((summary.title.as_str(), summary.title_from), ("Add `without_leading_also`", Origin::Computed));
+}
+
+#[test]
+fn the_model_checks_its_own_sentences_against_the_diff() {
+    let repo = Repo::new();
+    repo.write("src/lib.rs", "pub fn run() -> u8 {\n    legacy_check();\n    1\n}\n\nfn legacy_check() {}\n");
+    let base = repo.commit("base");
+    repo.write("src/lib.rs", "pub fn run() -> u8 {\n    1\n}\n\nfn legacy_check() {}\n");
+    repo.commit("drop the check");
+    // Of a removed line told as what the code does, the (fake) model says no when asked with the diff.
+    let source = replying(&[("File `src/lib.rs`", "The `legacy_check` call guards every run.")]);
+    let summary = summarize_range(&repo, &base, source, AuthorContext::default());
+    assert_eq!(dropped_for(&summary, "guards every run"), vec![Reason::Doubted]);
+    let doubted = summary.dropped.iter().find(|d| d.dropped.reason == Reason::Doubted).unwrap();
+    assert!(doubted.support.is_some_and(|p| p < 0.5), "{doubted:?}");
+    assert_eq!(summary.stats.sentences_checked, 1);
+    // The row says what the structure says; the JSON tells who wrote each sentence shown.
+    assert_eq!(summary.files[0].summary, "`run` now only returns `1` and no longer calls `legacy_check`.");
+    let json: serde_json::Value = serde_json::from_str(&to_json(&summary)).unwrap();
+    let row: Vec<&serde_json::Value> =
+        json["claims"].as_array().unwrap().iter().filter(|c| c["where"] == "src/lib.rs").collect();
+    assert_eq!(row.len(), 1, "{json:#}");
+    assert_eq!(
+        (row[0]["origin"].as_str(), row[0]["text"].as_str()),
+        (Some("computed"), Some("`run` now only returns `1` and no longer calls `legacy_check`."))
+    );
 }

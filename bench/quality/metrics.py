@@ -13,10 +13,15 @@ Per change and in total (the definitions the hidden set of real commits is score
   words      title + overview words; words of each file summary (median reported)
   recall     share of the subject's content words (4+ letters, not stop words, prefixes such as
              `feat(x):` and `[tag]` and `(#123)` removed) found in the title and overview
-With --labels (a JSON Lines file of {"change", "sentence", "label", "why"}; label S true and specific,
-V vacuous, P partly wrong, W wrong), the sentences shown are matched by their exact text:
-  precision  S / labelled sentences shown;  wrong  (P + W) / labelled;  vacuous  V / labelled
-  unlabelled sentences are counted and, with --unlabelled FILE, written there to be labelled.
+With --labels (JSON Lines: {"change", "sentence", "label", "why"} rows, label S true and specific,
+V vacuous, P partly wrong, W wrong; and {"change", "top", "main_point": "yes"|"no", "why"} rows
+saying whether the title and overview carry the reference's main point), the sentences shown are
+matched by their exact text, and counted apart by who wrote them (the output's `claims`):
+  model      precision S / labelled;  wrong (P + W) / labelled;  vacuous V / labelled
+  computed   S/V/P/W, and P + W per change (the computed errors)
+  main point share of the labelled changes whose title + overview carry it
+  the author's words are not judged; unlabelled sentences and tops are counted and, with
+  --unlabelled FILE, written there to be labelled.
 Exit status 0 when every goal of the last line is met.
 """
 import argparse
@@ -100,37 +105,48 @@ def sentences(text):
     return out
 
 
-def model_sentences(summary):
-    """(where, sentence) for every sentence of the summary that the model wrote.
+def shown_sentences(summary):
+    """(where, sentence, origin) for every sentence the summary shows.
 
-    Prefers the output's own record of who wrote what (`claims`, each with `origin`); otherwise
-    the title when `title_from` is model, the overview, and the file summaries whose
-    `summary_from` is model."""
+    Uses the output's own record of who wrote what (`claims`, each with `where`, `text` and
+    `origin`: model, computed or author); for older outputs, the title when `title_from` is model,
+    the overview, and the file summaries whose `summary_from` is model, all as the model's."""
     claims = summary.get("claims")
     if isinstance(claims, list):
-        return [(c.get("where", ""), c.get("text", "")) for c in claims if c.get("origin") == "model"]
+        return [(c.get("where", ""), c.get("text", ""), c.get("origin", "")) for c in claims]
     shown = []
     if summary.get("title_from") == "model":
-        shown.append(("title", summary.get("title") or ""))
-    shown.extend(("overview", s) for s in sentences(summary.get("overview") or ""))
+        shown.append(("title", summary.get("title") or "", "model"))
+    shown.extend(("overview", s, "model") for s in sentences(summary.get("overview") or ""))
     for file in summary.get("files", []):
         if file.get("summary_from") == "model":
-            shown.extend((file.get("path", ""), s) for s in sentences(file.get("summary") or ""))
+            shown.extend((file.get("path", ""), s, "model") for s in sentences(file.get("summary") or ""))
     return shown
 
 
+def top_text(summary):
+    """The title and the overview, as a reader reads them first."""
+    return f"{summary.get('title') or ''}\n{summary.get('overview') or ''}".strip()
+
+
 def load_labels(path):
-    labels = {}
+    """Sentence labels by (change, sentence), and main-point verdicts by (change, title + overview)."""
+    labels, main_points = {}, {}
     if not path:
-        return labels
+        return labels, main_points
     for number, line in enumerate(Path(path).read_text().splitlines(), 1):
         if not line.strip():
             continue
         row = json.loads(line)
+        if "top" in row:
+            if row.get("main_point") not in ("yes", "no"):
+                raise SystemExit(f"{path}:{number}: main_point must be yes or no")
+            main_points[(row["change"], row["top"].strip())] = row["main_point"] == "yes"
+            continue
         if row.get("label") not in LABELS:
             raise SystemExit(f"{path}:{number}: label must be one of {', '.join(LABELS)}")
         labels[(row["change"], row["sentence"].strip())] = row["label"]
-    return labels
+    return labels, main_points
 
 
 def score_change(name, patch, message, summary, labels):
@@ -142,14 +158,21 @@ def score_change(name, patch, message, summary, labels):
     kept = {n for n in names if grounded(n, patch)}
     wanted = subject_words(message)
     lower = top.lower()
+    labels, main_points = labels
     counts = dict.fromkeys(LABELS, 0)
+    computed = dict.fromkeys(LABELS, 0)
     unlabelled = []
-    for where, sentence in model_sentences(summary):
+    for where, sentence, origin in shown_sentences(summary):
+        if origin == "author":
+            continue  # the author's own words are reported as theirs, not judged
         label = labels.get((name, sentence.strip()))
         if label:
-            counts[label] += 1
+            (computed if origin == "computed" else counts)[label] += 1
         else:
-            unlabelled.append({"change": name, "where": where, "sentence": sentence.strip()})
+            unlabelled.append({"change": name, "where": where, "origin": origin, "sentence": sentence.strip()})
+    main_point = main_points.get((name, top_text(summary)))
+    if main_point is None:
+        unlabelled.append({"change": name, "top": top_text(summary)})
     return {
         "name": name,
         "names": len(names),
@@ -161,6 +184,8 @@ def score_change(name, patch, message, summary, labels):
         "file_words": [word_count(t) for t in file_texts],
         "recall": sum(w in lower for w in wanted) / len(wanted) if wanted else None,
         "labels": counts,
+        "computed": computed,
+        "main_point": main_point,
         "unlabelled": unlabelled,
         "dropped": len(summary.get("dropped", [])),
         "wall_s": summary.get("stats", {}).get("wall_s"),
@@ -196,7 +221,7 @@ def main():
     for r in rows:
         median = statistics.median(r["file_words"]) if r["file_words"] else 0
         recall = "-" if r["recall"] is None else f"{r['recall']:.2f}"
-        tally = "/".join(str(r["labels"][k]) for k in LABELS)
+        tally = "/".join(str(r["labels"][k] + r["computed"][k]) for k in LABELS)
         print(f"{r['name']:26} {r['grounded']:>4}/{r['names']:<4} {r['cuts']:>3}/{r['files']:<2} {r['top_words']:>6}"
               f" {median:>7} {recall:>6} {tally:>11}  {', '.join(r['ungrounded'])}")
     for name in failed:
@@ -218,10 +243,20 @@ def main():
     if args.unlabelled:
         Path(args.unlabelled).write_text("".join(json.dumps(u) + "\n" for u in unlabelled))
 
-    if labels:
-        print(f"claims: {labelled} labelled sentences shown ({len(unlabelled)} unlabelled), {dropped} dropped by the"
-              f" checks; precision {share(tally['S'], labelled):.1f}%, wrong {share(tally['P'] + tally['W'], labelled):.1f}%"
-              f" (goal <=5), vacuous {share(tally['V'], labelled):.1f}% (goal <=10)")
+    computed = {k: sum(r["computed"][k] for r in rows) for k in LABELS}
+    computed_labelled = sum(computed.values())
+    carried = [r["main_point"] for r in rows if r["main_point"] is not None]
+    if labels[0] or labels[1]:
+        print(f"model sentences: {labelled} labelled shown ({len(unlabelled)} sentences or tops unlabelled),"
+              f" {dropped} dropped by the checks; precision {share(tally['S'], labelled):.1f}%,"
+              f" wrong {share(tally['P'] + tally['W'], labelled):.1f}% (goal <=5), vacuous"
+              f" {share(tally['V'], labelled):.1f}% (goal <=10)")
+        errors = computed['P'] + computed['W']
+        print(f"computed sentences: {computed_labelled} labelled shown, S/V/P/W"
+              f" {'/'.join(str(computed[k]) for k in LABELS)}; errors per change"
+              f" {errors / len(rows) if rows else 0:.2f} (goal <=0.2)")
+        print(f"main point carried by title + overview: {sum(carried)} of {len(carried)} labelled"
+              f" ({share(sum(carried), len(carried)):.0f}%, goal >=70)")
     goals = (not failed and grounding >= 99 and cuts == 0 and top <= 100 and file_median <= 45 and recall >= 0.5)
     print(f"quality on {len(rows) + len(failed)} real changes: grounding {grounding:.1f}% (goal >=99), cut"
           f" mid-sentence {cuts}/{files} (goal 0), overview {top:.0f} words median (goal <=100), file summary"

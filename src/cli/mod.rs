@@ -192,8 +192,7 @@ fn generate(cache: &Cache, ort_lib: Option<PathBuf>, args: GenerateArgs, progres
             repetition_penalty: args.repetition_penalty,
             seed: args.seed,
         },
-        deadline: None,
-        ignore_eos: false,
+        ..GenerateParams::default()
     };
     let generation = model.generate(&ids, &params, |piece| {
         let mut stdout = std::io::stdout();

@@ -66,6 +66,7 @@ struct Active<'a> {
     prefilled: usize,
     prefill_time: Duration,
     decode_start: Instant,
+    first_token_probs: Vec<f32>,
 }
 
 impl<'a> Active<'a> {
@@ -83,6 +84,9 @@ impl<'a> Active<'a> {
         } else {
             Vec::new()
         };
+        if self.tokens.is_empty() && !params.scored.is_empty() {
+            self.first_token_probs = probabilities(logits, &params.scored);
+        }
         let next = self.sampler.next(logits, &seen);
         if !params.ignore_eos && eos.contains(&next) {
             return Ok(Some(FinishReason::Eos));
@@ -136,9 +140,17 @@ impl<'a> Active<'a> {
             prefill_time: self.prefill_time,
             decode_time: self.decode_start.elapsed(),
             finish,
+            first_token_probs: self.first_token_probs,
         };
         (self.request.on_done)(Ok(generation));
     }
+}
+
+/// The softmax probability of each of `tokens` under `logits` (0 for an id out of range).
+fn probabilities(logits: &[f32], tokens: &[u32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let total: f32 = logits.iter().map(|l| (l - max).exp()).sum();
+    tokens.iter().map(|&t| logits.get(t as usize).map_or(0.0, |l| (l - max).exp() / total)).collect()
 }
 
 /// A prompt being read into its cache, a chunk per step.
@@ -320,6 +332,7 @@ impl<'a> Batch<'a> {
             prefilled: 0,
             prefill_time: Duration::ZERO,
             decode_start: Instant::now(),
+            first_token_probs: Vec::new(),
         };
         if let Some(reason) = active.interrupted() {
             active.finish(reason);

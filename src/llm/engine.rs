@@ -34,6 +34,9 @@ pub struct GenerateParams {
     pub deadline: Option<Instant>,
     /// Keep generating past end-of-sequence tokens (benchmarks need fixed lengths).
     pub ignore_eos: bool,
+    /// Tokens whose probability as the first answer token is reported in
+    /// [`Generation::first_token_probs`] (a yes/no check reads its answer there).
+    pub scored: Vec<u32>,
 }
 
 impl Default for GenerateParams {
@@ -44,6 +47,7 @@ impl Default for GenerateParams {
             sampling: SamplingParams::default(),
             deadline: None,
             ignore_eos: false,
+            scored: Vec::new(),
         }
     }
 }
@@ -76,6 +80,8 @@ pub struct Generation {
     pub prefill_time: Duration,
     pub decode_time: Duration,
     pub finish: FinishReason,
+    /// The probability of each of [`GenerateParams::scored`] as the first answer token.
+    pub first_token_probs: Vec<f32>,
 }
 
 impl Generation {

@@ -1,7 +1,7 @@
 //! The engine behind the [`LanguageModel`] seam: chat prompts rendered with
 //! the model's own template, answered by the batching scheduler.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::engine::{FinishReason, GenerateParams, Model};
 use super::sampling::SamplingParams;
@@ -74,7 +74,14 @@ impl LanguageModel for Served {
                     text.push_str(prefix);
                 }
                 let ids = self.codec.encode(&text)?;
+                // A choice is scored by its first token.
+                let scored = prompt
+                    .choices
+                    .iter()
+                    .map(|choice| self.codec.encode(choice)?.first().copied().context("an empty choice"))
+                    .collect::<Result<Vec<u32>>>()?;
                 let params = GenerateParams {
+                    scored,
                     max_new_tokens: prompt.max_tokens,
                     stop: prompt.stop.clone(),
                     sampling: SamplingParams {
@@ -104,6 +111,7 @@ impl LanguageModel for Served {
                     ),
                     prefill: generation.prefill_time,
                     busy: generation.prefill_time + generation.decode_time,
+                    choice_probs: generation.first_token_probs,
                 })
             })
             .collect()

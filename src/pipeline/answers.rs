@@ -75,6 +75,26 @@ struct Stored {
     capped: bool,
 }
 
+#[derive(Serialize, Deserialize)]
+struct StoredSupport {
+    support: f32,
+}
+
+/// Best effort: a cache that cannot be written costs only a rerun's time.
+fn write_json(path: &std::path::Path, value: &impl Serialize) {
+    let write = || -> Result<()> {
+        let dir = path.parent().context("cache path has a folder")?;
+        std::fs::create_dir_all(dir)?;
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        serde_json::to_writer(&mut file, value)?;
+        file.persist(path)?;
+        Ok(())
+    };
+    if let Err(err) = write() {
+        tracing::warn!("cannot cache an answer in {}: {err:#}", path.display());
+    }
+}
+
 pub struct Answerer<'a> {
     pub model: &'a dyn LanguageModel,
     pub system: String,
@@ -268,7 +288,7 @@ impl<'a> Answerer<'a> {
         })
     }
 
-    /// Best effort: a cache that cannot be written costs only a rerun's time.
+    /// Caches an answer (best effort).
     fn store(&self, ask: &Ask, answer: &Answer) {
         let Some(path) = self.cache_path(ask) else { return };
         let stored = Stored {
@@ -277,17 +297,77 @@ impl<'a> Answerer<'a> {
             tokens_out: answer.tokens_out,
             capped: answer.capped,
         };
-        let write = || -> Result<()> {
-            let dir = path.parent().context("cache path has a folder")?;
-            std::fs::create_dir_all(dir)?;
-            let mut file = tempfile::NamedTempFile::new_in(dir)?;
-            serde_json::to_writer(&mut file, &stored)?;
-            file.persist(&path)?;
-            Ok(())
-        };
-        if let Err(err) = write() {
-            tracing::warn!("cannot cache a summary in {}: {err:#}", path.display());
+        write_json(&path, &stored);
+    }
+
+    /// For each yes/no question, the probability the model answers yes, read
+    /// from the first token of one forward pass (the yes and no words in two
+    /// cases, normalised between them); cached like answers. `None` where the
+    /// model failed or the job's time budget ran out.
+    pub fn support_all(&mut self, questions: &[String]) -> Vec<Option<f32>> {
+        const CHOICES: [&str; 4] = ["yes", "Yes", "no", "No"];
+        let paths: Vec<Option<PathBuf>> = questions.iter().map(|q| self.support_path(q)).collect();
+        let mut found: Vec<Option<f32>> = paths
+            .iter()
+            .map(|path| {
+                let text = std::fs::read_to_string(path.as_ref()?).ok()?;
+                serde_json::from_str::<StoredSupport>(&text).ok().map(|s| s.support)
+            })
+            .collect();
+        let todo: Vec<usize> = (0..questions.len()).filter(|&i| found[i].is_none()).collect();
+        if todo.is_empty() || self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return found;
         }
+        let prompts: Vec<Prompt> = todo
+            .iter()
+            .map(|&i| {
+                let mut prompt = Prompt::greedy(&self.system, &questions[i], 1);
+                prompt.deadline = self.deadline;
+                prompt.choices = CHOICES.iter().map(|c| c.to_string()).collect();
+                prompt
+            })
+            .collect();
+        let start = Instant::now();
+        let completions = self.model.complete(&prompts);
+        self.engine_wall += start.elapsed();
+        for (&i, completion) in todo.iter().zip(completions) {
+            let completion = match completion {
+                Ok(c) if c.choice_probs.len() == CHOICES.len() => c,
+                Ok(_) => continue,
+                Err(err) => {
+                    tracing::warn!("a sentence check failed: {err:#}");
+                    continue;
+                }
+            };
+            let p = &completion.choice_probs;
+            let (yes, no) = (p[0] + p[1], p[2] + p[3]);
+            let support = if yes + no > 0.0 { yes / (yes + no) } else { 0.5 };
+            self.answers.push(Answer {
+                text: format!("{support:.3}"),
+                tokens_in: completion.tokens_in,
+                tokens_prefilled: completion.tokens_prefilled,
+                tokens_out: completion.tokens_out,
+                busy: completion.busy,
+                prefill: completion.prefill,
+                ..Default::default()
+            });
+            found[i] = Some(support);
+            if let Some(path) = &paths[i] {
+                write_json(path, &StoredSupport { support });
+            }
+        }
+        found
+    }
+
+    fn support_path(&self, question: &str) -> Option<PathBuf> {
+        let dir = self.cache_dir.as_ref()?;
+        let mut hash = Sha256::new();
+        for part in ["support", &PROMPT_VERSION.to_string(), self.model.id(), &self.system, question] {
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
+        let key = hex::encode(hash.finalize());
+        Some(dir.join(&key[..2]).join(format!("{key}.json")))
     }
 
     /// Runs reductions in rounds until each has one answer: items that fit

@@ -15,6 +15,7 @@ use super::chunk::language;
 use super::claims::Appeal;
 use super::evidence::Evidence;
 use super::select::Reason;
+use super::walkthrough::Behaviour;
 
 /// What part a file plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -539,6 +540,10 @@ pub struct ChangeFacts {
     /// Words in the change or the author's text addressed to the summarizer, or claiming an approval.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub appeals: Vec<Appeal>,
+    /// What the parsed structure says changes behaviour: a check dropped, a body
+    /// reduced to a constant, a new process, network or file call, a default changed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub behaviour: Vec<Behaviour>,
 }
 
 fn regex(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {

@@ -228,6 +228,8 @@ pub enum Reason {
     RepeatsFile,
     /// A title answer that is not a title (too long, a list of names, files only).
     NotATitle,
+    /// The model itself, asked with the diff whether the sentence is true of it, says no.
+    Doubted,
 }
 
 /// A sentence left out, why, and the words that say why.

@@ -17,14 +17,15 @@ use super::change::Source;
 use super::chunk::{self, Limits};
 use super::evidence::Evidence;
 use super::facts::{ChangeFacts, CodebaseFacts, FileFacts, Role};
-use super::grounding::{gate, gate_file, Dropped, Haystack, Reason};
+use super::grounding::{code_names, gate, gate_file, Dropped, Haystack, Reason};
 use super::prompts::{self, Kind, CHUNK_ANSWER};
 use super::prose::complete_part;
 use super::prose::{bounded, overlap, plain, sentences, without_leading_also};
-use super::schema::{Answer, ChunkSummary, DroppedAt, FileSummary, Origin, Stats, Summary};
+use super::schema::{Answer, ChunkSummary, DroppedAt, FileSummary, Origin, ShownSentence, Stats, Summary};
 use super::select::Selection;
 use super::settings::Settings;
 use super::shape::{fallback_title, new_names, one_line_title, symbols, title_problem};
+use super::walkthrough;
 use crate::language_model::LanguageModel;
 use crate::progress::Progress;
 
@@ -35,13 +36,16 @@ const OVERVIEW_SENTENCES: usize = 3;
 const OVERVIEW_WORDS: usize = 70;
 /// Names a file's diff brings in that its prompts point out.
 const NEW_NAMES: usize = 6;
-/// The overview's computed lead: code files named, names in all, new names per file.
-const LEAD_FILES: usize = 3;
-const LEAD_NAMES: usize = 6;
-const LEAD_NAMES_PER_FILE: usize = 3;
+/// Code files the overview's computed lead tells of.
+const LEAD_FILES: usize = 2;
 /// Candidates for the title and the overview whatever the quality: they are
 /// short answers to short prompts, and the ones a reader reads first.
 const TOP_CANDIDATES: usize = 3;
+/// A file sentence the model itself gives less than this probability of
+/// being true of its diff is dropped (chosen on the labelled benchmark: docs/QUALITY.md).
+const SUPPORTED: f32 = 0.5;
+/// A model sentence on a file sharing this much of its content words with the walkthrough restates it.
+const RESTATES: f64 = 0.75;
 /// An overview sentence sharing this much of its content words with a file's summary repeats it.
 const REPEATED: f64 = 0.85;
 
@@ -88,18 +92,26 @@ pub fn summarize(
     let headline = known.author.headline().map(str::to_string);
     let mut dropped = Vec::new();
     let (mut names_written, mut names_kept) = (0, 0);
+    let mut checked = 0;
 
     // Map: every chunk of every file.
     let mut new_by_path: HashMap<String, Vec<String>> = HashMap::new();
     let evidence: HashMap<&str, Evidence> = files.iter().map(|f| (f.path.as_str(), Evidence::of_file(f))).collect();
     let mut chunked = Vec::with_capacity(files.len());
+    let defined = walkthrough::defined_names(&files);
     let mut asks = Vec::new();
     for file in &files {
         // The job's chunk budget: once spent, the rest of the files are not read.
         let left = settings.max_chunks.saturating_sub(asks.len());
         let limits = Limits { max_chunks: limits.max_chunks.min(left), ..limits };
         let pieces = chunk::chunk_file(file, &limits, &model).with_context(|| format!("cannot chunk {}", file.path))?;
-        let items = symbols(file);
+        // Definitions by the parsed structure; plain patterns where no parser reads the file.
+        let items = walkthrough::items(&file.structure).unwrap_or_else(|| symbols(file));
+        let facts = known.file_facts.get(&file.path).cloned().unwrap_or_default();
+        let walk = match kind {
+            Kind::Change => walkthrough::of_file(file, &evidence[file.path.as_str()], &facts, &defined),
+            Kind::Codebase => String::new(),
+        };
         // Prose words of docs and settings are not names.
         let new = match super::facts::role(&file.path) {
             Role::Code | Role::Test => new_names(file, NEW_NAMES),
@@ -107,12 +119,15 @@ pub fn summarize(
         };
         let targets: Vec<String> = items.iter().chain(&new).cloned().collect();
         let parts = pieces.chunks.len();
+        let first_ask = asks.len();
         for (index, chunk) in pieces.chunks.iter().enumerate() {
-            let user = prompts::chunk_prompt(file, chunk, index + 1, parts, &items, &new, headline.as_deref());
+            let context =
+                prompts::FileContext { items: &items, new: &new, parsed: &walk, author_title: headline.as_deref() };
+            let user = prompts::chunk_prompt(file, chunk, index + 1, parts, &context);
             asks.push(Ask { check_copy: true, candidates, targets: targets.clone(), ..Ask::new(user, CHUNK_ANSWER) });
         }
         new_by_path.insert(file.path.clone(), new);
-        chunked.push((pieces, items));
+        chunked.push((pieces, items, walk, facts, first_ask..asks.len()));
     }
     run.bar.set_length(asks.len() as u64);
     let mut chunk_answers = run.answer_all(&asks).into_iter();
@@ -121,7 +136,9 @@ pub fn summarize(
     let mut summaries: Vec<FileSummary> = Vec::with_capacity(files.len());
     let mut reductions = Vec::new();
     let mut reduced_files = Vec::new();
-    for (file, (pieces, items)) in files.iter().zip(chunked) {
+    let mut asks_of_file = Vec::with_capacity(files.len());
+    for (file, (pieces, items, walk, facts, file_asks)) in files.iter().zip(chunked) {
+        asks_of_file.push(file_asks);
         let chunks: Vec<ChunkSummary> = pieces
             .chunks
             .into_iter()
@@ -158,9 +175,11 @@ pub fn summarize(
             deletions: file.deletions,
             language: chunk::language(&file.path),
             symbols: items,
-            summary: draft,
+            summary: String::new(),
+            walkthrough: walk,
+            model_summary: draft,
             summary_from: Origin::Model,
-            facts: known.file_facts.get(&file.path).cloned().unwrap_or_default(),
+            facts,
             structure: file.structure.clone(),
             omitted_lines: pieces.omitted_lines,
             chunks,
@@ -172,26 +191,88 @@ pub fn summarize(
     for (index, reduction) in reduced_files.into_iter().zip(reductions) {
         match reduction.result {
             Some(answer) if answer.ok() => {
-                summaries[index].summary = bounded(&answer.text, FILE_SENTENCES, FILE_WORDS, answer.capped)
+                summaries[index].model_summary = bounded(&answer.text, FILE_SENTENCES, FILE_WORDS, answer.capped)
             }
             _ => failed_reductions += 1,
         }
     }
 
-    // The gate, per file; what it leaves nothing of is said from the facts.
+    // The gate, per file; a model sentence that only restates the computed walkthrough goes too.
     for summary in &mut summaries {
         let gated = match (kind, evidence.get(summary.path.as_str())) {
-            (Kind::Change, Some(evidence)) => gate_file(&summary.summary, &known.haystack, evidence),
-            _ => gate(&summary.summary, &known.haystack),
+            (Kind::Change, Some(evidence)) => gate_file(&summary.model_summary, &known.haystack, evidence),
+            _ => gate(&summary.model_summary, &known.haystack),
         };
         names_written += gated.names_written;
         names_kept += gated.names_kept;
-        dropped.extend(gated.dropped.into_iter().map(|d| DroppedAt { file: Some(summary.path.clone()), dropped: d }));
-        summary.summary = gated.text;
-        if summary.summary.is_empty() {
-            summary.summary = computed_sentence(summary);
-            summary.summary_from = Origin::Computed;
+        let at = |dropped: Dropped| DroppedAt::new(Some(summary.path.clone()), dropped);
+        dropped.extend(gated.dropped.into_iter().map(at));
+        let (kept, repeats): (Vec<String>, Vec<String>) = sentences(&gated.text)
+            .into_iter()
+            .partition(|s| summary.walkthrough.is_empty() || overlap(s, &summary.walkthrough) < RESTATES);
+        dropped.extend(repeats.into_iter().map(|sentence| {
+            at(Dropped { sentence, reason: Reason::RepeatsFile, detail: "repeats the computed walkthrough".into() })
+        }));
+        // Beside a computed walkthrough the model's first sentence is enough (its second is most often wrong).
+        let room = if summary.walkthrough.is_empty() { FILE_SENTENCES } else { 1 };
+        let (kept, extra) = kept.split_at(kept.len().min(room));
+        dropped.extend(extra.iter().map(|sentence| {
+            at(Dropped {
+                sentence: sentence.clone(),
+                reason: Reason::Unsupported,
+                detail: "a further sentence beside the computed walkthrough".into(),
+            })
+        }));
+        summary.model_summary = kept.join(" ");
+    }
+
+    // The model checks itself: each file sentence left, asked with its diff (whose tokens it has read).
+    let mut support: HashMap<(usize, String), f32> = HashMap::new();
+    if kind == Kind::Change {
+        let mut questions = Vec::new();
+        let mut asked = Vec::new();
+        for (index, summary) in summaries.iter().enumerate() {
+            for sentence in sentences(&summary.model_summary) {
+                let chunk_asks = &asks[asks_of_file[index].clone()];
+                let names: Vec<String> = code_names(&sentence);
+                let Some(ask) = chunk_asks.iter().max_by_key(|a| {
+                    (names.iter().filter(|n| a.user.contains(n.as_str())).count(), std::cmp::Reverse(a.user.len()))
+                }) else {
+                    continue;
+                };
+                questions.push(prompts::check_prompt(&ask.user, &sentence));
+                asked.push((index, sentence));
+            }
         }
+        for ((index, sentence), p) in asked.into_iter().zip(run.support_all(&questions)) {
+            let Some(p) = p else { continue };
+            checked += 1;
+            if p >= SUPPORTED {
+                support.insert((index, sentence), p);
+                continue;
+            }
+            let summary = &mut summaries[index];
+            let detail = format!("the model, asked with the diff, doubts it (p(yes) = {p:.2})");
+            let mut at = DroppedAt::new(
+                Some(summary.path.clone()),
+                Dropped { sentence: sentence.clone(), reason: Reason::Doubted, detail },
+            );
+            at.support = Some(p);
+            dropped.push(at);
+            let rest: Vec<String> = sentences(&summary.model_summary).into_iter().filter(|s| *s != sentence).collect();
+            summary.model_summary = rest.join(" ");
+        }
+    }
+    for summary in &mut summaries {
+        if summary.walkthrough.is_empty() && summary.model_summary.is_empty() {
+            summary.walkthrough = computed_sentence(summary);
+        }
+        summary.summary_from = if summary.model_summary.is_empty() { Origin::Computed } else { Origin::Model };
+        summary.summary = [summary.walkthrough.as_str(), summary.model_summary.as_str()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
     }
 
     // Reduce: the whole, from the files' summaries.
@@ -202,10 +283,12 @@ pub fn summarize(
         None => {
             let main = summaries.iter().filter(|f| weight(f) == 0).max_by_key(|f| f.additions + f.deletions);
             let item = main.and_then(|f| main_item(f, evidence.get(f.path.as_str())?));
+            let item = item.as_ref().map(|(verb, name)| (*verb, name.as_str()));
             (fallback_title(kind, &paths, known.facts.as_ref(), item), Origin::Computed)
         }
     };
     let mut overview = String::new();
+    let mut lead_of_overview = String::new();
     let mut overall_failures = 0;
     if !summaries.is_empty() {
         // Code first: version bumps and docs must not set the headline.
@@ -254,13 +337,9 @@ pub fn summarize(
                     sentences(&plain(&complete_part(&answer.text, answer.capped)))
                         .into_iter()
                         .partition(|s| !summaries.iter().any(|f| overlap(s, &f.summary) >= REPEATED));
-                dropped.extend(repeats.into_iter().map(|sentence| DroppedAt {
-                    file: None,
-                    dropped: Dropped {
-                        sentence,
-                        reason: Reason::RepeatsFile,
-                        detail: "repeats a file's summary".into(),
-                    },
+                dropped.extend(repeats.into_iter().map(|sentence| {
+                    let detail = "repeats a file's summary".into();
+                    DroppedAt::new(None, Dropped { sentence, reason: Reason::RepeatsFile, detail })
                 }));
                 if let Some(first) = fresh.first_mut() {
                     *first = without_leading_also(first);
@@ -269,14 +348,18 @@ pub fn summarize(
                     gate(&bounded(&fresh.join(" "), OVERVIEW_SENTENCES, OVERVIEW_WORDS, false), &known.haystack);
                 names_written += gated.names_written;
                 names_kept += gated.names_kept;
-                dropped.extend(gated.dropped.into_iter().map(|d| DroppedAt { file: None, dropped: d }));
+                dropped.extend(gated.dropped.into_iter().map(|d| DroppedAt::new(None, d)));
                 overview = gated.text;
             }
             _ => overall_failures += 1,
         }
         if kind == Kind::Change {
-            let lead = code_lead(&ordered, &evidence);
-            overview = [lead, overview].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
+            lead_of_overview = code_lead(&ordered);
+            overview = [lead_of_overview.as_str(), overview.as_str()]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
         }
         match results.next().flatten() {
             Some(answer) if answer.ok() => {
@@ -286,17 +369,14 @@ pub fn summarize(
                 if let Some(problem) = problem {
                     let sentence = answer.text.lines().next().unwrap_or("").trim().to_string();
                     let detail = format!("not a title: {problem}");
-                    dropped.push(DroppedAt {
-                        file: None,
-                        dropped: Dropped { sentence, reason: Reason::NotATitle, detail },
-                    });
+                    dropped.push(DroppedAt::new(None, Dropped { sentence, reason: Reason::NotATitle, detail }));
                 } else {
                     let gated = gate(&model_title, &known.haystack);
                     names_written += gated.names_written;
                     names_kept += gated.names_kept;
                     match gated.dropped.into_iter().next() {
                         None => (title, title_from) = (model_title, Origin::Model),
-                        Some(d) => dropped.push(DroppedAt { file: None, dropped: d }),
+                        Some(d) => dropped.push(DroppedAt::new(None, d)),
                     }
                 }
             }
@@ -318,6 +398,8 @@ pub fn summarize(
     stats.grounding = if names_written == 0 { 1.0 } else { names_kept as f64 / names_written as f64 };
     stats.sentences_dropped = dropped.len();
     stats.candidates = candidates;
+    stats.sentences_checked = checked;
+    let claims = shown_sentences(&title, title_from, &overview, &lead_of_overview, &summaries, &support);
     Ok(Summary {
         model: model.id().to_string(),
         source: known.source,
@@ -327,6 +409,7 @@ pub fn summarize(
         author: known.author,
         facts: known.facts,
         codebase: known.codebase,
+        claims,
         dropped,
         files: summaries,
         listed,
@@ -344,38 +427,47 @@ fn weight(file: &FileSummary) -> u8 {
     }
 }
 
-/// The overview's first sentence, computed: where the code changed and the
-/// items it defines or changes (the public API first, then definitions on
-/// added lines: never keywords, types or calls), so a reviewer sees the
-/// substance of a change among its docs and version bumps. Empty when no code changed.
-fn code_lead(ordered: &[&FileSummary], evidence: &HashMap<&str, Evidence>) -> String {
-    let code: Vec<&&FileSummary> =
-        ordered.iter().filter(|f| f.facts.role == Some(Role::Code)).take(LEAD_FILES).collect();
+/// The overview's first sentences, computed: the walkthrough of the main
+/// code files ("In `a.rs`, adds the function `x`; `run` now calls it."),
+/// so a reviewer sees the substance of a change among its docs and version
+/// bumps; where no parser reads the code, the code files and their sizes.
+/// Empty when no code changed.
+fn code_lead(ordered: &[&FileSummary]) -> String {
+    let code: Vec<&&FileSummary> = ordered.iter().filter(|f| f.facts.role == Some(Role::Code)).collect();
     if code.is_empty() {
         return String::new();
     }
-    let files: Vec<String> = code.iter().map(|f| format!("`{}` (+{} −{})", f.path, f.additions, f.deletions)).collect();
-    let api = code.iter().flat_map(|f| f.facts.api.added.iter().chain(&f.facts.api.changed));
-    let defined = code.iter().flat_map(|f| {
-        let added = evidence.get(f.path.as_str()).map(|e| &e.defined_added);
-        f.symbols.iter().filter(move |s| added.is_some_and(|a| a.contains(*s))).take(LEAD_NAMES_PER_FILE)
-    });
-    let names: Vec<String> = distinct(api.chain(defined)).take(LEAD_NAMES).map(|n| format!("`{n}`")).collect();
-    let mut lead = format!("Code changed: {}", files.join(", "));
-    if !names.is_empty() {
-        lead.push_str(&format!("; new or changed names: {}", names.join(", ")));
+    let told: Vec<String> = code
+        .iter()
+        .filter(|f| !f.walkthrough.is_empty())
+        .take(LEAD_FILES)
+        .map(|f| {
+            let mut chars = f.walkthrough.chars();
+            let first = chars.next().map(|c| c.to_lowercase().collect::<String>()).unwrap_or_default();
+            format!("In `{}`, {first}{}", f.path, chars.as_str())
+        })
+        .collect();
+    if !told.is_empty() {
+        return told.join(" ");
     }
-    lead + "."
+    let files: Vec<String> =
+        code.iter().take(LEAD_FILES).map(|f| format!("`{}` (+{} −{})", f.path, f.additions, f.deletions)).collect();
+    format!("Code changed: {}.", files.join(", "))
 }
 
-/// The main item of a file's change, with the verb a title gives it: an
-/// item its added lines bring in, else the one with the most changed lines.
-fn main_item<'a>(file: &'a FileSummary, evidence: &'a Evidence) -> Option<(&'static str, &'a str)> {
+/// The main item of a file's change, with the verb a title gives it: by
+/// the parsed structure, else an item its added lines bring in, else the
+/// one with the most changed lines.
+fn main_item(file: &FileSummary, evidence: &Evidence) -> Option<(&'static str, String)> {
+    if file.structure.language.is_some() {
+        return walkthrough::main_item(&file.structure, evidence);
+    }
     let symbol = |wanted: &dyn Fn(&str) -> bool| file.symbols.iter().map(String::as_str).find(|s| wanted(s));
     symbol(&|s| evidence.defined_added.contains(s) && !evidence.defined_removed.contains(s))
         .map(|s| ("Add", s))
         .or_else(|| evidence.main_item().map(|s| ("Change", s)))
         .or_else(|| symbol(&|s| evidence.defined_removed.contains(s)).map(|s| ("Remove", s)))
+        .map(|(verb, name)| (verb, name.to_string()))
 }
 
 /// The names the whole change is about: the public API it adds, changes or
@@ -393,38 +485,50 @@ fn distinct<'a>(names: impl Iterator<Item = &'a String>) -> impl Iterator<Item =
     names.filter(move |n| seen.insert(n.as_str()))
 }
 
-/// A file's summary said from what is computed, when the model's is gone.
+/// A file's summary said from the public items the plain patterns find,
+/// where the structure says nothing and the model's sentence is gone; empty
+/// rather than filler ("Changes lines (+7 −1)" tells nothing the row does not).
 fn computed_sentence(file: &FileSummary) -> String {
     let names = |list: &[String]| list.iter().take(6).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
     let api = &file.facts.api;
-    let mut parts = Vec::new();
-    if !api.added.is_empty() {
-        parts.push(format!("adds {}", names(&api.added)));
+    let parts: Vec<String> = [("adds", &api.added), ("changes", &api.changed), ("removes", &api.removed)]
+        .into_iter()
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(verb, list)| format!("{verb} {}", names(list)))
+        .collect();
+    let sentence = parts.join("; ");
+    let mut chars = sentence.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
     }
-    if !api.changed.is_empty() {
-        parts.push(format!("changes {}", names(&api.changed)));
+}
+
+/// Every sentence a reader sees, and who wrote it (the benchmark labels them).
+fn shown_sentences(
+    title: &str,
+    title_from: Origin,
+    overview: &str,
+    lead: &str,
+    files: &[FileSummary],
+    support: &HashMap<(usize, String), f32>,
+) -> Vec<ShownSentence> {
+    let mut shown =
+        vec![ShownSentence { place: "title".into(), text: title.to_string(), origin: title_from, support: None }];
+    let lead_sentences = sentences(lead);
+    for text in sentences(overview) {
+        let origin = if lead_sentences.contains(&text) { Origin::Computed } else { Origin::Model };
+        shown.push(ShownSentence { place: "overview".into(), text, origin, support: None });
     }
-    if !api.removed.is_empty() {
-        parts.push(format!("removes {}", names(&api.removed)));
-    }
-    if parts.is_empty() && !file.symbols.is_empty() {
-        parts.push(format!("touches {}", names(&file.symbols)));
-    }
-    let what = match file.facts.role {
-        Some(Role::Docs) => "documentation",
-        Some(Role::Test) => "tests",
-        Some(Role::Config | Role::Ci | Role::Build | Role::Dependencies) => "settings",
-        _ => "lines",
-    };
-    match parts.is_empty() {
-        true => format!("Changes {what} (+{} −{}).", file.additions, file.deletions),
-        false => {
-            let sentence = parts.join("; ");
-            let mut chars = sentence.chars();
-            let first = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
-            format!("{first}{}.", chars.as_str())
+    for (index, file) in files.iter().enumerate() {
+        for (part, origin) in [(&file.walkthrough, Origin::Computed), (&file.model_summary, Origin::Model)] {
+            for text in sentences(part) {
+                let support = support.get(&(index, text.clone())).copied();
+                shown.push(ShownSentence { place: file.path.clone(), text, origin, support });
+            }
         }
     }
+    shown
 }
 
 fn stats(run: &Answerer<'_>, files: &[FileSummary], wall: Duration) -> Stats {

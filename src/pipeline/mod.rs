@@ -21,6 +21,7 @@ pub mod select;
 pub mod settings;
 mod shape;
 pub mod structure;
+pub mod walkthrough;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,7 +33,7 @@ use crate::language_model::ModelSource;
 use crate::progress::Progress;
 pub use author::{commit_messages, AuthorContext};
 pub use prompts::PROMPT_VERSION;
-pub use schema::{Answer, ChunkSummary, DroppedAt, FileSummary, Origin, Stats, Summary};
+pub use schema::{Answer, ChunkSummary, DroppedAt, FileSummary, Origin, ShownSentence, Stats, Summary};
 pub use settings::{Overrides, Settings, CONFIG_PATH};
 pub use shape::symbols;
 
@@ -171,6 +172,7 @@ impl Summarizer {
             facts.unparsed_manifests = unparsed;
             // Words addressed to the summarizer are shown to reviewers, never followed.
             facts.appeals = claims::appeals(&selection.files, &author);
+            facts.behaviour = selection.files.iter().flat_map(walkthrough::behaviour).collect();
             let by_path: HashMap<&str, &change::FileChange> = listing.iter().map(|f| (f.path.as_str(), f)).collect();
             facts.self_marked = selection
                 .listed

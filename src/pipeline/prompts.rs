@@ -10,10 +10,10 @@ use super::change::{Content, FileChange};
 use super::chunk::{self, Chunk};
 use super::facts::Role;
 
-/// Version 4: sentence-bounded answers per kind of file, the author's words
-/// as context, no model-written title on pull requests; the names a diff
-/// brings in are pointed out (version 3 had no such line).
-pub const PROMPT_VERSION: u32 = 4;
+/// Version 5: the chunk prompt states what the parsed structure says the
+/// diff does, its items are definitions only, and a code diff gets one
+/// sentence. (4: the names a diff brings in pointed out; 3 had no such line.)
+pub const PROMPT_VERSION: u32 = 5;
 // (title and overview are asked apart: a small model asked for both lists the files instead.)
 
 /// Answer caps, in tokens, per level: room for two sentences, or three and a title.
@@ -40,6 +40,7 @@ fn templates() -> &'static Environment<'static> {
             ("file_reduce", include_str!("prompts/file_reduce.j2")),
             ("overview", include_str!("prompts/overview.j2")),
             ("title", include_str!("prompts/title.j2")),
+            ("check", include_str!("prompts/check.j2")),
         ] {
             env.add_template(name, text).expect("the prompt templates parse");
         }
@@ -70,17 +71,21 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-/// One chunk of a file (or of its diff); `items` are the names it touches,
-/// `new` the names its added lines bring in.
-pub fn chunk_prompt(
-    file: &FileChange,
-    chunk: &Chunk,
-    part: usize,
-    parts: usize,
-    items: &[String],
-    new: &[String],
-    author_title: Option<&str>,
-) -> String {
+/// What a chunk prompt tells of its file besides the chunk's text.
+pub struct FileContext<'a> {
+    /// The names the file's change touches.
+    pub items: &'a [String],
+    /// The names its added lines bring in.
+    pub new: &'a [String],
+    /// The computed walkthrough.
+    pub parsed: &'a str,
+    /// The author's title (their words).
+    pub author_title: Option<&'a str>,
+}
+
+/// One chunk of a file (or of its diff).
+pub fn chunk_prompt(file: &FileChange, chunk: &Chunk, part: usize, parts: usize, context: &FileContext<'_>) -> String {
+    let FileContext { items, new, parsed, author_title } = *context;
     let language = chunk::language(&file.path);
     let quoted = |names: &[String]| names.iter().take(12).map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ");
     let new: Vec<String> = new.iter().filter(|n| chunk.text.contains(n.as_str())).cloned().collect();
@@ -96,6 +101,7 @@ pub fn chunk_prompt(
             parts,
             items => quoted(items),
             new => quoted(&new),
+            parsed,
             whole => !matches!(file.content, Content::Hunks(_)),
             role => role_name(super::facts::role(&file.path)),
             fence => fence_for(&chunk.text),
@@ -103,6 +109,13 @@ pub fn chunk_prompt(
             text => chunk.text,
         },
     )
+}
+
+/// Asks whether the diff of a chunk prompt (`prompt`, the user message the
+/// sentence was written from, so its tokens are read from the cache)
+/// supports `sentence`; the answer is read as yes or no.
+pub fn check_prompt(prompt: &str, sentence: &str) -> String {
+    render("check", context! { prompt, sentence })
 }
 
 /// A reduction's two prompts: the final one for all items, and the one for
@@ -193,7 +206,13 @@ mod tests {
         };
         let chunk = Chunk { first_line: 1, last_line: 2, text: "@@ -1 +1,2 @@\n+fn t() {}".into(), tokens: 9 };
         let new = ["t".to_string(), "absent_from_the_chunk".to_string()];
-        let prompt = chunk_prompt(&file, &chunk, 1, 1, &["t".into()], &new, Some("fix: retry before the last attempt"));
+        let context = FileContext {
+            items: &["t".into()],
+            new: &new,
+            parsed: "",
+            author_title: Some("fix: retry before the last attempt"),
+        };
+        let prompt = chunk_prompt(&file, &chunk, 1, 1, &context);
         assert!(prompt.contains("\"fix: retry before the last attempt\" (their words"), "{prompt}");
         assert!(prompt.contains("Items this diff defines or touches: `t`."), "{prompt}");
         assert!(prompt.contains("what these tests check"), "{prompt}");

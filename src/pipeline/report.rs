@@ -218,6 +218,14 @@ fn reviewer_lines(facts: &ChangeFacts) -> Vec<String> {
         "Public API: {}",
         if parts.is_empty() { "no public item added, changed or removed".into() } else { parts.join("; ") }
     ));
+    if !facts.behaviour.is_empty() {
+        let mut notes: Vec<String> =
+            facts.behaviour.iter().take(NAMES_SHOWN).map(|b| format!("{} {}", code(&b.file), inert(&b.what))).collect();
+        if facts.behaviour.len() > NAMES_SHOWN {
+            notes.push(format!("and {} more", facts.behaviour.len() - NAMES_SHOWN));
+        }
+        lines.push(format!("Behaviour (parsed): {}", notes.join("; ")));
+    }
     lines.push(format!(
         "Tests: {}",
         if facts.tests.is_empty() { "no test file touched".into() } else { names(&facts.tests) }
@@ -329,8 +337,9 @@ fn lines_cell(file: &FileSummary) -> String {
 
 /// A table cell: the summary, inert and on one line, with the items.
 fn summary_cell(file: &FileSummary) -> String {
-    let mut text = cell(&file.summary);
-    if !file.symbols.is_empty() {
+    let mut text = if file.summary.is_empty() { "—".to_string() } else { cell(&file.summary) };
+    // The walkthrough already names the items it knows.
+    if file.walkthrough.is_empty() && !file.symbols.is_empty() {
         let _ = write!(text, "<br>**Items:** {}", names(&file.symbols));
     }
     let failed = file.chunks.iter().filter(|c| !c.answer.ok()).count();
@@ -420,6 +429,8 @@ mod tests {
             language: "Rust",
             symbols: vec![format!("function_{i}")],
             summary: "Adds a helper that | parses input and <b>returns</b> it. ".repeat(3),
+            walkthrough: String::new(),
+            model_summary: String::new(),
             summary_from: Origin::Model,
             facts: FileFacts::default(),
             structure: Default::default(),
@@ -442,6 +453,7 @@ mod tests {
             author: AuthorContext::default(),
             facts: Some(facts),
             codebase: None,
+            claims: Vec::new(),
             dropped: Vec::new(),
             files: (0..files).map(file).collect(),
             listed: (0..listed)

@@ -61,9 +61,15 @@ pub struct FileSummary {
     pub language: &'static str,
     /// Functions, types and other items the change defines or touches.
     pub symbols: Vec<String>,
-    /// A sentence from the model (a second where it names what the diff
-    /// changed), its names and claims checked against the change.
+    /// What the row says: the computed walkthrough, then the model's sentence.
     pub summary: String,
+    /// The change said from its parsed structure (computed, not the model's):
+    /// "Adds the function `x`; `run` now calls it."
+    pub walkthrough: String,
+    /// The model's sentence (a second where it names what the diff changed),
+    /// its names and claims checked against the change; empty when none passed.
+    pub model_summary: String,
+    /// `model` when the row holds a model sentence, else `computed`.
     pub summary_from: Origin,
     /// Computed from the change, not the model.
     pub facts: FileFacts,
@@ -107,6 +113,8 @@ pub struct Stats {
     pub sentences_dropped: usize,
     /// Answers asked for per chunk and file prompt (`quality`: 1 is fast), of which the best-grounded was kept.
     pub candidates: usize,
+    /// File sentences the model was asked about, with their diff (see `dropped`, reason `doubted`).
+    pub sentences_checked: usize,
 }
 
 /// Where a title or a summary came from.
@@ -120,6 +128,20 @@ pub enum Origin {
     Computed,
 }
 
+/// One sentence a reader sees, where, and who wrote it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShownSentence {
+    /// `title`, `overview`, or the file's path.
+    #[serde(rename = "where")]
+    pub place: String,
+    pub text: String,
+    pub origin: Origin,
+    /// A model sentence on a file: the model's own probability, asked with
+    /// the diff, that the diff supports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub support: Option<f32>,
+}
+
 /// A sentence the gate kept from reviewers (or an overview sentence that
 /// repeated a file's, or a title answer that was no title), and where it was.
 #[derive(Clone, Debug, Serialize)]
@@ -129,6 +151,15 @@ pub struct DroppedAt {
     pub file: Option<String>,
     #[serde(flatten)]
     pub dropped: Dropped,
+    /// The model's own probability that the diff supports it, where it was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub support: Option<f32>,
+}
+
+impl DroppedAt {
+    pub fn new(file: Option<String>, dropped: Dropped) -> DroppedAt {
+        DroppedAt { file, dropped, support: None }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -148,6 +179,8 @@ pub struct Summary {
     /// Languages, entry points and public items (a codebase only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub codebase: Option<CodebaseFacts>,
+    /// Every sentence shown (title, overview, file rows), and who wrote it.
+    pub claims: Vec<ShownSentence>,
     /// Sentences of the model left out, with the reason.
     pub dropped: Vec<DroppedAt>,
     pub files: Vec<FileSummary>,
@@ -177,6 +210,7 @@ impl Summary {
             author,
             facts,
             codebase: None,
+            claims: Vec::new(),
             dropped: Vec::new(),
             files: Vec::new(),
             listed,

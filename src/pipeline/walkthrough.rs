@@ -1,0 +1,646 @@
+//! A file's change in plain words, computed from its parsed structure:
+//! "Adds the function `without_leading_also`; `summarize` now calls it",
+//! "`check_password` now only returns `True` and no longer calls `hash_of`".
+//! Every clause restates a fact of [`FileStructure`] (checked against the
+//! hunks where the structure is partial), so the row's first sentence is
+//! true before the model adds a word. Behaviour a reviewer must see (a check
+//! dropped, a body reduced to a constant, a new process, network or file
+//! call, a default changed) is also collected for "For reviewers".
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use super::change::FileChange;
+use super::evidence::Evidence;
+use super::facts::{Dependency, FileFacts};
+use super::structure::{Change, FileStructure, ItemChange, ItemKind, Language};
+
+/// Names in one list of a clause before "and N more".
+const NAMES: usize = 4;
+/// Changed items whose body facts are told, per file.
+const DETAILED_ITEMS: usize = 3;
+/// A condition or literal is quoted only when this short.
+const QUOTED_CHARS: usize = 50;
+
+/// Calls too common to say anything about a change (the last segment of the callee).
+const ROUTINE_CALLS: &[&str] = &[
+    "clone",
+    "to_string",
+    "to_owned",
+    "into",
+    "unwrap",
+    "expect",
+    "iter",
+    "into_iter",
+    "iter_mut",
+    "map",
+    "collect",
+    "len",
+    "is_empty",
+    "push",
+    "get",
+    "as_str",
+    "as_ref",
+    "as_mut",
+    "ok",
+    "err",
+    "Some",
+    "Ok",
+    "Err",
+    "new",
+    "default",
+    "from",
+    "append",
+    "toString",
+    "length",
+    "String",
+    "str",
+    "int",
+    "len",
+    "print",
+    "println",
+    "unwrap_or",
+    "and_then",
+    "map_err",
+    "filter",
+    "join",
+    "format",
+    "Box",
+    "Vec",
+    "Arc",
+    "Rc",
+    "super",
+    "this",
+    "self",
+    "require",
+    "isinstance",
+    "list",
+    "dict",
+    "set",
+    "tuple",
+    "range",
+    "getattr",
+    "hasattr",
+];
+
+/// Calls a reviewer must see when a change adds them: processes, network, file writes, code evaluation.
+const CONCERNING_CALLS: &[(&str, &str)] = &[
+    ("Command::new", "starts a process"),
+    ("process::Command", "starts a process"),
+    ("subprocess.", "starts a process"),
+    ("os.system", "starts a process"),
+    ("os.popen", "starts a process"),
+    ("exec.Command", "starts a process"),
+    ("child_process", "starts a process"),
+    ("execSync", "starts a process"),
+    ("spawnSync", "starts a process"),
+    ("Runtime.getRuntime", "starts a process"),
+    ("ProcessBuilder", "starts a process"),
+    ("proc_open", "starts a process"),
+    ("shell_exec", "starts a process"),
+    ("system", "starts a process"),
+    ("popen", "starts a process"),
+    ("fetch", "makes a network request"),
+    ("axios", "makes a network request"),
+    ("requests.", "makes a network request"),
+    ("urlopen", "makes a network request"),
+    ("reqwest::", "makes a network request"),
+    ("http.Get", "makes a network request"),
+    ("http.Post", "makes a network request"),
+    ("HttpClient", "makes a network request"),
+    ("curl_exec", "makes a network request"),
+    ("TcpStream::connect", "opens a network connection"),
+    ("socket.connect", "opens a network connection"),
+    ("File::create", "writes a file"),
+    ("fs::write", "writes a file"),
+    ("fs::remove", "deletes files"),
+    ("remove_file", "deletes files"),
+    ("remove_dir_all", "deletes files"),
+    ("shutil.rmtree", "deletes files"),
+    ("os.remove", "deletes files"),
+    ("os.unlink", "deletes files"),
+    ("unlink", "deletes files"),
+    ("writeFile", "writes a file"),
+    ("os.WriteFile", "writes a file"),
+    ("eval", "evaluates code"),
+    ("exec", "evaluates code"),
+    ("pickle.load", "deserializes untrusted data"),
+    ("yaml.load", "deserializes untrusted data"),
+    ("unserialize", "deserializes untrusted data"),
+];
+
+/// A behaviour fact of one item, for "For reviewers".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Behaviour {
+    pub file: String,
+    /// Plain text with names in backticks: "`check_password` now only returns `True`".
+    pub what: String,
+}
+
+/// The file's change in one sentence (empty when the structure knows nothing:
+/// a language no parser here reads, or a change outside every item).
+/// `defined` holds the names of the items the whole change defines or
+/// changes: a method call is told only when it calls one of them (a library
+/// call such as `map_or_else` says little of the change).
+pub fn of_file(file: &FileChange, evidence: &Evidence, facts: &FileFacts, defined: &HashSet<&str>) -> String {
+    let structure = &file.structure;
+    let mut clauses = Vec::new();
+    if !structure.sections.is_empty() {
+        let quoted: Vec<String> = structure.sections.iter().map(|s| format!("“{}”", s.trim())).collect();
+        let noun = if quoted.len() == 1 { "the section" } else { "the sections" };
+        clauses.push(format!("changes {noun} {}", listed(&quoted)));
+    }
+    let language = structure.language;
+    let name = |item: &ItemChange| code(&display_name(item, language));
+    let visible = |item: &&ItemChange| !matches!(item.kind, ItemKind::Module) || is_whole(&item.change);
+    let items: Vec<&ItemChange> = structure.items.iter().filter(visible).collect();
+
+    let added: Vec<&ItemChange> = items.iter().copied().filter(|i| i.change == Change::Added).collect();
+    let (tests, definitions): (Vec<&ItemChange>, Vec<&ItemChange>) =
+        added.iter().partition(|i| i.kind == ItemKind::Test);
+    if !definitions.is_empty() {
+        clauses.push(format!("adds {}", kinded(&definitions, language)));
+    }
+    if !tests.is_empty() {
+        let names: Vec<String> = tests.iter().map(|i| name(i)).collect();
+        let noun = if tests.len() == 1 { "the test" } else { "the tests" };
+        clauses.push(format!("adds {noun} {}", listed(&names)));
+    }
+    let removed: Vec<&ItemChange> = items.iter().copied().filter(|i| i.change == Change::Removed).collect();
+    if !removed.is_empty() {
+        clauses.push(format!("removes {}", kinded(&removed, language)));
+    }
+    for item in &items {
+        if let Change::Renamed { from } = &item.change {
+            clauses.push(format!("renames {} to {}", code(from), name(item)));
+        }
+    }
+    let signatures: Vec<String> =
+        items.iter().filter(|i| matches!(i.change, Change::SignatureChanged { .. })).map(|i| name(i)).collect();
+    if !signatures.is_empty() {
+        let noun = if signatures.len() == 1 { "the signature of" } else { "the signatures of" };
+        clauses.push(format!("changes {noun} {}", listed(&signatures)));
+    }
+
+    // Changed bodies: what the structure can say of each, else the item is named.
+    let single_added = match definitions.as_slice() {
+        [only] => Some(only.name.as_str()),
+        _ => None,
+    };
+    let mut plain_changes = Vec::new();
+    // Items with the same details are told together: "`a` and `b` now call `c`".
+    let mut told: Vec<(Vec<Detail>, Vec<String>)> = Vec::new();
+    for item in items.iter().filter(|i| matches!(i.change, Change::BodyChanged | Change::SignatureChanged { .. })) {
+        let details = body_details(item, evidence, single_added, defined);
+        let full = told.len() >= DETAILED_ITEMS;
+        match told.iter_mut().find(|(known, _)| *known == details) {
+            Some((_, names)) if !details.is_empty() => names.push(name(item)),
+            _ if details.is_empty() || full => {
+                if item.change == Change::BodyChanged {
+                    plain_changes.push(name(item));
+                }
+            }
+            _ => told.push((details, vec![name(item)])),
+        }
+    }
+    for (details, names) in told {
+        let many = names.len() > 1;
+        let predicates: Vec<String> = details.iter().map(|d| d.said(many)).collect();
+        clauses.push(format!("{} {}", listed(&names), predicates.join(" and ")));
+    }
+    if !plain_changes.is_empty() {
+        clauses.push(format!("changes {}", listed(&plain_changes)));
+    }
+    let comments: Vec<String> = items.iter().filter(|i| i.change == Change::CommentsChanged).map(|i| name(i)).collect();
+    if !comments.is_empty() {
+        clauses.push(format!("edits only comments in {}", listed(&comments)));
+    }
+    if clauses.is_empty() {
+        clauses.extend(dependency_clauses(&facts.dependencies));
+    }
+    sentence(&clauses)
+}
+
+/// The items a file's change defines or changes, by their parsed structure:
+/// `None` for a file no parser here reads (the caller falls back to the
+/// plain line patterns); modules whose insides changed are not items.
+pub fn items(structure: &FileStructure) -> Option<Vec<String>> {
+    match structure.language {
+        None | Some(Language::Markdown) => None,
+        language => {
+            let mut names: Vec<String> = Vec::new();
+            for item in &structure.items {
+                let name = display_name(item, language);
+                if (item.kind != ItemKind::Module || is_whole(&item.change)) && !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            Some(names)
+        }
+    }
+}
+
+/// The item a title names, with the verb the structure gives it: the first
+/// definition added (not a test), else the changed item with the most
+/// changed lines, else the first removed one.
+pub fn main_item(structure: &FileStructure, evidence: &Evidence) -> Option<(&'static str, String)> {
+    let language = structure.language;
+    let items = || structure.items.iter().filter(|i| i.kind != ItemKind::Module && i.kind != ItemKind::Test);
+    if let Some(item) = items().find(|i| i.change == Change::Added) {
+        return Some(("Add", display_name(item, language)));
+    }
+    let changed = |i: &&ItemChange| {
+        matches!(i.change, Change::BodyChanged | Change::SignatureChanged { .. } | Change::Renamed { .. })
+    };
+    let lines = |i: &ItemChange| evidence.changed.get(&i.name).copied().unwrap_or(0);
+    // The first of the most changed: `max_by_key` keeps the last of equals.
+    let most = items().filter(changed).fold(None, |best: Option<&ItemChange>, item| match best {
+        Some(b) if lines(b) >= lines(item) => Some(b),
+        _ => Some(item),
+    });
+    if let Some(item) = most {
+        return Some(("Change", display_name(item, language)));
+    }
+    items().find(|i| i.change == Change::Removed).map(|i| ("Remove", display_name(i, language)))
+}
+
+/// One thing a changed body's structure says of its item: a verb (for
+/// one item and for several) and what follows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Detail {
+    one: &'static str,
+    many: &'static str,
+    object: String,
+}
+
+impl Detail {
+    fn new(one: &'static str, many: &'static str, object: String) -> Detail {
+        Detail { one, many, object }
+    }
+
+    fn said(&self, many: bool) -> String {
+        format!("{} {}", if many { self.many } else { self.one }, self.object)
+    }
+}
+
+/// What a changed body's structure says, as predicates of the item:
+/// "now only returns `true`", "no longer calls `hash_of`".
+fn body_details(
+    item: &ItemChange,
+    evidence: &Evidence,
+    single_added: Option<&str>,
+    defined: &HashSet<&str>,
+) -> Vec<Detail> {
+    let body = &item.body;
+    let mut details = Vec::new();
+    if let Some(constant) = body.reduced_to_constant.as_deref().filter(|c| quotable(c)) {
+        details.push(Detail::new("now only returns", "now only return", code(constant)));
+    }
+    // A call is gone only if no added line names it (a partial structure sees only the hunks).
+    let gone: Vec<String> = body
+        .calls_removed
+        .iter()
+        .filter(|c| worth_naming(c, defined) && !evidence.in_new_code(last_segment(c)))
+        .take(2)
+        .map(|c| code(c))
+        .collect();
+    let mut calls: Vec<&String> = body.calls_added.iter().filter(|c| worth_naming(c, defined)).collect();
+    // Calls of what the change itself adds first.
+    calls.sort_by_key(|c| !evidence.defined_added.contains(last_segment(c)));
+    let new: Vec<String> = calls
+        .iter()
+        .take(2)
+        .map(|c| match single_added {
+            Some(added) if last_segment(c) == added && calls.len() == 1 => "it".to_string(),
+            _ => code(c),
+        })
+        .collect();
+    if !new.is_empty() {
+        details.push(Detail::new("now calls", "now call", new.join(" and ")));
+    }
+    if !gone.is_empty() {
+        details.push(Detail::new("no longer calls", "no longer call", gone.join(" or ")));
+    }
+    if details.len() < 2 {
+        if let Some(condition) = body.conditions_removed.iter().find(|c| quotable(c)) {
+            details.push(Detail::new("drops the condition", "drop the condition", code(condition)));
+        } else if let Some(condition) = body.conditions_added.iter().find(|c| quotable(c)) {
+            details.push(Detail::new("gains the condition", "gain the condition", code(condition)));
+        }
+    }
+    if details.len() < 2 {
+        if let Some(literal) = body.literals_changed.iter().find(|l| quotable(&l.old) && quotable(&l.new)) {
+            let object = format!("{} to {}", code(&literal.old), code(&literal.new));
+            details.push(Detail::new("changes", "change", object));
+        }
+    }
+    details.truncate(2);
+    details
+}
+
+/// The behaviour facts of a file's change a reviewer must see.
+pub fn behaviour(file: &FileChange) -> Vec<Behaviour> {
+    let language = file.structure.language;
+    let mut found = Vec::new();
+    let mut note = |what: String| found.push(Behaviour { file: file.path.clone(), what });
+    for item in &file.structure.items {
+        let name = code(&display_name(item, language));
+        let body = &item.body;
+        if item.change == Change::Removed || item.change == Change::Added {
+            // A new function's calls are its purpose; a removed one's are gone with it.
+            if item.change == Change::Added {
+                for call in &body.calls_added {
+                    if let Some(what) = concerning(call) {
+                        note(format!("{name} {what} ({})", code(call)));
+                    }
+                }
+            }
+            continue;
+        }
+        if let Some(constant) = body.reduced_to_constant.as_deref().filter(|c| quotable(c)) {
+            note(format!("{name} now only returns {}", code(constant)));
+        }
+        for condition in body.conditions_removed.iter().chain(&body.early_returns_removed).take(2) {
+            let shown = if quotable(condition) { code(condition) } else { "a check".into() };
+            note(format!("{name} drops {shown}"));
+        }
+        for call in &body.calls_added {
+            if let Some(what) = concerning(call) {
+                note(format!("{name} now {what} ({})", code(call)));
+            }
+        }
+        let is_default = item.kind == ItemKind::Constant || item.name.to_ascii_lowercase().contains("default");
+        if is_default {
+            for literal in body.literals_changed.iter().filter(|l| quotable(&l.old) && quotable(&l.new)).take(2) {
+                note(format!("{name} changes {} to {}", code(&literal.old), code(&literal.new)));
+            }
+        }
+    }
+    found
+}
+
+/// What a call does that a reviewer must see, if it is such a call.
+fn concerning(call: &str) -> Option<&'static str> {
+    let last = last_segment(call);
+    CONCERNING_CALLS.iter().find_map(|(pattern, what)| {
+        let hit = if pattern.contains(['.', ':']) || pattern.chars().next().is_some_and(char::is_uppercase) {
+            call.contains(pattern)
+        } else {
+            last == *pattern
+        };
+        hit.then_some(*what)
+    })
+}
+
+fn dependency_clauses(dependencies: &[Dependency]) -> Vec<String> {
+    let changed: Vec<String> = dependencies
+        .iter()
+        .filter(|d| !d.redirects)
+        .take(NAMES)
+        .map(|d| match (&d.from, &d.to) {
+            (Some(from), Some(to)) => format!("{} from {} to {}", code(&d.name), code(from), code(to)),
+            (None, Some(to)) => format!("{} ({}) as a new dependency", code(&d.name), code(to)),
+            (Some(_), None) => format!("{} as a dependency", code(&d.name)),
+            (None, None) => code(&d.name),
+        })
+        .collect();
+    let (removed, kept): (Vec<&String>, Vec<&String>) = changed.iter().partition(|c| c.ends_with("as a dependency"));
+    let mut clauses = Vec::new();
+    let (new, moved): (Vec<&String>, Vec<&String>) = kept.into_iter().partition(|c| c.ends_with("new dependency"));
+    if !moved.is_empty() {
+        clauses.push(format!("moves {}", moved.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
+    }
+    if !new.is_empty() {
+        clauses.push(format!("adds {}", new.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
+    }
+    if !removed.is_empty() {
+        clauses.push(format!("drops {}", removed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
+    }
+    clauses
+}
+
+/// A whole item added or removed (a module told as such), not one whose insides changed.
+fn is_whole(change: &Change) -> bool {
+    matches!(change, Change::Added | Change::Removed | Change::Renamed { .. })
+}
+
+/// Items with their kind: "the function `a`", "the types `A` and `B`",
+/// "the function `a` and the type `B`".
+fn kinded(items: &[&ItemChange], language: Option<Language>) -> String {
+    let mut groups: Vec<(ItemKind, Vec<String>)> = Vec::new();
+    for item in items {
+        let name = code(&display_name(item, language));
+        match groups.iter_mut().find(|(kind, _)| *kind == item.kind) {
+            Some((_, names)) => names.push(name),
+            None => groups.push((item.kind, vec![name])),
+        }
+    }
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|(kind, names)| {
+            let (one, many) = noun(*kind, language);
+            format!("the {} {}", if names.len() == 1 { one } else { many }, listed(names))
+        })
+        .collect();
+    join_and(&parts)
+}
+
+fn noun(kind: ItemKind, language: Option<Language>) -> (&'static str, &'static str) {
+    match kind {
+        ItemKind::Function => ("function", "functions"),
+        ItemKind::Method => ("method", "methods"),
+        ItemKind::Type => ("type", "types"),
+        ItemKind::Trait if language == Some(Language::Rust) => ("trait", "traits"),
+        ItemKind::Trait => ("interface", "interfaces"),
+        ItemKind::Constant => ("constant", "constants"),
+        ItemKind::Module => ("module", "modules"),
+        ItemKind::Macro => ("macro", "macros"),
+        ItemKind::Test => ("test", "tests"),
+    }
+}
+
+/// A method with its owner, as the language writes it (`Type::name`, `Type.name`).
+fn display_name(item: &ItemChange, language: Option<Language>) -> String {
+    match (&item.owner, item.kind) {
+        (Some(owner), ItemKind::Method) => {
+            // A trait's impl (`Drop for Bar`): the method is the type's.
+            let owner = owner.rsplit(" for ").next().unwrap_or(owner);
+            let separator =
+                if matches!(language, Some(Language::Rust | Language::Cpp | Language::Php)) { "::" } else { "." };
+            format!("{owner}{separator}{}", item.name)
+        }
+        _ => item.name.clone(),
+    }
+}
+
+/// A list of at most [`NAMES`], then how many more.
+fn listed(names: &[String]) -> String {
+    let mut shown: Vec<String> = names.iter().take(NAMES).cloned().collect();
+    if names.len() > NAMES {
+        shown.push(format!("{} more", names.len() - NAMES));
+    }
+    join_and(&shown)
+}
+
+fn join_and(parts: &[String]) -> String {
+    match parts {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// Clauses as one sentence, its first letter capitalised.
+fn sentence(clauses: &[String]) -> String {
+    let text = clauses.join("; ");
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}
+
+fn code(text: &str) -> String {
+    format!("`{}`", text.replace('`', "'"))
+}
+
+fn quotable(text: &str) -> bool {
+    let text = text.trim();
+    !text.is_empty() && text.chars().count() <= QUOTED_CHARS && !text.contains(['\n', '`'])
+}
+
+fn last_segment(call: &str) -> &str {
+    call.rsplit([':', '.']).next().unwrap_or(call)
+}
+
+/// A call worth naming: not a macro, not routine plumbing.
+fn notable(call: &str) -> bool {
+    let last = last_segment(call);
+    !call.ends_with('!') && last.chars().count() >= 3 && !ROUTINE_CALLS.contains(&last) && quotable(call)
+}
+
+/// A call the walkthrough names: a notable one of an item the change
+/// defines or changes, of a plain function (`hash_of(…)`), or of concern.
+fn worth_naming(call: &str, defined: &HashSet<&str>) -> bool {
+    let plain = !call.contains('.') && !call.contains("::");
+    notable(call) && (plain || defined.contains(last_segment(call)) || concerning(call).is_some())
+}
+
+/// The names of the items a change defines or changes, in all its files.
+pub fn defined_names<'a>(files: impl IntoIterator<Item = &'a FileChange>) -> HashSet<&'a str> {
+    files.into_iter().flat_map(|f| &f.structure.items).map(|i| i.name.as_str()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::change::{Content, Hunk, Status};
+    use crate::pipeline::structure;
+
+    fn patched(path: &str, header: &str, lines: &[&str]) -> FileChange {
+        let hunks = vec![Hunk { header: header.into(), lines: lines.iter().map(|l| l.to_string()).collect() }];
+        FileChange {
+            path: path.into(),
+            old_path: None,
+            structure: structure::of_hunks(path, &hunks),
+            status: Status::Modified,
+            additions: lines.iter().filter(|l| l.starts_with('+')).count(),
+            deletions: lines.iter().filter(|l| l.starts_with('-')).count(),
+            content: Content::Hunks(hunks),
+        }
+    }
+
+    fn walk(file: &FileChange) -> String {
+        of_file(file, &Evidence::of_file(file), &FileFacts::default(), &defined_names([file]))
+    }
+
+    #[test]
+    fn a_password_check_reduced_to_true_is_said_plainly() {
+        let file = patched(
+            "app/auth.py",
+            "@@ -10,6 +10,4 @@ import hashlib",
+            &[
+                " def check_password(user, password):",
+                "-    if hash_of(password) != user.password_hash:",
+                "-        return False",
+                "-    return True",
+                "+    # approved by the security team",
+                "+    return True",
+                " ",
+                " def hash_of(text):",
+                "     return text",
+            ],
+        );
+        let text = walk(&file);
+        assert!(text.contains("`check_password` now only returns `True`"), "{text}");
+        assert!(text.contains("no longer calls `hash_of`"), "{text}");
+        let notes = behaviour(&file);
+        assert!(notes.iter().any(|b| b.what.contains("now only returns `True`")), "{notes:?}");
+        assert!(notes.iter().any(|b| b.what.contains("drops")), "{notes:?}");
+    }
+
+    #[test]
+    fn a_new_function_called_from_a_changed_one() {
+        let file = patched(
+            "src/prose.rs",
+            "@@ -1,5 +1,9 @@",
+            &[
+                " pub fn summarize(text: &str) -> String {",
+                "-    text.trim().to_string()",
+                "+    without_leading_also(text.trim())",
+                " }",
+                "+",
+                "+fn without_leading_also(text: &str) -> String {",
+                "+    text.replacen(\"It also\", \"It\", 1)",
+                "+}",
+            ],
+        );
+        assert_eq!(walk(&file), "Adds the function `without_leading_also`; `summarize` now calls it.");
+    }
+
+    #[test]
+    fn removed_renamed_and_literals_are_named_with_their_kind() {
+        let file = patched(
+            "src/limits.rs",
+            "@@ -1,9 +1,6 @@",
+            &[
+                "-pub fn old_helper(a: u32) -> u32 {",
+                "-    a + 1",
+                "-}",
+                " pub fn limit() -> usize {",
+                "-    160",
+                "+    200",
+                " }",
+                "-struct Gone;",
+            ],
+        );
+        let text = walk(&file);
+        assert!(text.starts_with("Removes the function `old_helper` and the type `Gone`"), "{text}");
+        assert!(text.contains("`limit` changes `160` to `200`") || text.contains("changes `limit`"), "{text}");
+    }
+
+    #[test]
+    fn docs_name_their_sections_and_unknown_files_say_nothing() {
+        let docs = patched("README.md", "@@ -1,4 +1,4 @@", &[" # Title", " ## Install", "-old step", "+new step"]);
+        assert_eq!(walk(&docs), "Changes the section “Install”.");
+        let unknown = patched("data/table.xyz", "@@ -1 +1 @@", &["-a", "+b"]);
+        assert_eq!(walk(&unknown), "");
+    }
+
+    #[test]
+    fn new_process_calls_are_behaviour() {
+        let file = patched(
+            "src/run.rs",
+            "@@ -1,3 +1,4 @@",
+            &[
+                " fn run(path: &str) {",
+                "+    std::process::Command::new(\"sh\").arg(path).status().ok();",
+                "     log(path);",
+                " }",
+            ],
+        );
+        let notes = behaviour(&file);
+        assert!(notes.iter().any(|b| b.what.contains("starts a process")), "{notes:?}");
+    }
+}
