@@ -206,7 +206,7 @@ pub struct SummarizeArgs {
     /// Override the config's max_lines_per_chunk.
     #[arg(long)]
     pub max_lines_per_chunk: Option<usize>,
-    /// Override the config's summary language.
+    /// The summary's language: English only (the claim checks read English; another is refused).
     #[arg(long)]
     pub language: Option<String>,
     /// Override the config's quality: auto (best on a GPU, fast on a CPU), fast, or best.

@@ -507,7 +507,7 @@ pub struct FileFacts {
 /// The whole change's facts, shown to reviewers as "For reviewers".
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ChangeFacts {
-    /// security, fix, feature, performance, refactor, docs, tests, build/CI,
+    /// security, fix, feature, performance, refactor, docs, tests, build/CI, assets,
     /// dependencies, config or migration: from the diff, or the author's
     /// conventional-commit prefix where the diff does not contradict it.
     pub label: String,
@@ -862,6 +862,10 @@ fn structure_label(
     evidence: &Evidence,
     author_title: Option<&str>,
 ) -> &'static str {
+    if !code.is_empty() && code.iter().all(|f| matches!(f.content, Content::Binary)) {
+        // Images, fonts, archives: no line to read a refactor or a fix from.
+        return "assets";
+    }
     if code.is_empty() {
         // No code: the kind of file with the most changed lines.
         let mut lines: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -1081,6 +1085,12 @@ mod tests {
                 lines: lines.iter().map(|l| l.to_string()).collect(),
             }]),
         }
+    }
+
+    #[test]
+    fn binary_files_only_are_assets_not_a_refactor() {
+        let logo = FileChange { content: Content::Binary, additions: 0, deletions: 0, ..hunks("assets/logo.png", &[]) };
+        assert_eq!(label_of(&[logo], None).0, "assets");
     }
 
     fn label_of(files: &[FileChange], title: Option<&str>) -> (String, Option<String>) {

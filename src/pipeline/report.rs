@@ -166,7 +166,7 @@ fn render(summary: &Summary, rows: usize, title: bool) -> String {
 
 fn with_article(label: &str) -> String {
     match label {
-        "docs" | "tests" | "dependencies" | "build/CI" => label.to_string(),
+        "docs" | "tests" | "dependencies" | "build/CI" | "assets" => label.to_string(),
         _ if label.starts_with(['a', 'e', 'i', 'o', 'u']) => format!("an {label}"),
         _ => format!("a {label}"),
     }

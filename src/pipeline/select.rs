@@ -22,6 +22,10 @@ pub enum Reason {
     Generated(MarkedBy),
     Vendored(MarkedBy),
     Lockfile,
+    /// A licence's text (`LICENSE`, `COPYING`, `NOTICE`): legal text, not code to summarize.
+    Licence,
+    /// Metadata a package registry writes into a release (`.cargo_vcs_info.json`, `PKG-INFO`).
+    PackageMetadata,
     Minified,
     TooLarge(u64),
     Symlink(String),
@@ -56,6 +60,8 @@ impl Reason {
             Reason::Generated(_) => "generated".into(),
             Reason::Vendored(_) => "vendored".into(),
             Reason::Lockfile => "lockfile".into(),
+            Reason::Licence => "licence text".into(),
+            Reason::PackageMetadata => "package metadata".into(),
             Reason::Minified => "minified".into(),
             Reason::TooLarge(bytes) => format!("too large ({:.1} MB)", *bytes as f64 / 1e6),
             Reason::Symlink(target) => format!("symlink to `{target}`"),
@@ -228,7 +234,24 @@ fn listed_reason(file: &FileChange, attributes: &Attributes) -> Option<Reason> {
     if LOCKFILES.contains(&name) {
         return Some(Reason::Lockfile);
     }
+    if is_licence(name) {
+        return Some(Reason::Licence);
+    }
+    if PACKAGE_METADATA.contains(&name) {
+        return Some(Reason::PackageMetadata);
+    }
     None
+}
+
+/// Files a package registry adds to a release.
+const PACKAGE_METADATA: &[&str] = &[".cargo_vcs_info.json", "Cargo.toml.orig", "PKG-INFO"];
+
+/// `LICENSE`, `LICENSE-MIT`, `LICENCE.md`, `COPYING.txt`, `NOTICE`, `UNLICENSE`.
+fn is_licence(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name).to_ascii_uppercase();
+    let base = stem.split(['-', '_']).next().unwrap_or(&stem);
+    matches!(base, "LICENSE" | "LICENCE" | "COPYING" | "NOTICE" | "UNLICENSE")
+        && name.split('.').nth(1).is_none_or(|ext| matches!(ext.to_ascii_lowercase().as_str(), "md" | "txt" | "rst"))
 }
 
 pub fn in_vendor_folder(path: &str) -> bool {
@@ -375,6 +398,17 @@ mod tests {
         assert!(marked_by_itself(&Reason::Generated(MarkedBy::Header), &file("x.go", Status::Modified, None)));
         assert!(!marked_by_itself(&Reason::Generated(MarkedBy::Attributes), &file("x.go", Status::Added, None)));
         assert!(!marked_by_itself(&Reason::Lockfile, &file("Cargo.lock", Status::Added, None)));
+    }
+
+    #[test]
+    fn licences_and_registry_metadata_are_listed_not_summarized() {
+        for name in ["LICENSE", "LICENSE-MIT", "licence.md", "COPYING.txt", "NOTICE", "UNLICENSE"] {
+            assert!(is_licence(name), "{name}");
+        }
+        for name in ["LICENSE.py", "license_check.rs", "notices.ts", "COPYING.sh"] {
+            assert!(!is_licence(name), "{name}");
+        }
+        assert!(PACKAGE_METADATA.contains(&".cargo_vcs_info.json"));
     }
 
     #[test]
