@@ -261,21 +261,54 @@ fn the_action_never_builds_in_the_workspace() {
     workspace.write("rust-toolchain.toml", "[toolchain]\nchannel = \"nightly-2001-01-01\"\n");
     let temp = tempfile::tempdir().unwrap();
     let output = temp.path().join("output");
+    // A fresh runner's home (the binary's cache empty), with the toolchain where it is installed.
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
+    let toolchain = |name: &str, default: &str| std::env::var_os(name).unwrap_or_else(|| home.join(default).into());
+    let runner_home = temp.path().join("home");
+    let install_step = || {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(install["run"].as_str().unwrap())
+            .current_dir(workspace.path())
+            .env_remove("CARGO_TARGET_DIR")
+            .env("CARGO_HOME", toolchain("CARGO_HOME", ".cargo"))
+            .env("RUSTUP_HOME", toolchain("RUSTUP_HOME", ".rustup"))
+            .env("HOME", &runner_home)
+            .env("ACTION_PATH", env!("CARGO_MANIFEST_DIR"))
+            .env("ACTION_REF", "")
+            .env("RUNNER_TEMP", temp.path())
+            .env("GITHUB_OUTPUT", &output)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let first = install_step();
+    assert!(first.contains("building precis from the action's source"), "{first}");
+    assert!(!marker.exists(), "the workspace's rustc-wrapper ran");
+    let built = std::fs::read_to_string(&output).unwrap();
+    let path = PathBuf::from(built.trim().trim_start_matches("path="));
+    assert!(built.starts_with("path=") && path.is_file(), "{built}");
+    assert!(path.starts_with(runner_home.join(".cache/precis-bin")), "the binary is where its cache saves it: {built}");
+    // The next run restores that cache: no build.
+    std::fs::remove_file(&output).unwrap();
+    assert!(install_step().contains("precis from the cache"));
+
+    // The binary's cache is keyed by the action's own source.
+    let source = steps.iter().find(|s| s["id"] == "source").expect("a step naming the source");
+    assert_eq!(source["working-directory"], "${{ github.action_path }}");
+    let key_file = temp.path().join("key");
     let out = std::process::Command::new("bash")
         .arg("-c")
-        .arg(install["run"].as_str().unwrap())
-        .current_dir(workspace.path())
-        .env_remove("CARGO_TARGET_DIR")
-        .env("ACTION_PATH", env!("CARGO_MANIFEST_DIR"))
-        .env("ACTION_REF", "")
-        .env("RUNNER_TEMP", temp.path())
-        .env("GITHUB_OUTPUT", &output)
+        .arg(source["run"].as_str().unwrap())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("GITHUB_OUTPUT", &key_file)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!marker.exists(), "the workspace's rustc-wrapper ran");
-    let built = std::fs::read_to_string(&output).unwrap();
-    assert!(built.starts_with("path=") && Path::new(built.trim().trim_start_matches("path=")).is_file(), "{built}");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let key = key.trim().strip_prefix("key=").unwrap();
+    assert!(key.len() == 16 && key.chars().all(|c| c.is_ascii_hexdigit()), "{key}");
 }
 
 /// The `Summarize` step of action.yml as a runner runs it: its script, its
@@ -369,4 +402,38 @@ fn a_cold_cache_step_runs_and_loads_nothing_of_the_pull_request() {
         let part = &models::spec(DEFAULT_MODEL).unwrap().parts[0];
         assert!(err.contains(&format!("{}=={}", part.package, part.version)), "the registry's model: {err}");
     }
+}
+
+/// Without the `model` input, the step runs the model the repository's
+/// config names (read at the base commit), as the App does.
+#[test]
+fn the_step_takes_the_model_from_the_config_when_the_input_is_empty() {
+    let repo = Repo::new();
+    repo.write(CONFIG_PATH, "model: qwen2.5-coder-99b-instruct\n");
+    repo.write("lib/parse.rs", rust_file("parse", 2));
+    let base = repo.commit("base");
+    repo.write("lib/parse.rs", rust_file("parse", 3));
+    let head = repo.commit("change");
+    let runner = tempfile::tempdir().unwrap();
+    let event = pull_request_event(&base, &head, false);
+    std::fs::write(runner.path().join("event.json"), event.to_string()).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let out = summarize_step(repo.path(), runner.path())
+        .env("XDG_CACHE_HOME", cache.path())
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", runner.path().join("event.json"))
+        .env("GITHUB_REPOSITORY", event["repository"]["full_name"].as_str().unwrap())
+        .env("GITHUB_API_URL", "http://127.0.0.1:1")
+        .env("GITHUB_WORKSPACE", repo.path())
+        .env("GITHUB_STEP_SUMMARY", runner.path().join("summary.md"))
+        .env("GITHUB_OUTPUT", runner.path().join("output.txt"))
+        .env("RUNNER_TEMP", runner.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.trim().lines().last().unwrap_or("").contains("qwen2.5-coder-99b-instruct"),
+        "the config's model: {stderr}"
+    );
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The quality benchmark's automatic metrics, carried by the project (no file outside the repository).
 
-usage: metrics.py CHANGES_DIR OUT_DIR [--labels FILE] [--unlabelled FILE]
+usage: metrics.py CHANGES_DIR OUT_DIR [--labels FILE] [--unlabelled FILE] [--support]
   CHANGES_DIR holds NAME.patch and NAME.msg (the reference: its first line is the subject);
   OUT_DIR holds NAME.json from `precis summarize --patch CHANGES_DIR/NAME.patch --format json`.
 
@@ -192,6 +192,28 @@ def score_change(name, patch, message, summary, labels):
     }
 
 
+def supports(name, summary, labels):
+    """(support, label) of each model file sentence the model was asked about: kept ones from
+    `claims`, dropped ones from `dropped` (reason `doubted`); unlabelled ones are left out."""
+    rows = [(c.get("support"), c.get("text", "")) for c in summary.get("claims", []) if c.get("origin") == "model"]
+    rows += [(d.get("support"), d.get("sentence", "")) for d in summary.get("dropped", []) if d.get("reason") == "doubted"]
+    return [(p, labels[(name, text.strip())]) for p, text in rows if p is not None and (name, text.strip()) in labels]
+
+
+def support_table(pairs):
+    """How the model's own yes/no check would sort labelled sentences at each threshold."""
+    bad = sum(1 for _, label in pairs if label in ("P", "W"))
+    print(f"self-check on {len(pairs)} labelled file sentences ({bad} partly wrong or wrong):")
+    print(f"{'threshold':>9} {'dropped':>8} {'of them P/W':>12} {'P/W caught':>11} {'S lost':>7} {'wrong left':>11}")
+    for threshold in (0.0, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7):
+        dropped = [label for p, label in pairs if p < threshold]
+        caught = sum(1 for label in dropped if label in ("P", "W"))
+        lost = sum(1 for label in dropped if label == "S")
+        left = len(pairs) - len(dropped)
+        print(f"{threshold:>9.2f} {len(dropped):>8} {share(caught, len(dropped)):>11.0f}% {share(caught, bad):>10.0f}%"
+              f" {lost:>7} {share(bad - caught, left):>10.1f}%")
+
+
 def share(part, whole):
     return 100.0 * part / whole if whole else 0.0
 
@@ -202,9 +224,11 @@ def main():
     parser.add_argument("outputs")
     parser.add_argument("--labels", help="claim labels, JSON Lines")
     parser.add_argument("--unlabelled", help="write the sentences no label covers here, JSON Lines")
+    parser.add_argument("--support", action="store_true",
+                        help="also print how the model's self-check sorts the labelled file sentences")
     args = parser.parse_args()
     labels = load_labels(args.labels)
-    rows, failed = [], []
+    rows, failed, pairs = [], [], []
     for patch_file in sorted(Path(args.changes).glob("*.patch")):
         name = patch_file.stem
         output = Path(args.outputs) / f"{name}.json"
@@ -215,6 +239,7 @@ def main():
         message = message_file.read_text(errors="replace") if message_file.is_file() else ""
         summary = json.loads(output.read_text())
         rows.append(score_change(name, patch_file.read_text(errors="replace"), message, summary, labels))
+        pairs.extend(supports(name, summary, labels[0]))
 
     print(f"{'change':26} {'ground':>9} {'cuts':>6} {'top w':>6} {'file w':>7} {'recall':>6} {'S/V/P/W':>11}"
           "  ungrounded")
@@ -257,6 +282,8 @@ def main():
               f" {errors / len(rows) if rows else 0:.2f} (goal <=0.2)")
         print(f"main point carried by title + overview: {sum(carried)} of {len(carried)} labelled"
               f" ({share(sum(carried), len(carried)):.0f}%, goal >=70)")
+    if args.support:
+        support_table(pairs)
     goals = (not failed and grounding >= 99 and cuts == 0 and top <= 100 and file_median <= 45 and recall >= 0.5)
     print(f"quality on {len(rows) + len(failed)} real changes: grounding {grounding:.1f}% (goal >=99), cut"
           f" mid-sentence {cuts}/{files} (goal 0), overview {top:.0f} words median (goal <=100), file summary"

@@ -101,6 +101,8 @@ pub struct ActionArgs {
     #[arg(long, default_value_t = 4)]
     pub parallel: usize,
     #[command(flatten)]
+    pub budget: BudgetArgs,
+    #[command(flatten)]
     pub model: ModelArgs,
 }
 
@@ -162,11 +164,25 @@ pub struct ServeArgs {
     /// Cached repositories kept at most; past it the least recently used go (0: no cap).
     #[arg(long, env = "PRECIS_REPO_CACHE_MAX", default_value_t = 500)]
     pub repo_cache_max: usize,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// A job's time budget, for the App's jobs and the Action's step alike.
+#[derive(Args)]
+pub struct BudgetArgs {
     /// A job's time budget for model work (seconds): past it, what is summarized is published and the rest listed.
     #[arg(long, env = "PRECIS_JOB_SECONDS", default_value_t = 900)]
     pub job_seconds: u64,
-    #[command(flatten)]
-    pub model: ModelArgs,
+}
+
+impl BudgetArgs {
+    pub fn budget(&self) -> anyhow::Result<std::time::Duration> {
+        let seconds = precis::app::bounded("PRECIS_JOB_SECONDS", self.job_seconds, 1..=86_400)?;
+        Ok(std::time::Duration::from_secs(seconds))
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -350,14 +350,14 @@ fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs) -> Result<()>
         repo_cache_days: args.repo_cache_days,
         repo_cache_max: args.repo_cache_max,
     })?;
-    let job_seconds = precis::app::bounded("PRECIS_JOB_SECONDS", args.job_seconds, 1..=86_400)?;
+    let budget = args.budget.budget()?;
     // A web replica never loads the model. Elsewhere the default model loads
     // before the App listens: a bad model fails the start, not the first job.
     let summarizer = if settings.role.runs_jobs() {
         let models = args.model.loader(cache, ort_lib, args.parallel, Progress::log())?;
         models.model(None)?;
         let mut summarizer = Summarizer::new(Arc::new(models), Some(cache.root().join("summaries")), Progress::log());
-        summarizer.time_budget = Some(std::time::Duration::from_secs(job_seconds));
+        summarizer.time_budget = Some(budget);
         Some(summarizer)
     } else {
         None
@@ -377,15 +377,17 @@ fn action(cache: &Cache, ort_lib: Option<PathBuf>, args: ActionArgs, progress: &
         quality: args.quality,
         ..Overrides::default()
     };
+    let budget = args.budget.budget()?;
     let env = precis::action::ActionEnv::from_env(args.github_token.clone(), args.config_path.clone(), overrides)?;
     // The model as the Action reads it (a relative folder is the workspace's).
     let mut args = args;
     args.model.model = env.overrides.model.clone();
-    let summarizer = Summarizer::new(
+    let mut summarizer = Summarizer::new(
         Arc::new(args.model.loader(cache, ort_lib, args.parallel, *progress)?),
         Some(cache.root().join("summaries")),
         *progress,
     );
+    summarizer.time_budget = Some(budget);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(precis::action::run(&env, Arc::new(summarizer)))
 }
