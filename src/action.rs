@@ -177,7 +177,17 @@ pub async fn run(env: &ActionEnv, summarizer: Arc<Summarizer>) -> Result<()> {
     let input =
         Input::Range { repo: env.workspace.clone(), base: target.base.to_string(), head: target.head.to_string() };
     let author = target.author.clone();
-    let summary = tokio::task::spawn_blocking(move || summarizer.summarize(&input, &settings, &author)).await??;
+    let told = settings.clone();
+    let mut summary = tokio::task::spawn_blocking(move || summarizer.summarize(&input, &settings, &author)).await??;
+    let github = GitHub::new(&env.api_url, None)?;
+    let publisher = env.token.as_ref().map(|token| Publisher {
+        repo: Repository { github: &github, token, repo: &env.repository },
+        // The job's token may lack `checks: write` or `pull-requests: write`: a warning, never a failed step.
+        lenient: true,
+    });
+    if let (Some(publisher), Some(pull), None) = (&publisher, target.pull, &target.read_only) {
+        publisher.tell_since(&mut summary, pull, env.workspace.clone(), &target.head, &told).await;
+    }
 
     let publication = Publication::new(&Ok(summary.clone()), &target.head, target.pull);
     let markdown = report::to_markdown(&summary, report::COMMENT_LIMIT);
@@ -193,7 +203,7 @@ pub async fn run(env: &ActionEnv, summarizer: Arc<Summarizer>) -> Result<()> {
         append(path, &format!("summary-path={}\nsummary-json={}\n", summary_path.display(), json_path.display()))?;
     }
 
-    let Some(token) = &env.token else {
+    let Some(publisher) = publisher else {
         tracing::warn!("no token (github-token input or GITHUB_TOKEN): the summary is in the job summary only");
         return Ok(());
     };
@@ -201,9 +211,6 @@ pub async fn run(env: &ActionEnv, summarizer: Arc<Summarizer>) -> Result<()> {
         tracing::warn!("{reason}");
         return Ok(());
     }
-    let github = GitHub::new(&env.api_url, None)?;
-    // The job's token may lack `checks: write` or `pull-requests: write`: a warning, never a failed step.
-    let publisher = Publisher { repo: Repository { github: &github, token, repo: &env.repository }, lenient: true };
     let check = publisher.open_check(&target.head, None, None).await?;
     publisher.post(&publication, target.pull, check).await
 }

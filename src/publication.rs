@@ -1,11 +1,15 @@
 //! Publishing a summary, the same for the App and the Action: the sticky
 //! comment on a pull request and the `precis` check run on the head commit.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 
-use crate::github::publish::{self, comment_body, comment_overhead, Conclusion, Repository, CHECK_SUMMARY_LIMIT};
+use crate::github::publish::{
+    self, comment_body, comment_overhead, CommentSearch, Conclusion, Repository, CHECK_SUMMARY_LIMIT,
+};
 use crate::github::{CommitId, PullNumber};
-use crate::pipeline::{report, Summary};
+use crate::pipeline::{report, since, Settings, Summary};
 
 /// What goes out for one summary (or one failure to summarize).
 pub struct Publication {
@@ -69,6 +73,35 @@ impl Publisher<'_> {
         };
         self.repo.start_check_run(id).await?;
         Ok(Some(id))
+    }
+
+    /// Adds to `summary` what the commits since the head that the pull
+    /// request's comment describes changed (computed, no model), when that
+    /// head is an ancestor of `head` in `repo`. Best effort: a failure only
+    /// leaves the section out.
+    pub async fn tell_since(
+        &self,
+        summary: &mut Summary,
+        pull: PullNumber,
+        repo: PathBuf,
+        head: &CommitId,
+        settings: &Settings,
+    ) {
+        let previous = match self.repo.find_comment(pull).await {
+            Ok(CommentSearch::Found(_, Some(previous))) if previous != *head => previous,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!("no \"since the last summary\": cannot read the comment of #{pull} ({e:#})");
+                return;
+            }
+        };
+        let (head, settings) = (head.to_string(), settings.clone());
+        let told = tokio::task::spawn_blocking(move || since::since(&repo, previous.as_str(), &head, &settings)).await;
+        match told {
+            Ok(Ok(told)) => summary.since = told,
+            Ok(Err(e)) => tracing::warn!("no \"since the last summary\": {e:#}"),
+            Err(e) => tracing::warn!("no \"since the last summary\": {e}"),
+        }
     }
 
     /// Posts the comment (pull requests) and completes the check run; the

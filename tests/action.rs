@@ -118,6 +118,27 @@ async fn a_pull_request_step_comments_checks_and_writes_the_job_summary() {
     }
 }
 
+/// A push to the pull request: the comment says what the new commits did,
+/// computed, beside the whole change's summary.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_push_is_told_since_the_last_summary() {
+    let fake = FakeGitHub::start().await;
+    let (repo, base, head) = repo_with_pull();
+    run_step(&fake, repo.path(), &pull_request_event(&base, &head, false), Some("ghs_token")).await.result.unwrap();
+    assert!(!fake.comments()[0].2.contains("Since the last summary"), "a first summary has no earlier one");
+    repo.write("lib/extra.rs", "pub fn extra_step() -> u8 {\n    7\n}\n");
+    let newer = repo.commit("one more");
+    let step = run_step(&fake, repo.path(), &pull_request_event(&base, &newer, false), Some("ghs_token")).await;
+    step.result.unwrap();
+    let comments = fake.comments();
+    assert_eq!(comments.len(), 1, "the same comment, edited");
+    let body = &comments[0].2;
+    let since = format!("**Since the last summary** (`{}` → `{}`, 1 commit", &head[..7], &newer[..7]);
+    assert!(body.contains(&since), "{body}");
+    assert!(body.contains("- `lib/extra.rs` (added, +3 −0): Adds the function `extra_step`."), "{body}");
+    assert!(!body.contains("- `lib/parse.rs` (modified"), "what the last summary covered is not told again: {body}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fork_with_a_read_only_token_posts_nothing() {
     let fake = FakeGitHub::start().await;

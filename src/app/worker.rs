@@ -289,8 +289,11 @@ impl Worker {
             Publisher { repo: Repository { github: &self.github, token, repo: &repo.repo }, lenient: false };
         self.close_superseded(job, &publisher.repo, &target.head).await;
         let check = self.open_check(job, &publisher, &target.head).await?;
-        let input = Input::Range { repo: dir, base: target.base.to_string(), head: target.head.to_string() };
-        let summary = self.summarize(repo, input, settings, target.author).await;
+        let input = Input::Range { repo: dir.clone(), base: target.base.to_string(), head: target.head.to_string() };
+        let mut summary = self.summarize(repo, input, settings.clone(), target.author).await;
+        if let Ok(summary) = &mut summary {
+            publisher.tell_since(summary, number, dir, &target.head, &settings).await;
+        }
         publisher.post(&Publication::new(&summary, &target.head, Some(number)), Some(number), check).await?;
         summary.map(|_| ())
     }

@@ -17,10 +17,22 @@ pub const CHECK_NAME: &str = "precis";
 /// GitHub's limit on a check run's output summary (characters).
 pub const CHECK_SUMMARY_LIMIT: usize = 65_535;
 
+/// The hidden line that records which commit a comment describes, for the
+/// next summary's "Since the last summary".
+const HEAD_MARKER: &str = "<!-- precis:head ";
+
 /// The comment body around the summary's Markdown: marker, text, and which
 /// commit it describes.
 pub fn comment_body(markdown: &str, head: &CommitId) -> String {
-    format!("{MARKER}\n{markdown}\n<sub>Describes {}.</sub>\n", head.short())
+    format!("{MARKER}\n{HEAD_MARKER}{head} -->\n{markdown}\n<sub>Describes {}.</sub>\n", head.short())
+}
+
+/// The commit a comment body says it describes: a full hex id on its
+/// hidden line (anything else, say an edited body, is none).
+pub fn described_head(body: &str) -> Option<CommitId> {
+    let line = body.lines().find_map(|l| l.strip_prefix(HEAD_MARKER))?;
+    let id = line.strip_suffix(" -->")?;
+    (id.len() == 40 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| CommitId(id.to_string()))
 }
 
 /// Characters `comment_body` adds around the Markdown (for its length budget).
@@ -63,9 +75,10 @@ impl IssueComment {
 pub const COMMENT_PAGES: u32 = 10;
 
 /// What the search for precis's comment on a pull request found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CommentSearch {
-    Found(u64),
+    /// Its id, and the commit it describes.
+    Found(u64, Option<CommitId>),
     /// Every comment was read: precis has none.
     Absent,
     /// [`COMMENT_PAGES`] full pages without it: the rest is not read, and
@@ -116,7 +129,7 @@ impl Repository<'_> {
                 .get(self.token, &self.path(&format!("/issues/{pull}/comments?per_page=100&page={page}")))
                 .await?;
             if let Some(found) = comments.iter().find(|c| c.is_precis(own_login)) {
-                return Ok(CommentSearch::Found(found.id));
+                return Ok(CommentSearch::Found(found.id, found.body.as_deref().and_then(described_head)));
             }
             if comments.len() < 100 {
                 return Ok(CommentSearch::Absent);
@@ -131,7 +144,7 @@ impl Repository<'_> {
     pub async fn upsert_comment(&self, pull: PullNumber, body: &str) -> Result<Option<u64>> {
         let payload = json!({ "body": body });
         let reply = match self.find_comment(pull).await? {
-            CommentSearch::Found(id) => {
+            CommentSearch::Found(id, _) => {
                 self.github
                     .send(self.token, "PATCH", &self.path(&format!("/issues/comments/{id}")), Some(&payload))
                     .await?
@@ -205,4 +218,17 @@ impl Repository<'_> {
 /// Whether an error is GitHub refusing for want of a permission (403).
 pub fn is_forbidden(err: &anyhow::Error) -> bool {
     GitHubError::status_of(err) == Some(403)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_comment_says_which_commit_it_describes_and_an_edited_one_says_none() {
+        let head = CommitId("a".repeat(40));
+        assert_eq!(described_head(&comment_body("text", &head)), Some(head));
+        assert_eq!(described_head("<!-- precis:summary -->\n<!-- precis:head HEAD~3; rm -rf / -->\n"), None);
+        assert_eq!(described_head("<!-- precis:summary -->\nno marker\n"), None);
+    }
 }

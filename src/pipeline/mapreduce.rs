@@ -410,6 +410,7 @@ pub fn summarize(
         facts: known.facts,
         codebase: known.codebase,
         claims,
+        since: None,
         dropped,
         files: summaries,
         listed,

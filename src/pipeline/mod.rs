@@ -20,6 +20,7 @@ mod schema;
 pub mod select;
 pub mod settings;
 mod shape;
+pub mod since;
 pub mod structure;
 pub mod walkthrough;
 

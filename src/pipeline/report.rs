@@ -89,6 +89,31 @@ fn render(summary: &Summary, rows: usize, title: bool) -> String {
     if !summary.overview.is_empty() {
         let _ = writeln!(out, "{}\n", inert(&summary.overview));
     }
+    if let Some(since) = &summary.since {
+        let _ = writeln!(
+            out,
+            "**Since the last summary** ({} → {}, {}, computed from the diff)",
+            code(&since.from[..since.from.len().min(7)]),
+            code(&since.to[..since.to.len().min(7)]),
+            counted(since.commits, "commit", "commits")
+        );
+        for file in &since.files {
+            let what =
+                if file.walkthrough.is_empty() { String::new() } else { format!(": {}", inert(&file.walkthrough)) };
+            let _ = writeln!(
+                out,
+                "- {} ({}, +{} −{}){what}",
+                code(&file.path),
+                file.status.as_str(),
+                file.additions,
+                file.deletions
+            );
+        }
+        if since.files_not_told > 0 {
+            let _ = writeln!(out, "- and {} more file(s)", since.files_not_told);
+        }
+        out.push('\n');
+    }
     let (heading, lines) = match (&summary.facts, &summary.codebase) {
         (Some(facts), _) => ("**For reviewers** (computed from the diff)", reviewer_lines(facts)),
         (None, Some(facts)) => ("**The codebase** (computed)", codebase_lines(facts)),
@@ -454,6 +479,7 @@ mod tests {
             facts: Some(facts),
             codebase: None,
             claims: Vec::new(),
+            since: None,
             dropped: Vec::new(),
             files: (0..files).map(file).collect(),
             listed: (0..listed)

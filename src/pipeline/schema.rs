@@ -11,6 +11,7 @@ use super::chunk::Chunk;
 use super::facts::{ChangeFacts, CodebaseFacts, FileFacts};
 use super::grounding::Dropped;
 use super::select::Listed;
+use super::since::Since;
 use super::structure::FileStructure;
 
 /// One answer of the model, or why there is none.
@@ -181,6 +182,9 @@ pub struct Summary {
     pub codebase: Option<CodebaseFacts>,
     /// Every sentence shown (title, overview, file rows), and who wrote it.
     pub claims: Vec<ShownSentence>,
+    /// What the commits since the last summary of the pull request changed (computed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<Since>,
     /// Sentences of the model left out, with the reason.
     pub dropped: Vec<DroppedAt>,
     pub files: Vec<FileSummary>,
@@ -211,6 +215,7 @@ impl Summary {
             facts,
             codebase: None,
             claims: Vec::new(),
+            since: None,
             dropped: Vec::new(),
             files: Vec::new(),
             listed,
