@@ -89,7 +89,11 @@ fn facts_are_computed_from_the_change() {
     assert!(markdown.contains("Tests: `tests/lib_test.rs`"), "{markdown}");
     let json: serde_json::Value = serde_json::from_str(&to_json(&summary)).unwrap();
     assert_eq!(json["facts"]["label"], "feature");
-    assert!(json["files"].as_array().unwrap().iter().all(|f| f["summary"].as_str().is_some_and(|s| !s.is_empty())));
+    // Each code file's row says what its structure says (computed).
+    for path in ["src/lib.rs", "app/util.py", "web/index.ts"] {
+        let row = json["files"].as_array().unwrap().iter().find(|f| f["path"] == path).unwrap();
+        assert!(row["walkthrough"].as_str().is_some_and(|s| !s.is_empty()), "{row:#}");
+    }
 }
 
 #[test]
@@ -103,13 +107,14 @@ fn an_invented_name_is_dropped_and_kept_in_the_json() {
     let summary = summarize_range(&repo, &base, source, AuthorContext::default());
     let markdown = to_markdown(&summary, COMMENT_LIMIT);
     assert!(!markdown.contains("prompt_budget"), "{markdown}");
-    assert!(markdown.contains("in a small, self-contained way."), "the grounded sentence stays: {markdown}");
+    // The grounded sentence passes the gate, then goes beside the computed walkthrough.
+    assert_eq!(dropped_for(&summary, "in a small, self-contained way."), vec![Reason::Unreliable, Reason::Unreliable]);
     assert!(summary
         .dropped
         .iter()
         .any(|d| d.dropped.sentence.contains("prompt_budget") && d.dropped.reason == Reason::AbsentName));
     assert!(summary.stats.grounding < 1.0 && summary.stats.names_kept > 0);
-    assert!(summary.files[0].summary.contains("`src/lib.rs`"), "a real name is kept: {}", summary.files[0].summary);
+    assert_eq!(summary.files[0].summary, "Adds the function `core_2`.");
 }
 
 #[test]
@@ -129,11 +134,12 @@ fn a_change_without_code_gets_no_code_lead() {
 
 #[test]
 fn quality_best_keeps_the_grounded_candidate_where_fast_drops_a_sentence() {
+    // A manifest change no parser tells: the row is the model's.
     let repo = Repo::new();
-    repo.write("src/lib.rs", rust_file("core", 2));
+    repo.write("package.json", "{\"name\": \"demo\", \"scripts\": {\"test\": \"node t.js\"}}\n");
     let base = repo.commit("base");
-    repo.write("src/lib.rs", rust_file("core", 3));
-    repo.commit("add core_2");
+    repo.write("package.json", "{\"name\": \"demo\", \"scripts\": {\"test\": \"node t.js\", \"lint\": \"eslint\"}}\n");
+    repo.commit("lint script");
     let input = Input::Range { repo: repo.path().to_path_buf(), base: base.clone(), head: "HEAD".into() };
     let run = |quality: Quality, accelerated: bool| {
         // The fake's greedy answers invent a name; its sampled ones do not.
@@ -153,7 +159,7 @@ fn quality_best_keeps_the_grounded_candidate_where_fast_drops_a_sentence() {
         best.dropped
     );
     assert_eq!((best.stats.grounding, best.stats.candidates), (1.0, 4));
-    assert!(best.files[0].summary.contains("`src/lib.rs`"), "{}", best.files[0].summary);
+    assert!(best.files[0].summary.contains("`package.json`"), "{}", best.files[0].summary);
     assert!(best_prompts > fast_prompts, "best asks for more answers ({best_prompts} against {fast_prompts})");
     // `auto` is best where the model runs on a GPU, fast on a CPU.
     assert_eq!(run(Quality::Auto, true).0.stats.candidates, 4);
@@ -194,7 +200,7 @@ fn the_authors_words_reach_the_model_and_title_the_change() {
 }
 
 #[test]
-fn a_format_patch_header_is_the_authors_and_a_plain_diff_gets_a_model_title() {
+fn a_format_patch_header_is_the_authors_and_a_plain_diff_gets_a_computed_title() {
     let repo = Repo::new();
     repo.write("src/retry.rs", rust_file("retry", 2));
     repo.commit("base");
@@ -214,9 +220,10 @@ fn a_format_patch_header_is_the_authors_and_a_plain_diff_gets_a_model_title() {
     );
     let plain = mail[mail.find("diff --git").unwrap()..].to_string();
     let from_diff = summarize(plain.into_bytes());
+    // The main item the structure gives, with its verb: the model is not asked.
     assert_eq!(
         (from_diff.title.as_str(), from_diff.title_from),
-        ("Wait before the last attempt too", Origin::Model),
+        ("Add `retry_2`", Origin::Computed),
         "{:?}",
         from_diff.dropped
     );
@@ -358,37 +365,32 @@ fn context_negations_and_lists_are_dropped_and_a_product_name_is_kept() {
     );
 
     assert_eq!(file("README.md").walkthrough, "Changes the section “demo”.");
-    assert_eq!(file("README.md").model_summary, "Adds a note on running behind Express.js in production.");
+    // The model's sentence on a docs file goes (measured wrong most of the time), but not for its product name.
+    assert_eq!(file("README.md").model_summary, "");
+    assert_eq!(dropped_for(&summary, "behind Express.js"), vec![Reason::Unreliable]);
     assert_eq!(dropped_for(&summary, "Updates the README"), vec![Reason::Filler]);
-    assert!(dropped_for(&summary, "Express.js").is_empty(), "{:?}", summary.dropped);
 
-    // A list of names is no title: the main changed item with its verb is.
-    assert_eq!(dropped_for(&summary, "`SomeType`"), vec![Reason::NotATitle]);
+    // The main changed item with its verb is the title; the model, whose answer is a list of names, is not asked.
+    assert!(dropped_for(&summary, "`SomeType`").is_empty());
     assert_eq!((summary.title.as_str(), summary.title_from), ("Add `without_leading_also`", Origin::Computed));
 }
 
 #[test]
 fn the_model_checks_its_own_sentences_against_the_diff() {
     let repo = Repo::new();
-    repo.write("src/lib.rs", "pub fn run() -> u8 {\n    legacy_check();\n    1\n}\n\nfn legacy_check() {}\n");
+    repo.write("package.json", "{\"name\": \"demo\",\n \"scripts\": {\"legacy_check\": \"node check.js\"}}\n");
     let base = repo.commit("base");
-    repo.write("src/lib.rs", "pub fn run() -> u8 {\n    1\n}\n\nfn legacy_check() {}\n");
+    repo.write("package.json", "{\"name\": \"demo\",\n \"scripts\": {}}\n");
     repo.commit("drop the check");
-    // Of a removed line told as what the code does, the (fake) model says no when asked with the diff.
-    let source = replying(&[("File `src/lib.rs`", "The `legacy_check` call guards every run.")]);
+    // Of a removed line told as what the manifest does, the (fake) model says no when asked with the diff.
+    let source = replying(&[("File `package.json`", "The `legacy_check` script guards every run.")]);
     let summary = summarize_range(&repo, &base, source, AuthorContext::default());
     assert_eq!(dropped_for(&summary, "guards every run"), vec![Reason::Doubted]);
     let doubted = summary.dropped.iter().find(|d| d.dropped.reason == Reason::Doubted).unwrap();
     assert!(doubted.support.is_some_and(|p| p < 0.5), "{doubted:?}");
     assert_eq!(summary.stats.sentences_checked, 1);
-    // The row says what the structure says; the JSON tells who wrote each sentence shown.
-    assert_eq!(summary.files[0].summary, "`run` now only returns `1` and no longer calls `legacy_check`.");
+    assert_eq!(summary.files[0].summary, "", "nothing checked is left to say");
     let json: serde_json::Value = serde_json::from_str(&to_json(&summary)).unwrap();
-    let row: Vec<&serde_json::Value> =
-        json["claims"].as_array().unwrap().iter().filter(|c| c["where"] == "src/lib.rs").collect();
-    assert_eq!(row.len(), 1, "{json:#}");
-    assert_eq!(
-        (row[0]["origin"].as_str(), row[0]["text"].as_str()),
-        (Some("computed"), Some("`run` now only returns `1` and no longer calls `legacy_check`."))
-    );
+    assert!(json["claims"].as_array().unwrap().iter().all(|c| c["where"] != "package.json"), "{json:#}");
+    assert!(to_markdown(&summary, COMMENT_LIMIT).contains("| `package.json` | modified +1 −1 | — |"));
 }

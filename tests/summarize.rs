@@ -387,20 +387,25 @@ fn real_model_summary_is_faithful_to_the_change() {
     let summary: Value = serde_json::from_slice(&run("json").stdout).unwrap();
     assert_eq!(summary["stats"]["success_rate"], 1.0, "{summary:#}");
     let diff = repo.git(&["diff", &range]);
-    let mut model_text = vec![summary["overview"].as_str().unwrap().to_string()];
-    for file in summary["files"].as_array().unwrap() {
-        if file["summary_from"] == "model" {
-            model_text.push(file["summary"].as_str().unwrap().to_string());
-        }
-    }
-    assert!(model_text.len() >= 3, "the model wrote most file summaries: {summary:#}");
-    for text in &model_text {
+    // Every sentence shown, computed or the model's: every name it writes is in the diff, each a whole sentence.
+    let shown: Vec<String> =
+        summary["claims"].as_array().unwrap().iter().map(|c| c["text"].as_str().unwrap().to_string()).collect();
+    assert!(shown.len() >= 3, "the title and a row per code file at least: {summary:#}");
+    for text in &shown {
         for name in precis::pipeline::grounding::code_names(text) {
             let last = name.rsplit(['.', ':', '/']).next().unwrap();
             assert!(diff.contains(&name) || diff.contains(last), "`{name}` is not in the change: {text}");
         }
-        assert!(text.is_empty() || text.ends_with(['.', '!', '?', ')', '`', '"']), "a whole sentence: {text}");
+        assert!(
+            text.ends_with(['.', '!', '?', ')', '`', '"']) || text == summary["title"].as_str().unwrap(),
+            "a whole sentence: {text}"
+        );
     }
+    let row = |path: &str| {
+        summary["files"].as_array().unwrap().iter().find(|f| f["path"] == path).unwrap()["summary"].clone()
+    };
+    assert_eq!(row("src/duration.rs"), "Adds the function `parse_duration`.", "{summary:#}");
+    assert!(row("src/clock.rs").as_str().unwrap().contains("`elapsed_since_start`"), "{summary:#}");
     let out = run("md");
     let markdown = String::from_utf8(out.stdout).unwrap();
     let changed = ["src/lib.rs", "src/clock.rs", "src/duration.rs"];

@@ -224,6 +224,23 @@ pub fn summarize(
             })
         }));
         summary.model_summary = kept.join(" ");
+        // Where the labelled benchmark measured the model's sentences wrong more often than right, they go.
+        let unreliable = if !summary.walkthrough.is_empty() {
+            Some("the computed walkthrough says what the diff does; beside it the model's sentences were measured wrong most of the time")
+        } else if summary.facts.role != Some(Role::Dependencies) && kind == Kind::Change {
+            Some("on files other than manifests the model's sentences were measured wrong most of the time")
+        } else {
+            None
+        };
+        if let Some(detail) = unreliable.filter(|_| !summary.model_summary.is_empty()) {
+            let sentences = sentences(&std::mem::take(&mut summary.model_summary));
+            dropped.extend(sentences.into_iter().map(|sentence| {
+                DroppedAt::new(
+                    Some(summary.path.clone()),
+                    Dropped { sentence, reason: Reason::Unreliable, detail: detail.into() },
+                )
+            }));
+        }
     }
 
     // The model checks itself: each file sentence left, asked with its diff (whose tokens it has read).
@@ -276,14 +293,15 @@ pub fn summarize(
     }
 
     // Reduce: the whole, from the files' summaries.
-    let want_title = headline.is_none();
     let paths: Vec<&str> = summaries.iter().map(|s| s.path.as_str()).collect();
+    let main = summaries.iter().filter(|f| weight(f) == 0).max_by_key(|f| f.additions + f.deletions);
+    let main_item = main.and_then(|f| main_item(f, evidence.get(f.path.as_str())?));
+    // The main changed item with its verb is a title the model cannot better on a change: it asks only without one.
+    let want_title = headline.is_none() && !(kind == Kind::Change && main_item.is_some());
     let (mut title, mut title_from) = match &headline {
         Some(title) => (title.clone(), Origin::Author),
         None => {
-            let main = summaries.iter().filter(|f| weight(f) == 0).max_by_key(|f| f.additions + f.deletions);
-            let item = main.and_then(|f| main_item(f, evidence.get(f.path.as_str())?));
-            let item = item.as_ref().map(|(verb, name)| (*verb, name.as_str()));
+            let item = main_item.as_ref().map(|(verb, name)| (*verb, name.as_str()));
             (fallback_title(kind, &paths, known.facts.as_ref(), item), Origin::Computed)
         }
     };
@@ -355,6 +373,13 @@ pub fn summarize(
         }
         if kind == Kind::Change {
             lead_of_overview = code_lead(&ordered);
+            // Beside a computed lead the model's overview sentences go (measured wrong most of the time).
+            if !lead_of_overview.is_empty() && !overview.is_empty() {
+                dropped.extend(sentences(&std::mem::take(&mut overview)).into_iter().map(|sentence| {
+                    let detail = "the computed lead says what the code does; beside it the model's overview sentences were measured wrong most of the time".into();
+                    DroppedAt::new(None, Dropped { sentence, reason: Reason::Unreliable, detail })
+                }));
+            }
             overview = [lead_of_overview.as_str(), overview.as_str()]
                 .into_iter()
                 .filter(|s| !s.is_empty())

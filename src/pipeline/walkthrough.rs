@@ -147,18 +147,27 @@ pub fn of_file(file: &FileChange, evidence: &Evidence, facts: &FileFacts, define
     let structure = &file.structure;
     let mut clauses = Vec::new();
     if !structure.sections.is_empty() {
-        let quoted: Vec<String> = structure.sections.iter().map(|s| format!("“{}”", s.trim())).collect();
-        let noun = if quoted.len() == 1 { "the section" } else { "the sections" };
-        clauses.push(format!("changes {noun} {}", listed(&quoted)));
+        clauses.extend(section_clauses(file));
     }
     let language = structure.language;
     let name = |item: &ItemChange| code(&display_name(item, language));
-    let visible = |item: &&ItemChange| !matches!(item.kind, ItemKind::Module) || is_whole(&item.change);
-    let items: Vec<&ItemChange> = structure.items.iter().filter(visible).collect();
-
-    let added: Vec<&ItemChange> = items.iter().copied().filter(|i| i.change == Change::Added).collect();
-    let (tests, definitions): (Vec<&ItemChange>, Vec<&ItemChange>) =
-        added.iter().partition(|i| i.kind == ItemKind::Test);
+    let items: Vec<&ItemChange> = structure.items.iter().filter(|i| tellable(i, structure)).collect();
+    // Told once each: a definition per branch (`if sys.version_info …`) is one item to a reader.
+    let names_of = |wanted: &dyn Fn(&ItemChange) -> bool| -> Vec<&ItemChange> {
+        let mut seen = HashSet::new();
+        items.iter().copied().filter(|i| wanted(i) && seen.insert(display_name(i, language))).collect()
+    };
+    let added_names: HashSet<&str> =
+        items.iter().filter(|i| i.change == Change::Added).map(|i| i.name.as_str()).collect();
+    let removed_names: HashSet<&str> =
+        items.iter().filter(|i| i.change == Change::Removed).map(|i| i.name.as_str()).collect();
+    // Removed and added under one name: the item is defined anew (an arrow function now a constant).
+    let redefined = |i: &ItemChange| added_names.contains(i.name.as_str()) && removed_names.contains(i.name.as_str());
+    // Added where the unchanged lines already show a definition of the name: another variant (`#[cfg]`, a platform).
+    let variant = |i: &ItemChange| i.change == Change::Added && structure.partial && evidence.context.contains(&i.name);
+    let fresh = |i: &ItemChange| i.change == Change::Added && !redefined(i) && !variant(i);
+    let definitions = names_of(&|i| fresh(i) && i.kind != ItemKind::Test);
+    let tests = names_of(&|i| fresh(i) && i.kind == ItemKind::Test);
     if !definitions.is_empty() {
         clauses.push(format!("adds {}", kinded(&definitions, language)));
     }
@@ -167,31 +176,41 @@ pub fn of_file(file: &FileChange, evidence: &Evidence, facts: &FileFacts, define
         let noun = if tests.len() == 1 { "the test" } else { "the tests" };
         clauses.push(format!("adds {noun} {}", listed(&names)));
     }
-    let removed: Vec<&ItemChange> = items.iter().copied().filter(|i| i.change == Change::Removed).collect();
+    let variants: Vec<String> = names_of(&variant).iter().map(|i| name(i)).collect();
+    if !variants.is_empty() {
+        clauses.push(format!("adds another definition of {}", listed(&variants)));
+    }
+    let removed = names_of(&|i| i.change == Change::Removed && !redefined(i));
     if !removed.is_empty() {
         clauses.push(format!("removes {}", kinded(&removed, language)));
+    }
+    let redefinitions: Vec<String> =
+        names_of(&|i| i.change == Change::Added && redefined(i)).iter().map(|i| name(i)).collect();
+    if !redefinitions.is_empty() {
+        clauses.push(format!("defines {} anew", listed(&redefinitions)));
     }
     for item in &items {
         if let Change::Renamed { from } = &item.change {
             clauses.push(format!("renames {} to {}", code(from), name(item)));
         }
     }
-    let signatures: Vec<String> =
-        items.iter().filter(|i| matches!(i.change, Change::SignatureChanged { .. })).map(|i| name(i)).collect();
+    let signatures: Vec<String> = names_of(&|i| signature_changed(i)).iter().map(|i| name(i)).collect();
     if !signatures.is_empty() {
         let noun = if signatures.len() == 1 { "the signature of" } else { "the signatures of" };
         clauses.push(format!("changes {noun} {}", listed(&signatures)));
     }
 
     // Changed bodies: what the structure can say of each, else the item is named.
-    let single_added = match definitions.as_slice() {
-        [only] => Some(only.name.as_str()),
+    // "It" only right after the one clause that adds the one item it stands for.
+    let single_added = match (definitions.as_slice(), clauses.len()) {
+        ([only], 1) => Some(only.name.as_str()),
         _ => None,
     };
     let mut plain_changes = Vec::new();
     // Items with the same details are told together: "`a` and `b` now call `c`".
     let mut told: Vec<(Vec<Detail>, Vec<String>)> = Vec::new();
-    for item in items.iter().filter(|i| matches!(i.change, Change::BodyChanged | Change::SignatureChanged { .. })) {
+    let body_changed = |i: &ItemChange| i.change == Change::BodyChanged || signature_changed(i);
+    for item in names_of(&body_changed) {
         let details = body_details(item, evidence, single_added, defined);
         let full = told.len() >= DETAILED_ITEMS;
         match told.iter_mut().find(|(known, _)| *known == details) {
@@ -212,7 +231,11 @@ pub fn of_file(file: &FileChange, evidence: &Evidence, facts: &FileFacts, define
     if !plain_changes.is_empty() {
         clauses.push(format!("changes {}", listed(&plain_changes)));
     }
-    let comments: Vec<String> = items.iter().filter(|i| i.change == Change::CommentsChanged).map(|i| name(i)).collect();
+    let comments_only = |i: &ItemChange| {
+        i.change == Change::CommentsChanged
+            || (matches!(i.change, Change::SignatureChanged { .. }) && !signature_changed(i) && i.body.is_empty())
+    };
+    let comments: Vec<String> = names_of(&comments_only).iter().map(|i| name(i)).collect();
     if !comments.is_empty() {
         clauses.push(format!("edits only comments in {}", listed(&comments)));
     }
@@ -220,6 +243,75 @@ pub fn of_file(file: &FileChange, evidence: &Evidence, facts: &FileFacts, define
         clauses.extend(dependency_clauses(&facts.dependencies));
     }
     sentence(&clauses)
+}
+
+/// An item the walkthrough may name: not a module whose insides changed
+/// (its items are named), not one known only from a hunk's `@@` header (the
+/// header shows the last definition above the hunk, which need not hold the
+/// change), not a one-letter name in a partial parse (most often code in a
+/// string that a hunk cut open).
+fn tellable(item: &ItemChange, structure: &FileStructure) -> bool {
+    let module_inside = item.kind == ItemKind::Module && !is_whole(&item.change);
+    let from_header = item.line.is_none();
+    let fragment = structure.partial && item.name.chars().count() < 2;
+    !module_inside && !from_header && !fragment
+}
+
+/// The declaration changed in more than comments, docstrings and layout.
+fn signature_changed(item: &ItemChange) -> bool {
+    match &item.change {
+        Change::SignatureChanged { old, new } => declaration(old) != declaration(new),
+        _ => false,
+    }
+}
+
+/// A declaration as compared: up to a docstring, without comments and whitespace.
+fn declaration(text: &str) -> String {
+    let text = text.split("\"\"\"").next().unwrap_or(text).split("\'\'\'").next().unwrap_or(text);
+    let mut out = String::new();
+    for line in text.split('\n') {
+        let line = line.split("//").next().unwrap_or(line);
+        let line = match line.find(" #") {
+            Some(at) => &line[..at],
+            None => line,
+        };
+        out.extend(line.chars().filter(|c| !c.is_whitespace()));
+    }
+    out
+}
+
+/// The Markdown sections a file's change touches: added (their heading is
+/// on an added line, or the file is new) or changed.
+fn section_clauses(file: &FileChange) -> Vec<String> {
+    let side = |sign: char| -> Vec<String> {
+        match &file.content {
+            super::change::Content::Hunks(hunks) => hunks
+                .iter()
+                .flat_map(|h| &h.lines)
+                .filter_map(|l| l.strip_prefix(sign))
+                .filter(|l| l.starts_with('#'))
+                .map(|l| l.trim_start_matches('#').trim().to_string())
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let (added, removed) = (side('+'), side('-'));
+    let is_new = |heading: &str| {
+        file.status == super::change::Status::Added
+            || (added.iter().any(|a| a == heading) && !removed.iter().any(|r| r == heading))
+    };
+    let quote = |s: &&String| format!("“{}”", s.trim());
+    let (new, changed): (Vec<&String>, Vec<&String>) = file.structure.sections.iter().partition(|s| is_new(s.trim()));
+    let mut clauses = Vec::new();
+    for (verb, list) in [("adds", new), ("changes", changed)] {
+        if list.is_empty() {
+            continue;
+        }
+        let noun = if list.len() == 1 { "the section" } else { "the sections" };
+        let quoted: Vec<String> = list.iter().map(quote).collect();
+        clauses.push(format!("{verb} {noun} {}", listed(&quoted)));
+    }
+    clauses
 }
 
 /// The items a file's change defines or changes, by their parsed structure:
@@ -246,7 +338,12 @@ pub fn items(structure: &FileStructure) -> Option<Vec<String>> {
 /// changed lines, else the first removed one.
 pub fn main_item(structure: &FileStructure, evidence: &Evidence) -> Option<(&'static str, String)> {
     let language = structure.language;
-    let items = || structure.items.iter().filter(|i| i.kind != ItemKind::Module && i.kind != ItemKind::Test);
+    let items = || {
+        structure
+            .items
+            .iter()
+            .filter(|i| i.kind != ItemKind::Module && i.kind != ItemKind::Test && tellable(i, structure))
+    };
     if let Some(item) = items().find(|i| i.change == Change::Added) {
         return Some(("Add", display_name(item, language)));
     }
@@ -322,14 +419,25 @@ fn body_details(
     if !gone.is_empty() {
         details.push(Detail::new("no longer calls", "no longer call", gone.join(" or ")));
     }
+    // A condition gone while another came is most often the same check rewritten: neither is told.
     if details.len() < 2 {
-        if let Some(condition) = body.conditions_removed.iter().find(|c| quotable(c)) {
+        if let (Some(condition), true) =
+            (body.conditions_removed.iter().find(|c| condition_quotable(c)), body.conditions_added.is_empty())
+        {
             details.push(Detail::new("drops the condition", "drop the condition", code(condition)));
-        } else if let Some(condition) = body.conditions_added.iter().find(|c| quotable(c)) {
+        } else if let (Some(condition), true) =
+            (body.conditions_added.iter().find(|c| condition_quotable(c)), body.conditions_removed.is_empty())
+        {
             details.push(Detail::new("gains the condition", "gain the condition", code(condition)));
         }
     }
-    if details.len() < 2 {
+    // Literals are paired by position: only meaningful when nothing else in the body moved.
+    let only_literals = body.calls_added.is_empty()
+        && body.calls_removed.is_empty()
+        && body.conditions_added.is_empty()
+        && body.conditions_removed.is_empty()
+        && body.literals_changed.len() <= 2;
+    if details.len() < 2 && only_literals {
         if let Some(literal) = body.literals_changed.iter().find(|l| quotable(&l.old) && quotable(&l.new)) {
             let object = format!("{} to {}", code(&literal.old), code(&literal.new));
             details.push(Detail::new("changes", "change", object));
@@ -344,7 +452,7 @@ pub fn behaviour(file: &FileChange) -> Vec<Behaviour> {
     let language = file.structure.language;
     let mut found = Vec::new();
     let mut note = |what: String| found.push(Behaviour { file: file.path.clone(), what });
-    for item in &file.structure.items {
+    for item in file.structure.items.iter().filter(|i| tellable(i, &file.structure)) {
         let name = code(&display_name(item, language));
         let body = &item.body;
         if item.change == Change::Removed || item.change == Change::Added {
@@ -361,9 +469,12 @@ pub fn behaviour(file: &FileChange) -> Vec<Behaviour> {
         if let Some(constant) = body.reduced_to_constant.as_deref().filter(|c| quotable(c)) {
             note(format!("{name} now only returns {}", code(constant)));
         }
-        for condition in body.conditions_removed.iter().chain(&body.early_returns_removed).take(2) {
-            let shown = if quotable(condition) { code(condition) } else { "a check".into() };
-            note(format!("{name} drops {shown}"));
+        // A check gone with none come in its place (a rewritten one is no dropped check).
+        if body.conditions_added.is_empty() && body.early_returns_added.is_empty() {
+            for condition in body.conditions_removed.iter().chain(&body.early_returns_removed).take(2) {
+                let shown = if condition_quotable(condition) { code(condition) } else { "a check".into() };
+                note(format!("{name} drops {shown}"));
+            }
         }
         for call in &body.calls_added {
             if let Some(what) = concerning(call) {
@@ -508,6 +619,11 @@ fn code(text: &str) -> String {
 fn quotable(text: &str) -> bool {
     let text = text.trim();
     !text.is_empty() && text.chars().count() <= QUOTED_CHARS && !text.contains(['\n', '`'])
+}
+
+/// A condition quoted as one: short, and not a whole match arm.
+fn condition_quotable(text: &str) -> bool {
+    quotable(text) && !text.contains("=>")
 }
 
 fn last_segment(call: &str) -> &str {
