@@ -163,8 +163,17 @@ pub fn of_file(file: &FileChange, evidence: &Evidence, facts: &FileFacts, define
         items.iter().filter(|i| i.change == Change::Removed).map(|i| i.name.as_str()).collect();
     // Removed and added under one name: the item is defined anew (an arrow function now a constant).
     let redefined = |i: &ItemChange| added_names.contains(i.name.as_str()) && removed_names.contains(i.name.as_str());
-    // Added where the unchanged lines already show a definition of the name: another variant (`#[cfg]`, a platform).
-    let variant = |i: &ItemChange| i.change == Change::Added && structure.partial && evidence.context.contains(&i.name);
+    // Added where the unchanged lines show the name in a language of conditional definitions
+    // (`#[cfg]`, `#ifdef`, build tags): another variant of an item that stays.
+    let conditional = matches!(language, Some(Language::Rust | Language::C | Language::Cpp | Language::Go));
+    let variant = |i: &ItemChange| {
+        i.change == Change::Added
+            && conditional
+            && structure.partial
+            && !redefined(i)
+            && matches!(i.kind, ItemKind::Function | ItemKind::Method)
+            && evidence.context.contains(&i.name)
+    };
     let fresh = |i: &ItemChange| i.change == Change::Added && !redefined(i) && !variant(i);
     let definitions = names_of(&|i| fresh(i) && i.kind != ItemKind::Test);
     let tests = names_of(&|i| fresh(i) && i.kind == ItemKind::Test);
@@ -209,14 +218,20 @@ pub fn of_file(file: &FileChange, evidence: &Evidence, facts: &FileFacts, define
     let mut plain_changes = Vec::new();
     // Items with the same details are told together: "`a` and `b` now call `c`".
     let mut told: Vec<(Vec<Detail>, Vec<String>)> = Vec::new();
-    let body_changed = |i: &ItemChange| i.change == Change::BodyChanged || signature_changed(i);
+    let comments_only = |i: &ItemChange| {
+        i.change == Change::CommentsChanged
+            || (matches!(i.change, Change::SignatureChanged { .. }) && !signature_changed(i) && i.body.is_empty())
+    };
+    let body_changed =
+        |i: &ItemChange| matches!(i.change, Change::BodyChanged | Change::SignatureChanged { .. }) && !comments_only(i);
     for item in names_of(&body_changed) {
         let details = body_details(item, evidence, single_added, defined);
         let full = told.len() >= DETAILED_ITEMS;
         match told.iter_mut().find(|(known, _)| *known == details) {
             Some((_, names)) if !details.is_empty() => names.push(name(item)),
             _ if details.is_empty() || full => {
-                if item.change == Change::BodyChanged {
+                // (A real signature change is already told.)
+                if !signature_changed(item) {
                     plain_changes.push(name(item));
                 }
             }
@@ -231,10 +246,6 @@ pub fn of_file(file: &FileChange, evidence: &Evidence, facts: &FileFacts, define
     if !plain_changes.is_empty() {
         clauses.push(format!("changes {}", listed(&plain_changes)));
     }
-    let comments_only = |i: &ItemChange| {
-        i.change == Change::CommentsChanged
-            || (matches!(i.change, Change::SignatureChanged { .. }) && !signature_changed(i) && i.body.is_empty())
-    };
     let comments: Vec<String> = names_of(&comments_only).iter().map(|i| name(i)).collect();
     if !comments.is_empty() {
         clauses.push(format!("edits only comments in {}", listed(&comments)));
@@ -344,7 +355,13 @@ pub fn main_item(structure: &FileStructure, evidence: &Evidence) -> Option<(&'st
             .iter()
             .filter(|i| i.kind != ItemKind::Module && i.kind != ItemKind::Test && tellable(i, structure))
     };
-    if let Some(item) = items().find(|i| i.change == Change::Added) {
+    let removed: HashSet<&str> =
+        structure.items.iter().filter(|i| i.change == Change::Removed).map(|i| i.name.as_str()).collect();
+    // A name also removed, or already on unchanged lines, is not new.
+    let new = |i: &&ItemChange| {
+        i.change == Change::Added && !removed.contains(i.name.as_str()) && !evidence.context.contains(&i.name)
+    };
+    if let Some(item) = items().find(new) {
         return Some(("Add", display_name(item, language)));
     }
     let changed = |i: &&ItemChange| {
