@@ -231,8 +231,10 @@ pub fn of_hunks(path: &str, hunks: &[Hunk]) -> FileStructure {
                 enclosed.push((name, kind, delta(&old_outline.rest, &new_outline.rest)));
             }
         }
-        old_items.extend(old_outline.items);
-        new_items.extend(new_outline.items);
+        // In a fragment cut from inside a body, a binding that parses as a top-level constant is a local.
+        let local = |nested: bool, item: &Parsed<'_>| nested && item.kind == ItemKind::Constant;
+        old_items.extend(old_outline.items.into_iter().filter(|i| !local(old.nested, i)));
+        new_items.extend(new_outline.items.into_iter().filter(|i| !local(new.nested, i)));
     }
     let mut changes = compare(old_items, new_items);
     for (name, kind, body) in enclosed {
@@ -289,6 +291,8 @@ struct Fragment {
     changed: Vec<usize>,
     /// Each row's indentation before the common one was removed.
     indents: Vec<usize>,
+    /// Every line was indented: the fragment lies inside some body.
+    nested: bool,
 }
 
 impl Fragment {
@@ -311,7 +315,7 @@ impl Fragment {
             lines.iter().map(|(l, _)| l.get(common..).unwrap_or_else(|| l.trim_start())).collect::<Vec<_>>().join("\n");
         let changed = lines.iter().enumerate().filter(|(_, (_, changed))| *changed).map(|(row, _)| row).collect();
         let indents = lines.iter().map(|(l, _)| indent(l)).collect();
-        Fragment { text, first_line, changed, indents }
+        Fragment { text, first_line, changed, indents, nested: common > 0 }
     }
 
     /// The least indentation of a changed, non-blank line outside every item.
