@@ -180,11 +180,11 @@ pub async fn run(env: &ActionEnv, summarizer: Arc<Summarizer>) -> Result<()> {
     let told = settings.clone();
     let mut summary = tokio::task::spawn_blocking(move || summarizer.summarize(&input, &settings, &author)).await??;
     let github = GitHub::new(&env.api_url, None)?;
-    let publisher = env.token.as_ref().map(|token| Publisher {
-        repo: Repository { github: &github, token, repo: &env.repository },
-        // The job's token may lack `checks: write` or `pull-requests: write`: a warning, never a failed step.
-        lenient: true,
-    });
+    // The job's token may lack `checks: write` or `pull-requests: write`: a warning, never a failed step.
+    let publisher = env
+        .token
+        .as_ref()
+        .map(|token| Publisher::new(Repository { github: &github, token, repo: &env.repository }, true));
     if let (Some(publisher), Some(pull), None) = (&publisher, target.pull, &target.read_only) {
         publisher.tell_since(&mut summary, pull, env.workspace.clone(), &target.head, &told).await;
     }

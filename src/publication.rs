@@ -45,10 +45,16 @@ impl Publication {
 /// not a failure.
 pub struct Publisher<'a> {
     pub repo: Repository<'a>,
-    pub lenient: bool,
+    lenient: bool,
+    /// The comment search of this job, once made: the comment is then edited without searching again.
+    comment: std::sync::Mutex<Option<CommentSearch>>,
 }
 
-impl Publisher<'_> {
+impl<'a> Publisher<'a> {
+    pub fn new(repo: Repository<'a>, lenient: bool) -> Publisher<'a> {
+        Publisher { repo, lenient, comment: std::sync::Mutex::new(None) }
+    }
+
     /// The check run of `head`, created (queued, with `external_id`) unless
     /// `existing`, and marked in progress; `None` when the token may not
     /// create one and that is allowed.
@@ -87,7 +93,11 @@ impl Publisher<'_> {
         head: &CommitId,
         settings: &Settings,
     ) {
-        let previous = match self.repo.find_comment(pull).await {
+        let search = self.repo.find_comment(pull).await;
+        if let (Ok(found), Ok(mut known)) = (&search, self.comment.lock()) {
+            *known = Some(found.clone());
+        }
+        let previous = match search {
             Ok(CommentSearch::Found(_, Some(previous))) if previous != *head => previous,
             Ok(_) => return,
             Err(e) => {
@@ -104,11 +114,15 @@ impl Publisher<'_> {
         }
     }
 
+    fn known_comment(&self) -> Option<CommentSearch> {
+        self.comment.lock().ok().and_then(|known| known.clone())
+    }
+
     /// Posts the comment (pull requests) and completes the check run; the
     /// check run is completed even when the comment fails.
     pub async fn post(&self, publication: &Publication, pull: Option<PullNumber>, check: Option<u64>) -> Result<()> {
         let commented = match (pull, &publication.comment) {
-            (Some(pull), Some(body)) => match self.repo.upsert_comment(pull, body).await {
+            (Some(pull), Some(body)) => match self.repo.upsert_comment(pull, body, self.known_comment()).await {
                 Ok(Some(id)) => {
                     tracing::info!("summary posted on #{pull} (comment {id})");
                     Ok(())

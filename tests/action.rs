@@ -137,6 +137,19 @@ async fn a_new_push_is_told_since_the_last_summary() {
     assert!(body.contains(&since), "{body}");
     assert!(body.contains("- `lib/extra.rs` (added, +3 −0): Adds the function `extra_step`."), "{body}");
     assert!(!body.contains("- `lib/parse.rs` (modified"), "what the last summary covered is not told again: {body}");
+
+    // A force-push: the described head is no ancestor of the new one, and the comment says so.
+    repo.git(&["reset", "-q", "--hard", &base]);
+    repo.write("lib/parse.rs", rust_file("parse", 4));
+    let rewritten = repo.commit("rewritten");
+    let step = run_step(&fake, repo.path(), &pull_request_event(&base, &rewritten, false), Some("ghs_token")).await;
+    step.result.unwrap();
+    let body = &fake.comments()[0].2;
+    assert!(
+        body.contains(&format!("its head `{}` is not an ancestor of `{}`", &newer[..7], &rewritten[..7])),
+        "{body}"
+    );
+    assert!(body.contains("this summary is of the whole change"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

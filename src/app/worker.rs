@@ -259,7 +259,7 @@ impl Worker {
                 let dir = self.fetch(repo, &token, vec![refspec]).await?;
                 let base = if before.is_zero() { CommitId(format!("{after}~1")) } else { before.clone() };
                 let settings = self.settings(&dir, &base).await?;
-                let publisher = Publisher { repo: github, lenient: false };
+                let publisher = Publisher::new(github, false);
                 self.close_superseded(job, &publisher.repo, after).await;
                 let check = self.open_check(job, &publisher, after).await?;
                 let input = Input::Range { repo: dir, base: base.to_string(), head: after.to_string() };
@@ -285,8 +285,7 @@ impl Worker {
             );
             return Ok(());
         }
-        let publisher =
-            Publisher { repo: Repository { github: &self.github, token, repo: &repo.repo }, lenient: false };
+        let publisher = Publisher::new(Repository { github: &self.github, token, repo: &repo.repo }, false);
         self.close_superseded(job, &publisher.repo, &target.head).await;
         let check = self.open_check(job, &publisher, &target.head).await?;
         let input = Input::Range { repo: dir.clone(), base: target.base.to_string(), head: target.head.to_string() };

@@ -140,10 +140,19 @@ impl Repository<'_> {
 
     /// Edits precis's comment, or posts it when there is none; returns its
     /// id, or `None` when the pull request has too many comments to search
-    /// (nothing is written then).
-    pub async fn upsert_comment(&self, pull: PullNumber, body: &str) -> Result<Option<u64>> {
+    /// (nothing is written then). `known`: what a search of this job found already.
+    pub async fn upsert_comment(
+        &self,
+        pull: PullNumber,
+        body: &str,
+        known: Option<CommentSearch>,
+    ) -> Result<Option<u64>> {
         let payload = json!({ "body": body });
-        let reply = match self.find_comment(pull).await? {
+        let search = match known {
+            Some(search) => search,
+            None => self.find_comment(pull).await?,
+        };
+        let reply = match search {
             CommentSearch::Found(id, _) => {
                 self.github
                     .send(self.token, "PATCH", &self.path(&format!("/issues/comments/{id}")), Some(&payload))

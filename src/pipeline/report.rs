@@ -89,7 +89,15 @@ fn render(summary: &Summary, rows: usize, title: bool) -> String {
     if !summary.overview.is_empty() {
         let _ = writeln!(out, "{}\n", inert(&summary.overview));
     }
-    if let Some(since) = &summary.since {
+    if let Some(since) = summary.since.as_ref().filter(|s| s.rewritten) {
+        let _ = writeln!(
+            out,
+            "**Since the last summary:** its head {} is not an ancestor of {} (the branch was rewritten); this summary is of the whole change.\n",
+            code(&since.from[..since.from.len().min(7)]),
+            code(&since.to[..since.to.len().min(7)])
+        );
+    }
+    if let Some(since) = summary.since.as_ref().filter(|s| !s.rewritten) {
         let _ = writeln!(
             out,
             "**Since the last summary** ({} → {}, {}, computed from the diff)",

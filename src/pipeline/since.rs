@@ -22,6 +22,9 @@ pub struct Since {
     pub from: String,
     pub to: String,
     pub commits: usize,
+    /// The earlier head is not an ancestor of this one (a force-push
+    /// rewrote the branch): nothing is told apart, the summary is of the whole change.
+    pub rewritten: bool,
     pub files: Vec<SinceFile>,
     /// Files the new commits changed that are not told (past [`FILES_TOLD`],
     /// or listed for a reason: binaries, lockfiles, the settings' excludes).
@@ -38,15 +41,27 @@ pub struct SinceFile {
     pub walkthrough: String,
 }
 
-/// What `head` changed since `previous`; `None` when there is nothing to
-/// tell apart: the same commit, or a `previous` that is not in the
-/// repository or not an ancestor of `head` (a force-push rewrote it).
+/// What `head` changed since `previous`: `None` for the same commit;
+/// `rewritten` when `previous` is not in the repository or not an ancestor
+/// of `head` (a force-push rewrote the branch).
 pub fn since(repo: &Path, previous: &str, head: &str, settings: &Settings) -> Result<Option<Since>> {
     let git = git2::Repository::open(repo).with_context(|| format!("{} is not a git repository", repo.display()))?;
     let commit = |rev: &str| git.revparse_single(rev).ok().and_then(|o| o.peel_to_commit().ok());
-    let (Some(old), Some(new)) = (commit(previous), commit(head)) else { return Ok(None) };
-    if old.id() == new.id() || !git.graph_descendant_of(new.id(), old.id())? {
+    let Some(new) = commit(head) else { return Ok(None) };
+    let rewritten = || Since {
+        from: previous.to_string(),
+        to: new.id().to_string(),
+        commits: 0,
+        rewritten: true,
+        files: Vec::new(),
+        files_not_told: 0,
+    };
+    let Some(old) = commit(previous) else { return Ok(Some(rewritten())) };
+    if old.id() == new.id() {
         return Ok(None);
+    }
+    if !git.graph_descendant_of(new.id(), old.id())? {
+        return Ok(Some(rewritten()));
     }
     let mut walk = git.revwalk()?;
     walk.push(new.id())?;
@@ -74,6 +89,7 @@ pub fn since(repo: &Path, previous: &str, head: &str, settings: &Settings) -> Re
         from: old.id().to_string(),
         to: new.id().to_string(),
         commits,
+        rewritten: false,
         files_not_told: listed - files.len(),
         files,
     }))
@@ -109,7 +125,8 @@ mod tests {
         let lib = told.files.iter().find(|f| f.path == "lib.rs").unwrap();
         assert_eq!(lib.walkthrough, "Adds the function `b`.");
         assert!(since(dir.path(), &third, &third, &settings).unwrap().is_none(), "the same head");
-        assert!(since(dir.path(), &third, &second, &settings).unwrap().is_none(), "not an ancestor");
-        assert!(since(dir.path(), &"0".repeat(40), &third, &settings).unwrap().is_none(), "not in the repository");
+        let rewritten = |previous: &str, head: &str| since(dir.path(), previous, head, &settings).unwrap().unwrap();
+        assert!(rewritten(&third, &second).rewritten, "not an ancestor");
+        assert!(rewritten(&"0".repeat(40), &third).rewritten, "not in the repository");
     }
 }
