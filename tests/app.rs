@@ -663,12 +663,17 @@ async fn the_marker_in_someone_elses_comment_is_left_alone() {
     assert_eq!(app.fake.comments().len(), 1, "precis posted its own comment");
     assert_eq!(app.fake.count("GET", "/app"), 1, "the App's slug was asked for");
     // The next run edits precis's own comment, and the slug is not asked again.
+    let first_head = app.head();
     let new_head = app.push_to_pull();
     app.deliver("pull_request", "d-2", &app.pull_request("synchronize", &new_head, false)).await;
     app.worker.run_until_idle().await.unwrap();
     assert_eq!(app.fake.comments().len(), 1);
     assert_eq!(app.fake.count("PATCH", "/issues/comments/"), 1);
     assert_eq!(app.fake.count("GET", "/app"), 1);
+    // The edited comment tells the new push apart from what the last summary described.
+    let body = &app.fake.comments()[0].2;
+    let since = format!("**Since the last summary** (`{}` → `{}`, 1 commit", &first_head[..7], &new_head[..7]);
+    assert!(body.contains(&since), "{body}");
 }
 
 /// The comment search reads at most `COMMENT_PAGES` pages: on a pull
