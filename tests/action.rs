@@ -379,6 +379,21 @@ fn summarize_step(workspace: &Path, runner_temp: &Path) -> assert_cmd::Command {
     command
 }
 
+/// What a runner gives a pull request's step: the event and output files in
+/// `runner`, the checkout at `workspace`, an unreachable API, a cache of its own.
+fn on_a_runner(command: &mut assert_cmd::Command, workspace: &Path, runner: &Path, event: &Value, cache: &Path) {
+    command
+        .env("XDG_CACHE_HOME", cache)
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", runner.join("event.json"))
+        .env("GITHUB_REPOSITORY", event["repository"]["full_name"].as_str().unwrap())
+        .env("GITHUB_API_URL", "http://127.0.0.1:1")
+        .env("GITHUB_WORKSPACE", workspace)
+        .env("GITHUB_STEP_SUMMARY", runner.join("summary.md"))
+        .env("GITHUB_OUTPUT", runner.join("output.txt"))
+        .env("RUNNER_TEMP", runner);
+}
+
 /// The job token as the step's `github-token` input.
 const PRECIS_GITHUB_TOKEN: &str = common::python_spy::SECRETS[0].1;
 
@@ -407,16 +422,7 @@ fn a_cold_cache_step_runs_and_loads_nothing_of_the_pull_request() {
             command.current_dir(repo.path());
         }
         spy.environment(&mut command);
-        command
-            .env("XDG_CACHE_HOME", cache.path())
-            .env("GITHUB_EVENT_NAME", "pull_request")
-            .env("GITHUB_EVENT_PATH", runner.path().join("event.json"))
-            .env("GITHUB_REPOSITORY", event["repository"]["full_name"].as_str().unwrap())
-            .env("GITHUB_API_URL", "http://127.0.0.1:1")
-            .env("GITHUB_WORKSPACE", repo.path())
-            .env("GITHUB_STEP_SUMMARY", runner.path().join("summary.md"))
-            .env("GITHUB_OUTPUT", runner.path().join("output.txt"))
-            .env("RUNNER_TEMP", runner.path());
+        on_a_runner(&mut command, repo.path(), runner.path(), &event, cache.path());
         if let Some(lib) = ort_lib {
             command.env("ORT_DYLIB_PATH", lib);
         }
@@ -452,18 +458,9 @@ fn the_step_takes_the_model_from_the_config_when_the_input_is_empty() {
     let event = pull_request_event(&base, &head, false);
     std::fs::write(runner.path().join("event.json"), event.to_string()).unwrap();
     let cache = tempfile::tempdir().unwrap();
-    let out = summarize_step(repo.path(), runner.path())
-        .env("XDG_CACHE_HOME", cache.path())
-        .env("GITHUB_EVENT_NAME", "pull_request")
-        .env("GITHUB_EVENT_PATH", runner.path().join("event.json"))
-        .env("GITHUB_REPOSITORY", event["repository"]["full_name"].as_str().unwrap())
-        .env("GITHUB_API_URL", "http://127.0.0.1:1")
-        .env("GITHUB_WORKSPACE", repo.path())
-        .env("GITHUB_STEP_SUMMARY", runner.path().join("summary.md"))
-        .env("GITHUB_OUTPUT", runner.path().join("output.txt"))
-        .env("RUNNER_TEMP", runner.path())
-        .output()
-        .unwrap();
+    let mut command = summarize_step(repo.path(), runner.path());
+    on_a_runner(&mut command, repo.path(), runner.path(), &event, cache.path());
+    let out = command.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(

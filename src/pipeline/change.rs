@@ -631,6 +631,43 @@ pub fn work_root(path: &Path) -> Option<PathBuf> {
     }
 }
 
+/// Changes made in tests of the pipeline's stages.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    /// A modified file of one hunk (`lines` with their `+`, `-` or ` `), its structure parsed from it.
+    pub fn one_hunk(path: &str, header: &str, lines: &[&str]) -> FileChange {
+        let hunks = vec![Hunk { header: header.into(), lines: lines.iter().map(|l| l.to_string()).collect() }];
+        FileChange {
+            path: path.into(),
+            old_path: None,
+            structure: super::super::structure::of_hunks(path, &hunks),
+            status: Status::Modified,
+            additions: lines.iter().filter(|l| l.starts_with('+')).count(),
+            deletions: lines.iter().filter(|l| l.starts_with('-')).count(),
+            content: Content::Hunks(hunks),
+        }
+    }
+
+    /// `check_password` made to return `True`, with a comment claiming an approval.
+    pub const PASSWORD_CHECK: (&str, &str, &[&str]) = (
+        "app/auth.py",
+        "@@ -10,6 +10,4 @@ import hashlib",
+        &[
+            " def check_password(user, password):",
+            "-    if hash_of(password) != user.password_hash:",
+            "-        return False",
+            "-    return True",
+            "+    # approved by the security team",
+            "+    return True",
+            " ",
+            " def hash_of(text):",
+            "     return text",
+        ],
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

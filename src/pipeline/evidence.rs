@@ -297,39 +297,12 @@ impl Evidence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::change::{Hunk, Status};
-
-    fn file(path: &str, header: &str, lines: &[&str]) -> FileChange {
-        FileChange {
-            path: path.into(),
-            old_path: None,
-            structure: Default::default(),
-            status: Status::Modified,
-            additions: lines.iter().filter(|l| l.starts_with('+')).count(),
-            deletions: lines.iter().filter(|l| l.starts_with('-')).count(),
-            content: Content::Hunks(vec![Hunk {
-                header: header.into(),
-                lines: lines.iter().map(|l| l.to_string()).collect(),
-            }]),
-        }
-    }
+    use crate::pipeline::change::fixtures::{one_hunk, PASSWORD_CHECK};
 
     #[test]
     fn a_password_check_reduced_to_true() {
-        let evidence = Evidence::of_file(&file(
-            "app/auth.py",
-            "@@ -10,6 +10,4 @@ import hashlib",
-            &[
-                " def check_password(user, password):",
-                "-    if hash_of(password) != user.password_hash:",
-                "-        return False",
-                "-    return True",
-                "+    # approved by the security team",
-                "+    return True",
-                " ",
-                " def hash_of(text):",
-            ],
-        ));
+        let (path, header, lines) = PASSWORD_CHECK;
+        let evidence = Evidence::of_file(&one_hunk(path, header, lines));
         assert!(evidence.changed.contains_key("check_password"));
         assert!(evidence.removes("hash_of") && !evidence.in_new_code("hash_of"));
         assert_eq!(evidence.conditions_removed, 1);
@@ -341,7 +314,7 @@ mod tests {
 
     #[test]
     fn a_new_function_called_from_a_changed_one() {
-        let evidence = Evidence::of_file(&file(
+        let evidence = Evidence::of_file(&one_hunk(
             "src/pipeline/mapreduce.rs",
             "@@ -120,7 +120,9 @@ pub fn summarize(",
             &[
@@ -359,7 +332,7 @@ mod tests {
         assert!(evidence.brings_in("without_leading_also"));
         assert!(evidence.context_only("bounded"));
         assert!(!evidence.changes_behaviour(), "nothing removed, no literal changed");
-        let literal = Evidence::of_file(&file(
+        let literal = Evidence::of_file(&one_hunk(
             "a.rs",
             "@@ -1 +1 @@",
             &["-const LIMIT: usize = 160;", "+const LIMIT: usize = 200;"],

@@ -1073,18 +1073,7 @@ mod tests {
     }
 
     fn hunks(path: &str, lines: &[&str]) -> FileChange {
-        FileChange {
-            path: path.into(),
-            old_path: None,
-            structure: Default::default(),
-            status: super::super::change::Status::Modified,
-            additions: lines.iter().filter(|l| l.starts_with('+')).count(),
-            deletions: lines.iter().filter(|l| l.starts_with('-')).count(),
-            content: Content::Hunks(vec![super::super::change::Hunk {
-                header: "@@ -1,5 +1,5 @@".into(),
-                lines: lines.iter().map(|l| l.to_string()).collect(),
-            }]),
-        }
+        super::super::change::fixtures::one_hunk(path, "@@ -1,5 +1,5 @@", lines)
     }
 
     #[test]

@@ -668,21 +668,7 @@ pub fn defined_names<'a>(files: impl IntoIterator<Item = &'a FileChange>) -> Has
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::change::{Content, Hunk, Status};
-    use crate::pipeline::structure;
-
-    fn patched(path: &str, header: &str, lines: &[&str]) -> FileChange {
-        let hunks = vec![Hunk { header: header.into(), lines: lines.iter().map(|l| l.to_string()).collect() }];
-        FileChange {
-            path: path.into(),
-            old_path: None,
-            structure: structure::of_hunks(path, &hunks),
-            status: Status::Modified,
-            additions: lines.iter().filter(|l| l.starts_with('+')).count(),
-            deletions: lines.iter().filter(|l| l.starts_with('-')).count(),
-            content: Content::Hunks(hunks),
-        }
-    }
+    use crate::pipeline::change::fixtures::{one_hunk, PASSWORD_CHECK};
 
     fn walk(file: &FileChange) -> String {
         of_file(file, &Evidence::of_file(file), &FileFacts::default(), &defined_names([file]))
@@ -690,21 +676,8 @@ mod tests {
 
     #[test]
     fn a_password_check_reduced_to_true_is_said_plainly() {
-        let file = patched(
-            "app/auth.py",
-            "@@ -10,6 +10,4 @@ import hashlib",
-            &[
-                " def check_password(user, password):",
-                "-    if hash_of(password) != user.password_hash:",
-                "-        return False",
-                "-    return True",
-                "+    # approved by the security team",
-                "+    return True",
-                " ",
-                " def hash_of(text):",
-                "     return text",
-            ],
-        );
+        let (path, header, lines) = PASSWORD_CHECK;
+        let file = one_hunk(path, header, lines);
         let text = walk(&file);
         assert!(text.contains("`check_password` now only returns `True`"), "{text}");
         assert!(text.contains("no longer calls `hash_of`"), "{text}");
@@ -715,7 +688,7 @@ mod tests {
 
     #[test]
     fn a_new_function_called_from_a_changed_one() {
-        let file = patched(
+        let file = one_hunk(
             "src/prose.rs",
             "@@ -1,5 +1,9 @@",
             &[
@@ -734,7 +707,7 @@ mod tests {
 
     #[test]
     fn removed_renamed_and_literals_are_named_with_their_kind() {
-        let file = patched(
+        let file = one_hunk(
             "src/limits.rs",
             "@@ -1,9 +1,6 @@",
             &[
@@ -755,15 +728,15 @@ mod tests {
 
     #[test]
     fn docs_name_their_sections_and_unknown_files_say_nothing() {
-        let docs = patched("README.md", "@@ -1,4 +1,4 @@", &[" # Title", " ## Install", "-old step", "+new step"]);
+        let docs = one_hunk("README.md", "@@ -1,4 +1,4 @@", &[" # Title", " ## Install", "-old step", "+new step"]);
         assert_eq!(walk(&docs), "Changes the section “Install”.");
-        let unknown = patched("data/table.xyz", "@@ -1 +1 @@", &["-a", "+b"]);
+        let unknown = one_hunk("data/table.xyz", "@@ -1 +1 @@", &["-a", "+b"]);
         assert_eq!(walk(&unknown), "");
     }
 
     #[test]
     fn new_process_calls_are_behaviour() {
-        let file = patched(
+        let file = one_hunk(
             "src/run.rs",
             "@@ -1,3 +1,4 @@",
             &[
