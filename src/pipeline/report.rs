@@ -93,16 +93,16 @@ fn render(summary: &Summary, rows: usize, title: bool) -> String {
         let _ = writeln!(
             out,
             "**Since the last summary:** its head {} is not an ancestor of {} (the branch was rewritten); this summary is of the whole change.\n",
-            code(&since.from[..since.from.len().min(7)]),
-            code(&since.to[..since.to.len().min(7)])
+            code(short(&since.from)),
+            code(short(&since.to))
         );
     }
     if let Some(since) = summary.since.as_ref().filter(|s| !s.rewritten) {
         let _ = writeln!(
             out,
             "**Since the last summary** ({} → {}, {}, computed from the diff)",
-            code(&since.from[..since.from.len().min(7)]),
-            code(&since.to[..since.to.len().min(7)]),
+            code(short(&since.from)),
+            code(short(&since.to)),
             counted(since.commits, "commit", "commits")
         );
         for file in &since.files {
@@ -195,6 +195,11 @@ fn render(summary: &Summary, rows: usize, title: bool) -> String {
     }
     let _ = writeln!(out, "<sub>{footer}</sub>");
     out
+}
+
+/// A commit id as people write it: its first seven characters (ids are hex).
+fn short(id: &str) -> &str {
+    &id[..id.len().min(7)]
 }
 
 fn with_article(label: &str) -> String {
