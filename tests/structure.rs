@@ -1112,6 +1112,26 @@ fn other_files_have_no_structure() {
 }
 
 #[test]
+fn test_code_is_told_from_product_code() {
+    let in_tests = |path: &str, new: &str| -> Vec<(String, bool)> {
+        of_versions(path, None, Some(new)).items.iter().map(|i| (i.name.clone(), i.in_tests)).collect()
+    };
+    let rust = "pub fn run() {}\n#[cfg(test)]\nmod tests {\n    pub fn fixture() -> u8 { 1 }\n    #[test]\n    fn runs() { run(); }\n}\nmod inner {\n    pub fn helper() {}\n}\n";
+    let found = in_tests("src/lib.rs", rust);
+    for (name, expected) in
+        [("run", false), ("tests", true), ("fixture", true), ("runs", true), ("inner", false), ("helper", false)]
+    {
+        assert!(found.contains(&(name.to_string(), expected)), "`{name}` in tests: {expected}? {found:?}");
+    }
+    let js = "export function parse() {}\ndescribe('parse', () => {\n  function sample() { return 1; }\n  it('parses', () => { parse(); });\n});\n";
+    let found = in_tests("src/parse.js", js);
+    assert!(found.contains(&("parse".into(), false)) && found.contains(&("sample".into(), true)), "{found:?}");
+    let python = "def parse():\n    pass\n\nclass TestParse:\n    def helper(self):\n        pass\n";
+    let found = in_tests("app/parse.py", python);
+    assert!(found.contains(&("parse".into(), false)) && found.contains(&("helper".into(), true)), "{found:?}");
+}
+
+#[test]
 fn comments_alone_are_told_apart() {
     let old = "fn f() -> u32 {\n    // one\n    1 + g()\n}\n";
     let new = "fn f() -> u32 {\n    // two\n    1 +   g()\n}\n";

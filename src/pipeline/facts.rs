@@ -605,7 +605,8 @@ fn api_of(file: &FileChange, added: &[&str], removed: &[&str]) -> Api {
     let names = |lines: &[&str]| -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for line in lines {
-            if let Some(name) = public_item(language, line).filter(|n| !is_test_name(n)) {
+            let public = public_item(language, line).filter(|n| !is_test_name(n) && !file.structure.is_test_item(n));
+            if let Some(name) = public {
                 if !out.contains(&name) {
                     out.push(name);
                 }
@@ -791,6 +792,15 @@ const SECURITY_WORDS: &[&str] = &[
     "credential",
 ];
 
+/// A file's role for the change's label: a code file whose changed items
+/// are all test code (a Rust `#[cfg(test)]` module) counts as tests.
+fn label_role(file: &FileChange, facts: &FileFacts) -> Option<Role> {
+    match facts.role {
+        Some(Role::Code) if file.structure.only_tests() => Some(Role::Test),
+        role => role,
+    }
+}
+
 /// The change's label, and the author's where the diff contradicts it:
 /// from the paths (docs, tests, dependencies, CI), then the author's
 /// prefix or title words unless the structure says otherwise (a
@@ -801,7 +811,7 @@ fn label(
     per_file: &[&FileFacts],
     author_title: Option<&str>,
 ) -> (&'static str, Option<&'static str>) {
-    let roles: Vec<Role> = per_file.iter().filter_map(|f| f.role).collect();
+    let roles: Vec<Role> = files.iter().zip(per_file).filter_map(|(file, facts)| label_role(file, facts)).collect();
     let all = |wanted: &[Role]| !roles.is_empty() && roles.iter().all(|r| wanted.contains(r));
     for (only, label) in [
         (&[Role::Docs][..], "docs"),
@@ -815,7 +825,12 @@ fn label(
             return (label, None);
         }
     }
-    let code: Vec<&FileChange> = files.iter().filter(|f| role(&f.path) == Role::Code).collect();
+    let code: Vec<&FileChange> = files
+        .iter()
+        .zip(per_file)
+        .filter(|(file, facts)| label_role(file, facts) == Some(Role::Code))
+        .map(|(file, _)| file)
+        .collect();
     let mut evidence = Evidence::default();
     for file in &code {
         evidence.merge(&Evidence::of_file(file));
@@ -870,7 +885,7 @@ fn structure_label(
         // No code: the kind of file with the most changed lines.
         let mut lines: BTreeMap<&'static str, usize> = BTreeMap::new();
         for (file, facts) in files.iter().zip(per_file) {
-            let label = match facts.role {
+            let label = match label_role(file, facts) {
                 Some(Role::Test) => "tests",
                 Some(Role::Docs) => "docs",
                 Some(Role::Dependencies) => "dependencies",
@@ -1095,6 +1110,28 @@ mod tests {
         assert_eq!(file_facts(&go).api.added, vec!["Parse"]);
         let java = hunks("core/src/jvmTest/kotlin/ParserTest.kt", &["+    public fun parsesEmpty() {"]);
         assert!(file_facts(&java).api.is_empty());
+    }
+
+    #[test]
+    fn a_change_inside_a_rust_test_module_is_tests_not_api_or_security() {
+        let lines = [
+            " #[cfg(test)]",
+            " mod tests {",
+            "     use super::*;",
+            "+    pub fn password_fixture() -> &'static str {",
+            "+        check_password(\"hunter2\")",
+            "+    }",
+            " }",
+        ];
+        let module = hunks("src/auth.rs", &lines);
+        assert!(module.structure.only_tests(), "{:#?}", module.structure);
+        assert!(file_facts(&module).api.is_empty());
+        assert_eq!(label_of(&[module], None).0, "tests");
+        // The same function outside a test module is product code.
+        let product: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with('+')).collect();
+        let product = hunks("src/auth.rs", &product);
+        assert_eq!(file_facts(&product).api.added, vec!["password_fixture"]);
+        assert_ne!(label_of(&[product], None).0, "tests");
     }
 
     #[test]

@@ -345,15 +345,41 @@ pub fn items(structure: &FileStructure) -> Option<Vec<String>> {
 }
 
 /// The item a title names, with the verb the structure gives it: the first
-/// definition added (not a test), else the changed item with the most
-/// changed lines, else the first removed one.
+/// definition added, else the changed item with the most changed lines,
+/// else the first removed one; in product code, else in test code.
 pub fn main_item(structure: &FileStructure, evidence: &Evidence) -> Option<(&'static str, String)> {
-    let language = structure.language;
+    let title = |in_tests: bool| {
+        let (act, item) = main_of(structure, evidence, in_tests)?;
+        let verb = match (act, in_tests.then_some(item.kind)) {
+            (Act::Add, None) => "Add",
+            (Act::Change, None) => "Change",
+            (Act::Remove, None) => "Remove",
+            (Act::Add, Some(ItemKind::Test)) => "Add the test",
+            (Act::Change, Some(ItemKind::Test)) => "Change the test",
+            (Act::Remove, Some(ItemKind::Test)) => "Remove the test",
+            (Act::Add, Some(_)) => "Add the test helper",
+            (Act::Change, Some(_)) => "Change the test helper",
+            (Act::Remove, Some(_)) => "Remove the test helper",
+        };
+        Some((verb, display_name(item, structure.language)))
+    };
+    title(false).or_else(|| title(true))
+}
+
+/// What a title says the change does to its main item.
+enum Act {
+    Add,
+    Change,
+    Remove,
+}
+
+/// The main item among product code's items or among test code's.
+fn main_of<'s>(structure: &'s FileStructure, evidence: &Evidence, in_tests: bool) -> Option<(Act, &'s ItemChange)> {
     let items = || {
         structure
             .items
             .iter()
-            .filter(|i| i.kind != ItemKind::Module && i.kind != ItemKind::Test && tellable(i, structure))
+            .filter(move |i| i.kind != ItemKind::Module && i.in_tests == in_tests && tellable(i, structure))
     };
     let removed: HashSet<&str> =
         structure.items.iter().filter(|i| i.change == Change::Removed).map(|i| i.name.as_str()).collect();
@@ -362,7 +388,7 @@ pub fn main_item(structure: &FileStructure, evidence: &Evidence) -> Option<(&'st
         i.change == Change::Added && !removed.contains(i.name.as_str()) && !evidence.context.contains(&i.name)
     };
     if let Some(item) = items().find(new) {
-        return Some(("Add", display_name(item, language)));
+        return Some((Act::Add, item));
     }
     let changed = |i: &&ItemChange| {
         matches!(i.change, Change::BodyChanged | Change::SignatureChanged { .. } | Change::Renamed { .. })
@@ -374,9 +400,9 @@ pub fn main_item(structure: &FileStructure, evidence: &Evidence) -> Option<(&'st
         _ => Some(item),
     });
     if let Some(item) = most {
-        return Some(("Change", display_name(item, language)));
+        return Some((Act::Change, item));
     }
-    items().find(|i| i.change == Change::Removed).map(|i| ("Remove", display_name(i, language)))
+    items().find(|i| i.change == Change::Removed).map(|i| (Act::Remove, i))
 }
 
 /// One thing a changed body's structure says of its item: a verb (for

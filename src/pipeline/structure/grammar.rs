@@ -487,6 +487,23 @@ fn ruby<'t>(node: Node<'t>, kind: &str, src: &str) -> Option<Definition<'t>> {
     Some(Definition { kind: Some(kind), name, owner: None, body })
 }
 
+/// Whether everything inside the definition `node` is test code: a test, a
+/// Rust `#[cfg(test)]` module, a `describe`/`context` group, a Python `Test…` class.
+pub(super) fn opens_tests(language: Language, node: Node<'_>, src: &str, definition: &Definition<'_>) -> bool {
+    let text = |n: Node<'_>| src.get(n.byte_range()).unwrap_or("");
+    match (definition.kind, language, node.kind()) {
+        (Some(ItemKind::Test), ..) => true,
+        (Some(ItemKind::Module), Language::Rust, "mod_item") => {
+            preceding(node, "attribute_item").any(|a| RUST_CFG_TEST.is_match(text(a)))
+        }
+        (Some(ItemKind::Module), _, "call_expression" | "call") => true,
+        (Some(ItemKind::Type), Language::Python, "class_definition") => definition.name.starts_with("Test"),
+        _ => false,
+    }
+}
+
+static RUST_CFG_TEST: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^#\[\s*cfg\s*\((?:\s*all\s*\()?[^\]]*\btest\b").expect("valid regex"));
 static RUST_TEST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^#\[\s*(?:[\w:]+::)?test\b").expect("valid regex"));
 static GO_TEST: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(?:Test|Benchmark|Fuzz)(?:[A-Z0-9_]|$)").expect("valid regex"));

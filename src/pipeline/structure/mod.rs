@@ -98,6 +98,10 @@ pub struct ItemChange {
     pub line: Option<usize>,
     #[serde(skip_serializing_if = "BodyDelta::is_empty")]
     pub body: BodyDelta,
+    /// A test, or an item inside test code (a `#[cfg(test)]` module, a
+    /// `describe` group): never product code or public API.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub in_tests: bool,
 }
 
 /// What differs between the old and the new body (against an empty one for
@@ -243,7 +247,15 @@ pub fn of_hunks(path: &str, hunks: &[Hunk]) -> FileStructure {
         };
         match changes.iter_mut().find(same) {
             Some(known) => known.body.absorb(body),
-            None => changes.push(ItemChange { name, owner: None, kind, change: Change::BodyChanged, line: None, body }),
+            None => changes.push(ItemChange {
+                in_tests: kind == ItemKind::Test,
+                name,
+                owner: None,
+                kind,
+                change: Change::BodyChanged,
+                line: None,
+                body,
+            }),
         }
     }
     structure.set_items(changes);
@@ -251,6 +263,18 @@ pub fn of_hunks(path: &str, hunks: &[Hunk]) -> FileStructure {
 }
 
 impl FileStructure {
+    /// Every item the change touches is test code (a Rust `#[cfg(test)]`
+    /// module, tests): the file's change is a change of its tests.
+    pub fn only_tests(&self) -> bool {
+        !self.items.is_empty() && self.items.iter().all(|item| item.in_tests)
+    }
+
+    /// `name` is an item of test code here, and of nothing else.
+    pub fn is_test_item(&self, name: &str) -> bool {
+        let mut named = self.items.iter().filter(|item| item.name == name).peekable();
+        named.peek().is_some() && named.all(|item| item.in_tests)
+    }
+
     fn set_items(&mut self, mut items: Vec<ItemChange>) {
         items.sort_by_key(|item| item.line.unwrap_or(usize::MAX));
         self.items_omitted = items.len().saturating_sub(MAX_ITEMS);
@@ -377,10 +401,18 @@ struct Parsed<'s> {
     line: usize,
     signature: String,
     facts: Facts<'s>,
+    in_tests: bool,
 }
 
 /// The item a node is in, by name, and its kind (`None`: a Rust `impl`).
 type Enclosing = Option<(String, Option<ItemKind>)>;
+
+/// Where a node lies: the item it is in, and whether that is inside test code.
+#[derive(Clone, Default)]
+struct Scope {
+    enclosing: Enclosing,
+    in_tests: bool,
+}
 
 /// A text's items, and what lies outside them.
 struct Outline<'s> {
@@ -405,28 +437,30 @@ impl<'s> Outline<'s> {
 
         // Definitions, outermost first, each with the item it is in.
         let mut definitions = Vec::new();
-        let mut stack: Vec<(Node<'_>, Enclosing)> = vec![(root, None)];
-        while let Some((node, enclosing)) = stack.pop() {
+        let mut stack: Vec<(Node<'_>, Scope)> = vec![(root, Scope::default())];
+        while let Some((node, scope)) = stack.pop() {
             let Some(definition) = grammar::definition(language, node, text) else {
-                stack.extend(children(node).rev().map(|child| (child, enclosing.clone())));
+                stack.extend(children(node).rev().map(|child| (child, scope.clone())));
                 continue;
             };
+            let enclosing = &scope.enclosing;
             let owner = definition.owner.clone().or_else(|| enclosing.as_ref().map(|(name, _)| name.clone()));
             let in_type = matches!(enclosing, Some((_, None | Some(ItemKind::Type | ItemKind::Trait))));
             let kind = match definition.kind {
                 Some(ItemKind::Function) if in_type || definition.owner.is_some() => Some(ItemKind::Method),
                 kind => kind,
             };
+            let in_tests = scope.in_tests || grammar::opens_tests(language, node, text, &definition);
             if matches!(kind, None | Some(ItemKind::Type | ItemKind::Trait | ItemKind::Module)) {
-                let inner = Some((cut(&definition.name), definition.kind));
+                let inner = Scope { enclosing: Some((cut(&definition.name), definition.kind)), in_tests };
                 stack.extend(children(node).rev().map(|child| (child, inner.clone())));
             }
-            definitions.push((node, definition, owner, kind));
+            definitions.push((node, definition, owner, kind, in_tests));
         }
         let skip: HashSet<usize> = definitions.iter().map(|(node, ..)| node.id()).collect();
         let mut items = Vec::new();
         let mut spans = Vec::new();
-        for (node, definition, owner, kind) in definitions {
+        for (node, definition, owner, kind, in_tests) in definitions {
             let Some(kind) = kind else { continue };
             let head_end = definition.body.map_or(node.end_byte(), |body| body.start_byte());
             let signature = cut(text.get(node.start_byte()..head_end.max(node.start_byte())).unwrap_or(""));
@@ -439,6 +473,7 @@ impl<'s> Outline<'s> {
                 line: first_line + node.start_position().row,
                 signature,
                 facts,
+                in_tests,
             });
         }
         let rest = facts(language, root, text, &skip);
@@ -655,6 +690,7 @@ fn compare(old: Vec<Parsed<'_>>, new: Vec<Parsed<'_>>) -> Vec<ItemChange> {
             change,
             line: Some(item.line),
             body,
+            in_tests: item.in_tests,
         });
     }
     for (_, item) in old.iter().enumerate().filter(|(i, _)| old_match[*i].is_none()) {
@@ -665,6 +701,7 @@ fn compare(old: Vec<Parsed<'_>>, new: Vec<Parsed<'_>>) -> Vec<ItemChange> {
             change: Change::Removed,
             line: Some(item.line),
             body: delta(&item.facts, &empty),
+            in_tests: item.in_tests,
         });
     }
     changes
@@ -690,6 +727,7 @@ fn changed(old: &Parsed<'_>, new: &Parsed<'_>) -> Option<ItemChange> {
         change,
         line: Some(new.line),
         body: delta(&old.facts, &new.facts),
+        in_tests: new.in_tests,
     })
 }
 
