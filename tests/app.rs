@@ -480,6 +480,9 @@ async fn commands_need_write_access_and_drafts_wait() {
     let comments = app.fake.comments();
     assert_eq!(comments.len(), 1);
     assert!(comments[0].2.contains("/precis summarize") && !comments[0].2.contains(MARKER));
+    for key in precis::pipeline::Settings::keys() {
+        assert!(comments[0].2.contains(key), "the help names the setting `{key}`: {}", comments[0].2);
+    }
 
     app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), true)).await;
     app.worker.run_until_idle().await.unwrap();

@@ -31,11 +31,16 @@ pub struct Worker {
     pub completed: Arc<AtomicU64>,
 }
 
-const HELP: &str = "precis summarizes this pull request with a model that runs on the App's own machine.\n\n\
-    - `/precis summarize`: summarize the pull request again now\n\
-    - `/precis help`: this message\n\n\
-    Commands are taken from users with write access. Settings live in `.github/precis.yml` on the base branch \
-    (include, exclude, max_files, max_lines_per_chunk, max_chunks_per_file, max_file_bytes, language, model, drafts, quality).";
+/// The reply to `/precis help`; the settings it names are [`Settings::keys`].
+fn help() -> String {
+    format!(
+        "precis summarizes this pull request with a model that runs on the App's own machine.\n\n\
+         - `{SUMMARIZE_COMMAND}`: summarize the pull request again now\n\
+         - `{HELP_COMMAND}`: this message\n\n\
+         Commands are taken from users with write access. Settings live in `{CONFIG_PATH}` on the base branch ({}).",
+        Settings::keys().join(", ")
+    )
+}
 
 /// What to summarize on a pull request.
 struct PullTarget {
@@ -252,7 +257,7 @@ impl Worker {
                     );
                     return Ok(());
                 }
-                github.reply(*number, HELP).await
+                github.reply(*number, &help()).await
             }
             JobSpec::Push { branch, before, after, .. } => {
                 let refspec = format!("+refs/heads/{branch}:refs/precis/heads/{branch}");

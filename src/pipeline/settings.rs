@@ -37,7 +37,7 @@ pub struct Settings {
 }
 
 /// How hard the model is worked for each answer.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {
     /// `best` where the model runs on a GPU, `fast` on a CPU.
@@ -56,18 +56,6 @@ impl Quality {
             Quality::Best => BEST_CANDIDATES,
             Quality::Auto if accelerated => BEST_CANDIDATES,
             _ => 1,
-        }
-    }
-}
-
-impl std::str::FromStr for Quality {
-    type Err = anyhow::Error;
-    fn from_str(text: &str) -> Result<Quality> {
-        match text {
-            "auto" => Ok(Quality::Auto),
-            "fast" => Ok(Quality::Fast),
-            "best" => Ok(Quality::Best),
-            other => bail!("unknown quality `{other}`; use auto, fast or best"),
         }
     }
 }
@@ -93,19 +81,45 @@ impl Default for Settings {
     }
 }
 
-const KNOWN_KEYS: &[&str] = &[
-    "include",
-    "exclude",
-    "max_files",
-    "max_lines_per_chunk",
-    "max_chunks_per_file",
-    "max_chunks",
-    "max_file_bytes",
-    "language",
-    "model",
-    "drafts",
-    "quality",
-];
+impl Settings {
+    /// The keys `.github/precis.yml` may hold: the fields of [`Settings`], as
+    /// its `Deserialize` names them, so the file format, the unknown-key
+    /// warning and the help texts share one list.
+    pub fn keys() -> &'static [&'static str] {
+        static KEYS: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+        KEYS.get_or_init(|| {
+            let mut fields = FieldNames(None);
+            let _ = Settings::deserialize(&mut fields);
+            fields.0.expect("Settings deserializes from a struct")
+        })
+    }
+}
+
+/// A deserializer that only records the field names a struct asks for.
+struct FieldNames(Option<&'static [&'static str]>);
+
+impl<'de> serde::Deserializer<'de> for &mut FieldNames {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("field names only"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0 = Some(fields);
+        Err(serde::de::Error::custom("field names only"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+    }
+}
 
 impl Settings {
     /// Parses settings; unknown keys are logged as warnings and ignored, so a
@@ -120,12 +134,12 @@ impl Settings {
             _ => bail!("{origin} must be a mapping of settings (like `max_files: 100`); fix the file or remove it"),
         };
         mapping.retain(|key, _| {
-            let known = key.as_str().is_some_and(|k| KNOWN_KEYS.contains(&k));
+            let known = key.as_str().is_some_and(|k| Settings::keys().contains(&k));
             if !known {
                 tracing::warn!(
                     "{origin}: unknown setting `{}` ignored (known: {})",
                     yaml_key(key),
-                    KNOWN_KEYS.join(", ")
+                    Settings::keys().join(", ")
                 );
             }
             known
@@ -241,6 +255,17 @@ fn yaml_key(key: &serde_yaml_ng::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_keys_are_the_fields_and_the_readme_shows_each() {
+        let keys = Settings::keys();
+        assert_eq!(keys.len(), 11, "{keys:?}");
+        assert!(keys.contains(&"max_lines_per_chunk") && keys.contains(&"quality"), "{keys:?}");
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        for key in keys {
+            assert!(readme.lines().any(|l| l.starts_with(&format!("{key}:"))), "README's example lacks `{key}:`");
+        }
+    }
 
     #[test]
     fn defaults_when_empty() {
