@@ -39,8 +39,8 @@ fn model_list_shows_the_registry() {
         .args(["model", "list"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("qwen2.5-coder-0.5b-instruct (default)"))
-        .stdout(predicate::str::contains("qwen2.5-coder-1.5b-instruct"));
+        .stdout(predicate::str::contains("qwen2.5-coder-0.5b-instruct (auto on a CPU)"))
+        .stdout(predicate::str::contains("qwen2.5-coder-1.5b-instruct (auto on a GPU)"));
 }
 
 #[test]

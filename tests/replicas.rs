@@ -54,16 +54,10 @@ fn replica_process() {
     let Ok(role) = std::env::var("PRECIS_TEST_REPLICA") else { return };
     tracing_subscriber::fmt().with_env_filter("info").with_writer(std::io::stderr).with_ansi(false).init();
     let var = |name: &str| std::env::var(name).ok();
-    let mut args = ServeArgs::new(PathBuf::from(var("PRECIS_DATA_DIR").unwrap()), &var("PRECIS_LISTEN").unwrap());
-    args.app_id = var("PRECIS_APP_ID");
-    args.private_key = var("PRECIS_PRIVATE_KEY");
-    args.webhook_secret = var("PRECIS_WEBHOOK_SECRET");
-    args.api_url = var("PRECIS_GITHUB_API_URL").unwrap();
-    args.git_url = var("PRECIS_GIT_URL");
-    args.database_url = var("PRECIS_DATABASE_URL");
-    args.role = role;
+    // The settings as `precis serve` reads them from the environment the test gave this process.
+    let mut args = ServeArgs::from_env().unwrap();
+    args.role = clap::ValueEnum::from_str(&role, true).unwrap();
     args.workers = var("PRECIS_TEST_WORKERS").map(|w| w.parse().unwrap()).unwrap_or(2);
-    args.lease_seconds = var("PRECIS_LEASE_SECONDS").map(|w| w.parse().unwrap()).unwrap_or(60);
     let delay = Duration::from_millis(var("PRECIS_TEST_MODEL_MS").map(|w| w.parse().unwrap()).unwrap_or(100));
     let outcome = ServeSettings::check(&args).and_then(|mut settings| {
         // The fake GitHub needs no pause between writes.

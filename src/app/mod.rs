@@ -24,63 +24,81 @@ use queue::{JobQueue, Policy};
 use repos::{GitHost, RepoCache, Retention};
 pub use worker::Worker;
 
-/// The settings as given (flags or PRECIS_* variables), before checking.
+/// The settings of `precis serve` as given (flags or `PRECIS_*` variables),
+/// before checking: declared once, here, for the command line and the tests.
+#[derive(Clone, Debug, clap::Args)]
 pub struct ServeArgs {
+    /// The App's id (its settings page shows it).
+    #[arg(long, env = "PRECIS_APP_ID")]
     pub app_id: Option<String>,
+    /// The App's private key: PEM text, or the path of the .pem file.
+    #[arg(long, env = "PRECIS_PRIVATE_KEY", hide_env_values = true)]
     pub private_key: Option<String>,
+    /// The webhook secret set in the App's settings.
+    #[arg(long, env = "PRECIS_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
-    /// When set, /metrics asks for it as a bearer token.
+    /// When set, GET /metrics answers only requests with `Authorization: Bearer <this token>` (/healthz stays open).
+    #[arg(long, env = "PRECIS_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// REST API root (GitHub Enterprise Server: https://HOST/api/v3).
+    #[arg(long = "github-api-url", env = "PRECIS_GITHUB_API_URL", default_value = "https://api.github.com")]
     pub api_url: String,
-    /// The git host repositories are fetched from (default: the one that goes with `api_url`).
+    /// The git host repositories are fetched from, as OWNER/NAME.git under it [default: the API's host: https://github.com, or https://HOST for https://HOST/api/v3].
+    #[arg(long, env = "PRECIS_GIT_URL")]
     pub git_url: Option<String>,
+    /// Where the job queue and the repository caches live.
+    #[arg(long, env = "PRECIS_DATA_DIR", default_value = "precis-data")]
     pub data_dir: PathBuf,
+    /// The address webhooks, /healthz and /metrics are served on (HOST:PORT).
+    #[arg(long, env = "PRECIS_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: String,
+    /// Jobs carried out at once (they share the model, which batches them).
+    #[arg(long, env = "PRECIS_WORKERS", default_value_t = 2)]
     pub workers: usize,
-    /// `web`, `worker` or `all`.
-    pub role: String,
-    /// A `postgres://` URL: the queue several replicas share (default: SQLite in the data folder).
+    /// web (webhooks in; no model), worker (runs jobs; health and metrics on PRECIS_LISTEN) or all.
+    #[arg(long, env = "PRECIS_ROLE", value_enum, default_value_t = Role::All)]
+    pub role: Role,
+    /// The PostgreSQL queue replicas share (postgres://USER:PASSWORD@HOST:PORT/DATABASE) [default: SQLite in PRECIS_DATA_DIR].
+    #[arg(long, env = "PRECIS_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// A claimed job's lease: renewed every third of it while the job runs; once it runs out, another worker takes the job.
+    #[arg(long, env = "PRECIS_LEASE_SECONDS", default_value_t = Policy::default().lease.as_secs())]
     pub lease_seconds: u64,
+    /// Claims of one job (a crash, a lost lease or a transient failure each use one) before it is given up.
+    #[arg(long, env = "PRECIS_MAX_ATTEMPTS", default_value_t = Policy::default().max_attempts)]
     pub max_attempts: u32,
+    /// Jobs of one installation running at once across all workers (0: no cap).
+    #[arg(long, env = "PRECIS_PER_INSTALLATION", default_value_t = Policy::default().per_installation)]
     pub per_installation: u32,
+    /// Deliveries and finished jobs are kept this many days, then pruned.
+    #[arg(long, env = "PRECIS_RETENTION_DAYS", default_value_t = Policy::default().retention.as_secs() / 86_400)]
     pub retention_days: u64,
+    /// The first wait before a transient failure (GitHub or network) is retried; it doubles each time.
+    #[arg(long, env = "PRECIS_RETRY_SECONDS", default_value_t = Policy::default().retry_after.as_secs())]
     pub retry_seconds: u64,
-    /// Cached repositories no job used for this many days are removed.
+    /// Cached repositories (in PRECIS_DATA_DIR/repos) no job used for this many days are removed.
+    #[arg(long, env = "PRECIS_REPO_CACHE_DAYS", default_value_t = Retention::default().max_age.as_secs() / 86_400)]
     pub repo_cache_days: u64,
-    /// Cached repositories kept at most (0: no cap).
+    /// Cached repositories kept at most; past it the least recently used go (0: no cap).
+    #[arg(long, env = "PRECIS_REPO_CACHE_MAX", default_value_t = Retention::default().max_count)]
     pub repo_cache_max: usize,
 }
 
 impl ServeArgs {
-    /// The defaults of every setting past the required ones (what the command line gives when unset).
-    pub fn new(data_dir: PathBuf, listen: &str) -> ServeArgs {
-        let policy = Policy::default();
-        ServeArgs {
-            app_id: None,
-            private_key: None,
-            webhook_secret: None,
-            metrics_token: None,
-            api_url: "https://api.github.com".into(),
-            git_url: None,
-            data_dir,
-            listen: listen.into(),
-            workers: 2,
-            role: "all".into(),
-            database_url: None,
-            lease_seconds: policy.lease.as_secs(),
-            max_attempts: policy.max_attempts,
-            per_installation: policy.per_installation,
-            retention_days: policy.retention.as_secs() / 86_400,
-            retry_seconds: policy.retry_after.as_secs(),
-            repo_cache_days: repos::Retention::default().max_age.as_secs() / 86_400,
-            repo_cache_max: repos::Retention::default().max_count,
+    /// The settings `precis serve` reads from its environment alone (no flags).
+    pub fn from_env() -> Result<ServeArgs> {
+        #[derive(clap::Parser)]
+        struct Environment {
+            #[command(flatten)]
+            args: ServeArgs,
         }
+        use clap::Parser;
+        Environment::try_parse_from(["precis-serve"]).map(|e| e.args).map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 
 /// What one `precis serve` process does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
     /// Webhook intake, /healthz, /metrics; never loads the model.
     Web,
@@ -91,15 +109,6 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn parse(role: &str) -> Result<Role> {
-        match role.trim() {
-            "web" => Ok(Role::Web),
-            "worker" => Ok(Role::Worker),
-            "all" | "" => Ok(Role::All),
-            other => bail!("PRECIS_ROLE `{other}` is not a role; use web, worker or all"),
-        }
-    }
-
     /// Whether this role takes webhooks.
     pub fn takes_webhooks(self) -> bool {
         self != Role::Worker
@@ -109,13 +118,13 @@ impl Role {
     pub fn runs_jobs(self) -> bool {
         self != Role::Web
     }
+}
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Web => "web",
-            Role::Worker => "worker",
-            Role::All => "all",
-        }
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use clap::ValueEnum;
+        let value = self.to_possible_value().expect("every role has a name");
+        f.write_str(value.get_name())
     }
 }
 
@@ -215,7 +224,7 @@ impl ServeSettings {
     /// in one line naming the setting and the fix. The queue is opened here
     /// (an unreachable database fails the start, not the first delivery).
     pub fn check(args: &ServeArgs) -> Result<ServeSettings> {
-        let role = Role::parse(&args.role)?;
+        let role = args.role;
         let app = if role.runs_jobs() { Some(app_credentials(args)?) } else { None };
         let secret = if role.takes_webhooks() {
             let secret = secret_setting(
@@ -284,8 +293,7 @@ impl ServeSettings {
         let database_url = args.database_url.as_deref().map(str::trim).filter(|url| !url.is_empty());
         if database_url.is_none() && role != Role::All {
             bail!(
-                "--role {} shares the queue with other replicas through PostgreSQL; set PRECIS_DATABASE_URL (SQLite in PRECIS_DATA_DIR serves one process: --role all)",
-                role.name()
+                "--role {role} shares the queue with other replicas through PostgreSQL; set PRECIS_DATABASE_URL (SQLite in PRECIS_DATA_DIR serves one process: --role all)"
             );
         }
         let queue = queue::open(database_url, &args.data_dir, policy)?;
@@ -326,7 +334,7 @@ fn register_metrics(
     let registry = &mut metrics.registry;
     let stats = queue.stats();
     let roles = Family::<Vec<(String, String)>, Gauge>::default();
-    roles.get_or_create(&vec![("role".into(), role.name().into()), ("backend".into(), queue.backend().into())]).set(1);
+    roles.get_or_create(&vec![("role".into(), role.to_string()), ("backend".into(), queue.backend().into())]).set(1);
     registry.register("role", "This replica's role and queue backend", roles);
     registry.register("jobs_claimed", "Jobs this replica claimed", stats.claimed.clone());
     registry.register(
@@ -367,7 +375,7 @@ pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> R
         queue,
         github_timing,
     } = settings;
-    tracing::info!("role {}, queue on {}", role.name(), queue.backend());
+    tracing::info!("role {role}, queue on {}", queue.backend());
     if role == Role::All && queue.backend() == "sqlite" {
         // This process owns the SQLite file: whatever ran there was interrupted.
         let recovered = queue.recover()?;

@@ -97,77 +97,20 @@ pub struct ActionArgs {
     /// The settings file in the repository, read at the base commit.
     #[arg(long, default_value = precis::pipeline::CONFIG_PATH)]
     pub config_path: String,
-    /// Prompts the model works on at once (on a CPU, prefill dominates and more rows add little).
-    #[arg(long, default_value_t = 4)]
-    pub parallel: usize,
     #[command(flatten)]
     pub budget: BudgetArgs,
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub serving: ServingArgs,
 }
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// The App's id (its settings page shows it).
-    #[arg(long, env = "PRECIS_APP_ID")]
-    pub app_id: Option<String>,
-    /// The App's private key: PEM text, or the path of the .pem file.
-    #[arg(long, env = "PRECIS_PRIVATE_KEY", hide_env_values = true)]
-    pub private_key: Option<String>,
-    /// The webhook secret set in the App's settings.
-    #[arg(long, env = "PRECIS_WEBHOOK_SECRET", hide_env_values = true)]
-    pub webhook_secret: Option<String>,
-    /// When set, GET /metrics answers only requests with `Authorization: Bearer <this token>` (/healthz stays open).
-    #[arg(long, env = "PRECIS_METRICS_TOKEN", hide_env_values = true)]
-    pub metrics_token: Option<String>,
-    /// REST API root (GitHub Enterprise Server: https://HOST/api/v3).
-    #[arg(long, env = "PRECIS_GITHUB_API_URL", default_value = "https://api.github.com")]
-    pub github_api_url: String,
-    /// The git host repositories are fetched from, as OWNER/NAME.git under it [default: the API's host: https://github.com, or https://HOST for https://HOST/api/v3].
-    #[arg(long, env = "PRECIS_GIT_URL")]
-    pub git_url: Option<String>,
-    /// Where the job queue and the repository caches live.
-    #[arg(long, env = "PRECIS_DATA_DIR", default_value = "precis-data")]
-    pub data_dir: PathBuf,
-    #[arg(long, env = "PRECIS_LISTEN", default_value = "0.0.0.0:8080")]
-    pub listen: String,
-    /// Jobs carried out at once (they share the model, which batches them).
-    #[arg(long, default_value_t = 2)]
-    pub workers: usize,
-    /// Prompts the model works on at once (on a CPU, prefill dominates and more rows add little).
-    #[arg(long, default_value_t = 4)]
-    pub parallel: usize,
-    /// web (webhooks in; no model), worker (runs jobs; health and metrics on PRECIS_LISTEN) or all.
-    #[arg(long, env = "PRECIS_ROLE", default_value = "all", value_parser = ["web", "worker", "all"])]
-    pub role: String,
-    /// The PostgreSQL queue replicas share (postgres://USER:PASSWORD@HOST:PORT/DATABASE) [default: SQLite in PRECIS_DATA_DIR].
-    #[arg(long, env = "PRECIS_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-    /// A claimed job's lease: renewed every third of it while the job runs; once it runs out, another worker takes the job.
-    #[arg(long, env = "PRECIS_LEASE_SECONDS", default_value_t = 60)]
-    pub lease_seconds: u64,
-    /// Claims of one job (a crash, a lost lease or a transient failure each use one) before it is given up.
-    #[arg(long, env = "PRECIS_MAX_ATTEMPTS", default_value_t = 3)]
-    pub max_attempts: u32,
-    /// Jobs of one installation running at once across all workers (0: no cap).
-    #[arg(long, env = "PRECIS_PER_INSTALLATION", default_value_t = 0)]
-    pub per_installation: u32,
-    /// Deliveries and finished jobs are kept this many days, then pruned.
-    #[arg(long, env = "PRECIS_RETENTION_DAYS", default_value_t = 7)]
-    pub retention_days: u64,
-    /// The first wait before a transient failure (GitHub or network) is retried; it doubles each time.
-    #[arg(long, env = "PRECIS_RETRY_SECONDS", default_value_t = 15)]
-    pub retry_seconds: u64,
-    /// Cached repositories (in PRECIS_DATA_DIR/repos) no job used for this many days are removed.
-    #[arg(long, env = "PRECIS_REPO_CACHE_DAYS", default_value_t = 14)]
-    pub repo_cache_days: u64,
-    /// Cached repositories kept at most; past it the least recently used go (0: no cap).
-    #[arg(long, env = "PRECIS_REPO_CACHE_MAX", default_value_t = 500)]
-    pub repo_cache_max: usize,
+    #[command(flatten)]
+    pub app: precis::app::ServeArgs,
     #[command(flatten)]
     pub budget: BudgetArgs,
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub serving: ServingArgs,
 }
 
 /// A job's time budget, for the App's jobs and the Action's step alike.
@@ -234,11 +177,8 @@ pub struct SummarizeArgs {
     /// Where summaries are cached [default: the cache's summaries/ folder].
     #[arg(long, env = "PRECIS_SUMMARY_CACHE")]
     pub summary_cache: Option<PathBuf>,
-    /// Prompts the model works on at once (on a CPU, prefill dominates and more rows add little).
-    #[arg(long, default_value_t = 4)]
-    pub parallel: usize,
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub serving: ServingArgs,
 }
 
 impl ModelArgs {
@@ -247,10 +187,20 @@ impl ModelArgs {
     }
 }
 
+/// A model that answers a job's prompts: which one, and how many at once.
+#[derive(Args)]
+pub struct ServingArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Prompts the model works on at once (on a CPU, prefill dominates and more rows add little).
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+}
+
 /// Which model runs where: shared by the commands that run one.
 #[derive(Args)]
 pub struct ModelArgs {
-    /// A registry model name, or a model folder written as a path (./dir, /abs/dir) [default: qwen2.5-coder-0.5b-instruct].
+    /// A registry model name, auto, or a model folder written as a path (./dir, /abs/dir) [default: auto: qwen2.5-coder-1.5b-instruct where a GPU runs it, qwen2.5-coder-0.5b-instruct on a CPU].
     #[arg(long)]
     pub model: Option<String>,
     /// auto: CUDA when its runtime is provisioned and a GPU answers, else CPU [auto|cpu|cuda].
@@ -344,4 +294,14 @@ pub struct GenerateArgs {
     pub repetition_penalty: f32,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks (flag names, defaults, value parsers) of every subcommand.
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -20,23 +20,18 @@ use precis::provision::{self as provision, ModelLoader};
 
 mod args;
 use args::{
-    ActionArgs, AppCommand, AppCreateArgs, BenchArgs, Cli, Command, Format, GenerateArgs, ModelArgs, ModelCommand,
-    ServeArgs, SummarizeArgs,
+    ActionArgs, AppCommand, AppCreateArgs, BenchArgs, Cli, Command, Format, GenerateArgs, ModelCommand, ServeArgs,
+    ServingArgs, SummarizeArgs,
 };
 
-impl ModelArgs {
+impl ServingArgs {
     /// The models a command may load, the default one being this choice's.
-    fn loader(
-        &self,
-        cache: &Cache,
-        ort_lib: Option<PathBuf>,
-        parallel: usize,
-        progress: Progress,
-    ) -> Result<ModelLoader> {
-        if parallel == 0 {
+    fn loader(&self, cache: &Cache, ort_lib: Option<PathBuf>, progress: Progress) -> Result<ModelLoader> {
+        if self.parallel == 0 {
             bail!("--parallel must be at least 1");
         }
-        Ok(ModelLoader::new(Cache::at(cache.root().to_path_buf()), ort_lib, self.choice(), parallel, progress))
+        let cache = Cache::at(cache.root().to_path_buf());
+        Ok(ModelLoader::new(cache, ort_lib, self.model.choice(), self.parallel, progress))
     }
 }
 
@@ -112,7 +107,11 @@ fn run(cli: Cli) -> Result<()> {
 fn list_models(cache: &Cache) {
     println!("registry:");
     for spec in models::registry() {
-        let default = if spec.name == DEFAULT_MODEL { " (default)" } else { "" };
+        let default = match spec.name.as_str() {
+            name if name == DEFAULT_MODEL => " (auto on a CPU)",
+            name if name == provision::GPU_MODEL => " (auto on a GPU)",
+            _ => "",
+        };
         println!("  {}{default}: {}", spec.name, spec.description);
     }
     println!("cached in {}:", cache.root().join("models").display());
@@ -159,8 +158,8 @@ fn bench(cache: &Cache, ort_lib: Option<PathBuf>, args: BenchArgs, progress: &Pr
         new_tokens: args.new_tokens,
         concurrency: args.concurrency,
     };
-    let name = args.model.model.as_deref().unwrap_or(DEFAULT_MODEL);
-    let report = precis::llm::bench::run(&mut model, name, threads, &spec)?;
+    let name = provision::chosen_model(cache, ort_lib.as_deref(), args.model.device, args.model.model.as_deref());
+    let report = precis::llm::bench::run(&mut model, &name, threads, &spec)?;
     println!("{}", report.table());
     if let Some(path) = args.json {
         std::fs::write(&path, serde_json::to_string_pretty(&report)?)
@@ -220,7 +219,7 @@ fn summarize(cache: &Cache, ort_lib: Option<PathBuf>, args: SummarizeArgs, progr
         max_files: args.max_files,
         max_lines_per_chunk: args.max_lines_per_chunk,
         language: args.language.clone(),
-        model: args.model.model.clone(),
+        model: args.serving.model.model.clone(),
         quality: args.quality,
     };
     let settings = Summarizer::settings(&source, &overrides)?;
@@ -264,7 +263,7 @@ fn summarize(cache: &Cache, ort_lib: Option<PathBuf>, args: SummarizeArgs, progr
         Input::Folder(args.path.clone())
     };
     let summarizer = Summarizer::new(
-        Arc::new(args.model.loader(cache, ort_lib, args.parallel, *progress)?),
+        Arc::new(args.serving.loader(cache, ort_lib, *progress)?),
         (!args.no_cache).then(|| args.summary_cache.clone().unwrap_or_else(|| cache.root().join("summaries"))),
         *progress,
     );
@@ -330,31 +329,12 @@ fn app_create(args: AppCreateArgs) -> Result<()> {
 }
 
 fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs) -> Result<()> {
-    let settings = precis::app::ServeSettings::check(&precis::app::ServeArgs {
-        app_id: args.app_id.clone(),
-        private_key: args.private_key.clone(),
-        webhook_secret: args.webhook_secret.clone(),
-        metrics_token: args.metrics_token.clone(),
-        api_url: args.github_api_url.clone(),
-        git_url: args.git_url.clone(),
-        data_dir: args.data_dir.clone(),
-        listen: args.listen.clone(),
-        workers: args.workers,
-        role: args.role.clone(),
-        database_url: args.database_url.clone(),
-        lease_seconds: args.lease_seconds,
-        max_attempts: args.max_attempts,
-        per_installation: args.per_installation,
-        retention_days: args.retention_days,
-        retry_seconds: args.retry_seconds,
-        repo_cache_days: args.repo_cache_days,
-        repo_cache_max: args.repo_cache_max,
-    })?;
+    let settings = precis::app::ServeSettings::check(&args.app)?;
     let budget = args.budget.budget()?;
     // A web replica never loads the model. Elsewhere the default model loads
     // before the App listens: a bad model fails the start, not the first job.
     let summarizer = if settings.role.runs_jobs() {
-        let models = args.model.loader(cache, ort_lib, args.parallel, Progress::log())?;
+        let models = args.serving.loader(cache, ort_lib, Progress::log())?;
         models.model(None)?;
         let mut summarizer = Summarizer::new(Arc::new(models), Some(cache.root().join("summaries")), Progress::log());
         summarizer.time_budget = Some(budget);
@@ -373,7 +353,7 @@ fn serve(cache: &Cache, ort_lib: Option<PathBuf>, args: ServeArgs) -> Result<()>
 fn action(cache: &Cache, ort_lib: Option<PathBuf>, args: ActionArgs, progress: &Progress) -> Result<()> {
     let overrides = Overrides {
         max_files: args.max_files,
-        model: args.model.model.clone(),
+        model: args.serving.model.model.clone(),
         quality: args.quality,
         ..Overrides::default()
     };
@@ -381,9 +361,9 @@ fn action(cache: &Cache, ort_lib: Option<PathBuf>, args: ActionArgs, progress: &
     let env = precis::action::ActionEnv::from_env(args.github_token.clone(), args.config_path.clone(), overrides)?;
     // The model as the Action reads it (a relative folder is the workspace's).
     let mut args = args;
-    args.model.model = env.overrides.model.clone();
+    args.serving.model.model = env.overrides.model.clone();
     let mut summarizer = Summarizer::new(
-        Arc::new(args.model.loader(cache, ort_lib, args.parallel, *progress)?),
+        Arc::new(args.serving.loader(cache, ort_lib, *progress)?),
         Some(cache.root().join("summaries")),
         *progress,
     );
