@@ -10,8 +10,10 @@ use serde::Serialize;
 
 use super::structure::{self, FileStructure};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// A file's change; as a reader sees it (`as_str`: "type changed") and in JSON (`type_changed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "lowercase")]
 pub enum Status {
     Added,
     Modified,
@@ -19,19 +21,13 @@ pub enum Status {
     Renamed,
     Copied,
     /// The kind of entry changed (file ↔ symlink ↔ submodule).
+    #[strum(serialize = "type changed")]
     TypeChanged,
 }
 
 impl Status {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Added => "added",
-            Status::Modified => "modified",
-            Status::Deleted => "deleted",
-            Status::Renamed => "renamed",
-            Status::Copied => "copied",
-            Status::TypeChanged => "type changed",
-        }
+        self.into()
     }
 }
 

@@ -25,24 +25,13 @@ use models::{Precision, DEFAULT_MODEL};
 use runtime::Flavor;
 
 /// Where a model runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, strum::Display, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Device {
     /// CUDA when its runtime is provisioned and a GPU answers, else the CPU.
     Auto,
     Cpu,
     Cuda,
-}
-
-impl std::str::FromStr for Device {
-    type Err = anyhow::Error;
-    fn from_str(text: &str) -> Result<Device> {
-        match text {
-            "auto" => Ok(Device::Auto),
-            "cpu" => Ok(Device::Cpu),
-            "cuda" => Ok(Device::Cuda),
-            other => bail!("unknown device `{other}`; use auto, cpu or cuda"),
-        }
-    }
 }
 
 /// Which model runs where, as the user asked for it.
@@ -138,7 +127,7 @@ pub fn load_model(
     choice: &ModelChoice,
     progress: &Progress,
 ) -> Result<(Model, PathBuf)> {
-    let model = choice.model.as_deref().unwrap_or(DEFAULT_MODEL);
+    let model = &chosen_model(cache, ort_lib, choice.device, choice.model.as_deref());
     let flavor = match choice.device {
         Device::Cpu => Flavor::Cpu,
         Device::Cuda => {
@@ -238,25 +227,30 @@ impl ModelLoader {
 /// slower there; see docs/QUALITY.md for what each writes).
 pub const GPU_MODEL: &str = "qwen2.5-coder-1.5b-instruct";
 
-impl ModelLoader {
-    fn auto(&self) -> &'static str {
-        let gpu = match self.choice.device {
-            Device::Cpu => false,
-            Device::Cuda => true,
-            Device::Auto => cuda_unavailable(&self.cache, self.ort_lib.as_deref()).is_none(),
-        };
-        if gpu {
-            GPU_MODEL
-        } else {
-            DEFAULT_MODEL
+/// The one model choice of every command: a name as given; `auto` (or
+/// none) is the 1.5B where a GPU runs it, the 0.5B on a CPU.
+pub fn chosen_model(cache: &Cache, ort_lib: Option<&Path>, device: Device, name: Option<&str>) -> String {
+    match name {
+        Some(name) if name != "auto" => name.to_string(),
+        _ => {
+            let gpu = match device {
+                Device::Cpu => false,
+                Device::Cuda => true,
+                Device::Auto => cuda_unavailable(cache, ort_lib).is_none(),
+            };
+            if gpu { GPU_MODEL } else { DEFAULT_MODEL }.to_string()
         }
     }
 }
 
 impl ModelSource for ModelLoader {
     fn model(&self, name: Option<&str>) -> Result<Arc<dyn LanguageModel>> {
-        let name = name.or(self.choice.model.as_deref()).unwrap_or("auto");
-        let name = if name == "auto" { self.auto() } else { name }.to_string();
+        let name = chosen_model(
+            &self.cache,
+            self.ort_lib.as_deref(),
+            self.choice.device,
+            name.or(self.choice.model.as_deref()),
+        );
         // A folder comes only from the operator (--model, the Action's model input),
         // never from a repository's settings.
         if ModelName::parse(&name).is_folder() && self.choice.model.as_deref() != Some(name.as_str()) {
@@ -279,6 +273,20 @@ impl ModelSource for ModelLoader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value is named the same on the command line and in paths and logs.
+    #[test]
+    fn flag_values_and_their_names_agree() {
+        fn agree<T: clap::ValueEnum + std::fmt::Display>() {
+            for value in T::value_variants() {
+                assert_eq!(value.to_possible_value().unwrap().get_name(), value.to_string());
+            }
+        }
+        agree::<Device>();
+        agree::<Flavor>();
+        agree::<Precision>();
+        agree::<models::Layout>();
+    }
 
     #[test]
     fn a_bare_name_is_a_registry_model_and_a_path_a_folder() {

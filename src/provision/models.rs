@@ -74,7 +74,8 @@ pub fn spec(name: &str) -> Result<ModelSpec> {
 }
 
 /// Weight and activation precision of a converted folder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, strum::Display, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Precision {
     /// 8-bit weights (the GGUF's own grid where it maps exactly), fp32
     /// activations: the CPU default, faithful to the source model.
@@ -87,11 +88,7 @@ pub enum Precision {
 
 impl Precision {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Precision::Int8 => "int8",
-            Precision::Int4 => "int4",
-            Precision::Fp16 => "fp16",
-        }
+        self.into()
     }
 
     /// The default for a runtime flavour.
@@ -103,20 +100,9 @@ impl Precision {
     }
 }
 
-impl std::str::FromStr for Precision {
-    type Err = anyhow::Error;
-    fn from_str(text: &str) -> Result<Precision> {
-        match text {
-            "int8" => Ok(Precision::Int8),
-            "int4" => Ok(Precision::Int4),
-            "fp16" => Ok(Precision::Fp16),
-            other => bail!("unknown precision `{other}`; use int8, int4 or fp16"),
-        }
-    }
-}
-
 /// The folder layout a conversion writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, strum::Display, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Layout {
     /// onnxruntime-genai: genai_config.json, GroupQueryAttention.
     Genai,
@@ -136,21 +122,7 @@ impl Layout {
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Layout::Genai => "genai",
-            Layout::Optimum => "optimum",
-        }
-    }
-}
-
-impl std::str::FromStr for Layout {
-    type Err = anyhow::Error;
-    fn from_str(text: &str) -> Result<Layout> {
-        match text {
-            "genai" => Ok(Layout::Genai),
-            "optimum" => Ok(Layout::Optimum),
-            other => bail!("unknown layout `{other}`; use genai or optimum"),
-        }
+        self.into()
     }
 }
 

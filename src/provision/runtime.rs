@@ -14,7 +14,8 @@ use super::cache::{self, Cache};
 use super::pip::{self, Python};
 
 /// Which build of ONNX Runtime: the CPU wheel or the CUDA one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, strum::Display, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Flavor {
     Cpu,
     Cuda,
@@ -51,17 +52,6 @@ impl Flavor {
         match self {
             Flavor::Cpu => None,
             Flavor::Cuda => Some(include_str!("../../models/pins/cuda.txt")),
-        }
-    }
-}
-
-impl std::str::FromStr for Flavor {
-    type Err = anyhow::Error;
-    fn from_str(text: &str) -> Result<Flavor> {
-        match text {
-            "cpu" => Ok(Flavor::Cpu),
-            "cuda" => Ok(Flavor::Cuda),
-            other => bail!("unknown device `{other}`; use cpu or cuda"),
         }
     }
 }
