@@ -10,21 +10,17 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const VARIABLES: [&str; 13] = [
-    "PRECIS_APP_ID",
-    "PRECIS_PRIVATE_KEY",
-    "PRECIS_WEBHOOK_SECRET",
-    "PRECIS_GITHUB_API_URL",
-    "PRECIS_GIT_URL",
-    "PRECIS_METRICS_TOKEN",
-    "PRECIS_DATA_DIR",
-    "PRECIS_LISTEN",
-    "PRECIS_LEASE_SECONDS",
-    "PRECIS_RETENTION_DAYS",
-    "PRECIS_REPO_CACHE_DAYS",
-    "PRECIS_RETRY_SECONDS",
-    "PRECIS_JOB_SECONDS",
-];
+/// `precis serve` with none of the caller's settings: every `PRECIS_*`
+/// variable and `RUST_LOG` removed (the cache stays: ONNX Runtime is there).
+fn serve_command() -> Command {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("precis"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_none_or(|n| n.starts_with("PRECIS_") || n == "RUST_LOG") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
 
 fn key_path() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-app-key.pem")
@@ -33,11 +29,8 @@ fn key_path() -> std::path::PathBuf {
 /// The start-up error of `precis serve` with `settings`: one line, within 10 s.
 fn serve_error(settings: &[(&str, &str)]) -> String {
     let data = tempfile::tempdir().unwrap();
-    let mut command = Command::new(assert_cmd::cargo::cargo_bin("precis"));
+    let mut command = serve_command();
     command.arg("serve").args(["--model", "no/such/model"]);
-    for name in VARIABLES {
-        command.env_remove(name);
-    }
     command.env("PRECIS_DATA_DIR", data.path());
     for (name, value) in settings {
         command.env(name, value);
@@ -158,11 +151,8 @@ struct Served {
 impl Served {
     fn start(settings: &[(&str, &str)]) -> Served {
         let data = tempfile::tempdir().unwrap();
-        let mut command = Command::new(assert_cmd::cargo::cargo_bin("precis"));
+        let mut command = serve_command();
         command.args(["-v", "serve", "--device", "cpu", "--model"]).arg(common::tiny_model());
-        for name in VARIABLES {
-            command.env_remove(name);
-        }
         command
             .env("PRECIS_APP_ID", "1")
             .env("PRECIS_PRIVATE_KEY", key_path())

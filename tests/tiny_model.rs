@@ -321,6 +321,16 @@ fn seeded_sampling_is_reproducible() {
     let a = model.generate(PROMPT, &params, |_| {}).unwrap().tokens;
     let b = model.generate(PROMPT, &params, |_| {}).unwrap().tokens;
     assert_eq!(a, b);
+    // Sampling is applied: some seed leaves the greedy path, and seeds differ from each other.
+    let greedy = model.generate(PROMPT, &GenerateParams::greedy(12), |_| {}).unwrap().tokens;
+    let seeded: Vec<Vec<u32>> = (1..=6)
+        .map(|seed| {
+            let sampling = precis::llm::SamplingParams { seed, ..params.sampling.clone() };
+            model.generate(PROMPT, &GenerateParams { sampling, ..params.clone() }, |_| {}).unwrap().tokens
+        })
+        .collect();
+    assert!(seeded.iter().any(|tokens| *tokens != greedy), "every seed gave the greedy tokens {greedy:?}");
+    assert!(seeded.iter().any(|tokens| *tokens != seeded[0]), "every seed gave {:?}", seeded[0]);
 }
 
 #[test]
