@@ -1132,6 +1132,14 @@ fn test_code_is_told_from_product_code() {
 }
 
 #[test]
+fn an_impls_associated_type_is_no_item() {
+    let old = "impl std::str::FromStr for Mode {\n    type Err = String;\n    fn from_str(s: &str) -> Result<Mode, String> {\n        Ok(Mode)\n    }\n}\n";
+    let structure = of_versions("src/mode.rs", Some(old), None);
+    absent(&structure, "Err");
+    assert_eq!(item(&structure, "from_str").change, Change::Removed);
+}
+
+#[test]
 fn comments_alone_are_told_apart() {
     let old = "fn f() -> u32 {\n    // one\n    1 + g()\n}\n";
     let new = "fn f() -> u32 {\n    // two\n    1 +   g()\n}\n";

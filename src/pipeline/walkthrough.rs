@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::change::FileChange;
 use super::evidence::Evidence;
-use super::facts::{Dependency, FileFacts};
+use super::facts::{role, Dependency, FileFacts, Role};
 use super::structure::{Change, FileStructure, ItemChange, ItemKind, Language};
 
 /// Names in one list of a clause before "and N more".
@@ -492,10 +492,19 @@ fn body_details(
 
 /// The behaviour facts of a file's change a reviewer must see.
 pub fn behaviour(file: &FileChange) -> Vec<Behaviour> {
+    // Product behaviour: tests and test code start processes and drop checks as they please.
+    if role(&file.path) == Role::Test {
+        return Vec::new();
+    }
     let language = file.structure.language;
     let mut found = Vec::new();
-    let mut note = |what: String| found.push(Behaviour { file: file.path.clone(), what });
-    for item in file.structure.items.iter().filter(|i| tellable(i, &file.structure)) {
+    let mut note = |what: String| {
+        // Two checks too long to quote are one note.
+        if !found.iter().any(|b: &Behaviour| b.what == what) {
+            found.push(Behaviour { file: file.path.clone(), what });
+        }
+    };
+    for item in file.structure.items.iter().filter(|i| !i.in_tests && tellable(i, &file.structure)) {
         let name = code(&display_name(item, language));
         let body = &item.body;
         if item.change == Change::Removed || item.change == Change::Added {
@@ -512,8 +521,9 @@ pub fn behaviour(file: &FileChange) -> Vec<Behaviour> {
         if let Some(constant) = body.reduced_to_constant.as_deref().filter(|c| quotable(c)) {
             note(format!("{name} now only returns {}", code(constant)));
         }
-        // A check gone with none come in its place (a rewritten one is no dropped check).
-        if body.conditions_added.is_empty() && body.early_returns_added.is_empty() {
+        // A check gone with none come in its place: neither a rewritten one nor
+        // a body that now hands the work to a call (`self.into()`) is a dropped check.
+        if body.conditions_added.is_empty() && body.early_returns_added.is_empty() && body.calls_added.is_empty() {
             for condition in body.conditions_removed.iter().chain(&body.early_returns_removed).take(2) {
                 let shown = if condition_quotable(condition) { code(condition) } else { "a check".into() };
                 note(format!("{name} drops {shown}"));
@@ -774,5 +784,33 @@ mod tests {
         );
         let notes = behaviour(&file);
         assert!(notes.iter().any(|b| b.what.contains("starts a process")), "{notes:?}");
+        // The same line in a test file is how a test works, not behaviour to review.
+        let test = one_hunk("tests/run.rs", "@@ -1,3 +1,4 @@", &lines_of(&file));
+        assert!(behaviour(&test).is_empty(), "{:?}", behaviour(&test));
+    }
+
+    fn lines_of(file: &FileChange) -> Vec<&str> {
+        match &file.content {
+            crate::pipeline::change::Content::Hunks(hunks) => hunks[0].lines.iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_match_handed_to_a_call_drops_no_check() {
+        let file = one_hunk(
+            "src/status.rs",
+            "@@ -1,7 +1,3 @@",
+            &[
+                " fn name(self) -> &'static str {",
+                "-    match self {",
+                "-        Status::Added => \"added\",",
+                "-        Status::Removed => \"removed\",",
+                "-    }",
+                "+    self.into()",
+                " }",
+            ],
+        );
+        assert!(behaviour(&file).iter().all(|b| !b.what.contains("drops")), "{:?}", behaviour(&file));
     }
 }

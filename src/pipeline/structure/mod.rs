@@ -450,6 +450,10 @@ impl<'s> Outline<'s> {
                 Some(ItemKind::Function) if in_type || definition.owner.is_some() => Some(ItemKind::Method),
                 kind => kind,
             };
+            // A Rust `impl`'s associated type (`type Err = …`) is part of the impl, not an item of its own.
+            if matches!(enclosing, Some((_, None))) && node.kind() == "type_item" {
+                continue;
+            }
             let in_tests = scope.in_tests || grammar::opens_tests(language, node, text, &definition);
             if matches!(kind, None | Some(ItemKind::Type | ItemKind::Trait | ItemKind::Module)) {
                 let inner = Scope { enclosing: Some((cut(&definition.name), definition.kind)), in_tests };
