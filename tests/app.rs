@@ -42,14 +42,36 @@ struct App {
     _git: GitHostDir,
 }
 
-/// A repository with `main` and a pull request #7 (`refs/pull/7/head`).
+/// A repository with `main` and a pull request #7 (`refs/pull/7/head`) that changes code.
 fn pull_request_repo() -> (Repo, String, String) {
+    pull_request_of(
+        &[("src/lib.rs", rust_file("core", 3))],
+        &[("src/lib.rs", rust_file("core", 4)), ("src/extra.rs", rust_file("extra", 2))],
+    )
+}
+
+/// A pull request of a manifest's scripts and docs, no code: the model is
+/// asked for the manifest's row and the overview (no parser tells them).
+fn scripts_pull_request_repo() -> (Repo, String, String) {
+    let scripts = |retries: u8| {
+        format!("{{\"name\": \"demo\",\n \"scripts\": {{\"test\": \"node t.js --retries {retries}\"}}}}\n")
+    };
+    pull_request_of(
+        &[("package.json", scripts(2)), ("README.md", "# demo\n".into())],
+        &[("package.json", scripts(3)), ("README.md", "# demo\n\nTests retry three times.\n".into())],
+    )
+}
+
+fn pull_request_of(base_files: &[(&str, String)], head_files: &[(&str, String)]) -> (Repo, String, String) {
     let repo = Repo::new();
-    repo.write("src/lib.rs", rust_file("core", 3));
+    for (path, text) in base_files {
+        repo.write(path, text);
+    }
     let base = repo.commit("base");
     repo.git(&["checkout", "-q", "-b", "feature"]);
-    repo.write("src/lib.rs", rust_file("core", 4));
-    repo.write("src/extra.rs", rust_file("extra", 2));
+    for (path, text) in head_files {
+        repo.write(path, text);
+    }
     let head = repo.commit("feature");
     repo.git(&["update-ref", "refs/pull/7/head", &head]);
     repo.git(&["checkout", "-q", "main"]);
@@ -626,22 +648,22 @@ async fn a_model_path_in_the_settings_is_refused() {
 /// marked as the author's; the comment does not repeat the title.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_pull_requests_words_reach_the_model() {
-    let (repo, base, _) = pull_request_repo();
+    let (repo, base, _) = scripts_pull_request_repo();
     let source = Arc::new(precis::language_model::FakeSource::new("m"));
     let summarizer = Summarizer::new(source.clone(), None, precis::progress::Progress::hidden());
     let app = App::start_with(summarizer, tempfile::tempdir().unwrap(), repo, base).await;
     app.fake.state.lock().unwrap().pulls.insert(
         7,
-        json!({"number": 7, "title": "Add the extra module", "body": "<!-- fill me -->\nWe need extra_0 for parsing.",
+        json!({"number": 7, "title": "Retry the tests", "body": "<!-- fill me -->\nFlaky on slow runners.",
             "head": {"sha": app.head()}, "base": {"sha": app.base}}),
     );
     app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
     app.worker.run_until_idle().await.unwrap();
     let prompts = source.prompts();
-    assert!(prompts.iter().any(|p| p.contains("\"Add the extra module\" (their words")), "{prompts:#?}");
-    assert!(prompts.iter().any(|p| p.contains("We need extra_0 for parsing.") && !p.contains("fill me")));
+    assert!(prompts.iter().any(|p| p.contains("\"Retry the tests\" (their words")), "{prompts:#?}");
+    assert!(prompts.iter().any(|p| p.contains("Flaky on slow runners.") && !p.contains("fill me")));
     let comment = &app.fake.comments()[0].2;
-    assert!(!comment.contains("### Add the extra module"), "{comment}");
+    assert!(!comment.contains("### Retry the tests"), "{comment}");
 }
 
 /// The marker in a person's or another bot's comment does not make it
@@ -854,7 +876,7 @@ async fn a_readers_command_changes_nothing() {
 /// Cached answers are kept per installation: one installation's never serve another's.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_answer_cache_is_kept_per_installation() {
-    let (repo, base, _) = pull_request_repo();
+    let (repo, base, _) = scripts_pull_request_repo();
     let cache = tempfile::tempdir().unwrap();
     let summarizer = Summarizer::new(
         Arc::new(precis::language_model::FakeSource::new("m")),

@@ -230,10 +230,6 @@ pub enum Reason {
     NotATitle,
     /// The model itself, asked with the diff whether the sentence is true of it, says no.
     Doubted,
-    /// Where the model's sentences were measured wrong more often than right
-    /// (beside a computed walkthrough or lead, or on files other than
-    /// manifests), its sentence is left out.
-    Unreliable,
 }
 
 /// A sentence left out, why, and the words that say why.

@@ -13,11 +13,11 @@ use anyhow::{Context, Result};
 
 use super::answers::{Answerer, Ask, Reduction};
 use super::author::AuthorContext;
-use super::change::Source;
+use super::change::{FileChange, Source};
 use super::chunk::{self, Limits};
 use super::evidence::Evidence;
 use super::facts::{ChangeFacts, CodebaseFacts, FileFacts, Role};
-use super::grounding::{code_names, gate, gate_file, Dropped, Haystack, Reason};
+use super::grounding::{code_names, gate, gate_file, Dropped, Gated, Haystack, Reason};
 use super::prompts::{self, Kind, CHUNK_ANSWER};
 use super::prose::complete_part;
 use super::prose::{bounded, overlap, plain, sentences, without_leading_also};
@@ -61,7 +61,9 @@ pub struct Known {
     pub haystack: Haystack,
 }
 
-/// Summarizes a selection; a failed answer is reported, never fatal.
+/// Summarizes a selection; a failed answer is reported, never fatal. Three
+/// stages: [`Job::map`] asks for each chunk the model may write about,
+/// [`Job::rows`] makes each file's row, [`Job::whole`] the title and overview.
 pub fn summarize(
     model: &dyn LanguageModel,
     selection: Selection,
@@ -73,184 +75,330 @@ pub fn summarize(
 ) -> Result<Summary> {
     let start = Instant::now();
     let Selection { files, listed } = selection;
-    let kind = match known.source {
-        Source::Directory { .. } => Kind::Codebase,
-        _ => Kind::Change,
-    };
-    let mut run =
-        Answerer::new(model, prompts::system_prompt(&settings.language), cache_dir, progress.bar(0, "summarizing"));
-    run.deadline = deadline;
-    let candidates = settings.quality.candidates(model.accelerated());
-    let budget = run.prompt_budget(CHUNK_ANSWER);
-    // Room for the code once the instructions, the items and the template are counted.
-    let overhead = run.prompt_tokens(&"x ".repeat(300))?;
-    let limits = Limits {
-        max_lines: settings.max_lines_per_chunk,
-        max_tokens: budget.saturating_sub(overhead).max(32),
-        max_chunks: settings.max_chunks_per_file,
-    };
-    let headline = known.author.headline().map(str::to_string);
-    let mut dropped = Vec::new();
-    let (mut names_written, mut names_kept) = (0, 0);
-    let mut checked = 0;
+    let mut job = Job::new(model, &known, settings, cache_dir, deadline, progress, &files);
+    let mapped = job.map(&files)?;
+    let summaries = job.rows(&files, mapped)?;
+    let whole = job.whole(&summaries)?;
+    job.run.bar.finish_and_clear();
+    let Job { run, tally, candidates, .. } = job;
+    let mut stats = stats(&run, &summaries, start.elapsed());
+    stats.answers += tally.reductions;
+    stats.answers_failed += tally.failures;
+    stats.success_rate =
+        if stats.answers == 0 { 1.0 } else { 1.0 - stats.answers_failed as f64 / stats.answers as f64 };
+    stats.names_written = tally.names_written;
+    stats.names_kept = tally.names_kept;
+    stats.grounding = if tally.names_written == 0 { 1.0 } else { tally.names_kept as f64 / tally.names_written as f64 };
+    stats.sentences_dropped = tally.dropped.len();
+    stats.candidates = candidates;
+    stats.sentences_checked = tally.checked;
+    let claims = shown_sentences(&whole, &summaries, &tally.support);
+    Ok(Summary {
+        model: model.id().to_string(),
+        source: known.source,
+        title: whole.title,
+        title_from: whole.title_from,
+        overview: whole.overview,
+        author: known.author,
+        facts: known.facts,
+        codebase: known.codebase,
+        claims,
+        since: None,
+        dropped: tally.dropped,
+        files: summaries,
+        listed,
+        stats,
+    })
+}
 
-    // Map: every chunk of every file.
-    let mut new_by_path: HashMap<String, Vec<String>> = HashMap::new();
-    let evidence: HashMap<&str, Evidence> = files.iter().map(|f| (f.path.as_str(), Evidence::of_file(f))).collect();
-    let mut chunked = Vec::with_capacity(files.len());
-    let defined = walkthrough::defined_names(&files);
-    let mut asks = Vec::new();
-    for file in &files {
-        // The job's chunk budget: once spent, the rest of the files are not read.
-        let left = settings.max_chunks.saturating_sub(asks.len());
-        let limits = Limits { max_chunks: limits.max_chunks.min(left), ..limits };
-        let pieces = chunk::chunk_file(file, &limits, &model).with_context(|| format!("cannot chunk {}", file.path))?;
-        // Definitions by the parsed structure; plain patterns where no parser reads the file.
-        let items = walkthrough::items(&file.structure).unwrap_or_else(|| symbols(file));
-        let facts = known.file_facts.get(&file.path).cloned().unwrap_or_default();
-        let walk = match kind {
-            Kind::Change => walkthrough::of_file(file, &evidence[file.path.as_str()], &facts, &defined),
-            Kind::Codebase => String::new(),
-        };
-        // Prose words of docs and settings are not names.
-        let new = match super::facts::role(&file.path) {
-            Role::Code | Role::Test => new_names(file, NEW_NAMES),
-            _ => Vec::new(),
-        };
-        let targets: Vec<String> = items.iter().chain(&new).cloned().collect();
-        let parts = pieces.chunks.len();
-        let first_ask = asks.len();
-        for (index, chunk) in pieces.chunks.iter().enumerate() {
-            let context =
-                prompts::FileContext { items: &items, new: &new, parsed: &walk, author_title: headline.as_deref() };
-            let user = prompts::chunk_prompt(file, chunk, index + 1, parts, &context);
-            asks.push(Ask { check_copy: true, candidates, targets: targets.clone(), ..Ask::new(user, CHUNK_ANSWER) });
-        }
-        new_by_path.insert(file.path.clone(), new);
-        chunked.push((pieces, items, walk, facts, first_ask..asks.len()));
+/// What every gate and check let through and left out, counted once for the whole summary.
+#[derive(Default)]
+struct Tally {
+    names_written: usize,
+    names_kept: usize,
+    dropped: Vec<DroppedAt>,
+    /// Sentences the model was asked about, and its p(yes) for those it supports, by (file, sentence).
+    checked: usize,
+    support: HashMap<(usize, String), f32>,
+    /// Answers past the chunks' (file and whole reductions), and how many of them failed.
+    reductions: usize,
+    failures: usize,
+}
+
+impl Tally {
+    /// The text a gate kept; its names are counted and what it dropped kept, at `file` (`None`: the whole).
+    fn gated(&mut self, gated: Gated, file: Option<&str>) -> String {
+        self.names_written += gated.names_written;
+        self.names_kept += gated.names_kept;
+        self.dropped.extend(gated.dropped.into_iter().map(|d| DroppedAt::new(file.map(str::to_string), d)));
+        gated.text
     }
-    run.bar.set_length(asks.len() as u64);
-    let mut chunk_answers = run.answer_all(&asks).into_iter();
 
-    // Reduce: files with several chunks, from their chunks' sentences.
-    let mut summaries: Vec<FileSummary> = Vec::with_capacity(files.len());
-    let mut reductions = Vec::new();
-    let mut reduced_files = Vec::new();
-    let mut asks_of_file = Vec::with_capacity(files.len());
-    for (file, (pieces, items, walk, facts, file_asks)) in files.iter().zip(chunked) {
-        asks_of_file.push(file_asks);
-        let chunks: Vec<ChunkSummary> = pieces
-            .chunks
+    fn drop(&mut self, file: Option<&str>, sentence: String, reason: Reason, detail: &str) {
+        self.dropped
+            .push(DroppedAt::new(file.map(str::to_string), Dropped { sentence, reason, detail: detail.to_string() }));
+    }
+}
+
+/// One file after the map stage: what its prompts pointed out, its computed
+/// walkthrough, and the chunk prompts asked for it (`asks`, into [`Job::asks`]).
+struct Mapped {
+    chunked: chunk::Chunked,
+    items: Vec<String>,
+    new: Vec<String>,
+    walk: String,
+    facts: FileFacts,
+    asks: std::ops::Range<usize>,
+}
+
+/// The title and the overview, and the overview's computed lead.
+struct Whole {
+    title: String,
+    title_from: Origin,
+    overview: String,
+    lead: String,
+}
+
+/// One summary's shared state across its stages.
+struct Job<'a> {
+    run: Answerer<'a>,
+    kind: Kind,
+    settings: &'a Settings,
+    candidates: usize,
+    limits: Limits,
+    headline: Option<String>,
+    model: &'a dyn LanguageModel,
+    known: &'a Known,
+    evidence: HashMap<String, Evidence>,
+    /// Names each file's diff brings in, as its prompts pointed them out.
+    new_by_path: HashMap<String, Vec<String>>,
+    /// Every chunk prompt asked, in file order.
+    asks: Vec<Ask>,
+    tally: Tally,
+}
+
+impl<'a> Job<'a> {
+    fn new(
+        model: &'a dyn LanguageModel,
+        known: &'a Known,
+        settings: &'a Settings,
+        cache_dir: Option<PathBuf>,
+        deadline: Option<Instant>,
+        progress: &Progress,
+        files: &[FileChange],
+    ) -> Job<'a> {
+        let kind = match known.source {
+            Source::Directory { .. } => Kind::Codebase,
+            _ => Kind::Change,
+        };
+        let mut run =
+            Answerer::new(model, prompts::system_prompt(&settings.language), cache_dir, progress.bar(0, "summarizing"));
+        run.deadline = deadline;
+        let limits =
+            Limits { max_lines: settings.max_lines_per_chunk, max_tokens: 0, max_chunks: settings.max_chunks_per_file };
+        Job {
+            candidates: settings.quality.candidates(model.accelerated()),
+            run,
+            kind,
+            settings,
+            limits,
+            headline: known.author.headline().map(str::to_string),
+            model,
+            known,
+            new_by_path: HashMap::new(),
+            evidence: files.iter().map(|f| (f.path.clone(), Evidence::of_file(f))).collect(),
+            asks: Vec::new(),
+            tally: Tally::default(),
+        }
+    }
+
+    /// Whether the model is asked about a file: its sentences are shown only
+    /// where the labelled benchmark measured them right more often than
+    /// wrong — a codebase's files, and a change's manifests that no parser
+    /// tells (beside a computed walkthrough, and on other files, they were
+    /// wrong most of the time; docs/QUALITY.md). Elsewhere asking would be
+    /// time spent on sentences no one reads.
+    fn asks_about(&self, role: Role, walkthrough: &str) -> bool {
+        match self.kind {
+            Kind::Codebase => true,
+            Kind::Change => walkthrough.is_empty() && role == Role::Dependencies,
+        }
+    }
+
+    /// Map: every chunk of every file the model is asked about, answered.
+    fn map(&mut self, files: &[FileChange]) -> Result<Vec<(Mapped, Vec<Answer>)>> {
+        let budget = self.run.prompt_budget(CHUNK_ANSWER);
+        // Room for the code once the instructions, the items and the template are counted.
+        let overhead = self.run.prompt_tokens(&"x ".repeat(300))?;
+        self.limits.max_tokens = budget.saturating_sub(overhead).max(32);
+        let defined = walkthrough::defined_names(files);
+        let mut mapped = Vec::with_capacity(files.len());
+        for file in files {
+            // Definitions by the parsed structure; plain patterns where no parser reads the file.
+            let items = walkthrough::items(&file.structure).unwrap_or_else(|| symbols(file));
+            let facts = self.known.file_facts.get(&file.path).cloned().unwrap_or_default();
+            let walk = match self.kind {
+                Kind::Change => walkthrough::of_file(file, &self.evidence[&file.path], &facts, &defined),
+                Kind::Codebase => String::new(),
+            };
+            let role = super::facts::role(&file.path);
+            // Prose words of docs and settings are not names.
+            let new = match role {
+                Role::Code | Role::Test => new_names(file, NEW_NAMES),
+                _ => Vec::new(),
+            };
+            let first_ask = self.asks.len();
+            let chunked = if self.asks_about(role, &walk) {
+                // The job's chunk budget: once spent, the rest of the files are not read.
+                let left = self.settings.max_chunks.saturating_sub(self.asks.len());
+                let limits = Limits { max_chunks: self.limits.max_chunks.min(left), ..self.limits };
+                let chunked = chunk::chunk_file(file, &limits, &self.model)
+                    .with_context(|| format!("cannot chunk {}", file.path))?;
+                let targets: Vec<String> = items.iter().chain(&new).cloned().collect();
+                let parts = chunked.chunks.len();
+                for (index, chunk) in chunked.chunks.iter().enumerate() {
+                    let context = prompts::FileContext {
+                        items: &items,
+                        new: &new,
+                        parsed: &walk,
+                        author_title: self.headline.as_deref(),
+                    };
+                    let user = prompts::chunk_prompt(file, chunk, index + 1, parts, &context);
+                    let ask = Ask {
+                        check_copy: true,
+                        candidates: self.candidates,
+                        targets: targets.clone(),
+                        ..Ask::new(user, CHUNK_ANSWER)
+                    };
+                    self.asks.push(ask);
+                }
+                chunked
+            } else {
+                chunk::Chunked { chunks: Vec::new(), omitted_lines: 0 }
+            };
+            mapped.push(Mapped { chunked, items, new, walk, facts, asks: first_ask..self.asks.len() });
+        }
+        self.run.bar.set_length(self.asks.len() as u64);
+        let mut answers = self.run.answer_all(&self.asks).into_iter();
+        Ok(mapped
             .into_iter()
-            .map(|chunk| ChunkSummary { chunk, answer: chunk_answers.next().expect("an answer per chunk") })
-            .collect();
-        let ok: Vec<(&ChunkSummary, String)> = chunks
-            .iter()
-            .filter(|c| c.answer.ok())
-            .map(|c| (c, bounded(&c.answer.text, FILE_SENTENCES, FILE_WORDS, c.answer.capped)))
-            .filter(|(_, text)| !text.is_empty())
-            .collect();
-        let draft = match ok.as_slice() {
-            [(_, only)] if chunks.len() == 1 => only.clone(),
-            [] => String::new(),
-            _ => {
-                let lines = ok
-                    .iter()
-                    .map(|(c, text)| format!("- lines {}-{}: {text}", c.chunk.first_line, c.chunk.last_line))
-                    .collect();
-                let mut reduction = Reduction::new(prompts::file_reduce(file), lines, candidates);
-                reduction.targets =
-                    items.iter().chain(new_by_path.get(&file.path).into_iter().flatten()).cloned().collect();
-                reductions.push(reduction);
-                reduced_files.push(summaries.len());
-                // Until the reduction answers, and if it fails: the first part's sentences.
-                ok[0].1.clone()
-            }
-        };
-        summaries.push(FileSummary {
-            path: file.path.clone(),
-            old_path: file.old_path.clone(),
-            status: file.status,
-            additions: file.additions,
-            deletions: file.deletions,
-            language: chunk::language(&file.path),
-            symbols: items,
-            summary: String::new(),
-            walkthrough: walk,
-            model_summary: draft,
-            summary_from: Origin::Model,
-            facts,
-            structure: file.structure.clone(),
-            omitted_lines: pieces.omitted_lines,
-            chunks,
-        });
-    }
-    run.reduce(&mut reductions)?;
-    let mut failed_reductions = 0;
-    let file_reductions = reduced_files.len();
-    for (index, reduction) in reduced_files.into_iter().zip(reductions) {
-        match reduction.result {
-            Some(answer) if answer.ok() => {
-                summaries[index].model_summary = bounded(&answer.text, FILE_SENTENCES, FILE_WORDS, answer.capped)
-            }
-            _ => failed_reductions += 1,
-        }
+            .map(|m| {
+                let of_file = answers.by_ref().take(m.asks.len()).collect();
+                (m, of_file)
+            })
+            .collect())
     }
 
-    // The gate, per file; a model sentence that only restates the computed walkthrough goes too.
-    for summary in &mut summaries {
-        let gated = match (kind, evidence.get(summary.path.as_str())) {
-            (Kind::Change, Some(evidence)) => gate_file(&summary.model_summary, &known.haystack, evidence),
-            _ => gate(&summary.model_summary, &known.haystack),
+    /// Reduce: each file's row, from its chunks' sentences (a reduction where
+    /// it has several), gated, checked by the model, beside the walkthrough.
+    fn rows(&mut self, files: &[FileChange], mapped: Vec<(Mapped, Vec<Answer>)>) -> Result<Vec<FileSummary>> {
+        let mut summaries: Vec<FileSummary> = Vec::with_capacity(files.len());
+        let mut reductions = Vec::new();
+        let mut reduced_files = Vec::new();
+        let mut asks_of_file = Vec::with_capacity(files.len());
+        for (file, (mapped, answers)) in files.iter().zip(mapped) {
+            let Mapped { chunked, items, new, walk, facts, asks } = mapped;
+            asks_of_file.push(asks);
+            self.new_by_path.insert(file.path.clone(), new);
+            let new = &self.new_by_path[&file.path];
+            let chunks: Vec<ChunkSummary> =
+                chunked.chunks.into_iter().zip(answers).map(|(chunk, answer)| ChunkSummary { chunk, answer }).collect();
+            let ok: Vec<(&ChunkSummary, String)> = chunks
+                .iter()
+                .filter(|c| c.answer.ok())
+                .map(|c| (c, bounded(&c.answer.text, FILE_SENTENCES, FILE_WORDS, c.answer.capped)))
+                .filter(|(_, text)| !text.is_empty())
+                .collect();
+            let draft = match ok.as_slice() {
+                [(_, only)] if chunks.len() == 1 => only.clone(),
+                [] => String::new(),
+                _ => {
+                    let lines = ok
+                        .iter()
+                        .map(|(c, text)| format!("- lines {}-{}: {text}", c.chunk.first_line, c.chunk.last_line))
+                        .collect();
+                    let mut reduction = Reduction::new(prompts::file_reduce(file), lines, self.candidates);
+                    reduction.targets = items.iter().chain(new).cloned().collect();
+                    reductions.push(reduction);
+                    reduced_files.push(summaries.len());
+                    // Until the reduction answers, and if it fails: the first part's sentences.
+                    ok[0].1.clone()
+                }
+            };
+            summaries.push(FileSummary {
+                path: file.path.clone(),
+                old_path: file.old_path.clone(),
+                status: file.status,
+                additions: file.additions,
+                deletions: file.deletions,
+                language: chunk::language(&file.path),
+                symbols: items,
+                summary: String::new(),
+                walkthrough: walk,
+                model_summary: draft,
+                summary_from: Origin::Model,
+                facts,
+                structure: file.structure.clone(),
+                omitted_lines: chunked.omitted_lines,
+                chunks,
+            });
+        }
+        self.run.reduce(&mut reductions)?;
+        self.tally.reductions += reduced_files.len();
+        for (index, reduction) in reduced_files.into_iter().zip(reductions) {
+            match reduction.result {
+                Some(answer) if answer.ok() => {
+                    summaries[index].model_summary = bounded(&answer.text, FILE_SENTENCES, FILE_WORDS, answer.capped)
+                }
+                _ => self.tally.failures += 1,
+            }
+        }
+        for summary in &mut summaries {
+            self.gate_row(summary);
+        }
+        if self.kind == Kind::Change {
+            self.self_check(&mut summaries, &asks_of_file);
+        }
+        for summary in &mut summaries {
+            if summary.walkthrough.is_empty() && summary.model_summary.is_empty() {
+                summary.walkthrough = computed_sentence(summary);
+            }
+            summary.summary_from = if summary.model_summary.is_empty() { Origin::Computed } else { Origin::Model };
+            summary.summary = [summary.walkthrough.as_str(), summary.model_summary.as_str()]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
+        Ok(summaries)
+    }
+
+    /// The gate on a file's model sentences: names and claims against the
+    /// change; a sentence that only restates the walkthrough goes too.
+    fn gate_row(&mut self, summary: &mut FileSummary) {
+        let gated = match (self.kind, self.evidence.get(&summary.path)) {
+            (Kind::Change, Some(evidence)) => gate_file(&summary.model_summary, &self.known.haystack, evidence),
+            _ => gate(&summary.model_summary, &self.known.haystack),
         };
-        names_written += gated.names_written;
-        names_kept += gated.names_kept;
-        let at = |dropped: Dropped| DroppedAt::new(Some(summary.path.clone()), dropped);
-        dropped.extend(gated.dropped.into_iter().map(at));
-        let (kept, repeats): (Vec<String>, Vec<String>) = sentences(&gated.text)
+        let path = Some(summary.path.as_str());
+        let text = self.tally.gated(gated, path);
+        let (kept, repeats): (Vec<String>, Vec<String>) = sentences(&text)
             .into_iter()
             .partition(|s| summary.walkthrough.is_empty() || overlap(s, &summary.walkthrough) < RESTATES);
-        dropped.extend(repeats.into_iter().map(|sentence| {
-            at(Dropped { sentence, reason: Reason::RepeatsFile, detail: "repeats the computed walkthrough".into() })
-        }));
-        // Beside a computed walkthrough the model's first sentence is enough (its second is most often wrong).
-        let room = if summary.walkthrough.is_empty() { FILE_SENTENCES } else { 1 };
-        let (kept, extra) = kept.split_at(kept.len().min(room));
-        dropped.extend(extra.iter().map(|sentence| {
-            at(Dropped {
-                sentence: sentence.clone(),
-                reason: Reason::Unsupported,
-                detail: "a further sentence beside the computed walkthrough".into(),
-            })
-        }));
-        summary.model_summary = kept.join(" ");
-        // Where the labelled benchmark measured the model's sentences wrong more often than right, they go.
-        let unreliable = if !summary.walkthrough.is_empty() {
-            Some("the computed walkthrough says what the diff does; beside it the model's sentences were measured wrong most of the time")
-        } else if summary.facts.role != Some(Role::Dependencies) && kind == Kind::Change {
-            Some("on files other than manifests the model's sentences were measured wrong most of the time")
-        } else {
-            None
-        };
-        if let Some(detail) = unreliable.filter(|_| !summary.model_summary.is_empty()) {
-            let sentences = sentences(&std::mem::take(&mut summary.model_summary));
-            dropped.extend(sentences.into_iter().map(|sentence| {
-                DroppedAt::new(
-                    Some(summary.path.clone()),
-                    Dropped { sentence, reason: Reason::Unreliable, detail: detail.into() },
-                )
-            }));
+        for sentence in repeats {
+            self.tally.drop(path, sentence, Reason::RepeatsFile, "repeats the computed walkthrough");
         }
+        summary.model_summary = kept.join(" ");
     }
 
-    // The model checks itself: each file sentence left, asked with its diff (whose tokens it has read).
-    let mut support: HashMap<(usize, String), f32> = HashMap::new();
-    if kind == Kind::Change {
+    /// The model checks itself: each file sentence left, asked with the chunk
+    /// prompt it read (whose tokens it has cached) and the question.
+    fn self_check(&mut self, summaries: &mut [FileSummary], asks_of_file: &[std::ops::Range<usize>]) {
         let mut questions = Vec::new();
         let mut asked = Vec::new();
         for (index, summary) in summaries.iter().enumerate() {
             for sentence in sentences(&summary.model_summary) {
-                let chunk_asks = &asks[asks_of_file[index].clone()];
+                let chunk_asks = &self.asks[asks_of_file[index].clone()];
                 let names: Vec<String> = code_names(&sentence);
                 let Some(ask) = chunk_asks.iter().max_by_key(|a| {
                     (names.iter().filter(|n| a.user.contains(n.as_str())).count(), std::cmp::Reverse(a.user.len()))
@@ -261,11 +409,11 @@ pub fn summarize(
                 asked.push((index, sentence));
             }
         }
-        for ((index, sentence), p) in asked.into_iter().zip(run.support_all(&questions)) {
+        for ((index, sentence), p) in asked.into_iter().zip(self.run.support_all(&questions)) {
             let Some(p) = p else { continue };
-            checked += 1;
+            self.tally.checked += 1;
             if p >= SUPPORTED {
-                support.insert((index, sentence), p);
+                self.tally.support.insert((index, sentence), p);
                 continue;
             }
             let summary = &mut summaries[index];
@@ -275,172 +423,141 @@ pub fn summarize(
                 Dropped { sentence: sentence.clone(), reason: Reason::Doubted, detail },
             );
             at.support = Some(p);
-            dropped.push(at);
+            self.tally.dropped.push(at);
             let rest: Vec<String> = sentences(&summary.model_summary).into_iter().filter(|s| *s != sentence).collect();
             summary.model_summary = rest.join(" ");
         }
     }
-    for summary in &mut summaries {
-        if summary.walkthrough.is_empty() && summary.model_summary.is_empty() {
-            summary.walkthrough = computed_sentence(summary);
-        }
-        summary.summary_from = if summary.model_summary.is_empty() { Origin::Computed } else { Origin::Model };
-        summary.summary = [summary.walkthrough.as_str(), summary.model_summary.as_str()]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-    }
 
-    // Reduce: the whole, from the files' summaries.
-    let paths: Vec<&str> = summaries.iter().map(|s| s.path.as_str()).collect();
-    let main = summaries.iter().filter(|f| weight(f) == 0).max_by_key(|f| f.additions + f.deletions);
-    let main_item = main.and_then(|f| main_item(f, evidence.get(f.path.as_str())?));
-    // The main changed item with its verb is a title the model cannot better on a change: it asks only without one.
-    let want_title = headline.is_none() && !(kind == Kind::Change && main_item.is_some());
-    let (mut title, mut title_from) = match &headline {
-        Some(title) => (title.clone(), Origin::Author),
-        None => {
-            let item = main_item.as_ref().map(|(verb, name)| (*verb, name.as_str()));
-            (fallback_title(kind, &paths, known.facts.as_ref(), item), Origin::Computed)
+    /// Reduce: the title and the overview of the whole, from the files' rows.
+    /// A change's overview opens with the computed lead, and beside it the
+    /// model is not asked (its overview sentences were measured wrong most
+    /// of the time); the main changed item with its verb is a title the
+    /// model cannot better, so it is asked only without one.
+    fn whole(&mut self, summaries: &[FileSummary]) -> Result<Whole> {
+        let kind = self.kind;
+        let paths: Vec<&str> = summaries.iter().map(|s| s.path.as_str()).collect();
+        let main = summaries.iter().filter(|f| weight(f) == 0).max_by_key(|f| f.additions + f.deletions);
+        let main_item = main.and_then(|f| main_item(f, self.evidence.get(&f.path)?));
+        let (title, title_from) = match &self.headline {
+            Some(title) => (title.clone(), Origin::Author),
+            None => {
+                let item = main_item.as_ref().map(|(verb, name)| (*verb, name.as_str()));
+                (fallback_title(kind, &paths, self.known.facts.as_ref(), item), Origin::Computed)
+            }
+        };
+        let mut whole = Whole { title, title_from, overview: String::new(), lead: String::new() };
+        if summaries.is_empty() {
+            return Ok(whole);
         }
-    };
-    let mut overview = String::new();
-    let mut lead_of_overview = String::new();
-    let mut overall_failures = 0;
-    if !summaries.is_empty() {
         // Code first: version bumps and docs must not set the headline.
         let mut ordered: Vec<&FileSummary> = summaries.iter().collect();
         ordered.sort_by_key(|f| (weight(f), std::cmp::Reverse(f.additions + f.deletions)));
-        let items: Vec<String> = ordered
-            .iter()
-            .map(|f| match kind {
-                Kind::Change => {
-                    let api: Vec<&String> = f.facts.api.names().collect();
-                    let names = if api.is_empty() {
-                        new_by_path.get(&f.path).map(|n| n.iter().collect()).unwrap_or_default()
-                    } else {
-                        api
-                    };
-                    let names: Vec<String> = names.into_iter().take(4).map(|n| format!("`{n}`")).collect();
-                    let items = if names.is_empty() { String::new() } else { format!("; items {}", names.join(", ")) };
-                    format!(
-                        "- `{}` ({}, +{} -{}{items}): {}",
-                        f.path,
-                        f.status.as_str(),
-                        f.additions,
-                        f.deletions,
-                        f.summary
-                    )
-                }
-                Kind::Codebase => format!("- `{}`: {}", f.path, f.summary),
-            })
-            .collect();
-        let author = known.author.for_prompt();
-        let top = candidates.max(TOP_CANDIDATES);
-        let targets = main_names(&ordered, &new_by_path);
-        let mut overall = vec![Reduction::new(prompts::overall_reduce(kind, author.clone()), items.clone(), top)];
+        if kind == Kind::Change {
+            whole.lead = code_lead(&ordered);
+        }
+        let want_overview = whole.lead.is_empty();
+        let want_title = self.headline.is_none() && !(kind == Kind::Change && main_item.is_some());
+        if !want_overview && !want_title {
+            whole.overview = whole.lead.clone();
+            return Ok(whole);
+        }
+        let items: Vec<String> = ordered.iter().map(|f| overall_line(kind, f, &self.new_by_path)).collect();
+        let author = self.known.author.for_prompt();
+        let top = self.candidates.max(TOP_CANDIDATES);
+        let targets = main_names(&ordered, &self.new_by_path);
+        let mut overall = Vec::new();
+        if want_overview {
+            overall.push(Reduction::new(prompts::overall_reduce(kind, author.clone()), items.clone(), top));
+        }
         if want_title {
             overall.push(Reduction::new(prompts::title_reduce(kind, author), items, top));
         }
         for reduction in &mut overall {
             reduction.targets = targets.clone();
         }
-        run.reduce(&mut overall)?;
+        self.run.reduce(&mut overall)?;
+        self.tally.reductions += overall.len();
         let mut results = overall.into_iter().map(|r| r.result);
-        match results.next().flatten() {
-            Some(answer) if answer.ok() => {
-                // The overview says what the table does not: a sentence that repeats a file's summary goes.
-                let (mut fresh, repeats): (Vec<String>, Vec<String>) =
-                    sentences(&plain(&complete_part(&answer.text, answer.capped)))
-                        .into_iter()
-                        .partition(|s| !summaries.iter().any(|f| overlap(s, &f.summary) >= REPEATED));
-                dropped.extend(repeats.into_iter().map(|sentence| {
-                    let detail = "repeats a file's summary".into();
-                    DroppedAt::new(None, Dropped { sentence, reason: Reason::RepeatsFile, detail })
-                }));
-                if let Some(first) = fresh.first_mut() {
-                    *first = without_leading_also(first);
-                }
-                let gated =
-                    gate(&bounded(&fresh.join(" "), OVERVIEW_SENTENCES, OVERVIEW_WORDS, false), &known.haystack);
-                names_written += gated.names_written;
-                names_kept += gated.names_kept;
-                dropped.extend(gated.dropped.into_iter().map(|d| DroppedAt::new(None, d)));
-                overview = gated.text;
+        if want_overview {
+            match results.next().flatten() {
+                Some(answer) if answer.ok() => whole.overview = self.overview(&answer, summaries),
+                _ => self.tally.failures += 1,
             }
-            _ => overall_failures += 1,
         }
-        if kind == Kind::Change {
-            lead_of_overview = code_lead(&ordered);
-            // Beside a computed lead the model's overview sentences go (measured wrong most of the time).
-            if !lead_of_overview.is_empty() && !overview.is_empty() {
-                dropped.extend(sentences(&std::mem::take(&mut overview)).into_iter().map(|sentence| {
-                    let detail = "the computed lead says what the code does; beside it the model's overview sentences were measured wrong most of the time".into();
-                    DroppedAt::new(None, Dropped { sentence, reason: Reason::Unreliable, detail })
-                }));
-            }
-            overview = [lead_of_overview.as_str(), overview.as_str()]
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
+        if whole.overview.is_empty() {
+            whole.overview = whole.lead.clone();
         }
-        match results.next().flatten() {
-            Some(answer) if answer.ok() => {
-                let model_title = one_line_title(&answer.text);
-                // A title that ran to the cap is a sentence, not a title.
-                let problem = if answer.capped { Some("ran to its length cap") } else { title_problem(&model_title) };
-                if let Some(problem) = problem {
-                    let sentence = answer.text.lines().next().unwrap_or("").trim().to_string();
-                    let detail = format!("not a title: {problem}");
-                    dropped.push(DroppedAt::new(None, Dropped { sentence, reason: Reason::NotATitle, detail }));
-                } else {
-                    let gated = gate(&model_title, &known.haystack);
-                    names_written += gated.names_written;
-                    names_kept += gated.names_kept;
-                    match gated.dropped.into_iter().next() {
-                        None => (title, title_from) = (model_title, Origin::Model),
-                        Some(d) => dropped.push(DroppedAt::new(None, d)),
+        if want_title {
+            match results.next().flatten() {
+                Some(answer) if answer.ok() => {
+                    if let Some(title) = self.model_title(&answer) {
+                        (whole.title, whole.title_from) = (title, Origin::Model);
                     }
                 }
+                _ => self.tally.failures += 1,
             }
-            Some(_) => overall_failures += 1,
-            None => {}
         }
+        Ok(whole)
     }
-    run.bar.finish_and_clear();
 
-    let mut stats = stats(&run, &summaries, start.elapsed());
-    let failures = failed_reductions + overall_failures;
-    let overall_answers = if summaries.is_empty() { 0 } else { 1 + usize::from(want_title) };
-    stats.answers += file_reductions + overall_answers;
-    stats.answers_failed += failures;
-    stats.success_rate =
-        if stats.answers == 0 { 1.0 } else { 1.0 - stats.answers_failed as f64 / stats.answers as f64 };
-    stats.names_written = names_written;
-    stats.names_kept = names_kept;
-    stats.grounding = if names_written == 0 { 1.0 } else { names_kept as f64 / names_written as f64 };
-    stats.sentences_dropped = dropped.len();
-    stats.candidates = candidates;
-    stats.sentences_checked = checked;
-    let claims = shown_sentences(&title, title_from, &overview, &lead_of_overview, &summaries, &support);
-    Ok(Summary {
-        model: model.id().to_string(),
-        source: known.source,
-        title,
-        title_from,
-        overview,
-        author: known.author,
-        facts: known.facts,
-        codebase: known.codebase,
-        claims,
-        since: None,
-        dropped,
-        files: summaries,
-        listed,
-        stats,
-    })
+    /// The model's overview: what the table does not say, gated.
+    fn overview(&mut self, answer: &Answer, summaries: &[FileSummary]) -> String {
+        // A sentence that repeats a file's summary goes.
+        let (mut fresh, repeats): (Vec<String>, Vec<String>) =
+            sentences(&plain(&complete_part(&answer.text, answer.capped)))
+                .into_iter()
+                .partition(|s| !summaries.iter().any(|f| overlap(s, &f.summary) >= REPEATED));
+        for sentence in repeats {
+            self.tally.drop(None, sentence, Reason::RepeatsFile, "repeats a file's summary");
+        }
+        if let Some(first) = fresh.first_mut() {
+            *first = without_leading_also(first);
+        }
+        let gated = gate(&bounded(&fresh.join(" "), OVERVIEW_SENTENCES, OVERVIEW_WORDS, false), &self.known.haystack);
+        self.tally.gated(gated, None)
+    }
+
+    /// The model's title, if it is one and its names hold.
+    fn model_title(&mut self, answer: &Answer) -> Option<String> {
+        let title = one_line_title(&answer.text);
+        // A title that ran to the cap is a sentence, not a title.
+        let problem = if answer.capped { Some("ran to its length cap") } else { title_problem(&title) };
+        if let Some(problem) = problem {
+            let sentence = answer.text.lines().next().unwrap_or("").trim().to_string();
+            self.tally.drop(None, sentence, Reason::NotATitle, &format!("not a title: {problem}"));
+            return None;
+        }
+        let gated = gate(&title, &self.known.haystack);
+        let kept = gated.dropped.is_empty();
+        self.tally.gated(gated, None);
+        kept.then_some(title)
+    }
+}
+
+/// A file's line in the prompt for the whole.
+fn overall_line(kind: Kind, file: &FileSummary, new_by_path: &HashMap<String, Vec<String>>) -> String {
+    match kind {
+        Kind::Change => {
+            let api: Vec<&String> = file.facts.api.names().collect();
+            let names = if api.is_empty() {
+                new_by_path.get(&file.path).map(|n| n.iter().collect()).unwrap_or_default()
+            } else {
+                api
+            };
+            let names: Vec<String> = names.into_iter().take(4).map(|n| format!("`{n}`")).collect();
+            let items = if names.is_empty() { String::new() } else { format!("; items {}", names.join(", ")) };
+            format!(
+                "- `{}` ({}, +{} -{}{items}): {}",
+                file.path,
+                file.status.as_str(),
+                file.additions,
+                file.deletions,
+                file.summary
+            )
+        }
+        Kind::Codebase => format!("- `{}`: {}", file.path, file.summary),
+    }
 }
 
 /// How much a file's summary speaks for the whole change: code first, then
@@ -532,17 +649,15 @@ fn computed_sentence(file: &FileSummary) -> String {
 
 /// Every sentence a reader sees, and who wrote it (the benchmark labels them).
 fn shown_sentences(
-    title: &str,
-    title_from: Origin,
-    overview: &str,
-    lead: &str,
+    whole: &Whole,
     files: &[FileSummary],
     support: &HashMap<(usize, String), f32>,
 ) -> Vec<ShownSentence> {
-    let mut shown =
-        vec![ShownSentence { place: "title".into(), text: title.to_string(), origin: title_from, support: None }];
-    let lead_sentences = sentences(lead);
-    for text in sentences(overview) {
+    let title =
+        ShownSentence { place: "title".into(), text: whole.title.clone(), origin: whole.title_from, support: None };
+    let mut shown = vec![title];
+    let lead_sentences = sentences(&whole.lead);
+    for text in sentences(&whole.overview) {
         let origin = if lead_sentences.contains(&text) { Origin::Computed } else { Origin::Model };
         shown.push(ShownSentence { place: "overview".into(), text, origin, support: None });
     }
@@ -589,5 +704,99 @@ fn stats(run: &Answerer<'_>, files: &[FileSummary], wall: Duration) -> Stats {
         answers: chunks.len(),
         answers_failed: chunks.len() - chunks_ok,
         ..Stats::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::language_model::{FakeSource, ModelSource};
+    use crate::pipeline::change::fixtures::one_hunk;
+    use crate::pipeline::facts::file_facts;
+
+    /// The driver on the fake model, over `files`, as `source`; with the prompts the model was sent.
+    fn run(files: Vec<FileChange>, source: Source, invent: Option<&str>) -> (Summary, Vec<String>) {
+        let fakes = FakeSource { invent: invent.map(str::to_string), ..FakeSource::new("fake") };
+        let model = fakes.model(None).unwrap();
+        let haystack = Haystack::new(&files, files.iter().map(|f| f.path.as_str()), "");
+        let file_facts: HashMap<String, FileFacts> = files.iter().map(|f| (f.path.clone(), file_facts(f))).collect();
+        let known =
+            Known { source, author: AuthorContext::default(), facts: None, codebase: None, file_facts, haystack };
+        let selection = Selection { files, listed: Vec::new() };
+        let summary =
+            summarize(model.as_ref(), selection, known, &Settings::default(), None, None, &Progress::hidden()).unwrap();
+        // Each prompt once (candidates repeat theirs), the self-check's questions apart.
+        let mut asked: Vec<String> = fakes.prompts().into_iter().filter(|p| !p.contains("Is the note true")).collect();
+        asked.dedup();
+        (summary, asked)
+    }
+
+    fn code_and_manifest() -> Vec<FileChange> {
+        let code = one_hunk(
+            "src/parse.rs",
+            "@@ -1,3 +1,7 @@",
+            &[
+                " pub fn parse(line: &str) -> u8 {",
+                "-    0",
+                "+    header(line)",
+                " }",
+                "+",
+                "+fn header(line: &str) -> u8 {",
+                "+    line.len() as u8",
+                "+}",
+            ],
+        );
+        let manifest = one_hunk(
+            "package.json",
+            "@@ -2,3 +2,3 @@",
+            &["   \"dependencies\": {", "-    \"left-pad\": \"1.0.0\"", "+    \"left-pad\": \"1.3.0\"", "   }"],
+        );
+        vec![code, manifest]
+    }
+
+    #[test]
+    fn a_change_asks_the_model_only_where_its_sentence_can_stand() {
+        let patch = Source::Patch { name: "x.patch".into() };
+        let (summary, prompts) = run(code_and_manifest(), patch, None);
+        // One chunk prompt, the manifest's: the code has a walkthrough, and its lead stands for the overview.
+        assert_eq!(prompts.len(), 1, "{prompts:#?}");
+        assert!(prompts[0].contains("package.json"), "{}", prompts[0]);
+        let code = &summary.files[0];
+        assert_eq!(code.path, "src/parse.rs");
+        assert!(code.model_summary.is_empty() && code.chunks.is_empty());
+        assert!(code.walkthrough.contains("`header`"), "{}", code.walkthrough);
+        assert!(summary.overview.starts_with("In `src/parse.rs`, adds the function `header`"), "{}", summary.overview);
+        assert_eq!(summary.title, "Add `header`");
+        assert_eq!(summary.title_from, Origin::Computed);
+        let manifest = &summary.files[1];
+        assert_eq!(manifest.summary_from, Origin::Model, "{manifest:#?}");
+        assert_eq!(summary.stats.sentences_checked, 1, "the manifest's sentence, checked by the model");
+    }
+
+    #[test]
+    fn a_codebase_asks_for_every_file_and_the_whole() {
+        let files: Vec<FileChange> = code_and_manifest()
+            .into_iter()
+            .map(|f| FileChange { content: crate::pipeline::change::Content::File("fn a() {}\n".into()), ..f })
+            .collect();
+        let (summary, prompts) = run(files, Source::Directory { path: ".".into() }, None);
+        // Two files, the overview and the title.
+        assert_eq!(prompts.len(), 4, "{prompts:#?}");
+        assert!(summary.files.iter().all(|f| f.summary_from == Origin::Model), "{:#?}", summary.files);
+        // The fake's overview only repeats its file rows: dropped, and said so.
+        assert!(summary.dropped.iter().any(|d| d.file.is_none() && d.dropped.reason == Reason::RepeatsFile));
+    }
+
+    #[test]
+    fn every_gate_is_counted_once_in_the_tally() {
+        let patch = Source::Patch { name: "x.patch".into() };
+        let (summary, _) = run(code_and_manifest(), patch, Some("no_such_item"));
+        // The manifest's answer invents a name: dropped, and its names counted once.
+        let invented: Vec<&DroppedAt> =
+            summary.dropped.iter().filter(|d| d.dropped.sentence.contains("no_such_item")).collect();
+        assert_eq!(invented.len(), 1, "{:#?}", summary.dropped);
+        assert_eq!(invented[0].file.as_deref(), Some("package.json"));
+        assert_eq!(summary.stats.sentences_dropped, summary.dropped.len());
+        assert!(summary.stats.names_written > summary.stats.names_kept, "{:?}", summary.stats);
     }
 }

@@ -182,7 +182,8 @@ fn render(summary: &Summary, rows: usize, title: bool) -> String {
         let _ = writeln!(out, "\n</details>\n");
     }
     let stats = &summary.stats;
-    let mut footer = format!("precis · {} · {} chunk(s) in {:.0} s", code(&summary.model), stats.chunks, stats.wall_s);
+    let mut footer =
+        format!("precis · {} · {} model prompt(s) in {:.0} s", code(&summary.model), stats.prompts, stats.wall_s);
     if stats.answers_failed > 0 {
         let _ = write!(footer, " · {} of {} answers failed", stats.answers_failed, stats.answers);
     }
