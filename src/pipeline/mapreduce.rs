@@ -1,8 +1,8 @@
-//! Map-reduce over a selection: every chunk is summarized, then every file
-//! from its chunks' summaries, then the whole from the files'. The model
-//! gets small jobs (a sentence or two each); every answer is bounded to
-//! whole sentences and passed through the grounding gate before anyone
-//! reads it. Answers are greedy, or chosen among candidates sampled with
+//! Map-reduce over a selection: the chunks the model is asked about are
+//! summarized, then every file from its chunks' summaries (or its computed
+//! walkthrough), then the whole from the files'. The model gets small jobs
+//! (a sentence or two each); every answer is bounded to whole sentences and
+//! passed through the grounding gate before anyone reads it. Answers are greedy, or chosen among candidates sampled with
 //! fixed seeds, so the same input gives the same summary.
 
 use std::collections::HashMap;
@@ -44,8 +44,6 @@ const TOP_CANDIDATES: usize = 3;
 /// A file sentence the model itself gives less than this probability of
 /// being true of its diff is dropped (chosen on the labelled benchmark: docs/QUALITY.md).
 const SUPPORTED: f32 = 0.5;
-/// A model sentence on a file sharing this much of its content words with the walkthrough restates it.
-const RESTATES: f64 = 0.75;
 /// An overview sentence sharing this much of its content words with a file's summary repeats it.
 const REPEATED: f64 = 0.85;
 
@@ -75,7 +73,7 @@ pub fn summarize(
 ) -> Result<Summary> {
     let start = Instant::now();
     let Selection { files, listed } = selection;
-    let mut job = Job::new(model, &known, settings, cache_dir, deadline, progress, &files);
+    let mut job = Job::new(model, &known, settings, cache_dir, deadline, progress, &files)?;
     let mapped = job.map(&files)?;
     let summaries = job.rows(&files, mapped)?;
     let whole = job.whole(&summaries)?;
@@ -117,8 +115,9 @@ struct Tally {
     names_written: usize,
     names_kept: usize,
     dropped: Vec<DroppedAt>,
-    /// Sentences the model was asked about, and its p(yes) for those it supports, by (file, sentence).
+    /// Sentences the model was asked about (the self-check).
     checked: usize,
+    /// The model's p(yes) for each sentence it supports, by (file index, sentence).
     support: HashMap<(usize, String), f32>,
     /// Answers past the chunks' (file and whole reductions), and how many of them failed.
     reductions: usize,
@@ -167,7 +166,6 @@ struct Job<'a> {
     candidates: usize,
     limits: Limits,
     headline: Option<String>,
-    model: &'a dyn LanguageModel,
     known: &'a Known,
     evidence: HashMap<String, Evidence>,
     /// Names each file's diff brings in, as its prompts pointed them out.
@@ -186,7 +184,7 @@ impl<'a> Job<'a> {
         deadline: Option<Instant>,
         progress: &Progress,
         files: &[FileChange],
-    ) -> Job<'a> {
+    ) -> Result<Job<'a>> {
         let kind = match known.source {
             Source::Directory { .. } => Kind::Codebase,
             _ => Kind::Change,
@@ -194,22 +192,27 @@ impl<'a> Job<'a> {
         let mut run =
             Answerer::new(model, prompts::system_prompt(&settings.language), cache_dir, progress.bar(0, "summarizing"));
         run.deadline = deadline;
-        let limits =
-            Limits { max_lines: settings.max_lines_per_chunk, max_tokens: 0, max_chunks: settings.max_chunks_per_file };
-        Job {
+        let budget = run.prompt_budget(CHUNK_ANSWER);
+        // Room for the code once the instructions, the items and the template are counted.
+        let overhead = run.prompt_tokens(&"x ".repeat(300))?;
+        let limits = Limits {
+            max_lines: settings.max_lines_per_chunk,
+            max_tokens: budget.saturating_sub(overhead).max(32),
+            max_chunks: settings.max_chunks_per_file,
+        };
+        Ok(Job {
             candidates: settings.quality.candidates(model.accelerated()),
             run,
             kind,
             settings,
             limits,
             headline: known.author.headline().map(str::to_string),
-            model,
             known,
             new_by_path: HashMap::new(),
             evidence: files.iter().map(|f| (f.path.clone(), Evidence::of_file(f))).collect(),
             asks: Vec::new(),
             tally: Tally::default(),
-        }
+        })
     }
 
     /// Whether the model is asked about a file: its sentences are shown only
@@ -218,19 +221,16 @@ impl<'a> Job<'a> {
     /// tells (beside a computed walkthrough, and on other files, they were
     /// wrong most of the time; docs/QUALITY.md). Elsewhere asking would be
     /// time spent on sentences no one reads.
-    fn asks_about(&self, role: Role, walkthrough: &str) -> bool {
+    /// (The job's `max_chunks` budget counts these files' chunks only.)
+    fn asks_about(&self, facts: &FileFacts, walkthrough: &str) -> bool {
         match self.kind {
             Kind::Codebase => true,
-            Kind::Change => walkthrough.is_empty() && role == Role::Dependencies,
+            Kind::Change => walkthrough.is_empty() && facts.role == Some(Role::Dependencies),
         }
     }
 
     /// Map: every chunk of every file the model is asked about, answered.
     fn map(&mut self, files: &[FileChange]) -> Result<Vec<(Mapped, Vec<Answer>)>> {
-        let budget = self.run.prompt_budget(CHUNK_ANSWER);
-        // Room for the code once the instructions, the items and the template are counted.
-        let overhead = self.run.prompt_tokens(&"x ".repeat(300))?;
-        self.limits.max_tokens = budget.saturating_sub(overhead).max(32);
         let defined = walkthrough::defined_names(files);
         let mut mapped = Vec::with_capacity(files.len());
         for file in files {
@@ -241,28 +241,23 @@ impl<'a> Job<'a> {
                 Kind::Change => walkthrough::of_file(file, &self.evidence[&file.path], &facts, &defined),
                 Kind::Codebase => String::new(),
             };
-            let role = super::facts::role(&file.path);
             // Prose words of docs and settings are not names.
-            let new = match role {
+            let new = match super::facts::role(&file.path) {
                 Role::Code | Role::Test => new_names(file, NEW_NAMES),
                 _ => Vec::new(),
             };
             let first_ask = self.asks.len();
-            let chunked = if self.asks_about(role, &walk) {
+            let chunked = if self.asks_about(&facts, &walk) {
                 // The job's chunk budget: once spent, the rest of the files are not read.
                 let left = self.settings.max_chunks.saturating_sub(self.asks.len());
                 let limits = Limits { max_chunks: self.limits.max_chunks.min(left), ..self.limits };
-                let chunked = chunk::chunk_file(file, &limits, &self.model)
+                let chunked = chunk::chunk_file(file, &limits, &self.run.model)
                     .with_context(|| format!("cannot chunk {}", file.path))?;
                 let targets: Vec<String> = items.iter().chain(&new).cloned().collect();
                 let parts = chunked.chunks.len();
                 for (index, chunk) in chunked.chunks.iter().enumerate() {
-                    let context = prompts::FileContext {
-                        items: &items,
-                        new: &new,
-                        parsed: &walk,
-                        author_title: self.headline.as_deref(),
-                    };
+                    let context =
+                        prompts::FileContext { items: &items, new: &new, author_title: self.headline.as_deref() };
                     let user = prompts::chunk_prompt(file, chunk, index + 1, parts, &context);
                     let ask = Ask {
                         check_copy: true,
@@ -301,6 +296,7 @@ impl<'a> Job<'a> {
             asks_of_file.push(asks);
             self.new_by_path.insert(file.path.clone(), new);
             let new = &self.new_by_path[&file.path];
+            debug_assert_eq!(chunked.chunks.len(), answers.len(), "an answer per chunk");
             let chunks: Vec<ChunkSummary> =
                 chunked.chunks.into_iter().zip(answers).map(|(chunk, answer)| ChunkSummary { chunk, answer }).collect();
             let ok: Vec<(&ChunkSummary, String)> = chunks
@@ -374,21 +370,14 @@ impl<'a> Job<'a> {
     }
 
     /// The gate on a file's model sentences: names and claims against the
-    /// change; a sentence that only restates the walkthrough goes too.
+    /// change. (A file with a computed walkthrough has none: it is not asked.)
     fn gate_row(&mut self, summary: &mut FileSummary) {
+        debug_assert!(summary.walkthrough.is_empty() || summary.model_summary.is_empty());
         let gated = match (self.kind, self.evidence.get(&summary.path)) {
             (Kind::Change, Some(evidence)) => gate_file(&summary.model_summary, &self.known.haystack, evidence),
             _ => gate(&summary.model_summary, &self.known.haystack),
         };
-        let path = Some(summary.path.as_str());
-        let text = self.tally.gated(gated, path);
-        let (kept, repeats): (Vec<String>, Vec<String>) = sentences(&text)
-            .into_iter()
-            .partition(|s| summary.walkthrough.is_empty() || overlap(s, &summary.walkthrough) < RESTATES);
-        for sentence in repeats {
-            self.tally.drop(path, sentence, Reason::RepeatsFile, "repeats the computed walkthrough");
-        }
-        summary.model_summary = kept.join(" ");
+        summary.model_summary = self.tally.gated(gated, Some(summary.path.as_str()));
     }
 
     /// The model checks itself: each file sentence left, asked with the chunk
@@ -528,8 +517,10 @@ impl<'a> Job<'a> {
             self.tally.drop(None, sentence, Reason::NotATitle, &format!("not a title: {problem}"));
             return None;
         }
-        let gated = gate(&title, &self.known.haystack);
+        let mut gated = gate(&title, &self.known.haystack);
         let kept = gated.dropped.is_empty();
+        // A title is one claim: its first fault is the reason it goes.
+        gated.dropped.truncate(1);
         self.tally.gated(gated, None);
         kept.then_some(title)
     }

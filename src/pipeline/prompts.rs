@@ -77,15 +77,13 @@ pub struct FileContext<'a> {
     pub items: &'a [String],
     /// The names its added lines bring in.
     pub new: &'a [String],
-    /// The computed walkthrough.
-    pub parsed: &'a str,
     /// The author's title (their words).
     pub author_title: Option<&'a str>,
 }
 
 /// One chunk of a file (or of its diff).
 pub fn chunk_prompt(file: &FileChange, chunk: &Chunk, part: usize, parts: usize, context: &FileContext<'_>) -> String {
-    let FileContext { items, new, parsed, author_title } = *context;
+    let FileContext { items, new, author_title } = *context;
     let language = chunk::language(&file.path);
     let quoted = |names: &[String]| names.iter().take(12).map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ");
     let new: Vec<String> = new.iter().filter(|n| chunk.text.contains(n.as_str())).cloned().collect();
@@ -101,7 +99,6 @@ pub fn chunk_prompt(file: &FileChange, chunk: &Chunk, part: usize, parts: usize,
             parts,
             items => quoted(items),
             new => quoted(&new),
-            parsed,
             whole => !matches!(file.content, Content::Hunks(_)),
             role => role_name(super::facts::role(&file.path)),
             fence => fence_for(&chunk.text),
@@ -206,12 +203,8 @@ mod tests {
         };
         let chunk = Chunk { first_line: 1, last_line: 2, text: "@@ -1 +1,2 @@\n+fn t() {}".into(), tokens: 9 };
         let new = ["t".to_string(), "absent_from_the_chunk".to_string()];
-        let context = FileContext {
-            items: &["t".into()],
-            new: &new,
-            parsed: "",
-            author_title: Some("fix: retry before the last attempt"),
-        };
+        let context =
+            FileContext { items: &["t".into()], new: &new, author_title: Some("fix: retry before the last attempt") };
         let prompt = chunk_prompt(&file, &chunk, 1, 1, &context);
         assert!(prompt.contains("\"fix: retry before the last attempt\" (their words"), "{prompt}");
         assert!(prompt.contains("Items this diff defines or touches: `t`."), "{prompt}");

@@ -183,7 +183,7 @@ fn render(summary: &Summary, rows: usize, title: bool) -> String {
     }
     let stats = &summary.stats;
     let mut footer =
-        format!("precis · {} · {} model prompt(s) in {:.0} s", code(&summary.model), stats.prompts, stats.wall_s);
+        format!("precis · {} · {} model answer(s) in {:.0} s", code(&summary.model), stats.prompts, stats.wall_s);
     if stats.answers_failed > 0 {
         let _ = write!(footer, " · {} of {} answers failed", stats.answers_failed, stats.answers);
     }
