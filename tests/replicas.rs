@@ -217,14 +217,17 @@ fn make_repository(dir: &Path, numbers: &[u64], heads: usize) -> (String, HashMa
         let mut from = 1;
         for round in 0..heads {
             mark += 1;
-            let path = format!("src/pull_{number}.rs");
+            // A manifest's scripts: the model is asked about them (no parser tells them), so a job takes the fake model's time.
+            let path = format!("pull_{number}/package.json");
+            let scripts =
+                format!("{{\"name\": \"p{number}\", \"scripts\": {{\"test\": \"node t.js --round {round}\"}}}}");
             commit(
                 &mut stream,
                 &format!("refs/pull/{number}/head"),
                 mark,
                 from,
                 &path,
-                &file(&format!("p{number}"), round + 1),
+                &scripts,
                 &format!("pr {number} round {round}"),
             );
             marks.entry(number).or_default().push(mark);

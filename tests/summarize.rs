@@ -141,19 +141,15 @@ fn an_empty_change_needs_no_model() {
     let repo = Repo::new();
     repo.write("a.rs", "fn a() {}\n");
     let base = repo.commit("base");
-    let out = common::precis()
-        .args([
-            "summarize",
-            repo.path().to_str().unwrap(),
-            "--diff",
-            &format!("{base}..{base}"),
-            "--model",
-            "no/such/model",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8(out.stdout).unwrap().starts_with("### No changes\n"));
+    // Every way of writing a range the library reads: `..`, `...`, and `BASE..` (up to HEAD).
+    for range in [format!("{base}..{base}"), format!("{base}...{base}"), format!("{base}..")] {
+        let out = common::precis()
+            .args(["summarize", repo.path().to_str().unwrap(), "--diff", &range, "--model", "no/such/model"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{range}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8(out.stdout).unwrap().starts_with("### No changes\n"), "{range}");
+    }
 
     let out = common::precis()
         .args(["summarize", "--patch", "-", "--model", "no/such/model"])

@@ -11,40 +11,71 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use serde_json::json;
+use strum::IntoEnumIterator;
 
-use super::queue::{Accepted, JobQueue};
+use super::queue::{Accepted, JobQueue, JobState};
 use super::routing::{self, Routed};
 
 /// GitHub caps webhook payloads at 25 MB.
 pub const MAX_PAYLOAD: usize = 25 * 1024 * 1024;
 
-type Labels = Vec<(String, String)>;
+/// A delivery's metric labels: its event, and what became of it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    event: String,
+    outcome: String,
+}
+
+/// What became of a delivery, as the `outcome` label says it.
+#[derive(Clone, Copy, Debug, strum::Display)]
+#[strum(serialize_all = "snake_case")]
+enum Outcome {
+    BadSignature,
+    Malformed,
+    Queued,
+    Duplicate,
+    Ignored,
+    Recorded,
+    Error,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    method: String,
+}
 
 pub struct Metrics {
     /// Open to the rest of the App: the queue and the roles register their own metrics.
     pub(crate) registry: Registry,
-    deliveries: Family<Labels, Counter>,
-    jobs: Family<Labels, Gauge>,
+    deliveries: Family<DeliveryLabels, Counter>,
+    jobs: Family<StateLabels, Gauge>,
     queue_depth: Gauge,
     pub(super) summarize_seconds: Histogram,
-    github_seconds: Family<Labels, Histogram>,
+    github_seconds: Family<MethodLabels, Histogram>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("precis");
-        let deliveries = Family::<Labels, Counter>::default();
-        let jobs = Family::<Labels, Gauge>::default();
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        let jobs = Family::<StateLabels, Gauge>::default();
         let queue_depth = Gauge::default();
         let summarize_seconds = Histogram::new(exponential_buckets(0.5, 2.0, 14));
-        let github_seconds =
-            Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.01, 2.0, 12)));
+        let github_seconds = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.01, 2.0, 12))
+        });
         registry.register("deliveries", "Webhook deliveries by event and outcome", deliveries.clone());
         registry.register("jobs", "Jobs by state", jobs.clone());
         registry.register("queue_depth", "Jobs waiting", queue_depth.clone());
@@ -56,11 +87,12 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn observe_github(&self, method: &str, latency: Duration) {
-        self.github_seconds.get_or_create(&vec![("method".into(), method.into())]).observe(latency.as_secs_f64());
+        let labels = MethodLabels { method: method.to_string() };
+        self.github_seconds.get_or_create(&labels).observe(latency.as_secs_f64());
     }
 
-    fn delivery(&self, event: &str, outcome: &str) {
-        self.deliveries.get_or_create(&vec![("event".into(), event.into()), ("outcome".into(), outcome.into())]).inc();
+    fn delivery(&self, event: &str, outcome: Outcome) {
+        self.deliveries.get_or_create(&DeliveryLabels { event: event.to_string(), outcome: outcome.to_string() }).inc();
     }
 }
 
@@ -246,7 +278,7 @@ impl BodyRefused {
             BodyRefused::Late => answer(StatusCode::REQUEST_TIMEOUT, "refused", "the body did not arrive in time"),
             BodyRefused::BrokeOff => answer(StatusCode::BAD_REQUEST, "refused", "the body broke off"),
             BodyRefused::BadSignature => {
-                state.metrics.delivery("unknown", "bad_signature");
+                state.metrics.delivery("unknown", Outcome::BadSignature);
                 tracing::warn!("webhook refused: wrong X-Hub-Signature-256");
                 answer(StatusCode::UNAUTHORIZED, "refused", "missing or wrong X-Hub-Signature-256")
             }
@@ -302,7 +334,7 @@ async fn webhook(
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     // Without a well-formed signature there is nothing to check the body against: refused unread.
     let Some(digest) = header("x-hub-signature-256").and_then(crate::github::signature::claimed) else {
-        state.metrics.delivery("unknown", "bad_signature");
+        state.metrics.delivery("unknown", Outcome::BadSignature);
         tracing::warn!("webhook refused: no well-formed X-Hub-Signature-256");
         return answer(StatusCode::UNAUTHORIZED, "refused", "missing or wrong X-Hub-Signature-256");
     };
@@ -317,7 +349,7 @@ async fn webhook(
     let payload: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(payload) => payload,
         Err(e) => {
-            state.metrics.delivery(event, "malformed");
+            state.metrics.delivery(event, Outcome::Malformed);
             return answer(StatusCode::BAD_REQUEST, "refused", format!("the body is not JSON: {e}"));
         }
     };
@@ -338,27 +370,27 @@ async fn webhook(
     let event = header("x-github-event").unwrap_or("");
     match stored {
         Ok(Ok((Accepted::Queued(id), _))) => {
-            state.metrics.delivery(event, "queued");
+            state.metrics.delivery(event, Outcome::Queued);
             state.wake.notify_one();
             answer(StatusCode::ACCEPTED, "queued", format!("job {id}"))
         }
         Ok(Ok((Accepted::Duplicate, _))) => {
-            state.metrics.delivery(event, "duplicate");
+            state.metrics.delivery(event, Outcome::Duplicate);
             answer(StatusCode::ACCEPTED, "duplicate", "this delivery was already accepted")
         }
         Ok(Ok((Accepted::Recorded, Routed::Ignored(reason)))) => {
-            state.metrics.delivery(event, "ignored");
+            state.metrics.delivery(event, Outcome::Ignored);
             tracing::debug!("delivery ignored: {reason}");
             answer(StatusCode::ACCEPTED, "ignored", reason)
         }
         Ok(Ok((Accepted::Recorded, _))) => {
-            state.metrics.delivery(event, "recorded");
+            state.metrics.delivery(event, Outcome::Recorded);
             answer(StatusCode::ACCEPTED, "recorded", "installation recorded")
         }
         Ok(Err(e)) => {
             // Not accepted: GitHub shows the failure and the delivery can be redelivered.
             tracing::error!("cannot store a delivery: {e:#}");
-            state.metrics.delivery(event, "error");
+            state.metrics.delivery(event, Outcome::Error);
             answer(StatusCode::SERVICE_UNAVAILABLE, "error", "cannot store the delivery; redeliver it later")
         }
         Err(e) => answer(StatusCode::INTERNAL_SERVER_ERROR, "error", format!("{e}")),
@@ -387,14 +419,9 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
     }
     let queue = state.queue.clone();
     if let Ok(Ok(counts)) = tokio::task::spawn_blocking(move || queue.counts()).await {
-        for (name, value) in [
-            ("queued", counts.queued),
-            ("running", counts.running),
-            ("done", counts.done),
-            ("failed", counts.failed),
-            ("superseded", counts.superseded),
-        ] {
-            state.metrics.jobs.get_or_create(&vec![("state".into(), name.into())]).set(value as i64);
+        for job_state in JobState::iter() {
+            let labels = StateLabels { state: job_state.to_string() };
+            state.metrics.jobs.get_or_create(&labels).set(counts.of(job_state) as i64);
         }
         state.metrics.queue_depth.set(counts.queued as i64);
     }

@@ -20,7 +20,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use crate::github::{AppCredentials, GitHub};
 use crate::pipeline::Summarizer;
 pub use http::{router, AppState, Metrics};
-use queue::{JobQueue, Policy};
+use prometheus_client::encoding::EncodeLabelSet;
+use queue::{Backend, JobQueue, JobState, Policy};
 use repos::{GitHost, RepoCache, Retention};
 pub use worker::Worker;
 
@@ -324,17 +325,29 @@ const GRACE: Duration = Duration::from_secs(60);
 /// blocking threads before it exits anyway.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RoleLabels {
+    role: String,
+    backend: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InstallationLabels {
+    installation: String,
+    state: String,
+}
+
 /// Registers the queue's and the role's metrics; returns the
 /// per-installation gauges and the held-jobs gauge, refreshed by [`serve`].
 fn register_metrics(
     metrics: &mut Metrics,
     queue: &dyn JobQueue,
     role: Role,
-) -> (Family<Vec<(String, String)>, Gauge>, Gauge) {
+) -> (Family<InstallationLabels, Gauge>, Gauge) {
     let registry = &mut metrics.registry;
     let stats = queue.stats();
-    let roles = Family::<Vec<(String, String)>, Gauge>::default();
-    roles.get_or_create(&vec![("role".into(), role.to_string()), ("backend".into(), queue.backend().into())]).set(1);
+    let roles = Family::<RoleLabels, Gauge>::default();
+    roles.get_or_create(&RoleLabels { role: role.to_string(), backend: queue.backend().to_string() }).set(1);
     registry.register("role", "This replica's role and queue backend", roles);
     registry.register("jobs_claimed", "Jobs this replica claimed", stats.claimed.clone());
     registry.register(
@@ -345,7 +358,7 @@ fn register_metrics(
     registry.register("leases_lost", "Jobs this replica held whose lease another took", stats.leases_lost.clone());
     registry.register("jobs_retried", "Transient failures sent back to the queue", stats.retried.clone());
     registry.register("jobs_given_up", "Jobs given up after their last attempt", stats.gave_up.clone());
-    let by_installation = Family::<Vec<(String, String)>, Gauge>::default();
+    let by_installation = Family::<InstallationLabels, Gauge>::default();
     registry.register(
         "installation_jobs",
         "Queued and running jobs by installation (all replicas)",
@@ -376,7 +389,7 @@ pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> R
         github_timing,
     } = settings;
     tracing::info!("role {role}, queue on {}", queue.backend());
-    if role == Role::All && queue.backend() == "sqlite" {
+    if role == Role::All && queue.backend() == Backend::Sqlite {
         // This process owns the SQLite file: whatever ran there was interrupted.
         let recovered = queue.recover()?;
         if recovered > 0 {
@@ -538,21 +551,18 @@ async fn prune_repos(repos: Arc<RepoCache>) {
 
 /// Keeps the per-installation gauges current (one query every few seconds,
 /// whatever the scrape rate).
-async fn refresh_gauges(queue: Arc<dyn JobQueue>, by_installation: Family<Vec<(String, String)>, Gauge>, held: Gauge) {
+async fn refresh_gauges(queue: Arc<dyn JobQueue>, by_installation: Family<InstallationLabels, Gauge>, held: Gauge) {
     loop {
         held.set(queue.held().len() as i64);
         let counting = queue.clone();
         if let Ok(Ok(counts)) = tokio::task::spawn_blocking(move || counting.counts()).await {
             by_installation.clear();
             for (installation, (queued, running)) in counts.by_installation {
-                let label = |state: &str| {
-                    vec![
-                        ("installation".to_string(), installation.to_string()),
-                        ("state".to_string(), state.to_string()),
-                    ]
-                };
-                by_installation.get_or_create(&label("queued")).set(queued as i64);
-                by_installation.get_or_create(&label("running")).set(running as i64);
+                for (state, n) in [(JobState::Queued, queued), (JobState::Running, running)] {
+                    let labels =
+                        InstallationLabels { installation: installation.to_string(), state: state.to_string() };
+                    by_installation.get_or_create(&labels).set(n as i64);
+                }
             }
         }
         tokio::time::sleep(GAUGES_EVERY).await;

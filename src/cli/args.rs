@@ -139,7 +139,7 @@ pub struct SummarizeArgs {
     /// A folder (a whole codebase), or the repository for --diff.
     #[arg(default_value = ".")]
     pub path: PathBuf,
-    /// Summarize what HEAD changed since it left BASE (against their merge base).
+    /// Summarize what HEAD changed since it left BASE (against their merge base): BASE..HEAD, BASE...HEAD or BASE.. (up to HEAD).
     #[arg(long, value_name = "BASE..HEAD", conflicts_with = "patch")]
     pub diff: Option<String>,
     /// Summarize a unified diff from a file, or `-` for stdin (`git format-patch` output: its subject and message are the author's words).

@@ -235,11 +235,9 @@ fn summarize(cache: &Cache, ort_lib: Option<PathBuf>, args: SummarizeArgs, progr
         }
     }
     let input = if let Some(range) = &args.diff {
-        let (base, head) = range
-            .split_once("..")
-            .filter(|(b, h)| !b.is_empty() && !h.is_empty() && !h.starts_with('.'))
-            .with_context(|| format!("--diff `{range}` is not BASE..HEAD; write it like main..HEAD"))?;
-        Input::Range { repo: args.path.clone(), base: base.into(), head: head.into() }
+        // The library's one reading of a range, its error in one line.
+        let range: precis::pipeline::change::Range = range.parse().context("--diff")?;
+        Input::Range { repo: args.path.clone(), base: range.base, head: range.head }
     } else if let Some(patch) = &args.patch {
         // Read no more than a patch may have: a larger one is refused, not loaded.
         let limit = precis::pipeline::change::MAX_PATCH_BYTES as u64 + 1;

@@ -121,21 +121,8 @@ pub fn run(model: &mut Model, name: &str, threads: usize, spec: &BenchSpec) -> R
         concurrent_prefilled_tokens: prefilled,
         candidates_cost,
         concurrency_gain: concurrent / decode,
-        peak_rss_mb: peak_rss_mb(),
+        peak_rss_mb: crate::progress::peak_rss_mb(),
     })
-}
-
-/// The process's peak resident set (VmHWM), in MB; 0 where /proc is absent.
-pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
 }
 
 impl BenchReport {

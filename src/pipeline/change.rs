@@ -399,13 +399,17 @@ fn file_content(bytes: &[u8]) -> Content {
 }
 
 /// What `head` changed since it left `base`: the diff from their merge base
-/// to `head`, as a pull request shows it. `range` is `BASE..HEAD` (or `...`).
-/// Files larger than `max_file_bytes`, and those `skip` names, are listed,
-/// not read (nor diffed).
-pub fn from_range(repo_path: &Path, range: &str, max_file_bytes: u64, skip: &dyn Fn(&str) -> bool) -> Result<Change> {
+/// to `head`, as a pull request shows it. Files larger than
+/// `max_file_bytes`, and those `skip` names, are listed, not read (nor diffed).
+pub fn from_range(
+    repo_path: &Path,
+    base_rev: &str,
+    head_rev: &str,
+    max_file_bytes: u64,
+    skip: &dyn Fn(&str) -> bool,
+) -> Result<Change> {
     let repo = Repository::discover(repo_path)
         .with_context(|| format!("{} is not inside a git repository; --diff needs one", repo_path.display()))?;
-    let (base_rev, head_rev) = split_range(range)?;
     let commit = |rev: &str| {
         repo.revparse_single(rev)
             .and_then(|object| object.peel_to_commit())
@@ -428,16 +432,28 @@ pub fn from_range(repo_path: &Path, range: &str, max_file_bytes: u64, skip: &dyn
     Ok(Change { source, files, reader: Reader { from: ReadFrom::Repository(repo), locators } })
 }
 
-fn split_range(range: &str) -> Result<(&str, &str)> {
-    let (base, head) = range
-        .split_once("...")
-        .or_else(|| range.split_once(".."))
-        .with_context(|| format!("`{range}` is not a range; write BASE..HEAD, e.g. main..HEAD"))?;
-    let head = if head.is_empty() { "HEAD" } else { head };
-    if base.is_empty() {
-        bail!("`{range}` has no base; write BASE..HEAD, e.g. main..HEAD");
+/// A range of history as written: `BASE..HEAD`, or `BASE...HEAD` (the same
+/// here: a change is always read from the merge base), `BASE..` up to `HEAD`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Range {
+    pub base: String,
+    pub head: String,
+}
+
+impl std::str::FromStr for Range {
+    type Err = anyhow::Error;
+
+    fn from_str(range: &str) -> Result<Range> {
+        let (base, head) = range
+            .split_once("...")
+            .or_else(|| range.split_once(".."))
+            .with_context(|| format!("`{range}` is not a range; write BASE..HEAD, e.g. main..HEAD"))?;
+        let head = if head.is_empty() { "HEAD" } else { head };
+        if base.is_empty() {
+            bail!("`{range}` has no base; write BASE..HEAD, e.g. main..HEAD");
+        }
+        Ok(Range { base: base.to_string(), head: head.to_string() })
     }
-    Ok((base, head))
 }
 
 /// The largest patch read (bytes): past it, a one-line error.
@@ -670,11 +686,12 @@ mod tests {
 
     #[test]
     fn ranges_name_base_and_head() {
-        assert_eq!(split_range("main..feature").unwrap(), ("main", "feature"));
-        assert_eq!(split_range("main...feature").unwrap(), ("main", "feature"));
-        assert_eq!(split_range("main..").unwrap(), ("main", "HEAD"));
-        assert!(split_range("main").unwrap_err().to_string().contains("BASE..HEAD"));
-        assert!(split_range("..main").is_err());
+        let range = |text: &str| text.parse::<Range>().map(|r| (r.base, r.head));
+        assert_eq!(range("main..feature").unwrap(), ("main".into(), "feature".into()));
+        assert_eq!(range("main...feature").unwrap(), ("main".into(), "feature".into()));
+        assert_eq!(range("main..").unwrap(), ("main".into(), "HEAD".into()));
+        assert!(range("main").unwrap_err().to_string().contains("BASE..HEAD"));
+        assert!(range("..main").is_err());
     }
 
     #[test]

@@ -691,7 +691,7 @@ fn stats(run: &Answerer<'_>, files: &[FileSummary], wall: Duration) -> Stats {
         decode_tokens_per_s: ratio(tokens_out as f64, engine - prefill),
         parallel_efficiency: ratio(busy, engine * run.model.parallel() as f64),
         parallel: run.model.parallel(),
-        peak_rss_mb: crate::llm::bench::peak_rss_mb(),
+        peak_rss_mb: crate::progress::peak_rss_mb(),
         answers: chunks.len(),
         answers_failed: chunks.len() - chunks_ok,
         ..Stats::default()

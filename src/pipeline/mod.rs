@@ -122,7 +122,7 @@ impl Summarizer {
                 (change::from_directory(path, settings.max_file_bytes, &skip)?, attributes)
             }
             Input::Range { repo, base, head } => {
-                let change = change::from_range(repo, &format!("{base}..{head}"), settings.max_file_bytes, &skip)?;
+                let change = change::from_range(repo, base, head, settings.max_file_bytes, &skip)?;
                 if author.commits.is_empty() {
                     if let change::Source::Range { merge_base, head, .. } = &change.source {
                         author.commits = commit_messages(repo, merge_base, head).unwrap_or_default();

@@ -69,7 +69,8 @@ pub fn since(repo: &Path, previous: &str, head: &str, settings: &Settings) -> Re
     let commits = walk.count();
     let scope = select::Scope::new(settings)?;
     let skip = |path: &str| scope.leaves_out(path).is_some();
-    let change = change::from_range(repo, &format!("{}..{}", old.id(), new.id()), settings.max_file_bytes, &skip)?;
+    let change =
+        change::from_range(repo, &old.id().to_string(), &new.id().to_string(), settings.max_file_bytes, &skip)?;
     let listed = change.files.len();
     let selection = select::select(change, settings, "")?;
     let defined = walkthrough::defined_names(&selection.files);

@@ -126,6 +126,29 @@ pub enum Accepted {
     Recorded,
 }
 
+/// A job's state, as both backends store it (by these names).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, strum::Display, strum::EnumString, strum::IntoStaticStr, strum::EnumIter,
+)]
+#[strum(serialize_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Superseded,
+}
+
+/// Where a queue keeps its jobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::Display)]
+#[strum(serialize_all = "lowercase")]
+pub enum Backend {
+    /// One file in the data folder: one process.
+    Sqlite,
+    /// A server the web and worker replicas share.
+    Postgres,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     pub queued: u64,
@@ -136,6 +159,33 @@ pub struct Counts {
     pub deliveries: u64,
     /// Queued and running jobs by installation (0: none).
     pub by_installation: HashMap<i64, (u64, u64)>,
+}
+
+impl Counts {
+    /// Jobs in `state`.
+    pub fn of(&self, state: JobState) -> u64 {
+        let mut counts = Counts { by_installation: HashMap::new(), ..*self };
+        *counts.of_mut(state)
+    }
+
+    fn of_mut(&mut self, state: JobState) -> &mut u64 {
+        match state {
+            JobState::Queued => &mut self.queued,
+            JobState::Running => &mut self.running,
+            JobState::Done => &mut self.done,
+            JobState::Failed => &mut self.failed,
+            JobState::Superseded => &mut self.superseded,
+        }
+    }
+
+    /// One stored count by its name: a [`JobState`]'s, or `deliveries`; another is ignored.
+    pub(super) fn record(&mut self, name: &str, n: u64) {
+        match name.parse::<JobState>() {
+            Ok(state) => *self.of_mut(state) = n,
+            Err(_) if name == "deliveries" => self.deliveries = n,
+            Err(_) => {}
+        }
+    }
 }
 
 /// How the queue hands out work (the `--lease-seconds`, `--max-attempts`,
@@ -300,8 +350,7 @@ pub trait JobQueue: Send + Sync {
     fn subscribe(&self, wake: Arc<tokio::sync::Notify>) {
         let _ = wake;
     }
-    /// The backend, for logs: `sqlite` or `postgres`.
-    fn backend(&self) -> &'static str;
+    fn backend(&self) -> Backend;
 }
 
 /// A lease holder's name, unique per queue object: host, process, random.

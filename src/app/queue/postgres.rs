@@ -18,7 +18,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::{owner_name, Accepted, Counts, Job, JobQueue, JobSpec, Leases, Policy, Pruned, QueueStats};
+use super::{
+    owner_name, Accepted, Backend, Counts, Job, JobQueue, JobSpec, JobState, Leases, Policy, Pruned, QueueStats,
+};
 
 /// The longest one queue call may take before it fails.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -462,7 +464,7 @@ impl JobQueue for PgQueue {
     }
 
     fn finish(&self, job: i64, error: Option<&str>) -> Result<bool> {
-        let state = if error.is_some() { "failed" } else { "done" };
+        let state: &str = if error.is_some() { JobState::Failed } else { JobState::Done }.into();
         self.on_held(
             job,
             "UPDATE precis_jobs SET state = $3, error = $4, lease_owner = NULL, lease_until = NULL, updated_at = now()
@@ -535,14 +537,7 @@ impl JobQueue for PgQueue {
             let states = client.prepare_cached("SELECT state, count(*) FROM precis_jobs GROUP BY state").await?;
             for row in client.query(&states, &[]).await? {
                 let n = row.get::<_, i64>(1) as u64;
-                match row.get::<_, &str>(0) {
-                    "queued" => counts.queued = n,
-                    "running" => counts.running = n,
-                    "done" => counts.done = n,
-                    "failed" => counts.failed = n,
-                    "superseded" => counts.superseded = n,
-                    _ => {}
-                }
+                counts.record(row.get::<_, &str>(0), n);
             }
             let deliveries = client.prepare_cached("SELECT count(*) FROM precis_deliveries").await?;
             counts.deliveries = client.query_one(&deliveries, &[]).await?.get::<_, i64>(0) as u64;
@@ -622,7 +617,7 @@ impl JobQueue for PgQueue {
         });
     }
 
-    fn backend(&self) -> &'static str {
-        "postgres"
+    fn backend(&self) -> Backend {
+        Backend::Postgres
     }
 }

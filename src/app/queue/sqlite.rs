@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{owner_name, Accepted, Counts, Job, JobQueue, JobSpec, Leases, Policy, Pruned, QueueStats};
+use super::{
+    owner_name, Accepted, Backend, Counts, Job, JobQueue, JobSpec, JobState, Leases, Policy, Pruned, QueueStats,
+};
 
 /// A delivery to record, and where its answer goes.
 type Acceptance = (String, String, Option<JobSpec>, mpsc::Sender<Result<Accepted, String>>);
@@ -335,7 +337,7 @@ impl JobQueue for SqliteQueue {
     }
 
     fn finish(&self, job: i64, error: Option<&str>) -> Result<bool> {
-        let state = if error.is_some() { "failed" } else { "done" };
+        let state: &str = if error.is_some() { JobState::Failed } else { JobState::Done }.into();
         self.on_held(job, |connection, lease| {
             connection.execute(
                 "UPDATE jobs SET state = ?2, error = ?3, lease_owner = NULL, lease_until = NULL, updated_at = CURRENT_TIMESTAMP
@@ -409,15 +411,7 @@ impl JobQueue for SqliteQueue {
             statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?.max(0) as u64)))?;
         for row in rows {
             let (name, n) = row?;
-            match name.as_str() {
-                "queued" => counts.queued = n,
-                "running" => counts.running = n,
-                "done" => counts.done = n,
-                "failed" => counts.failed = n,
-                "superseded" => counts.superseded = n,
-                "deliveries" => counts.deliveries = n,
-                _ => {}
-            }
+            counts.record(&name, n);
         }
         let mut statement = reader.prepare_cached(
             "SELECT installation, SUM(state = 'queued'), SUM(state = 'running') FROM jobs
@@ -468,8 +462,8 @@ impl JobQueue for SqliteQueue {
         &self.stats
     }
 
-    fn backend(&self) -> &'static str {
-        "sqlite"
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
     }
 }
 
