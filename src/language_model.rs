@@ -92,8 +92,8 @@ pub trait ModelSource: Send + Sync {
 
 /// A deterministic model for tests: no weights, no runtime. It answers
 /// every prompt with one sentence naming the first backticked name of the
-/// prompt (and, when told to, a greedy answer adds a second naming something
-/// the prompt does not have; sampled answers do not); tokens are
+/// prompt (and, when told to, a greedy answer opens with a sentence naming
+/// something the prompt does not have; sampled answers do not); tokens are
 /// whitespace-separated words. It can keep the prompts it
 /// was given, for tests of what reaches the model, and be given replies:
 /// a prompt holding a reply's marker gets that reply instead. Asked to
@@ -142,9 +142,9 @@ impl Fake {
                 .invent
                 .as_ref()
                 .filter(|_| prompt.temperature == 0.0)
-                .map(|name| format!(" It also rewrites `{name}` entirely."))
+                .map(|name| format!("It rewrites `{name}` entirely. "))
                 .unwrap_or_default();
-            format!("Changes {subject} in a small, self-contained way.{invented}")
+            format!("{invented}Changes {subject} in a small, self-contained way.")
         }
     }
 }

@@ -113,14 +113,14 @@ fn an_invented_name_is_dropped_and_kept_in_the_json() {
     let code = summary.files.iter().find(|f| f.path == "src/lib.rs").unwrap();
     assert_eq!(code.summary, "Adds the function `core_2`.");
     assert!(source.prompts().iter().all(|p| !p.contains("File `src/lib.rs`")), "{:#?}", source.prompts());
-    // The manifest's answer is asked and gated: its invented name goes, its grounded sentence stays.
+    // The manifest's answer is asked and gated: its invented name goes, and the row says nothing unchecked.
     let manifest = summary.files.iter().find(|f| f.path == "package.json").unwrap();
-    assert_eq!(manifest.summary_from, Origin::Model, "{manifest:#?}");
+    assert!(!manifest.summary.contains("prompt_budget"), "{manifest:#?}");
     assert!(summary
         .dropped
         .iter()
         .any(|d| d.dropped.sentence.contains("prompt_budget") && d.dropped.reason == Reason::AbsentName));
-    assert!(summary.stats.grounding < 1.0 && summary.stats.names_kept > 0);
+    assert!(summary.stats.grounding < 1.0, "{:?}", summary.stats);
 }
 
 #[test]
@@ -395,8 +395,8 @@ fn context_negations_and_lists_are_dropped_and_a_product_name_is_kept() {
     assert_eq!(dropped_for(&summary, "renames `demo`"), vec![Reason::ContextOnly]);
     let json: serde_json::Value = serde_json::from_str(&to_json(&summary)).unwrap();
     assert!(json["dropped"].as_array().unwrap().iter().any(|d| d["reason"] == "changed_not_unaffected"), "{json:#}");
-    // A title that is a list of names is no title.
-    assert_eq!(dropped_for(&summary, "`SomeType`"), vec![Reason::NotATitle]);
+    // A change's title is computed (the model's titles were measured wrong most of the time): it is not asked.
+    assert!(dropped_for(&summary, "`SomeType`").is_empty());
     assert_eq!(summary.title_from, Origin::Computed);
 }
 

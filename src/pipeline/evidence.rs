@@ -37,6 +37,10 @@ pub struct Evidence {
     pub reduced_to_constant: BTreeSet<String>,
     /// Line pairs that differ only in a number or a string (`160 → 200`).
     pub literals_changed: usize,
+    /// The text of the changed (`+`, `-`) lines and of the unchanged ones: for
+    /// names no identifier pattern reads (`rust-version`, `markdown-it`).
+    pub changed_text: String,
+    pub context_text: String,
 }
 
 fn word() -> &'static Regex {
@@ -150,6 +154,9 @@ impl Evidence {
                 around = Some(name.clone());
             }
             let names = word().find_iter(text).map(|m| m.as_str().to_string());
+            let lines = if sign == " " { &mut self.context_text } else { &mut self.changed_text };
+            lines.push_str(text);
+            lines.push('\n');
             match sign {
                 "+" | "-" => {
                     let (uses, defs, run) = if sign == "+" {
@@ -233,6 +240,8 @@ impl Evidence {
         }
         self.reduced_to_constant.extend(other.reduced_to_constant.iter().cloned());
         self.literals_changed += other.literals_changed;
+        self.changed_text.push_str(&other.changed_text);
+        self.context_text.push_str(&other.context_text);
     }
 
     fn uses(map: &BTreeMap<String, usize>, name: &str) -> usize {
@@ -274,6 +283,11 @@ impl Evidence {
     /// Seen only on unchanged lines: never what the change does.
     pub fn context_only(&self, name: &str) -> bool {
         self.context.contains(name) && !self.is_changed(name)
+    }
+
+    /// `text` is on unchanged lines and on no changed one, as written.
+    pub fn only_on_unchanged_lines(&self, text: &str) -> bool {
+        self.context_text.contains(text) && !self.changed_text.contains(text)
     }
 
     /// The item with the most changed lines, if any.

@@ -362,10 +362,15 @@ fn check(
             return Some((reason, format!("says {} {why}", quoted(&name))));
         }
     }
-    // A name only on unchanged lines (here and in every other file) is context, not the change.
+    // A name only on unchanged lines (here and in every other file) is context, not the change;
+    // one no identifier pattern reads (`rust-version`) is looked for as written.
     let whole = haystack.evidence.as_ref().unwrap_or(evidence);
-    let context =
-        names.iter().find(|n| key(evidence, n).is_some_and(|k| evidence.context_only(k) && !whole.is_changed(k)));
+    let context = names.iter().find(|n| match key(evidence, n) {
+        Some(k) => evidence.context_only(k) && !whole.is_changed(k),
+        None => {
+            !n.contains(['/', ' ']) && evidence.only_on_unchanged_lines(n) && !whole.changed_text.contains(n.as_str())
+        }
+    });
     context.map(|n| (Reason::ContextOnly, format!("names {}, only on unchanged lines", quoted(n))))
 }
 
@@ -454,6 +459,25 @@ mod tests {
 
     fn reasons(gated: &Gated) -> Vec<Reason> {
         gated.dropped.iter().map(|d| d.reason).collect()
+    }
+
+    #[test]
+    fn a_setting_only_on_unchanged_lines_is_context_however_it_is_spelled() {
+        let file = crate::pipeline::change::fixtures::one_hunk(
+            "Cargo.toml",
+            "@@ -1,5 +1,5 @@",
+            &[
+                " [package]",
+                " name = \"log\"",
+                "-version = \"0.4.21\"",
+                "+version = \"0.4.22\"",
+                " rust-version = \"1.60.0\"",
+            ],
+        );
+        let haystack = Haystack::new(std::slice::from_ref(&file), [], "");
+        let gate = |text: &str| gate_file(text, &haystack, &Evidence::of_file(&file));
+        assert_eq!(reasons(&gate("Updated `rust-version` to `1.60.0`.")), vec![Reason::ContextOnly]);
+        assert!(gate("Moves `version` from `0.4.21` to `0.4.22`.").dropped.is_empty());
     }
 
     #[test]
