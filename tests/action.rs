@@ -216,12 +216,9 @@ async fn the_pull_requests_words_reach_the_model() {
     let fake = FakeGitHub::start().await;
     // A manifest's scripts, no code: the model is asked for its row and the overview.
     let repo = Repo::new();
-    let scripts = |retries: u8| {
-        format!("{{\"name\": \"demo\",\n \"scripts\": {{\"test\": \"node t.js --retries {retries}\"}}}}\n")
-    };
-    repo.write("package.json", scripts(2));
+    repo.write("package.json", common::retries_manifest(2));
     let base = repo.commit("base");
-    repo.write("package.json", scripts(3));
+    repo.write("package.json", common::retries_manifest(3));
     let head = repo.commit("change");
     let mut event = pull_request_event(&base, &head, false);
     event["pull_request"]["title"] = json!("Parse a third item");

@@ -53,12 +53,9 @@ fn pull_request_repo() -> (Repo, String, String) {
 /// A pull request of a manifest's scripts and docs, no code: the model is
 /// asked for the manifest's row and the overview (no parser tells them).
 fn scripts_pull_request_repo() -> (Repo, String, String) {
-    let scripts = |retries: u8| {
-        format!("{{\"name\": \"demo\",\n \"scripts\": {{\"test\": \"node t.js --retries {retries}\"}}}}\n")
-    };
     pull_request_of(
-        &[("package.json", scripts(2)), ("README.md", "# demo\n".into())],
-        &[("package.json", scripts(3)), ("README.md", "# demo\n\nTests retry three times.\n".into())],
+        &[("package.json", common::retries_manifest(2)), ("README.md", "# demo\n".into())],
+        &[("package.json", common::retries_manifest(3)), ("README.md", "# demo\n\nTests retry three times.\n".into())],
     )
 }
 

@@ -176,12 +176,9 @@ fn quality_best_keeps_the_grounded_candidate_where_fast_drops_a_sentence() {
 fn the_authors_words_reach_the_model_and_title_the_change() {
     // A manifest's scripts, which no parser tells: the model is asked for its row and the overview.
     let repo = Repo::new();
-    let scripts = |retries: u8| {
-        format!("{{\"name\": \"demo\",\n \"scripts\": {{\"test\": \"node test.js --retries {retries}\"}}}}\n")
-    };
-    repo.write("package.json", scripts(2));
+    repo.write("package.json", common::retries_manifest(2));
     let base = repo.commit("base");
-    repo.write("package.json", scripts(3));
+    repo.write("package.json", common::retries_manifest(3));
     repo.commit("fix(retry): wait before the last attempt too\n\nThe last retry slept 0 s.");
     let source = Arc::new(FakeSource::new("m"));
     let summary = summarize_range(&repo, &base, source.clone(), AuthorContext::default());

@@ -229,12 +229,9 @@ fn quality_best_from_the_command_line_is_deterministic() {
     }
     // A manifest's scripts, which the model is asked about (no parser tells them).
     let repo = Repo::new();
-    let scripts = |retries: u8| {
-        format!("{{\"name\": \"demo\",\n \"scripts\": {{\"test\": \"node t.js --retries {retries}\"}}}}\n")
-    };
-    repo.write("package.json", scripts(2));
+    repo.write("package.json", common::retries_manifest(2));
     let base = repo.commit("base");
-    repo.write("package.json", scripts(3));
+    repo.write("package.json", common::retries_manifest(3));
     repo.commit("head");
     let run = || {
         let out = common::precis()

@@ -99,7 +99,8 @@ impl ServeArgs {
 }
 
 /// What one `precis serve` process does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, strum::Display)]
+#[strum(serialize_all = "lowercase")]
 pub enum Role {
     /// Webhook intake, /healthz, /metrics; never loads the model.
     Web,
@@ -118,14 +119,6 @@ impl Role {
     /// Whether this role runs jobs (and so loads the model).
     pub fn runs_jobs(self) -> bool {
         self != Role::Web
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use clap::ValueEnum;
-        let value = self.to_possible_value().expect("every role has a name");
-        f.write_str(value.get_name())
     }
 }
 

@@ -597,6 +597,11 @@ fn is_test_name(name: &str) -> bool {
     })
 }
 
+/// A test file, or a code file whose changed items are all test code.
+pub fn tests_only(file: &FileChange) -> bool {
+    role(&file.path) == Role::Test || file.structure.only_tests()
+}
+
 fn api_of(file: &FileChange, added: &[&str], removed: &[&str]) -> Api {
     if role(&file.path) == Role::Test {
         return Api::default();
@@ -676,8 +681,7 @@ fn flags_of(file: &FileChange, added: &[&str]) -> Vec<String> {
         }
     };
     // A test's `unwrap()` and `panic!` are how tests fail, not a reviewer's worry.
-    let product = role(&file.path) != Role::Test && !file.structure.only_tests();
-    if language == "Rust" && product {
+    if language == "Rust" && !tests_only(file) {
         flag("`unsafe`", added.iter().filter(|l| l.contains("unsafe ") && !l.trim_start().starts_with("//")).count());
         flag("`unwrap()`", count(".unwrap()"));
         flag("`panic!`", count("panic!("));

@@ -456,11 +456,11 @@ impl<'a> Job<'a> {
         ordered.sort_by_key(|f| (weight(f), std::cmp::Reverse(f.additions + f.deletions)));
         if kind == Kind::Change {
             whole.lead = code_lead(&ordered);
+            whole.overview = whole.lead.clone();
         }
         let want_overview = whole.lead.is_empty();
         let want_title = self.headline.is_none() && kind == Kind::Codebase;
         if !want_overview && !want_title {
-            whole.overview = whole.lead.clone();
             return Ok(whole);
         }
         let items: Vec<String> = ordered.iter().map(|f| overall_line(kind, f, &self.new_by_path)).collect();
@@ -485,9 +485,6 @@ impl<'a> Job<'a> {
                 Some(answer) if answer.ok() => whole.overview = self.overview(&answer, summaries),
                 _ => self.tally.failures += 1,
             }
-        }
-        if whole.overview.is_empty() {
-            whole.overview = whole.lead.clone();
         }
         if want_title {
             match results.next().flatten() {
@@ -760,6 +757,12 @@ mod tests {
         vec![code, manifest]
     }
 
+    /// The same files as a codebase holds them: whole, not as diffs.
+    fn as_codebase(files: Vec<FileChange>) -> Vec<FileChange> {
+        let whole = |f| FileChange { content: crate::pipeline::change::Content::File("fn a() {}\n".into()), ..f };
+        files.into_iter().map(whole).collect()
+    }
+
     #[test]
     fn a_change_asks_the_model_only_where_its_sentence_can_stand() {
         let patch = Source::Patch { name: "x.patch".into() };
@@ -781,10 +784,7 @@ mod tests {
 
     #[test]
     fn a_codebase_asks_for_every_file_and_the_whole() {
-        let files: Vec<FileChange> = code_and_manifest()
-            .into_iter()
-            .map(|f| FileChange { content: crate::pipeline::change::Content::File("fn a() {}\n".into()), ..f })
-            .collect();
+        let files = as_codebase(code_and_manifest());
         let (summary, prompts) = run(files, Source::Directory { path: ".".into() }, None);
         // Two files, the overview and the title.
         assert_eq!(prompts.len(), 4, "{prompts:#?}");
@@ -807,10 +807,7 @@ mod tests {
 
     #[test]
     fn every_gate_is_counted_once_in_the_tally() {
-        let files: Vec<FileChange> = code_and_manifest()
-            .into_iter()
-            .map(|f| FileChange { content: crate::pipeline::change::Content::File("fn a() {}\n".into()), ..f })
-            .collect();
+        let files = as_codebase(code_and_manifest());
         let (summary, _) = run(files, Source::Directory { path: ".".into() }, Some("no_such_item"));
         // Each file's answer invents a name: dropped, and its names counted once.
         let invented: Vec<&DroppedAt> =

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::change::FileChange;
 use super::evidence::Evidence;
-use super::facts::{role, Dependency, FileFacts, Role};
+use super::facts::{tests_only, Dependency, FileFacts};
 use super::structure::{Change, FileStructure, ItemChange, ItemKind, Language};
 
 /// Names in one list of a clause before "and N more".
@@ -493,7 +493,7 @@ fn body_details(
 /// The behaviour facts of a file's change a reviewer must see.
 pub fn behaviour(file: &FileChange) -> Vec<Behaviour> {
     // Product behaviour: tests and test code start processes and drop checks as they please.
-    if role(&file.path) == Role::Test {
+    if tests_only(file) {
         return Vec::new();
     }
     let language = file.structure.language;

@@ -286,6 +286,7 @@ mod tests {
         agree::<Flavor>();
         agree::<Precision>();
         agree::<models::Layout>();
+        agree::<crate::app::Role>();
     }
 
     #[test]

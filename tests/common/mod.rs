@@ -251,6 +251,12 @@ impl Repo {
     }
 }
 
+/// A `package.json` whose test script retries `retries` times: a change of
+/// it is one no parser tells, so the model is asked about it.
+pub fn retries_manifest(retries: u8) -> String {
+    format!("{{\"name\": \"demo\",\n \"scripts\": {{\"test\": \"node t.js --retries {retries}\"}}}}\n")
+}
+
 pub fn rust_file(name: &str, items: usize) -> String {
     (0..items)
         .map(|i| format!("/// Item {i} of {name}.\npub fn {name}_{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n"))
