@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use common::fake_github::FakeGitHub;
 use common::python_spy::PythonSpy;
+use common::runner::{Job, Runner};
 use common::{rust_file, Repo};
 use precis::action::{self, ActionEnv};
 use precis::github::{RepoName, Token};
@@ -276,78 +277,94 @@ fn outside_actions_it_says_what_is_missing() {
     assert!(stderr.contains("GITHUB_EVENT_NAME is not set") && stderr.trim().lines().count() == 1, "{stderr}");
 }
 
-/// action.yml gets precis outside the workspace: a checked-out repository's
-/// `.cargo/config.toml` (a `rustc-wrapper` here) never runs, even when
-/// precis is built from source.
-#[test]
-fn the_action_never_builds_in_the_workspace() {
-    let action: serde_yaml_ng::Value = serde_yaml_ng::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).unwrap(),
-    )
-    .unwrap();
-    let steps = action["runs"]["steps"].as_sequence().unwrap();
-    let install = steps.iter().find(|s| s["id"] == "install").expect("an install step");
-    let summarize = steps.iter().find(|s| s["id"] == "precis").expect("a summarize step");
-    for step in [install, summarize] {
-        assert_eq!(step["working-directory"], "${{ runner.temp }}", "run outside the workspace");
+/// action.yml's steps in order, as a runner runs them, for two jobs of one
+/// pull request. The first runner is cold but for the model and runtime an
+/// earlier job saved (restored by their restore key): precis is built from
+/// the action's source outside the workspace (whose `.cargo/config.toml`, a
+/// `rustc-wrapper`, and toolchain file never run), the real default model
+/// answers, the comment is posted, the outputs name files, and the caches are
+/// saved. The next push restores the binary and the earlier answers, and the
+/// comment tells what is new since the last summary. The token reaches no log.
+#[tokio::test(flavor = "multi_thread")]
+async fn action_yml_runs_as_a_runner_runs_it() {
+    if !common::provisioned("action_yml_runs_as_a_runner_runs_it") {
+        return;
     }
-    assert!(!summarize["run"].as_str().unwrap().contains("cargo"), "the summarize step runs the installed binary only");
+    let fake = FakeGitHub::start().await;
+    let repo = Repo::new();
+    let marker = repo.path().join("wrapper-ran");
+    repo.write(".cargo/config.toml", format!("[build]\nrustc-wrapper = \"/bin/sh -c 'touch {}'\"\n", marker.display()));
+    repo.write("rust-toolchain.toml", "[toolchain]\nchannel = \"nightly-2001-01-01\"\n");
+    repo.write("package.json", common::retries_manifest(2));
+    let base = repo.commit("base");
+    // A manifest's scripts, no code: the model is asked for its row.
+    repo.write("package.json", common::retries_manifest(3));
+    let head = repo.commit("change");
 
-    let workspace = Repo::new();
-    let marker = workspace.path().join("wrapper-ran");
-    workspace
-        .write(".cargo/config.toml", format!("[build]\nrustc-wrapper = \"/bin/sh -c 'touch {}'\"\n", marker.display()));
-    workspace.write("rust-toolchain.toml", "[toolchain]\nchannel = \"nightly-2001-01-01\"\n");
-    let temp = tempfile::tempdir().unwrap();
-    let output = temp.path().join("output");
-    // A fresh runner's home (the binary's cache empty), with the toolchain where it is installed.
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
-    let toolchain = |name: &str, default: &str| std::env::var_os(name).unwrap_or_else(|| home.join(default).into());
-    let runner_home = temp.path().join("home");
-    let install_step = || {
-        let out = std::process::Command::new("bash")
-            .arg("-c")
-            .arg(install["run"].as_str().unwrap())
-            .current_dir(workspace.path())
-            .env_remove("CARGO_TARGET_DIR")
-            .env("CARGO_HOME", toolchain("CARGO_HOME", ".cargo"))
-            .env("RUSTUP_HOME", toolchain("RUSTUP_HOME", ".rustup"))
-            .env("HOME", &runner_home)
-            .env("ACTION_PATH", env!("CARGO_MANIFEST_DIR"))
-            .env("ACTION_REF", "")
-            .env("RUNNER_TEMP", temp.path())
-            .env("GITHUB_OUTPUT", &output)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).to_string()
+    let mut runner = Runner::new();
+    let cache = common::cache();
+    for part in ["models", "onnxruntime", "python"] {
+        if cache.root().join(part).exists() {
+            runner.seed(
+                "precis-models-Linux-X64-default-earlier",
+                &format!(".cache/precis/{part}"),
+                &cache.root().join(part),
+            );
+        }
+    }
+    let token = "ghs_runner_job_token_7f3a";
+    let job = |event: Value| Job {
+        event_name: "pull_request".into(),
+        event,
+        workspace: repo.path().to_path_buf(),
+        api_url: fake.url.clone(),
+        token: token.into(),
+        inputs: vec![],
     };
-    let first = install_step();
-    assert!(first.contains("building precis from the action's source"), "{first}");
+    let run = |mut runner: Runner, job: Job| {
+        tokio::task::spawn_blocking(move || {
+            let ran = runner.run(&job);
+            (runner, ran)
+        })
+    };
+    let (runner, cold) = run(runner, job(pull_request_event(&base, &head, false))).await.unwrap();
+    assert!(cold.succeeded(), "{}", cold.all_logs());
+    assert!(cold.log("Get precis").contains("building precis from the action's source"), "{}", cold.all_logs());
     assert!(!marker.exists(), "the workspace's rustc-wrapper ran");
-    let built = std::fs::read_to_string(&output).unwrap();
-    let path = PathBuf::from(built.trim().trim_start_matches("path="));
-    assert!(built.starts_with("path=") && path.is_file(), "{built}");
-    assert!(path.starts_with(runner_home.join(".cache/precis-bin")), "the binary is where its cache saves it: {built}");
-    // The next run restores that cache: no build.
-    std::fs::remove_file(&output).unwrap();
-    assert!(install_step().contains("precis from the cache"));
+    assert!(cold.log("Cache the model").contains("restored from key: precis-models-Linux-X64-default-earlier"));
+    let comments = fake.comments();
+    assert_eq!(comments.len(), 1, "{}", cold.all_logs());
+    assert!(comments[0].2.contains("| `package.json` | modified"), "{}", comments[0].2);
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&cold.outputs["summary-json"]).unwrap()).unwrap();
+    assert!(Path::new(&cold.outputs["summary-path"]).is_file(), "{:?}", cold.outputs);
+    assert!(json["stats"]["chunks"].as_u64().unwrap() > 0 && json["stats"]["chunks_cached"] == 0, "{}", json["stats"]);
+    let keys = runner.cache_keys();
+    for prefix in ["precis-bin-Linux-X64-", "precis-summaries-Linux-"] {
+        assert!(keys.iter().any(|k| k.starts_with(prefix)), "{prefix} saved: {keys:?}");
+    }
+    assert_eq!(
+        keys.iter().filter(|k| k.starts_with("precis-models-")).count(),
+        2,
+        "saved under this source's key: {keys:?}"
+    );
 
-    // The binary's cache is keyed by the action's own source.
-    let source = steps.iter().find(|s| s["id"] == "source").expect("a step naming the source");
-    assert_eq!(source["working-directory"], "${{ github.action_path }}");
-    let key_file = temp.path().join("key");
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(source["run"].as_str().unwrap())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("GITHUB_OUTPUT", &key_file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let key = std::fs::read_to_string(&key_file).unwrap();
-    let key = key.trim().strip_prefix("key=").unwrap();
-    assert!(key.len() == 16 && key.chars().all(|c| c.is_ascii_hexdigit()), "{key}");
+    repo.write("lib/extra.rs", "pub fn extra_step() -> u8 {\n    7\n}\n");
+    let newer = repo.commit("one more");
+    let mut push = pull_request_event(&base, &newer, false);
+    push["action"] = json!("synchronize");
+    let (runner, warm) = run(runner, job(push)).await.unwrap();
+    assert!(warm.succeeded(), "{}", warm.all_logs());
+    assert!(warm.log("Get precis").contains("precis from the cache"), "{}", warm.all_logs());
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&warm.outputs["summary-json"]).unwrap()).unwrap();
+    assert!(json["stats"]["chunks_cached"].as_u64().unwrap() > 0, "the earlier answers restored: {}", json["stats"]);
+    let comments = fake.comments();
+    assert_eq!(comments.len(), 1, "the same comment, edited");
+    assert!(comments[0].2.contains(&format!("**Since the last summary** (`{}` → `{}`", &head[..7], &newer[..7])));
+    for ran in [&cold, &warm] {
+        assert!(!ran.all_logs().contains(token), "the token in a log: {}", ran.all_logs());
+    }
+    assert!(fake.requests().iter().all(|r| r.authorization == format!("Bearer {token}")));
+    assert_eq!(runner.cache_keys().len(), keys.len() + 1, "only the new summaries saved: {:?}", runner.cache_keys());
 }
 
 /// The `Summarize` step of action.yml as a runner runs it: its script, its

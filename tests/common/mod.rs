@@ -8,6 +8,7 @@
 pub mod fake_github;
 pub mod npm;
 pub mod python_spy;
+pub mod runner;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
