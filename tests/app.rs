@@ -15,7 +15,7 @@ use tower::ServiceExt;
 
 use common::fake_github::FakeGitHub;
 use common::{rust_file, GitHostDir, Repo};
-use precis::app::queue::{JobQueue, Policy, SqliteQueue};
+use precis::app::queue::{Failure, FailureKind, JobQueue, Policy, SqliteQueue};
 use precis::app::repos::RepoCache;
 use precis::app::{router, AppState, Metrics, Worker};
 use precis::github::publish::MARKER;
@@ -384,7 +384,7 @@ async fn a_superseded_jobs_check_run_is_completed() {
     queue.set_check_run(job.id, 5002).unwrap();
     let third_head = app.push_to_pull();
     app.deliver("pull_request", "d-3", &app.pull_request("synchronize", &third_head, false)).await;
-    assert!(queue.retry(job.id, "GitHub answered 502", Duration::ZERO).unwrap());
+    assert!(queue.retry(job.id, &github_502(), Duration::ZERO).unwrap());
     assert_eq!(queue.counts().unwrap().superseded, 2);
 
     app.worker.run_until_idle().await.unwrap();
@@ -763,7 +763,7 @@ async fn a_stale_jobs_check_run_is_completed_as_skipped() {
         .check_runs
         .insert(5001, json!({"name": "precis", "head_sha": old_head, "status": "in_progress"}));
     queue.set_check_run(job.id, 5001).unwrap();
-    assert!(queue.retry(job.id, "GitHub answered 502", Duration::ZERO).unwrap());
+    assert!(queue.retry(job.id, &github_502(), Duration::ZERO).unwrap());
     let new_head = app.push_to_pull();
     app.worker.run_until_idle().await.unwrap();
     let run = &app.fake.check_runs()[&5001];
@@ -888,4 +888,9 @@ async fn the_answer_cache_is_kept_per_installation() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(scopes, vec!["installation-42"]);
+}
+
+/// A transient GitHub failure, as the worker records one.
+fn github_502() -> Failure {
+    Failure { kind: FailureKind::GitHub, message: "GitHub answered 502".into() }
 }

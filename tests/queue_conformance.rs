@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use postgres_support::TestDatabase;
-use precis::app::queue::{Accepted, JobQueue, JobSpec, PgQueue, Policy, RepoRef, SqliteQueue};
+use precis::app::queue::{Accepted, Failure, FailureKind, JobQueue, JobSpec, PgQueue, Policy, RepoRef, SqliteQueue};
 use precis::github::{PullNumber, RepoName};
 
 enum Store {
@@ -317,17 +317,26 @@ fn retries_with_backoff_and_attempts(store: Store) {
     let queue = store.queue();
     queue.accept("d1", "pull_request", Some(&pr(1, 7, "h1"))).unwrap();
     let job = queue.claim().unwrap().unwrap();
-    assert!(queue.retry(job.id, "GitHub answered 502", Duration::from_millis(800)).unwrap());
+    let failure = Failure { kind: FailureKind::GitHub, message: "GitHub answered 502".into() };
+    assert!(queue.retry(job.id, &failure, Duration::from_millis(800)).unwrap());
     assert!(queue.claim().unwrap().is_none(), "not due yet");
     std::thread::sleep(Duration::from_millis(1000));
     let again = queue.claim().unwrap().unwrap();
-    assert_eq!((again.id, again.attempts, again.last_error.as_deref()), (job.id, 2, Some("GitHub answered 502")));
+    assert_eq!(
+        (again.id, again.attempts, again.last_error.as_ref()),
+        (job.id, 2, Some(&failure)),
+        "kind and message kept"
+    );
     // A retry of a job whose pull request got a newer push is superseded instead.
     queue.accept("d2", "pull_request", Some(&pr(1, 7, "h2"))).unwrap();
-    assert!(queue.retry(again.id, "again", Duration::ZERO).unwrap());
+    assert!(queue
+        .retry(again.id, &Failure { kind: FailureKind::Fetch, message: "again".into() }, Duration::ZERO)
+        .unwrap());
     let newest = queue.claim().unwrap().unwrap();
     assert_eq!(head_of(&newest.spec), "h2");
-    assert!(queue.finish(newest.id, Some("the model failed")).unwrap());
+    assert!(queue
+        .finish(newest.id, Some(&Failure { kind: FailureKind::Other, message: "the model failed".into() }))
+        .unwrap());
     let counts = queue.counts().unwrap();
     assert_eq!((counts.superseded, counts.failed, counts.queued), (1, 1, 0));
 }
@@ -402,10 +411,13 @@ fn postgres_migrations_are_safe_when_replicas_start_together() {
             handle.join().unwrap().unwrap();
         }
     });
-    assert_eq!(database.count("SELECT count(*) FROM precis_schema"), 1);
+    // Each version applied once, by one of them.
+    let applied = database.count("SELECT count(*) FROM precis_schema");
+    assert!(applied >= 2 && applied == database.count("SELECT max(version) FROM precis_schema"), "{applied}");
+    assert_eq!(database.count("SELECT count(*) FROM information_schema.columns WHERE column_name = 'error_kind'"), 1);
     // And once more later: nothing to do.
     PgQueue::connect(&url, Policy::default()).unwrap();
-    assert_eq!(database.count("SELECT count(*) FROM precis_schema"), 1);
+    assert_eq!(database.count("SELECT count(*) FROM precis_schema"), applied);
 }
 
 /// A bad URL or an unreachable server: one line naming the setting.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::http::Metrics;
-use super::queue::{Job, JobQueue, JobSpec, RepoRef};
+use super::queue::{Failure, FailureKind, Job, JobQueue, JobSpec, RepoRef};
 use super::repos::RepoCache;
 use super::routing::{HELP_COMMAND, SUMMARIZE_COMMAND};
 use crate::github::payload;
@@ -64,22 +64,18 @@ impl Worker {
         let policy = self.queue.policy().clone();
         let started = Instant::now();
         let outcome = if job.attempts > policy.max_attempts {
-            Outcome::GiveUp(gave_up_reason(&job, policy.max_attempts))
+            Outcome::GiveUp(gave_up_reason(job.last_error.as_ref(), policy.max_attempts))
         } else {
             tracing::info!("job {} ({}) started, attempt {}", job.id, job.spec.key(), job.attempts);
             match self.carry_out(&job).await {
                 Ok(()) => Outcome::Done,
                 Err(e) if is_transient(&e) && job.attempts < policy.max_attempts => {
-                    Outcome::Retry(format!("{e:#}"), policy.backoff(job.attempts))
+                    Outcome::Retry(Failure::of(&e), policy.backoff(job.attempts))
                 }
                 Err(e) if is_transient(&e) => {
-                    let error = format!("{e:#}");
-                    Outcome::GiveUp(gave_up_reason(
-                        &Job { last_error: Some(error), ..job.clone() },
-                        policy.max_attempts,
-                    ))
+                    Outcome::GiveUp(gave_up_reason(Some(&Failure::of(&e)), policy.max_attempts))
                 }
-                Err(e) => Outcome::Failed(format!("{e:#}")),
+                Err(e) => Outcome::Failed(Failure::of(&e)),
             }
         };
         let id = job.id;
@@ -89,18 +85,18 @@ impl Worker {
                 self.settle(id, move |queue| queue.finish(id, None)).await;
             }
             Outcome::Failed(error) => {
-                tracing::error!("job {id} failed: {error}");
+                tracing::error!("job {id} failed: {}", error.message);
                 self.settle(id, move |queue| queue.finish(id, Some(&error))).await;
             }
             Outcome::Retry(error, after) => {
-                tracing::warn!("job {id} failed for now ({error}); it runs again in {} s", after.as_secs());
+                tracing::warn!("job {id} failed for now ({}); it runs again in {} s", error.message, after.as_secs());
                 self.queue.stats().retried.inc();
                 self.settle(id, move |queue| queue.retry(id, &error, after)).await;
             }
             Outcome::GiveUp(reason) => {
-                tracing::error!("job {id} given up: {reason}");
+                tracing::error!("job {id} given up: {}", reason.message);
                 self.queue.stats().gave_up.inc();
-                if let Err(e) = self.complete_check_as_given_up(&job, &reason).await {
+                if let Err(e) = self.complete_check_as_given_up(&job, &reason.message).await {
                     tracing::warn!("job {id}: cannot complete its check run: {e:#}");
                 }
                 self.settle(id, move |queue| queue.finish(id, Some(&reason))).await;
@@ -432,20 +428,27 @@ async fn earlier_check(job: &Job, github: &Repository<'_>, head: &CommitId) -> R
 /// What became of a job.
 enum Outcome {
     Done,
-    Failed(String),
+    Failed(Failure),
     /// A transient failure: again after the wait.
-    Retry(String, Duration),
-    GiveUp(String),
+    Retry(Failure, Duration),
+    /// Given up: the reason the check run shows, of the last failure's kind.
+    GiveUp(Failure),
 }
 
-/// Why a job is given up, as the check run says it (no internal detail).
-fn gave_up_reason(job: &Job, max_attempts: u32) -> String {
-    let last = match &job.last_error {
-        Some(error) if error.contains("GitHub") => "GitHub could not be reached or kept failing",
-        Some(_) => "the repository or the network kept failing",
-        None => "the worker running it stopped before it finished (a crash, or the machine went away)",
+/// Why a job is given up after `last` (none: its worker stopped), as the
+/// check run says it (no internal detail).
+fn gave_up_reason(last: Option<&Failure>, max_attempts: u32) -> Failure {
+    let (kind, why) = match last.map(|f| f.kind) {
+        Some(kind @ FailureKind::GitHub) => (kind, "GitHub could not be reached or kept failing"),
+        Some(kind) => (kind, "the repository or the network kept failing"),
+        None => {
+            (FailureKind::Other, "the worker running it stopped before it finished (a crash, or the machine went away)")
+        }
     };
-    format!("precis tried {max_attempts} times to summarize this change and gave up: {last}. Push again or comment `{SUMMARIZE_COMMAND}` to retry.")
+    let message = format!(
+        "precis tried {max_attempts} times to summarize this change and gave up: {why}. Push again or comment `{SUMMARIZE_COMMAND}` to retry."
+    );
+    Failure { kind, message }
 }
 
 /// Whether an error may go away by itself: GitHub unreachable, a 5xx or a
@@ -489,5 +492,20 @@ mod tests {
         let missing = git2::Error::new(git2::ErrorCode::NotFound, git2::ErrorClass::Reference, "no such ref");
         assert!(!is_transient(&anyhow::Error::new(missing).context("cannot fetch")));
         assert!(!is_transient(&anyhow::anyhow!("the model failed")));
+    }
+
+    /// The give-up reason follows the kind of the last failure, read from
+    /// the error's causes, not from its words.
+    #[test]
+    fn a_give_up_says_what_kept_failing() {
+        let network = git2::Error::new(git2::ErrorCode::GenericError, git2::ErrorClass::Net, "GitHub.com refused");
+        let fetch = Failure::of(&anyhow::Error::new(network).context("cannot fetch"));
+        assert_eq!(fetch.kind, FailureKind::Fetch);
+        assert!(gave_up_reason(Some(&fetch), 3).message.contains("the repository or the network kept failing"));
+        let github = Failure { kind: FailureKind::GitHub, message: "502".into() };
+        assert!(gave_up_reason(Some(&github), 3).message.contains("GitHub could not be reached"));
+        assert_eq!(Failure::of(&anyhow::anyhow!("GitHub said no")).kind, FailureKind::Other, "not by its words");
+        let crashed = gave_up_reason(None, 3).message;
+        assert!(crashed.contains("tried 3 times") && crashed.contains("stopped before it finished"), "{crashed}");
     }
 }

@@ -114,7 +114,53 @@ pub struct Job {
     /// The check run this job already created, if any: a rerun reuses it.
     pub check_run_id: Option<u64>,
     /// Why the previous attempt failed, if it did.
-    pub last_error: Option<String>,
+    pub last_error: Option<Failure>,
+}
+
+/// Why an attempt failed: its kind (the give-up reason a check run shows
+/// says it) and the error, for the operator's log and the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+/// What an attempt failed on, as both backends store it (by these names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::Display, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
+pub enum FailureKind {
+    /// GitHub: unreachable, a 5xx, a rate limit or a refusal.
+    GitHub,
+    /// Fetching the repository (git or the network).
+    Fetch,
+    /// Anything else: the settings, the model, the summary.
+    Other,
+}
+
+impl Failure {
+    /// `err` with its kind read from its causes.
+    pub fn of(err: &anyhow::Error) -> Failure {
+        let kind = err
+            .chain()
+            .find_map(|cause| {
+                if cause.is::<crate::github::GitHubError>() {
+                    Some(FailureKind::GitHub)
+                } else if cause.is::<git2::Error>() || cause.is::<std::io::Error>() {
+                    Some(FailureKind::Fetch)
+                } else {
+                    None
+                }
+            })
+            .unwrap_or(FailureKind::Other);
+        Failure { kind, message: format!("{err:#}") }
+    }
+
+    /// A failure as stored: a kind no longer known (or none, from an older
+    /// precis) reads as [`FailureKind::Other`].
+    pub(super) fn stored(kind: Option<String>, message: Option<String>) -> Option<Failure> {
+        let kind = kind.and_then(|k| k.parse().ok()).unwrap_or(FailureKind::Other);
+        message.map(|message| Failure { kind, message })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -308,10 +354,10 @@ pub trait JobQueue: Send + Sync {
     fn forget_check_run(&self, job: i64) -> Result<()>;
     /// Done (`None`) or failed for good; `false` when this queue object no
     /// longer held the job (its lease ran out and another took it).
-    fn finish(&self, job: i64, error: Option<&str>) -> Result<bool>;
+    fn finish(&self, job: i64, error: Option<&Failure>) -> Result<bool>;
     /// Back to the queue after a transient failure, due again after `after`
     /// (superseded instead, when a newer job of its key is queued).
-    fn retry(&self, job: i64, error: &str, after: Duration) -> Result<bool>;
+    fn retry(&self, job: i64, error: &Failure, after: Duration) -> Result<bool>;
     /// Back to the queue now, its attempt not counted against it (a shutdown interrupted it).
     fn release(&self, job: i64) -> Result<bool>;
     /// Every job this queue object holds back to the queue (a graceful stop); returns how many.

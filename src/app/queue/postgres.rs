@@ -19,7 +19,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::{
-    owner_name, Accepted, Backend, Counts, Job, JobQueue, JobSpec, JobState, Leases, Policy, Pruned, QueueStats,
+    owner_name, Accepted, Backend, Counts, Failure, Job, JobQueue, JobSpec, JobState, Leases, Policy, Pruned,
+    QueueStats,
 };
 
 /// The longest one queue call may take before it fails.
@@ -35,7 +36,8 @@ const CHANNEL: &str = "precis_jobs";
 
 /// Versioned schema changes, applied in order under [`MIGRATION_LOCK`];
 /// `precis_schema` records which ran.
-const MIGRATIONS: [&str; 1] = ["
+const MIGRATIONS: [&str; 2] = [
+    "
     CREATE TABLE precis_deliveries (
         id TEXT PRIMARY KEY,
         event TEXT NOT NULL,
@@ -70,7 +72,11 @@ const MIGRATIONS: [&str; 1] = ["
         updated_at TIMESTAMPTZ NOT NULL DEFAULT now());
     CREATE TABLE precis_turns (installation BIGINT PRIMARY KEY, turn BIGINT NOT NULL);
     CREATE SEQUENCE precis_turn;
-"];
+",
+    "
+    ALTER TABLE precis_jobs ADD COLUMN error_kind TEXT;
+",
+];
 
 pub struct PgQueue {
     /// Taken on drop, and shut down without waiting (a drop may happen on an async thread).
@@ -296,7 +302,7 @@ async fn listen(config: &tokio_postgres::Config, wake: &tokio::sync::Notify) -> 
     }
 }
 
-type JobRow = (String, String, i32, Option<i64>, Option<String>);
+type JobRow = (String, String, i32, Option<i64>, Option<String>, Option<String>);
 
 impl JobQueue for PgQueue {
     fn accept(&self, delivery: &str, event: &str, job: Option<&JobSpec>) -> Result<Accepted> {
@@ -396,7 +402,7 @@ impl JobQueue for PgQueue {
                     .prepare_cached(
                         "UPDATE precis_jobs SET state = 'running', attempts = attempts + 1, lease_owner = $2,
                              lease_until = now() + make_interval(secs => $3), updated_at = now()
-                         WHERE id = $1 RETURNING delivery, spec, attempts, check_run_id, error",
+                         WHERE id = $1 RETURNING delivery, spec, attempts, check_run_id, error, error_kind",
                     )
                     .await?;
                 let row = match transaction.query_one(&take, &[&id, &leased, &seconds]).await {
@@ -409,7 +415,7 @@ impl JobQueue for PgQueue {
                     Err(e) => return Err(e.into()),
                 };
                 transaction.commit().await?;
-                let row: JobRow = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+                let row: JobRow = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
                 return Ok((expired, Some((id, row))));
             }
             Ok((expired, None))
@@ -418,7 +424,7 @@ impl JobQueue for PgQueue {
             self.stats.leases_expired.inc_by(expired);
             tracing::warn!("{expired} job(s) whose lease ran out go back to the queue");
         }
-        let Some((id, (delivery, spec, attempts, check_run_id, last_error))) = claimed else { return Ok(None) };
+        let Some((id, (delivery, spec, attempts, check_run_id, error, error_kind))) = claimed else { return Ok(None) };
         self.held.hold(id, lease);
         self.stats.claimed.inc();
         let spec = serde_json::from_str(&spec).with_context(|| format!("job {id} is unreadable"))?;
@@ -428,7 +434,7 @@ impl JobQueue for PgQueue {
             spec,
             attempts: attempts as u32,
             check_run_id: check_run_id.map(|i| i as u64),
-            last_error,
+            last_error: Failure::stored(error_kind, error),
         }))
     }
 
@@ -463,25 +469,31 @@ impl JobQueue for PgQueue {
         })
     }
 
-    fn finish(&self, job: i64, error: Option<&str>) -> Result<bool> {
+    fn finish(&self, job: i64, error: Option<&Failure>) -> Result<bool> {
         let state: &str = if error.is_some() { JobState::Failed } else { JobState::Done }.into();
+        let kind = error.map(|e| -> &str { e.kind.into() });
         self.on_held(
             job,
-            "UPDATE precis_jobs SET state = $3, error = $4, lease_owner = NULL, lease_until = NULL, updated_at = now()
+            "UPDATE precis_jobs SET state = $3, error = $4, error_kind = $5, lease_owner = NULL, lease_until = NULL, updated_at = now()
              WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-            vec![Param::Text(Some(state.into())), Param::Text(error.map(str::to_string))],
+            vec![
+                Param::Text(Some(state.into())),
+                Param::Text(error.map(|e| e.message.clone())),
+                Param::Text(kind.map(str::to_string)),
+            ],
         )
     }
 
-    fn retry(&self, job: i64, error: &str, after: Duration) -> Result<bool> {
+    fn retry(&self, job: i64, error: &Failure, after: Duration) -> Result<bool> {
+        let kind: &str = error.kind.into();
         self.on_held(
             job,
-            "UPDATE precis_jobs j SET error = $3, not_before = now() + make_interval(secs => $4), lease_owner = NULL, lease_until = NULL,
+            "UPDATE precis_jobs j SET error = $3, error_kind = $5, not_before = now() + make_interval(secs => $4), lease_owner = NULL, lease_until = NULL,
                  updated_at = now(),
                  state = CASE WHEN EXISTS (SELECT 1 FROM precis_jobs n WHERE n.key = j.key AND n.state = 'queued' AND n.id > j.id)
                               THEN 'superseded' ELSE 'queued' END
              WHERE j.id = $1 AND j.lease_owner = $2 AND j.state = 'running'",
-            vec![Param::Text(Some(error.into())), Param::Seconds(after.as_secs_f64())],
+            vec![Param::Text(Some(error.message.clone())), Param::Seconds(after.as_secs_f64()), Param::Text(Some(kind.into()))],
         )
     }
 

@@ -13,7 +13,8 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    owner_name, Accepted, Backend, Counts, Job, JobQueue, JobSpec, JobState, Leases, Policy, Pruned, QueueStats,
+    owner_name, Accepted, Backend, Counts, Failure, Job, JobQueue, JobSpec, JobState, Leases, Policy, Pruned,
+    QueueStats,
 };
 
 /// A delivery to record, and where its answer goes.
@@ -39,7 +40,7 @@ pub struct SqliteQueue {
 /// Versioned schema changes, applied in order; `PRAGMA user_version` says
 /// how many ran. Version 1 is the schema before leases (a file made by an
 /// older precis has its tables and version 0).
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS deliveries (
          id TEXT PRIMARY KEY, event TEXT NOT NULL, received_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
      CREATE TABLE IF NOT EXISTS jobs (
@@ -85,6 +86,8 @@ const MIGRATIONS: [&str; 2] = [
          UPDATE queue_counts SET n = n + 1 WHERE name = 'deliveries'; END;
      CREATE TRIGGER deliveries_counted_delete AFTER DELETE ON deliveries BEGIN
          UPDATE queue_counts SET n = n - 1 WHERE name = 'deliveries'; END;",
+    // What the last attempt failed on (a FailureKind).
+    "ALTER TABLE jobs ADD COLUMN error_kind TEXT;",
 ];
 
 fn connect(path: &Path) -> Result<Connection> {
@@ -170,7 +173,7 @@ fn write_acceptances(mut connection: Connection, incoming: mpsc::Receiver<Accept
     }
 }
 
-type Row = (i64, String, String, u32, Option<i64>, Option<String>, i64);
+type Row = (i64, String, String, u32, Option<i64>, Option<String>, Option<String>, i64);
 
 impl SqliteQueue {
     /// The queue in `path` with the default [`Policy`].
@@ -276,17 +279,28 @@ impl JobQueue for SqliteQueue {
         }
         let row: Option<Row> = transaction
             .query_row(
-                "SELECT j.id, j.delivery, j.spec, j.attempts, j.check_run_id, j.error, j.installation
+                "SELECT j.id, j.delivery, j.spec, j.attempts, j.check_run_id, j.error, j.error_kind, j.installation
                  FROM jobs j LEFT JOIN installation_turns t ON t.installation = j.installation
                  WHERE j.state = 'queued' AND j.not_before <= ?1
                    AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.state = 'running' AND r.key = j.key)
                    AND (?2 = 0 OR (SELECT COUNT(*) FROM jobs r WHERE r.state = 'running' AND r.installation = j.installation) < ?2)
                  ORDER BY COALESCE(t.turn, 0), j.id LIMIT 1",
                 params![now, self.policy.per_installation],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?)),
+                |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                        row.get(6)?,
+                        row.get(7)?,
+                    ))
+                },
             )
             .optional()?;
-        let Some((id, delivery, spec, attempts, check_run_id, last_error, installation)) = row else {
+        let Some((id, delivery, spec, attempts, check_run_id, error, error_kind, installation)) = row else {
             transaction.commit()?;
             return Ok(None);
         };
@@ -311,7 +325,7 @@ impl JobQueue for SqliteQueue {
             spec,
             attempts: attempts + 1,
             check_run_id: check_run_id.map(|i| i as u64),
-            last_error,
+            last_error: Failure::stored(error_kind, error),
         }))
     }
 
@@ -336,26 +350,28 @@ impl JobQueue for SqliteQueue {
         Ok(())
     }
 
-    fn finish(&self, job: i64, error: Option<&str>) -> Result<bool> {
+    fn finish(&self, job: i64, error: Option<&Failure>) -> Result<bool> {
         let state: &str = if error.is_some() { JobState::Failed } else { JobState::Done }.into();
+        let (message, kind) = (error.map(|e| &e.message), error.map(|e| -> &str { e.kind.into() }));
         self.on_held(job, |connection, lease| {
             connection.execute(
-                "UPDATE jobs SET state = ?2, error = ?3, lease_owner = NULL, lease_until = NULL, updated_at = CURRENT_TIMESTAMP
+                "UPDATE jobs SET state = ?2, error = ?3, error_kind = ?5, lease_owner = NULL, lease_until = NULL, updated_at = CURRENT_TIMESTAMP
                  WHERE id = ?1 AND lease_owner = ?4 AND state = 'running'",
-                params![job, state, error, lease],
+                params![job, state, message, lease, kind],
             )
         })
     }
 
-    fn retry(&self, job: i64, error: &str, after: Duration) -> Result<bool> {
+    fn retry(&self, job: i64, error: &Failure, after: Duration) -> Result<bool> {
         let due = now_ms() + after.as_millis() as i64;
+        let kind: &str = error.kind.into();
         self.on_held(job, |connection, lease| {
             connection.execute(
-                "UPDATE jobs SET error = ?2, not_before = ?3, lease_owner = NULL, lease_until = NULL, updated_at = CURRENT_TIMESTAMP,
+                "UPDATE jobs SET error = ?2, error_kind = ?5, not_before = ?3, lease_owner = NULL, lease_until = NULL, updated_at = CURRENT_TIMESTAMP,
                      state = CASE WHEN EXISTS (SELECT 1 FROM jobs n WHERE n.key = jobs.key AND n.state = 'queued' AND n.id > jobs.id)
                                   THEN 'superseded' ELSE 'queued' END
                  WHERE id = ?1 AND lease_owner = ?4 AND state = 'running'",
-                params![job, error, due, lease],
+                params![job, error.message, due, lease, kind],
             )
         })
     }
