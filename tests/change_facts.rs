@@ -207,3 +207,29 @@ fn files_that_mark_themselves_generated_or_vendored_are_named_for_reviewers() {
     assert!(!line.contains("gen/schema.rs") && !line.contains("vendor/old/lib.go"), "{line}");
     assert!(summary.files.iter().any(|f| f.path == "src/lib.rs"));
 }
+
+/// `unwrap()` added inside a `#[cfg(test)]` module of a product file is
+/// how a test fails, not a reviewer's worry; one added to product code in
+/// the same file is named.
+#[test]
+fn unwraps_in_a_files_tests_are_not_flagged() {
+    let repo = Repo::new();
+    let product = "pub fn parse(s: &str) -> u32 {\n    s.len() as u32\n}\n";
+    let tests = |body: &str| format!("\n#[cfg(test)]\nmod tests {{\n    use super::*;\n\n{body}}}\n");
+    repo.write("src/lib.rs", format!("{product}{}", tests("")));
+    let base = repo.commit("base");
+    let test =
+        "    #[test]\n    fn parses() {\n        assert_eq!(parse(\"ab\"), \"2\".parse::<u32>().unwrap());\n    }\n";
+    // Product code changes too, without an unwrap: the file is not tests only.
+    let trimmed = "pub fn parse(s: &str) -> u32 {\n    s.trim().len() as u32\n}\n";
+    repo.write("src/lib.rs", format!("{trimmed}{}", tests(test)));
+    repo.commit("a test");
+    let flags = summarize(&repo, &base).facts.unwrap().flags;
+    assert!(!flags.iter().any(|f| f.contains("unwrap")), "{flags:?}");
+
+    let risky = "pub fn parse(s: &str) -> u32 {\n    s.parse().unwrap()\n}\n";
+    repo.write("src/lib.rs", format!("{risky}{}", tests(test)));
+    repo.commit("product code unwraps");
+    let flags = summarize(&repo, &base).facts.unwrap().flags;
+    assert!(flags.iter().any(|f| f.starts_with("src/lib.rs: adds `unwrap()`")), "{flags:?}");
+}

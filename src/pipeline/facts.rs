@@ -673,7 +673,6 @@ fn flags_of(file: &FileChange, added: &[&str]) -> Vec<String> {
         r#"(?i)(AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|-----BEGIN [A-Z ]*PRIVATE KEY-----|xox[baprs]-[A-Za-z0-9-]{10,}|(?:api[_-]?key|secret|password|passwd|token)\s*[:=]\s*["'][^"'\s]{12,}["'])"#,
     );
     let language = language(&file.path);
-    let count = |needle: &str| added.iter().filter(|l| l.contains(needle)).count();
     let mut flags = Vec::new();
     let mut flag = |what: &str, n: usize| {
         if n > 0 {
@@ -683,6 +682,11 @@ fn flags_of(file: &FileChange, added: &[&str]) -> Vec<String> {
     // A test's `unwrap()` and `panic!` are how tests fail, not a reviewer's worry.
     if language == "Rust" && !tests_only(file) {
         flag("`unsafe`", added.iter().filter(|l| l.contains("unsafe ") && !l.trim_start().starts_with("//")).count());
+        let product: &[&str] = match &file.content {
+            Content::Hunks(hunks) => &file.structure.added_outside_tests(hunks),
+            _ => added,
+        };
+        let count = |needle: &str| product.iter().filter(|l| l.contains(needle)).count();
         flag("`unwrap()`", count(".unwrap()"));
         flag("`panic!`", count("panic!("));
     }

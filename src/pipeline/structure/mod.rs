@@ -263,6 +263,41 @@ pub fn of_hunks(path: &str, hunks: &[Hunk]) -> FileStructure {
 }
 
 impl FileStructure {
+    /// The added lines of `hunks` that are not test code. An added line
+    /// belongs to the changed item that starts last at or before it in the new
+    /// version (what follows a test up to the next changed item is its body,
+    /// as a Rust `mod tests` at a file's end is); every added line when the
+    /// structure was read from hunks only.
+    pub fn added_outside_tests<'h>(&self, hunks: &'h [Hunk]) -> Vec<&'h str> {
+        let mut starts: Vec<(usize, bool)> = self
+            .items
+            .iter()
+            .filter(|item| item.change != Change::Removed)
+            .filter_map(|item| Some((item.line?, item.in_tests)))
+            .collect();
+        starts.sort_unstable();
+        let in_tests = |line: usize| {
+            !self.partial && starts.iter().rev().find(|(start, _)| *start <= line).is_some_and(|(_, tests)| *tests)
+        };
+        let mut outside = Vec::new();
+        for hunk in hunks {
+            let (_, mut line, _) = header(&hunk.header);
+            for text in &hunk.lines {
+                match text.strip_prefix('+') {
+                    Some(added) => {
+                        if !in_tests(line) {
+                            outside.push(added);
+                        }
+                        line += 1;
+                    }
+                    None if text.starts_with('-') || text.starts_with('\\') => {}
+                    None => line += 1,
+                }
+            }
+        }
+        outside
+    }
+
     /// Every item the change touches is test code (a Rust `#[cfg(test)]`
     /// module, tests): the file's change is a change of its tests.
     pub fn only_tests(&self) -> bool {
