@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use precis::app::queue::{JobQueue, JobSpec, PgQueue, Policy, RepoRef};
-use precis::app::repos::{GitHost, RepoCache};
-use precis::app::{Metrics, Worker};
-use precis::github::{AppCredentials, GitHub, PullNumber, RepoName};
+use precis::app::repos::GitHost;
+use precis::app::{App, Role, ServeSettings};
+use precis::github::{AppCredentials, PullNumber, RepoName};
 use precis::language_model::FakeSource;
 use precis::pipeline::Summarizer;
 use precis::progress::Progress;
@@ -132,26 +132,17 @@ async fn main() -> Result<()> {
         let mut running = Vec::new();
         for replica in 0..count {
             let queue: Arc<dyn JobQueue> = Arc::new(PgQueue::connect(&url, Policy::default())?);
-            let github = GitHub::new(&fake.url, Some(AppCredentials::new(1, &key)?))?.with_timing(
-                Duration::ZERO,
-                Duration::from_millis(50),
-                Duration::from_secs(1),
+            let data = work.path().join(format!("round{count}-replica{replica}"));
+            let mut settings = ServeSettings::new(queue, data, &fake.url, git.clone());
+            settings.role = Role::Worker;
+            settings.app = Some(AppCredentials::new(1, &key)?);
+            settings.github_timing = Some((Duration::ZERO, Duration::from_millis(50), Duration::from_secs(1)));
+            let summarizer = Summarizer::new(
+                Arc::new(FakeSource { delay: Duration::from_millis(model_ms), ..FakeSource::new("fake-default") }),
+                None,
+                Progress::hidden(),
             );
-            let worker = Worker {
-                queue,
-                github: Arc::new(github),
-                repos: Arc::new(RepoCache::new(
-                    work.path().join(format!("round{count}-replica{replica}")),
-                    git.clone(),
-                )),
-                summarizer: Arc::new(Summarizer::new(
-                    Arc::new(FakeSource { delay: Duration::from_millis(model_ms), ..FakeSource::new("fake-default") }),
-                    None,
-                    Progress::hidden(),
-                )),
-                metrics: Arc::new(Metrics::default()),
-                completed: Default::default(),
-            };
+            let worker = App::build(settings, Some(summarizer))?.worker.context("a worker")?;
             running.push(tokio::spawn(async move { worker.run_until_idle().await }));
         }
         for task in running {

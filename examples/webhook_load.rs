@@ -17,7 +17,8 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use precis::app::queue::{JobQueue, PgQueue, Policy, SqliteQueue};
-use precis::app::{router, AppState, Metrics};
+use precis::app::repos::GitHost;
+use precis::app::{router, App, Role, ServeSettings};
 use precis::github::signature::sign;
 
 const SECRET: &[u8] = b"load-test secret";
@@ -55,13 +56,11 @@ async fn main() -> anyhow::Result<()> {
         Some(url) => Arc::new(PgQueue::connect(url, Policy::default())?),
         None => Arc::new(SqliteQueue::open(&data.path().join("jobs.db"))?),
     };
-    let state = AppState {
-        secret: Arc::new(SECRET.to_vec()),
-        queue: queue.clone(),
-        metrics: Arc::new(Metrics::default()),
-        wake: Default::default(),
-        metrics_token: None,
-    };
+    let api = "https://api.github.com";
+    let mut settings = ServeSettings::new(queue.clone(), data.path().to_path_buf(), api, GitHost::for_api(api)?);
+    settings.role = Role::Web;
+    settings.secret = SECRET.to_vec();
+    let state = App::build(settings, None)?.state;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, router(state)).await });

@@ -16,11 +16,10 @@ use tower::ServiceExt;
 use common::fake_github::FakeGitHub;
 use common::{rust_file, GitHostDir, Repo};
 use precis::app::queue::{Failure, FailureKind, JobQueue, Policy, SqliteQueue};
-use precis::app::repos::RepoCache;
-use precis::app::{router, AppState, Metrics, Worker};
+use precis::app::{router, AppState, ServeSettings, Worker};
 use precis::github::publish::MARKER;
 use precis::github::signature::sign;
-use precis::github::{AppCredentials, GitHub};
+use precis::github::AppCredentials;
 use precis::pipeline::Summarizer;
 
 const SECRET: &[u8] = b"test webhook secret";
@@ -82,35 +81,31 @@ impl App {
     }
 
     async fn start_with(summarizer: Summarizer, data: tempfile::TempDir, repo: Repo, base: String) -> App {
+        Self::start_configured(summarizer, data, repo, base, |_| {}).await
+    }
+
+    /// The App as `precis serve` builds it, with `configure`'s changes to its settings.
+    async fn start_configured(
+        summarizer: Summarizer,
+        data: tempfile::TempDir,
+        repo: Repo,
+        base: String,
+        configure: impl FnOnce(&mut ServeSettings),
+    ) -> App {
         let fake = FakeGitHub::start().await;
         let git = GitHostDir::new();
         git.serve("octo", "demo", repo.path());
         // Transient failures run again at once: retries need no waiting here.
         let policy = Policy { retry_after: Duration::ZERO, ..Policy::default() };
         let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open_with(&data.path().join("jobs.db"), policy).unwrap());
-        queue.recover().unwrap();
-        let metrics = Arc::new(Metrics::default());
-        let observed = metrics.clone();
-        let github = GitHub::new(&fake.url, Some(AppCredentials::new(1, &test_key()).unwrap()))
-            .unwrap()
-            // A rate limit without Retry-After waits 50 ms: far from any Retry-After a test sends.
-            .with_timing(Duration::ZERO, Duration::from_millis(50), Duration::from_millis(50))
-            .observe(move |method, latency| observed.observe_github(method, latency));
-        let state = AppState {
-            secret: Arc::new(SECRET.to_vec()),
-            queue: queue.clone(),
-            metrics: metrics.clone(),
-            wake: Default::default(),
-            metrics_token: None,
-        };
-        let worker = Worker {
-            queue,
-            github: Arc::new(github),
-            repos: Arc::new(RepoCache::new(data.path().join("repos"), git.host())),
-            summarizer: Arc::new(summarizer),
-            metrics,
-            completed: Default::default(),
-        };
+        let mut settings = ServeSettings::new(queue, data.path().to_path_buf(), &fake.url, git.host());
+        settings.secret = SECRET.to_vec();
+        settings.app = Some(AppCredentials::new(1, &test_key()).unwrap());
+        // A rate limit without Retry-After waits 50 ms: far from any Retry-After a test sends.
+        settings.github_timing = Some((Duration::ZERO, Duration::from_millis(50), Duration::from_millis(50)));
+        configure(&mut settings);
+        let built = precis::app::App::build(settings, Some(summarizer)).unwrap();
+        let (state, worker) = (built.state, built.worker.expect("a worker"));
         let head = repo.git(&["rev-parse", "refs/pull/7/head"]).trim().to_string();
         fake.set_pull(7, &head, &base);
         App { fake, data, state, worker, repo, base, _git: git }
@@ -297,7 +292,7 @@ async fn every_example_payload_is_handled() {
         );
         queued += (answer["outcome"] == "queued") as usize;
     }
-    let counts = app.state.queue.counts().unwrap();
+    let counts = app.state.queue().counts().unwrap();
     assert_eq!(counts.deliveries as usize, examples.len());
     assert!(queued >= 10, "pull requests and pushes among the examples are queued ({queued})");
     assert_eq!((counts.queued + counts.superseded) as usize, queued);
@@ -349,7 +344,7 @@ async fn a_retry_reuses_the_check_run_an_earlier_attempt_created() {
     let run = runs.values().next().unwrap();
     assert_eq!((run["status"].as_str(), run["conclusion"].as_str()), (Some("completed"), Some("success")), "{run}");
     assert_eq!(app.fake.count("GET", "/check-runs"), 1, "the retry looked it up");
-    let counts = app.state.queue.counts().unwrap();
+    let counts = app.state.queue().counts().unwrap();
     assert_eq!((counts.done, counts.queued), (1, 0));
 }
 
@@ -360,7 +355,7 @@ async fn a_retry_reuses_the_check_run_an_earlier_attempt_created() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_superseded_jobs_check_run_is_completed() {
     let app = App::start().await;
-    let queue = app.state.queue.clone();
+    let queue = app.state.queue().clone();
     let first_head = app.head();
     let open_check = |id: u64| {
         app.fake
@@ -413,7 +408,7 @@ async fn a_redelivery_queues_nothing_new() {
     assert_eq!((status, answer["outcome"].as_str()), (StatusCode::ACCEPTED, Some("duplicate")));
     app.worker.run_until_idle().await.unwrap();
     assert_eq!(app.fake.count("POST", "/check-runs"), 1);
-    assert_eq!(app.state.queue.counts().unwrap().done, 1);
+    assert_eq!(app.state.queue().counts().unwrap().done, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -430,7 +425,7 @@ async fn bad_requests_are_refused_and_nothing_is_queued() {
     let huge = vec![b' '; 26 * 1024 * 1024];
     let (status, _) = app.deliver_raw("pull_request", "d-4", &huge, Some(&sign(SECRET, &huge))).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    let counts = app.state.queue.counts().unwrap();
+    let counts = app.state.queue().counts().unwrap();
     assert_eq!((counts.deliveries, counts.queued), (0, 0));
     // Events precis does not act on are accepted and ignored.
     let (status, answer) =
@@ -447,12 +442,12 @@ async fn an_accepted_delivery_survives_a_crash() {
     let payload = first.pull_request("opened", &first.head(), false);
     assert_eq!(first.deliver("pull_request", "d-1", &payload).await.0, StatusCode::ACCEPTED);
     // The process dies with the job claimed, before anything was published.
-    first.state.queue.claim().unwrap().expect("the job is queued");
+    first.state.queue().claim().unwrap().expect("the job is queued");
     let App { data, repo, base, .. } = first;
     let second = App::start_with(common::fake_summarizer(), data, repo, base).await;
     second.worker.run_until_idle().await.unwrap();
     assert_eq!(second.fake.comments().len(), 1);
-    let counts = second.state.queue.counts().unwrap();
+    let counts = second.state.queue().counts().unwrap();
     assert_eq!((counts.done, counts.queued, counts.running), (1, 0, 0));
 }
 
@@ -470,7 +465,7 @@ async fn server_errors_and_rate_limits_are_retried_and_publish_once() {
     assert_eq!(app.fake.count("POST", "/issues/7/comments"), 2, "the 502 was retried");
     let run = app.fake.check_runs().into_values().next().unwrap();
     assert_eq!(run["conclusion"], "success");
-    assert_eq!(app.state.queue.counts().unwrap().done, 1);
+    assert_eq!(app.state.queue().counts().unwrap().done, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -543,8 +538,13 @@ async fn health_and_metrics() {
 /// it as a bearer token; /healthz stays open.
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_can_require_a_token() {
-    let app = App::start().await;
-    let state = AppState { metrics_token: Some("metrics-s3cret".into()), ..app.state.clone() };
+    let (repo, base, _) = pull_request_repo();
+    let data = tempfile::tempdir().unwrap();
+    let app = App::start_configured(common::fake_summarizer(), data, repo, base, |settings| {
+        settings.metrics_token = Some("metrics-s3cret".into());
+    })
+    .await;
+    let state = app.state.clone();
     let get = |path: &str, authorization: Option<&str>| {
         let mut request = Request::get(path);
         if let Some(value) = authorization {
@@ -638,7 +638,7 @@ async fn a_model_path_in_the_settings_is_refused() {
     app.deliver("pull_request", "d-1", &app.pull_request("opened", &head, false)).await;
     app.worker.run_until_idle().await.unwrap();
     assert!(app.fake.comments().is_empty());
-    assert_eq!(app.state.queue.counts().unwrap().failed, 1);
+    assert_eq!(app.state.queue().counts().unwrap().failed, 1);
 }
 
 /// The pull request's title and body (read from GitHub) reach the model,
@@ -715,7 +715,7 @@ async fn the_comment_search_stops_after_its_pages() {
     let run = app.fake.check_runs().into_values().next().unwrap();
     assert_eq!(run["conclusion"], "success");
     assert!(run["output"]["summary"].as_str().unwrap().contains("`src/extra.rs`"), "{run}");
-    assert_eq!(app.state.queue.counts().unwrap().done, 1);
+    assert_eq!(app.state.queue().counts().unwrap().done, 1);
 }
 
 /// A delivery about an older head (here the `opened` delivery replayed
@@ -743,7 +743,7 @@ async fn a_replayed_delivery_for_an_older_head_changes_nothing() {
         app.fake.check_runs().values().all(|run| run["head_sha"] != old_head.as_str()),
         "no check run on the old head"
     );
-    assert_eq!(app.state.queue.counts().unwrap().done, 2);
+    assert_eq!(app.state.queue().counts().unwrap().done, 2);
 }
 
 /// A job that opened its check run and is retried after the pull request
@@ -752,7 +752,7 @@ async fn a_replayed_delivery_for_an_older_head_changes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stale_jobs_check_run_is_completed_as_skipped() {
     let app = App::start().await;
-    let queue = app.state.queue.clone();
+    let queue = app.state.queue().clone();
     let old_head = app.head();
     app.deliver("pull_request", "d-1", &app.pull_request("opened", &old_head, false)).await;
     let job = queue.claim().unwrap().unwrap();
@@ -815,10 +815,10 @@ async fn a_retry_after_past_the_cap_sends_the_job_back_to_the_queue() {
         .await
         .expect("the job did not wait out Retry-After: 100000")
         .unwrap();
-    assert_eq!(app.state.queue.stats().retried.get(), 1, "the attempt failed and the job was retried");
+    assert_eq!(app.state.queue().stats().retried.get(), 1, "the attempt failed and the job was retried");
     assert_eq!(app.fake.count("POST", "/check-runs"), 2);
     assert_eq!(app.fake.comments().len(), 1);
-    assert_eq!(app.state.queue.counts().unwrap().done, 1);
+    assert_eq!(app.state.queue().counts().unwrap().done, 1);
 }
 
 /// A second `precis serve` on a data folder whose SQLite queue a running one
@@ -867,7 +867,7 @@ async fn a_readers_command_changes_nothing() {
         1,
         "only the summary job read the pull request; the reader's command stopped at the permission check"
     );
-    assert_eq!(app.state.queue.counts().unwrap().superseded, 0);
+    assert_eq!(app.state.queue().counts().unwrap().superseded, 0);
 }
 
 /// Cached answers are kept per installation: one installation's never serve another's.

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use precis::app::queue::{JobQueue, SqliteQueue};
-use precis::app::{http::serve_connections, router, AppState, Metrics};
+use precis::app::repos::GitHost;
+use precis::app::{http::serve_connections, router, App, AppState, Role, ServeSettings};
 
 struct Server {
     address: std::net::SocketAddr,
@@ -22,16 +23,19 @@ struct Server {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
+/// The webhook side as `precis serve --role web` builds it (its secret `secret`).
+fn web_app(queue: Arc<dyn JobQueue>, data: &std::path::Path) -> AppState {
+    let api = "https://api.github.com";
+    let mut settings = ServeSettings::new(queue, data.to_path_buf(), api, GitHost::for_api(api).unwrap());
+    settings.role = Role::Web;
+    settings.secret = b"secret".to_vec();
+    App::build(settings, None).unwrap().state
+}
+
 async fn start() -> Server {
     let data = tempfile::tempdir().unwrap();
     let queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::open(&data.path().join("jobs.db")).unwrap());
-    let state = AppState {
-        secret: Arc::new(b"secret".to_vec()),
-        queue,
-        metrics: Arc::new(Metrics::default()),
-        wake: Default::default(),
-        metrics_token: None,
-    };
+    let state = web_app(queue, data.path());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -28,10 +28,10 @@ use tower::ServiceExt;
 use common::fake_github::FakeGitHub;
 use postgres_support::TestDatabase;
 use precis::app::queue::{JobQueue, PgQueue, Policy};
-use precis::app::repos::{GitHost, RepoCache};
-use precis::app::{router, AppState, Metrics, ServeArgs, ServeSettings, Worker};
+use precis::app::repos::GitHost;
+use precis::app::{router, AppState, ServeArgs, ServeSettings, Worker};
 use precis::github::signature::sign;
-use precis::github::{AppCredentials, GitHub};
+use precis::github::AppCredentials;
 use precis::language_model::FakeSource;
 use precis::pipeline::Summarizer;
 use precis::progress::Progress;
@@ -44,6 +44,18 @@ fn key_path() -> PathBuf {
 
 fn slow_summarizer(delay: Duration) -> Summarizer {
     Summarizer::new(Arc::new(FakeSource { delay, ..FakeSource::new("fake-default") }), None, Progress::hidden())
+}
+
+/// The App as `precis serve` builds it on `queue`, in one process: its
+/// webhook state and its worker (the fake GitHub at `api`, repositories
+/// from the git host in `data`).
+fn built_app(queue: Arc<dyn JobQueue>, data: &Path, api: &str, summarizer: Summarizer) -> (AppState, Worker) {
+    let mut settings = ServeSettings::new(queue, data.to_path_buf(), api, git_host(data));
+    settings.secret = SECRET.as_bytes().to_vec();
+    settings.app = Some(AppCredentials::new(1, &std::fs::read_to_string(key_path()).unwrap()).unwrap());
+    settings.github_timing = Some((Duration::ZERO, Duration::from_millis(50), Duration::from_secs(1)));
+    let app = precis::app::App::build(settings, Some(summarizer)).unwrap();
+    (app.state, app.worker.expect("a worker"))
 }
 
 /// Not a test: the entry point of the replica processes the tests start
@@ -497,27 +509,9 @@ fn losing_the_database_answers_503_and_workers_wait() {
     let proxy = runtime.block_on(Proxy::start(postgres_support::server_address()));
     let queue: Arc<dyn JobQueue> =
         Arc::new(PgQueue::connect(&database.url_via(proxy.address), Policy::default()).unwrap());
-    let metrics = Arc::new(Metrics::default());
-    let state = AppState {
-        secret: Arc::new(SECRET.as_bytes().to_vec()),
-        queue: queue.clone(),
-        metrics: metrics.clone(),
-        wake: Default::default(),
-        metrics_token: None,
-    };
     let data = tempfile::tempdir().unwrap();
-    let github =
-        GitHub::new(&fake.url, Some(AppCredentials::new(1, &std::fs::read_to_string(key_path()).unwrap()).unwrap()))
-            .unwrap()
-            .with_timing(Duration::ZERO, Duration::from_millis(50), Duration::from_secs(1));
-    let worker = Worker {
-        queue: queue.clone(),
-        github: Arc::new(github),
-        repos: Arc::new(RepoCache::new(data.path().join("repos"), git_host(data.path()))),
-        summarizer: Arc::new(slow_summarizer(Duration::from_millis(1500))),
-        metrics,
-        completed: Default::default(),
-    };
+    let (state, worker) =
+        built_app(queue.clone(), data.path(), &fake.url, slow_summarizer(Duration::from_millis(1500)));
     let (base, heads) = make_repository(&repository_dir(data.path(), 1), &[7, 8], 1);
     // The worker reads each pull request's head from GitHub before it summarizes.
     for number in [7, 8] {
@@ -662,18 +656,7 @@ fn poison_jobs_are_given_up_and_transient_failures_retried() {
         Policy { lease: Duration::from_millis(300), retry_after: Duration::from_millis(200), ..Policy::default() };
     let queue: Arc<dyn JobQueue> =
         Arc::new(SqliteQueue::open_with(&data.path().join("jobs.db"), policy.clone()).unwrap());
-    let github =
-        GitHub::new(&fake.url, Some(AppCredentials::new(1, &std::fs::read_to_string(key_path()).unwrap()).unwrap()))
-            .unwrap()
-            .with_timing(Duration::ZERO, Duration::from_millis(10), Duration::from_secs(1));
-    let worker = Worker {
-        queue: queue.clone(),
-        github: Arc::new(github),
-        repos: Arc::new(RepoCache::new(data.path().join("repos"), git_host(data.path()))),
-        summarizer: Arc::new(slow_summarizer(Duration::ZERO)),
-        metrics: Arc::new(Metrics::default()),
-        completed: Default::default(),
-    };
+    let (_, worker) = built_app(queue.clone(), data.path(), &fake.url, slow_summarizer(Duration::ZERO));
     let (base, heads) = make_repository(&repository_dir(data.path(), 1), &[7, 8], 1);
     for number in [7, 8] {
         fake.set_pull(number, &heads[&number][0], &base);

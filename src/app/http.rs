@@ -96,14 +96,36 @@ impl Metrics {
     }
 }
 
+/// What the webhook side needs: built by [`super::App::build`].
 #[derive(Clone)]
 pub struct AppState {
-    pub secret: Arc<Vec<u8>>,
-    pub queue: Arc<dyn JobQueue>,
-    pub metrics: Arc<Metrics>,
-    pub wake: Arc<tokio::sync::Notify>,
+    secret: Arc<Vec<u8>>,
+    queue: Arc<dyn JobQueue>,
+    metrics: Arc<Metrics>,
+    /// Notified when a delivery queued a job: the workers of this process claim it.
+    wake: Arc<tokio::sync::Notify>,
     /// When set, GET /metrics needs `Authorization: Bearer <token>` (`PRECIS_METRICS_TOKEN`).
-    pub metrics_token: Option<Arc<str>>,
+    metrics_token: Option<Arc<str>>,
+}
+
+impl AppState {
+    pub(super) fn new(
+        secret: Vec<u8>,
+        queue: Arc<dyn JobQueue>,
+        metrics: Arc<Metrics>,
+        metrics_token: Option<Arc<str>>,
+    ) -> AppState {
+        AppState { secret: Arc::new(secret), queue, metrics, wake: Default::default(), metrics_token }
+    }
+
+    /// The queue deliveries go to.
+    pub fn queue(&self) -> &Arc<dyn JobQueue> {
+        &self.queue
+    }
+
+    pub(super) fn wake(&self) -> &Arc<tokio::sync::Notify> {
+        &self.wake
+    }
 }
 
 /// Connections open at once; past it new ones are closed at once.

@@ -214,6 +214,28 @@ const MAX_RETRY_SECONDS: u64 = 600;
 const MAX_DAYS: u64 = 3_650;
 
 impl ServeSettings {
+    /// Settings for an App on `queue` keeping its repositories in
+    /// `data_dir`, calling GitHub at `api_url` and fetching from `git_host`;
+    /// the rest as nothing was set (a free local port, role `all` with one
+    /// worker, no webhook secret, no metrics token, no App credentials).
+    /// [`ServeSettings::check`] reads them from `precis serve`'s settings instead.
+    pub fn new(queue: Arc<dyn JobQueue>, data_dir: PathBuf, api_url: &str, git_host: GitHost) -> ServeSettings {
+        ServeSettings {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            secret: Vec::new(),
+            metrics_token: None,
+            data_dir,
+            api_url: api_url.to_string(),
+            git_host,
+            repo_retention: Retention::default(),
+            app: None,
+            workers: 1,
+            role: Role::All,
+            queue,
+            github_timing: None,
+        }
+    }
+
     /// Checks every setting before the model loads: a bad one fails at once,
     /// in one line naming the setting and the fix. The queue is opened here
     /// (an unreachable database fails the start, not the first delivery).
@@ -362,119 +384,146 @@ fn register_metrics(
     (by_installation, held)
 }
 
-/// Serves until SIGTERM or Ctrl-C, in its role: web replicas take webhooks,
-/// workers run jobs, `all` does both. On a stop a worker finishes the jobs
-/// in progress; those still running after the grace period go back to the
-/// queue (another replica, or the next start, runs them).
-pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> Result<()> {
-    let ServeSettings {
-        listen,
-        secret,
-        metrics_token,
-        data_dir,
-        api_url,
-        git_host,
-        repo_retention,
-        app,
-        workers,
-        role,
-        queue,
-        github_timing,
-    } = settings;
-    tracing::info!("role {role}, queue on {}", queue.backend());
-    if role == Role::All && queue.backend() == Backend::Sqlite {
-        // This process owns the SQLite file: whatever ran there was interrupted.
-        let recovered = queue.recover()?;
-        if recovered > 0 {
-            tracing::warn!("{recovered} job(s) interrupted by the last stop go back to the queue");
+/// The App wired once from its settings: the webhook side's state and, in
+/// a role that runs jobs, the worker. [`serve`] runs it; the tests and the
+/// examples build it the same way and drive its parts.
+pub struct App {
+    pub state: AppState,
+    /// `None` for a web replica.
+    pub worker: Option<Worker>,
+    listen: std::net::SocketAddr,
+    workers: usize,
+    role: Role,
+    repos: Option<Arc<RepoCache>>,
+    by_installation: Family<InstallationLabels, Gauge>,
+    held: Gauge,
+}
+
+impl App {
+    /// A role that runs jobs needs `summarizer`. In the `all` role on
+    /// SQLite, jobs a stop interrupted go back to the queue first.
+    pub fn build(settings: ServeSettings, summarizer: Option<Summarizer>) -> Result<App> {
+        let ServeSettings {
+            listen,
+            secret,
+            metrics_token,
+            data_dir,
+            api_url,
+            git_host,
+            repo_retention,
+            app,
+            workers,
+            role,
+            queue,
+            github_timing,
+        } = settings;
+        tracing::info!("role {role}, queue on {}", queue.backend());
+        if role == Role::All && queue.backend() == Backend::Sqlite {
+            // This process owns the SQLite file: whatever ran there was interrupted.
+            let recovered = queue.recover()?;
+            if recovered > 0 {
+                tracing::warn!("{recovered} job(s) interrupted by the last stop go back to the queue");
+            }
         }
+        let mut metrics = Metrics::default();
+        let (by_installation, held) = register_metrics(&mut metrics, queue.as_ref(), role);
+        let metrics = Arc::new(metrics);
+        let state = AppState::new(secret, queue.clone(), metrics.clone(), metrics_token);
+        let (mut worker, mut repos) = (None, None);
+        if role.runs_jobs() {
+            let summarizer = summarizer.context("a worker needs a model")?;
+            let observed = metrics.clone();
+            let mut github =
+                GitHub::new(&api_url, app)?.observe(move |method, latency| observed.observe_github(method, latency));
+            if let Some((write_gap, backoff, rate_limit_wait)) = github_timing {
+                github = github.with_timing(write_gap, backoff, rate_limit_wait);
+            }
+            let cache = Arc::new(RepoCache::new(data_dir.join("repos"), git_host).with_retention(repo_retention));
+            worker = Some(Worker::new(queue, github, cache.clone(), summarizer, metrics));
+            repos = Some(cache);
+        }
+        Ok(App { state, worker, listen, workers, role, repos, by_installation, held })
     }
-    let mut metrics = Metrics::default();
-    let (by_installation, held) = register_metrics(&mut metrics, queue.as_ref(), role);
-    let metrics = Arc::new(metrics);
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let state = AppState {
-        secret: Arc::new(secret),
-        queue: queue.clone(),
-        metrics: metrics.clone(),
-        wake: wake.clone(),
-        metrics_token,
-    };
-    let mut background =
-        vec![tokio::spawn(prune(queue.clone())), tokio::spawn(refresh_gauges(queue.clone(), by_installation, held))];
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut running = Vec::new();
-    let mut heartbeat = None;
-    if role.runs_jobs() {
-        let summarizer = summarizer.context("a worker needs a model")?;
-        let observed = metrics.clone();
-        let mut github =
-            GitHub::new(&api_url, app)?.observe(move |method, latency| observed.observe_github(method, latency));
-        if let Some((write_gap, backoff, rate_limit_wait)) = github_timing {
-            github = github.with_timing(write_gap, backoff, rate_limit_wait);
+
+    /// Serves until SIGTERM or Ctrl-C, in its role: web replicas take
+    /// webhooks, workers run jobs, `all` does both. On a stop a worker
+    /// finishes the jobs in progress; those still running after the grace
+    /// period go back to the queue (another replica, or the next start, runs them).
+    pub async fn serve(self) -> Result<()> {
+        let App { state, worker, listen, workers, role, repos, by_installation, held } = self;
+        let queue = state.queue().clone();
+        let wake = state.wake().clone();
+        let mut background = vec![
+            tokio::spawn(prune(queue.clone())),
+            tokio::spawn(refresh_gauges(queue.clone(), by_installation, held)),
+        ];
+        if let Some(repos) = repos {
+            background.push(tokio::spawn(prune_repos(repos)));
         }
-        let repos = Arc::new(RepoCache::new(data_dir.join("repos"), git_host).with_retention(repo_retention));
-        background.push(tokio::spawn(prune_repos(repos.clone())));
-        let worker = Worker {
-            queue: queue.clone(),
-            github: Arc::new(github),
-            repos,
-            summarizer: Arc::new(summarizer),
-            metrics: metrics.clone(),
-            completed: Default::default(),
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut running = Vec::new();
+        let mut heartbeat = None;
+        if let Some(worker) = worker {
+            queue.subscribe(wake.clone());
+            heartbeat = Some(tokio::spawn(heartbeats(queue.clone())));
+            running =
+                (0..workers.max(1)).map(|_| tokio::spawn(worker.clone().run(wake.clone(), stopped.clone()))).collect();
+        }
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}; choose another address with PRECIS_LISTEN"))?;
+        // The bound address, not the asked one: with port 0 the system picks it.
+        let bound = listener.local_addr().unwrap_or(listen);
+        let app = if role.takes_webhooks() {
+            tracing::info!("listening on {bound}: POST /webhook, GET /healthz, GET /metrics");
+            router(state)
+        } else {
+            tracing::info!("listening on {bound}: GET /healthz, GET /metrics (a worker takes no webhooks)");
+            router(state).layer(axum::middleware::from_fn(no_webhooks))
         };
-        queue.subscribe(wake.clone());
-        heartbeat = Some(tokio::spawn(heartbeats(queue.clone())));
-        running =
-            (0..workers.max(1)).map(|_| tokio::spawn(worker.clone().run(wake.clone(), stopped.clone()))).collect();
-    }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}; choose another address with PRECIS_LISTEN"))?;
-    // The bound address, not the asked one: with port 0 the system picks it.
-    let bound = listener.local_addr().unwrap_or(listen);
-    let app = if role.takes_webhooks() {
-        tracing::info!("listening on {bound}: POST /webhook, GET /healthz, GET /metrics");
-        router(state)
-    } else {
-        tracing::info!("listening on {bound}: GET /healthz, GET /metrics (a worker takes no webhooks)");
-        router(state).layer(axum::middleware::from_fn(no_webhooks))
-    };
-    http::serve_connections(listener, app, shutdown_signal()).await?;
-    for task in background {
-        task.abort();
-    }
-    if role.runs_jobs() {
-        tracing::info!("stopping: finishing the jobs in progress");
-        let _ = stop.send(true);
-        let grace = tokio::time::sleep(GRACE);
-        tokio::pin!(grace);
-        for handle in running {
-            tokio::select! {
-                _ = handle => {}
-                _ = &mut grace => break,
+        http::serve_connections(listener, app, shutdown_signal()).await?;
+        for task in background {
+            task.abort();
+        }
+        if role.runs_jobs() {
+            tracing::info!("stopping: finishing the jobs in progress");
+            let _ = stop.send(true);
+            let grace = tokio::time::sleep(GRACE);
+            tokio::pin!(grace);
+            for handle in running {
+                tokio::select! {
+                    _ = handle => {}
+                    _ = &mut grace => break,
+                }
             }
-        }
-        let released = tokio::task::spawn_blocking({
-            let queue = queue.clone();
-            move || queue.release_held()
-        })
-        .await?;
-        if let Some(heartbeat) = heartbeat {
-            heartbeat.abort();
-        }
-        match released {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!("{n} job(s) still running go back to the queue"),
-            // Their leases run out, and another replica (or the next start) takes them.
-            Err(e) => {
-                tracing::warn!("cannot hand the jobs in progress back: {e:#}; they run again when their lease runs out")
+            let released = tokio::task::spawn_blocking({
+                let queue = queue.clone();
+                move || queue.release_held()
+            })
+            .await?;
+            if let Some(heartbeat) = heartbeat {
+                heartbeat.abort();
             }
+            match released {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!("{n} job(s) still running go back to the queue"),
+                // Their leases run out, and another replica (or the next start) takes them.
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot hand the jobs in progress back: {e:#}; they run again when their lease runs out"
+                    )
+                }
+            }
+        } else {
+            tracing::info!("stopping");
         }
-    } else {
-        tracing::info!("stopping");
+        Ok(())
     }
-    Ok(())
+}
+
+/// Builds the App from `settings` and serves it ([`App::serve`]).
+pub async fn serve(settings: ServeSettings, summarizer: Option<Summarizer>) -> Result<()> {
+    App::build(settings, summarizer)?.serve().await
 }
 
 /// A worker's port answers /healthz and /metrics only.

@@ -2,7 +2,6 @@
 //! the shared pipeline, publish.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,13 +21,11 @@ use crate::publication::{Publication, Publisher};
 /// Takes jobs from the queue and carries them out.
 #[derive(Clone)]
 pub struct Worker {
-    pub queue: Arc<dyn JobQueue>,
-    pub github: Arc<GitHub>,
-    pub repos: Arc<RepoCache>,
-    pub summarizer: Arc<Summarizer>,
-    pub metrics: Arc<Metrics>,
-    /// Jobs run (for tests and logs).
-    pub completed: Arc<AtomicU64>,
+    queue: Arc<dyn JobQueue>,
+    github: Arc<GitHub>,
+    repos: Arc<RepoCache>,
+    summarizer: Arc<Summarizer>,
+    metrics: Arc<Metrics>,
 }
 
 /// The reply to `/precis help`; the settings it names are [`Settings::keys`].
@@ -53,6 +50,17 @@ struct PullTarget {
 }
 
 impl Worker {
+    /// Built by [`super::App::build`].
+    pub(super) fn new(
+        queue: Arc<dyn JobQueue>,
+        github: GitHub,
+        repos: Arc<RepoCache>,
+        summarizer: Summarizer,
+        metrics: Arc<Metrics>,
+    ) -> Worker {
+        Worker { queue, github: Arc::new(github), repos, summarizer: Arc::new(summarizer), metrics }
+    }
+
     /// Runs the next queued job; `false` when there was none. A job past
     /// its last attempt is given up (its check run completed as neutral with
     /// the reason); a transient failure (GitHub or the network) goes back
@@ -102,7 +110,6 @@ impl Worker {
                 self.settle(id, move |queue| queue.finish(id, Some(&reason))).await;
             }
         }
-        self.completed.fetch_add(1, Ordering::Relaxed);
         Ok(true)
     }
 
