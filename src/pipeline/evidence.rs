@@ -43,6 +43,18 @@ pub struct Evidence {
     pub context_text: String,
 }
 
+/// The name a top-level line binds to a value (`var encode = encodeURIComponent;`,
+/// `export const LIMIT = 3`, Python's `LIMIT = 3`): on a removed line, a name a
+/// function "added" under the same name already had.
+fn top_level_binding(line: &str) -> Option<String> {
+    static BINDING: OnceLock<Regex> = OnceLock::new();
+    let binding = BINDING.get_or_init(|| {
+        Regex::new(r"^(?:export\s+)?(?:(?:var|let|const)\s+)?([A-Za-z_$][\w$]*)\s*(?::[^=]+)?=[^=>]")
+            .expect("valid regex")
+    });
+    binding.captures(line).map(|c| c[1].to_string())
+}
+
 fn word() -> &'static Regex {
     static WORD: OnceLock<Regex> = OnceLock::new();
     WORD.get_or_init(|| Regex::new(r"[A-Za-z_$][A-Za-z0-9_$]*").expect("valid regex"))
@@ -167,7 +179,7 @@ impl Evidence {
                     for name in names {
                         *uses.entry(name).or_default() += 1;
                     }
-                    if let Some(name) = defined {
+                    if let Some(name) = defined.or_else(|| (sign == "-").then(|| top_level_binding(text)).flatten()) {
                         defs.insert(name);
                     }
                     if let Some(name) = around.as_ref().filter(|_| !code.is_empty()) {

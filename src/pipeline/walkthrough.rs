@@ -161,8 +161,12 @@ pub fn of_file(file: &FileChange, evidence: &Evidence, facts: &FileFacts, define
         items.iter().filter(|i| i.change == Change::Added).map(|i| i.name.as_str()).collect();
     let removed_names: HashSet<&str> =
         items.iter().filter(|i| i.change == Change::Removed).map(|i| i.name.as_str()).collect();
-    // Removed and added under one name: the item is defined anew (an arrow function now a constant).
-    let redefined = |i: &ItemChange| added_names.contains(i.name.as_str()) && removed_names.contains(i.name.as_str());
+    // Removed and added under one name, or bound on a removed line: the item is defined anew
+    // (an arrow function now a constant, `var encode = encodeURIComponent` now a function).
+    let redefined = |i: &ItemChange| {
+        added_names.contains(i.name.as_str())
+            && (removed_names.contains(i.name.as_str()) || evidence.defined_removed.contains(&i.name))
+    };
     // Added where the unchanged lines show the name in a language of conditional definitions
     // (`#[cfg]`, `#ifdef`, build tags): another variant of an item that stays.
     let conditional = matches!(language, Some(Language::Rust | Language::C | Language::Cpp | Language::Go));
@@ -248,7 +252,9 @@ pub fn of_file(file: &FileChange, evidence: &Evidence, facts: &FileFacts, define
     }
     let comments: Vec<String> = names_of(&comments_only).iter().map(|i| name(i)).collect();
     if !comments.is_empty() {
-        clauses.push(format!("edits only comments in {}", listed(&comments)));
+        // From hunks only, another hunk may change the same item unseen (one that opens inside its docstring).
+        let only = if structure.partial { "" } else { "only " };
+        clauses.push(format!("edits {only}comments in {}", listed(&comments)));
     }
     if clauses.is_empty() {
         clauses.extend(dependency_clauses(&facts.dependencies));
@@ -383,9 +389,12 @@ fn main_of<'s>(structure: &'s FileStructure, evidence: &Evidence, in_tests: bool
     };
     let removed: HashSet<&str> =
         structure.items.iter().filter(|i| i.change == Change::Removed).map(|i| i.name.as_str()).collect();
-    // A name also removed, or already on unchanged lines, is not new.
+    // A name also removed (or bound on a removed line), or already on unchanged lines, is not new.
     let new = |i: &&ItemChange| {
-        i.change == Change::Added && !removed.contains(i.name.as_str()) && !evidence.context.contains(&i.name)
+        i.change == Change::Added
+            && !removed.contains(i.name.as_str())
+            && !evidence.defined_removed.contains(&i.name)
+            && !evidence.context.contains(&i.name)
     };
     if let Some(item) = items().find(new) {
         return Some((Act::Add, item));
@@ -705,6 +714,7 @@ pub fn defined_names<'a>(files: impl IntoIterator<Item = &'a FileChange>) -> Has
 mod tests {
     use super::*;
     use crate::pipeline::change::fixtures::{one_hunk, PASSWORD_CHECK};
+    use crate::pipeline::structure;
 
     fn walk(file: &FileChange) -> String {
         of_file(file, &Evidence::of_file(file), &FileFacts::default(), &defined_names([file]))
@@ -720,6 +730,53 @@ mod tests {
         let notes = behaviour(&file);
         assert!(notes.iter().any(|b| b.what.contains("now only returns `True`")), "{notes:?}");
         assert!(notes.iter().any(|b| b.what.contains("drops")), "{notes:?}");
+    }
+
+    /// A name a removed line bound (`var encode = encodeURIComponent`) and
+    /// an added function defines again is not new: neither the row nor the
+    /// title says it is added.
+    #[test]
+    fn a_function_replacing_a_binding_is_defined_anew() {
+        let file = one_hunk(
+            "index.js",
+            "@@ -1,4 +1,9 @@",
+            &[
+                "-var encode = encodeURIComponent;",
+                "+function encode (val) {",
+                "+  return encodeURIComponent(val)",
+                "+}",
+                "+",
+                "+function isDate (val) {",
+                "+  return val instanceof Date",
+                "+}",
+                " module.exports = parse;",
+            ],
+        );
+        assert_eq!(walk(&file), "Adds the function `isDate`; defines `encode` anew.");
+        let evidence = Evidence::of_file(&file);
+        assert_eq!(main_item(&file.structure, &evidence), Some(("Add", "isDate".to_string())));
+    }
+
+    /// "Only comments" is said when the whole item was read; from a bare
+    /// patch another hunk may change the same item unseen.
+    #[test]
+    fn only_comments_needs_the_whole_item() {
+        let file = one_hunk(
+            "click/_compat.py",
+            "@@ -10,4 +10,4 @@ class Stream:",
+            &[
+                "-    def auto_wrap_for_ansi(",
+                "+    def auto_wrap_for_ansi(  # noqa: F811",
+                "         stream, color=None",
+                "     ):",
+                "         return stream",
+            ],
+        );
+        assert_eq!(walk(&file), "Edits comments in `auto_wrap_for_ansi`.");
+        let old = "def f(a):\n    return a\n";
+        let new = "def f(a):  # noqa: F811\n    return a\n";
+        let whole = FileChange { structure: structure::of_versions("m.py", Some(old), Some(new)), ..file };
+        assert_eq!(walk(&whole), "Edits only comments in `f`.");
     }
 
     #[test]

@@ -434,7 +434,10 @@ struct Parsed<'s> {
     name: String,
     kind: ItemKind,
     line: usize,
+    /// The declaration without its comments.
     signature: String,
+    /// The declaration as written, comments included.
+    head: &'s str,
     facts: Facts<'s>,
     in_tests: bool,
 }
@@ -502,7 +505,9 @@ impl<'s> Outline<'s> {
         for (node, definition, owner, kind, in_tests) in definitions {
             let Some(kind) = kind else { continue };
             let head_end = definition.body.map_or(node.end_byte(), |body| body.start_byte());
-            let signature = cut(text.get(node.start_byte()..head_end.max(node.start_byte())).unwrap_or(""));
+            let head_end = head_end.max(node.start_byte());
+            let signature = cut(&without_comments(node, head_end, text));
+            let head = text.get(node.start_byte()..head_end).unwrap_or("");
             let facts = definition.body.map(|body| facts(language, body, text, &skip)).unwrap_or_default();
             spans.push((node.start_position().row, node.end_position().row));
             items.push(Parsed {
@@ -511,6 +516,7 @@ impl<'s> Outline<'s> {
                 kind,
                 line: first_line + node.start_position().row,
                 signature,
+                head,
                 facts,
                 in_tests,
             });
@@ -518,6 +524,33 @@ impl<'s> Outline<'s> {
         let rest = facts(language, root, text, &skip);
         Some(Outline { items, rest, spans })
     }
+}
+
+/// The text of `node` up to `end` without the comments in it: a comment
+/// added to a declaration (`def f(  # noqa`) leaves its signature as it was.
+fn without_comments(node: Node<'_>, end: usize, text: &str) -> String {
+    let mut out = String::new();
+    let mut at = node.start_byte();
+    let mut stack = vec![node];
+    let mut comments = Vec::new();
+    while let Some(current) = stack.pop() {
+        if current.start_byte() >= end {
+            continue;
+        }
+        if current.kind().contains("comment") {
+            comments.push(current.byte_range());
+        } else {
+            stack.extend(children(current));
+        }
+    }
+    comments.sort_by_key(|range| range.start);
+    for range in comments {
+        out.push_str(text.get(at..range.start.max(at)).unwrap_or(""));
+        out.push(' ');
+        at = at.max(range.end);
+    }
+    out.push_str(text.get(at..end.max(at)).unwrap_or(""));
+    out
 }
 
 fn children<'t>(node: Node<'t>) -> impl DoubleEndedIterator<Item = Node<'t>> {
@@ -754,7 +787,7 @@ fn changed(old: &Parsed<'_>, new: &Parsed<'_>) -> Option<ItemChange> {
         Change::SignatureChanged { old: old.signature.clone(), new: new.signature.clone() }
     } else if old.facts.tokens != new.facts.tokens && new.kind != ItemKind::Module {
         Change::BodyChanged
-    } else if old.facts.comments != new.facts.comments && !container {
+    } else if (old.facts.comments != new.facts.comments || cut(old.head) != cut(new.head)) && !container {
         Change::CommentsChanged
     } else {
         return None;
