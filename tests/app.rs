@@ -576,7 +576,9 @@ fn the_rest_check_catches_a_bad_body() {
     assert!(bad.is_err(), "a body without head_sha and with a numeric name is refused");
 }
 
-/// From a signed webhook to the posted comment with the real default model.
+/// From a signed webhook to the posted comment with the real default model,
+/// on a change the model is asked about (a manifest's scripts and docs, which
+/// no parser tells): the comment names the real model and counts its answers.
 #[tokio::test(flavor = "multi_thread")]
 async fn real_model_end_to_end() {
     if !common::provisioned("real_model_end_to_end") {
@@ -586,7 +588,7 @@ async fn real_model_end_to_end() {
     let choice = ModelChoice { model: None, device: Device::Cpu, precision: None, threads: Some(2) };
     let models = ModelLoader::new(common::cache(), None, choice, 4, precis::progress::Progress::hidden());
     let summarizer = Summarizer::new(Arc::new(models), None, precis::progress::Progress::hidden());
-    let (repo, base, _) = pull_request_repo();
+    let (repo, base, _) = scripts_pull_request_repo();
     let app = App::start_with(summarizer, tempfile::tempdir().unwrap(), repo, base).await;
     app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
     app.worker.run_until_idle().await.unwrap();
@@ -595,11 +597,22 @@ async fn real_model_end_to_end() {
     let body = &comments[0].2;
     assert!(
         body.starts_with(MARKER)
-            && body.contains("| `src/extra.rs` | added")
-            && body.contains("| `src/lib.rs` | modified"),
+            && body.contains("| `package.json` | modified")
+            && body.contains("| `README.md` | modified"),
         "{body}"
     );
-    assert!(body.contains("extra_0") && body.contains("core_3"), "the changed items are named: {body}");
+    let footer = body.lines().find(|l| l.contains("model answer(s)")).unwrap_or_else(|| panic!("a footer: {body}"));
+    assert!(
+        footer.contains(&format!("`{}-int8@", precis::provision::models::DEFAULT_MODEL)),
+        "the real model: {footer}"
+    );
+    let answers: usize = footer
+        .split(" model answer(s)")
+        .next()
+        .and_then(|before| before.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a count of answers: {footer}"));
+    assert!(answers >= 1, "the model answered for the manifest: {footer}");
     let run = app.fake.check_runs().into_values().next().unwrap();
     assert_eq!(run["conclusion"], "success");
 }
