@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::github::payload::{self, Event};
-use crate::github::publish::Repository;
+use crate::github::publish::RepoClient;
 use crate::github::{CommitId, GitHub, PullNumber, RepoName, Token};
 use crate::pipeline::{report, AuthorContext, Input, Overrides, SettingsSource, Summarizer};
 use crate::provision::ModelName;
@@ -184,7 +184,7 @@ pub async fn run(env: &ActionEnv, summarizer: Arc<Summarizer>) -> Result<()> {
     let publisher = env
         .token
         .as_ref()
-        .map(|token| Publisher::new(Repository { github: &github, token, repo: &env.repository }, true));
+        .map(|token| Publisher::new(RepoClient { github: &github, token, repo: &env.repository }, true));
     if let (Some(publisher), Some(pull), None) = (&publisher, target.pull, &target.read_only) {
         publisher.tell_since(&mut summary, pull, env.workspace.clone(), &target.head, &told).await;
     }

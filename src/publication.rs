@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::github::publish::{
-    self, comment_body, comment_overhead, CommentSearch, Conclusion, Repository, CHECK_SUMMARY_LIMIT,
+    self, comment_body, comment_overhead, CommentSearch, Conclusion, RepoClient, CHECK_SUMMARY_LIMIT,
 };
 use crate::github::{CommitId, PullNumber};
 use crate::pipeline::{report, since, Settings, Summary};
@@ -44,14 +44,14 @@ impl Publication {
 /// not make (403, e.g. a job token without `checks: write`) is a warning,
 /// not a failure.
 pub struct Publisher<'a> {
-    pub repo: Repository<'a>,
+    pub repo: RepoClient<'a>,
     lenient: bool,
     /// The comment search of this job, once made: the comment is then edited without searching again.
     comment: std::sync::Mutex<Option<CommentSearch>>,
 }
 
 impl<'a> Publisher<'a> {
-    pub fn new(repo: Repository<'a>, lenient: bool) -> Publisher<'a> {
+    pub fn new(repo: RepoClient<'a>, lenient: bool) -> Publisher<'a> {
         Publisher { repo, lenient, comment: std::sync::Mutex::new(None) }
     }
 

@@ -355,7 +355,7 @@ fn scheduler_serves_requests_from_many_threads() {
     // A cancelled request ends early with what it had.
     let pending = scheduler.submit(PROMPT.to_vec(), GenerateParams::greedy(10_000));
     match pending.next_event() {
-        Some(precis::llm::Event::Text(_)) => {}
+        Some(precis::llm::Streamed::Text(_)) => {}
         _ => panic!("the request streams text first"),
     }
     pending.cancel();

@@ -13,7 +13,7 @@ use super::repos::RepoCache;
 use super::routing::{HELP_COMMAND, SUMMARIZE_COMMAND};
 use crate::github::payload;
 use crate::github::publish::Conclusion;
-use crate::github::publish::Repository;
+use crate::github::publish::RepoClient;
 use crate::github::{CommitId, GitHub, GitHubError, PullNumber, Token};
 use crate::pipeline::{AuthorContext, Input, Overrides, Settings, SettingsSource, Summarizer, Summary, CONFIG_PATH};
 use crate::publication::{Publication, Publisher};
@@ -147,7 +147,7 @@ impl Worker {
         }
         let repo = job.spec.repo();
         let token = self.token(repo).await?;
-        let github = Repository { github: &self.github, token: &token, repo: &repo.repo };
+        let github = RepoClient { github: &self.github, token: &token, repo: &repo.repo };
         let check = match (job.check_run_id, job.spec.head()) {
             (Some(id), _) => Some(id),
             (None, Some(head)) => github.find_check_run(head, &check_external_id(job)).await?,
@@ -213,7 +213,7 @@ impl Worker {
         // The cached repository is not pruned while the job runs.
         let _in_use = self.repos.hold(&repo.repo)?;
         let token = self.token(repo).await?;
-        let github = Repository { github: &self.github, token: &token, repo: &repo.repo };
+        let github = RepoClient { github: &self.github, token: &token, repo: &repo.repo };
         match &job.spec {
             JobSpec::PullRequest { number, head_sha, base_sha, draft, .. } => {
                 let pull = self.pull(repo, &token, *number).await?;
@@ -293,7 +293,7 @@ impl Worker {
             );
             return Ok(());
         }
-        let publisher = Publisher::new(Repository { github: &self.github, token, repo: &repo.repo }, false);
+        let publisher = Publisher::new(RepoClient { github: &self.github, token, repo: &repo.repo }, false);
         self.close_superseded(job, &publisher.repo, &target.head).await;
         let check = self.open_check(job, &publisher, &target.head).await?;
         let input = Input::Range { repo: dir.clone(), base: target.base.to_string(), head: target.head.to_string() };
@@ -315,7 +315,7 @@ impl Worker {
     /// is summarized or posted; a check run an earlier attempt opened is
     /// completed as skipped, naming the newer commit, and so are those of
     /// the jobs it superseded.
-    async fn skip_stale(&self, job: &Job, github: &Repository<'_>, head: &CommitId, current: &CommitId) -> Result<()> {
+    async fn skip_stale(&self, job: &Job, github: &RepoClient<'_>, head: &CommitId, current: &CommitId) -> Result<()> {
         tracing::info!("job {}: {head} is no longer the head of {} (it is {current}); skipped", job.id, job.spec.key());
         self.close_superseded(job, github, current).await;
         match earlier_check(job, github, head).await? {
@@ -367,7 +367,7 @@ impl Worker {
     /// waiting for its retry when a newer push came), as skipped, naming the
     /// newer commit. Best effort: one left open is tried again by the next
     /// job of the pull request.
-    async fn close_superseded(&self, job: &Job, github: &Repository<'_>, head: &CommitId) {
+    async fn close_superseded(&self, job: &Job, github: &RepoClient<'_>, head: &CommitId) {
         let (queue, key) = (self.queue.clone(), job.spec.key());
         let superseded = match tokio::task::spawn_blocking(move || queue.superseded_checks(&key)).await {
             Ok(Ok(superseded)) => superseded,
@@ -424,7 +424,7 @@ fn check_external_id(job: &Job) -> String {
 /// The check run an earlier attempt of the job opened on `head`: the one it
 /// recorded, else, on a later attempt, one it created and died before
 /// recording (found by the job's external id).
-async fn earlier_check(job: &Job, github: &Repository<'_>, head: &CommitId) -> Result<Option<u64>> {
+async fn earlier_check(job: &Job, github: &RepoClient<'_>, head: &CommitId) -> Result<Option<u64>> {
     match job.check_run_id {
         Some(id) => Ok(Some(id)),
         None if job.attempts > 1 => github.find_check_run(head, &check_external_id(job)).await,

@@ -109,13 +109,13 @@ struct Permission {
 }
 
 /// One repository, as one token may write to it.
-pub struct Repository<'a> {
+pub struct RepoClient<'a> {
     pub github: &'a GitHub,
     pub token: &'a Token,
     pub repo: &'a RepoName,
 }
 
-impl Repository<'_> {
+impl RepoClient<'_> {
     fn path(&self, rest: &str) -> String {
         format!("{}{rest}", self.repo.api_path())
     }

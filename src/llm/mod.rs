@@ -15,6 +15,6 @@ pub use batch::{Batch, Request};
 pub use config::{KvType, ModelConfig};
 pub use engine::{EngineOptions, FinishReason, GenerateParams, Generation, Model};
 pub use sampling::{argmax, Sampler, SamplingParams};
-pub use scheduler::{Event, Pending, Scheduler};
+pub use scheduler::{Pending, Scheduler, Streamed};
 pub use served::Served;
 pub use text::{Message, TextCodec};

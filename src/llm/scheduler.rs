@@ -11,14 +11,14 @@ use anyhow::{anyhow, Result};
 use super::batch::{Batch, Request};
 use super::engine::{GenerateParams, Generation, Model};
 
-pub enum Event {
+pub enum Streamed {
     Text(String),
     Done(Result<Generation>),
 }
 
 /// A submitted request: its events, and a way to cancel it.
 pub struct Pending {
-    events: Receiver<Event>,
+    events: Receiver<Streamed>,
     cancel: Arc<AtomicBool>,
 }
 
@@ -29,14 +29,14 @@ impl Pending {
     }
 
     /// The next event; `None` after `Done`.
-    pub fn next_event(&self) -> Option<Event> {
+    pub fn next_event(&self) -> Option<Streamed> {
         self.events.recv().ok()
     }
 
     /// Waits for the result, skipping streamed text.
     pub fn wait(self) -> Result<Generation> {
         while let Some(event) = self.next_event() {
-            if let Event::Done(result) = event {
+            if let Streamed::Done(result) = event {
                 return result;
             }
         }
@@ -86,12 +86,12 @@ impl Scheduler {
             params,
             // A dropped Pending cancels its request.
             Box::new(move |text| {
-                if text_events.send(Event::Text(text.to_string())).is_err() {
+                if text_events.send(Streamed::Text(text.to_string())).is_err() {
                     abandon.store(true, Ordering::Relaxed);
                 }
             }),
             Box::new(move |result| {
-                let _ = events.send(Event::Done(result));
+                let _ = events.send(Streamed::Done(result));
             }),
         )
         .with_cancel(cancel.clone());

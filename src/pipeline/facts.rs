@@ -20,7 +20,7 @@ use super::walkthrough::Behaviour;
 /// What part a file plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Role {
+pub enum FileRole {
     Code,
     Test,
     Docs,
@@ -31,7 +31,7 @@ pub enum Role {
     Dependencies,
 }
 
-pub fn role(path: &str) -> Role {
+pub fn role(path: &str) -> FileRole {
     let lower = path.to_ascii_lowercase();
     let name = lower.rsplit('/').next().unwrap_or(&lower);
     let in_dir = |dir: &str| lower.starts_with(&format!("{dir}/")) || lower.contains(&format!("/{dir}/"));
@@ -41,13 +41,13 @@ pub fn role(path: &str) -> Role {
         || name == "jenkinsfile"
         || name == ".travis.yml"
     {
-        Role::Ci
+        FileRole::Ci
     } else if DEPENDENCY_FILES.contains(&name) || name.starts_with("requirements") && name.ends_with(".txt") {
-        Role::Dependencies
+        FileRole::Dependencies
     } else if in_dir("migrations") || in_dir("migrate") || (name.ends_with(".sql") && lower.contains("migrat")) {
-        Role::Migration
+        FileRole::Migration
     } else if is_test_path(path) {
-        Role::Test
+        FileRole::Test
     } else if [
         "makefile",
         "gnumakefile",
@@ -76,17 +76,17 @@ pub fn role(path: &str) -> Role {
         || name.starts_with("docker-compose")
         || name.starts_with("compose.")
     {
-        Role::Build
+        FileRole::Build
     } else if in_dir("docs") || in_dir("doc") || [".md", ".rst", ".adoc", ".txt"].iter().any(|e| name.ends_with(e)) {
-        Role::Docs
+        FileRole::Docs
     } else if [".yml", ".yaml", ".toml", ".ini", ".cfg", ".conf", ".json", ".env", ".properties"]
         .iter()
         .any(|e| name.ends_with(e))
         || name.starts_with('.')
     {
-        Role::Config
+        FileRole::Config
     } else {
-        Role::Code
+        FileRole::Code
     }
 }
 
@@ -494,7 +494,7 @@ impl Api {
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct FileFacts {
-    pub role: Option<Role>,
+    pub role: Option<FileRole>,
     #[serde(skip_serializing_if = "Api::is_empty")]
     pub api: Api,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -599,11 +599,11 @@ fn is_test_name(name: &str) -> bool {
 
 /// A test file, or a code file whose changed items are all test code.
 pub fn tests_only(file: &FileChange) -> bool {
-    role(&file.path) == Role::Test || file.structure.only_tests()
+    role(&file.path) == FileRole::Test || file.structure.only_tests()
 }
 
 fn api_of(file: &FileChange, added: &[&str], removed: &[&str]) -> Api {
-    if role(&file.path) == Role::Test {
+    if role(&file.path) == FileRole::Test {
         return Api::default();
     }
     let language = language(&file.path);
@@ -633,8 +633,8 @@ fn pins_of(file: &FileChange, added: &[&str], removed: &[&str]) -> Vec<Dependenc
     static USES: OnceLock<Regex> = OnceLock::new();
     static FROM: OnceLock<Regex> = OnceLock::new();
     let (section, pattern) = match role(&file.path) {
-        Role::Ci => ("uses", regex(&USES, r#"^\s*(?:-\s*)?uses:\s*["']?([A-Za-z0-9_.\-/]+)@([A-Za-z0-9_.\-]+)"#)),
-        Role::Build if file.path.to_ascii_lowercase().contains("dockerfile") => {
+        FileRole::Ci => ("uses", regex(&USES, r#"^\s*(?:-\s*)?uses:\s*["']?([A-Za-z0-9_.\-/]+)@([A-Za-z0-9_.\-]+)"#)),
+        FileRole::Build if file.path.to_ascii_lowercase().contains("dockerfile") => {
             ("FROM", regex(&FROM, r"^\s*FROM\s+(?:--platform=\S+\s+)?([A-Za-z0-9_.\-/]+)[:@]([A-Za-z0-9_.\-]+)"))
         }
         _ => return Vec::new(),
@@ -744,12 +744,12 @@ pub fn change_facts(files: &[FileChange], per_file: &[&FileFacts], author_title:
         facts.deletions += file.deletions;
         let path = &file.path;
         let list = match file_facts.role {
-            Some(Role::Test) => Some(&mut facts.tests),
-            Some(Role::Ci) => Some(&mut facts.ci),
-            Some(Role::Build) => Some(&mut facts.build),
-            Some(Role::Migration) => Some(&mut facts.migrations),
-            Some(Role::Config) => Some(&mut facts.config),
-            Some(Role::Docs) => Some(&mut facts.docs),
+            Some(FileRole::Test) => Some(&mut facts.tests),
+            Some(FileRole::Ci) => Some(&mut facts.ci),
+            Some(FileRole::Build) => Some(&mut facts.build),
+            Some(FileRole::Migration) => Some(&mut facts.migrations),
+            Some(FileRole::Config) => Some(&mut facts.config),
+            Some(FileRole::Docs) => Some(&mut facts.docs),
             _ => None,
         };
         if let Some(list) = list {
@@ -804,9 +804,9 @@ const SECURITY_WORDS: &[&str] = &[
 
 /// A file's role for the change's label: a code file whose changed items
 /// are all test code (a Rust `#[cfg(test)]` module) counts as tests.
-fn label_role(file: &FileChange, facts: &FileFacts) -> Option<Role> {
+fn label_role(file: &FileChange, facts: &FileFacts) -> Option<FileRole> {
     match facts.role {
-        Some(Role::Code) if file.structure.only_tests() => Some(Role::Test),
+        Some(FileRole::Code) if file.structure.only_tests() => Some(FileRole::Test),
         role => role,
     }
 }
@@ -821,15 +821,15 @@ fn label(
     per_file: &[&FileFacts],
     author_title: Option<&str>,
 ) -> (&'static str, Option<&'static str>) {
-    let roles: Vec<Role> = files.iter().zip(per_file).filter_map(|(file, facts)| label_role(file, facts)).collect();
-    let all = |wanted: &[Role]| !roles.is_empty() && roles.iter().all(|r| wanted.contains(r));
+    let roles: Vec<FileRole> = files.iter().zip(per_file).filter_map(|(file, facts)| label_role(file, facts)).collect();
+    let all = |wanted: &[FileRole]| !roles.is_empty() && roles.iter().all(|r| wanted.contains(r));
     for (only, label) in [
-        (&[Role::Docs][..], "docs"),
-        (&[Role::Test], "tests"),
-        (&[Role::Dependencies], "dependencies"),
-        (&[Role::Ci, Role::Build], "build/CI"),
-        (&[Role::Migration], "migration"),
-        (&[Role::Config], "config"),
+        (&[FileRole::Docs][..], "docs"),
+        (&[FileRole::Test], "tests"),
+        (&[FileRole::Dependencies], "dependencies"),
+        (&[FileRole::Ci, FileRole::Build], "build/CI"),
+        (&[FileRole::Migration], "migration"),
+        (&[FileRole::Config], "config"),
     ] {
         if all(only) {
             return (label, None);
@@ -838,7 +838,7 @@ fn label(
     let code: Vec<&FileChange> = files
         .iter()
         .zip(per_file)
-        .filter(|(file, facts)| label_role(file, facts) == Some(Role::Code))
+        .filter(|(file, facts)| label_role(file, facts) == Some(FileRole::Code))
         .map(|(file, _)| file)
         .collect();
     let mut evidence = Evidence::default();
@@ -896,11 +896,11 @@ fn structure_label(
         let mut lines: BTreeMap<&'static str, usize> = BTreeMap::new();
         for (file, facts) in files.iter().zip(per_file) {
             let label = match label_role(file, facts) {
-                Some(Role::Test) => "tests",
-                Some(Role::Docs) => "docs",
-                Some(Role::Dependencies) => "dependencies",
-                Some(Role::Ci | Role::Build) => "build/CI",
-                Some(Role::Migration) => "migration",
+                Some(FileRole::Test) => "tests",
+                Some(FileRole::Docs) => "docs",
+                Some(FileRole::Dependencies) => "dependencies",
+                Some(FileRole::Ci | FileRole::Build) => "build/CI",
+                Some(FileRole::Migration) => "migration",
                 _ => "config",
             };
             *lines.entry(label).or_default() += file.additions + file.deletions;
@@ -997,7 +997,7 @@ pub fn codebase_facts(files: &[FileChange]) -> CodebaseFacts {
         // Top-level entry points only: `src/main.rs`, not every test's `main.rs`.
         if ENTRY_POINTS.contains(&name)
             && file.path.matches('/').count() <= 2
-            && !matches!(role(&file.path), Role::Test)
+            && !matches!(role(&file.path), FileRole::Test)
         {
             entry_points.push(file.path.clone());
         }
@@ -1077,24 +1077,24 @@ mod tests {
 
     #[test]
     fn roles_from_paths() {
-        assert_eq!(role(".github/workflows/ci.yml"), Role::Ci);
-        assert_eq!(role("tests/app.rs"), Role::Test);
-        assert_eq!(role("src/foo_test.go"), Role::Test);
-        assert_eq!(role("Cargo.toml"), Role::Dependencies);
-        assert_eq!(role("db/migrations/001_init.sql"), Role::Migration);
-        assert_eq!(role("README.md"), Role::Docs);
-        assert_eq!(role("config/app.yml"), Role::Config);
-        assert_eq!(role("src/lib.rs"), Role::Code);
-        assert_eq!(role("Makefile"), Role::Build);
-        assert_eq!(role("core/src/jvmTest/kotlin/ParserTest.kt"), Role::Test);
-        assert_eq!(role("lib/src/commonTest/kotlin/a.kt"), Role::Test);
-        assert_eq!(role("src/main/java/org/x/ParserTests.java"), Role::Test);
-        assert_eq!(role("spec/models/user_spec.rb"), Role::Test);
-        assert_eq!(role("src/main/java/org/x/Parser.java"), Role::Code);
-        assert_eq!(role("src/Latest.java"), Role::Code, "ends in `test`, is not a test");
-        assert_eq!(role("docker/Dockerfile.dev"), Role::Build);
-        assert_eq!(role("Makefile.am"), Role::Build);
-        assert_eq!(role("app.dockerfile"), Role::Build);
+        assert_eq!(role(".github/workflows/ci.yml"), FileRole::Ci);
+        assert_eq!(role("tests/app.rs"), FileRole::Test);
+        assert_eq!(role("src/foo_test.go"), FileRole::Test);
+        assert_eq!(role("Cargo.toml"), FileRole::Dependencies);
+        assert_eq!(role("db/migrations/001_init.sql"), FileRole::Migration);
+        assert_eq!(role("README.md"), FileRole::Docs);
+        assert_eq!(role("config/app.yml"), FileRole::Config);
+        assert_eq!(role("src/lib.rs"), FileRole::Code);
+        assert_eq!(role("Makefile"), FileRole::Build);
+        assert_eq!(role("core/src/jvmTest/kotlin/ParserTest.kt"), FileRole::Test);
+        assert_eq!(role("lib/src/commonTest/kotlin/a.kt"), FileRole::Test);
+        assert_eq!(role("src/main/java/org/x/ParserTests.java"), FileRole::Test);
+        assert_eq!(role("spec/models/user_spec.rb"), FileRole::Test);
+        assert_eq!(role("src/main/java/org/x/Parser.java"), FileRole::Code);
+        assert_eq!(role("src/Latest.java"), FileRole::Code, "ends in `test`, is not a test");
+        assert_eq!(role("docker/Dockerfile.dev"), FileRole::Build);
+        assert_eq!(role("Makefile.am"), FileRole::Build);
+        assert_eq!(role("app.dockerfile"), FileRole::Build);
     }
 
     fn hunks(path: &str, lines: &[&str]) -> FileChange {

@@ -16,7 +16,7 @@ use super::author::AuthorContext;
 use super::change::{FileChange, Source};
 use super::chunk::{self, Limits};
 use super::evidence::Evidence;
-use super::facts::{ChangeFacts, CodebaseFacts, FileFacts, Role};
+use super::facts::{ChangeFacts, CodebaseFacts, FileFacts, FileRole};
 use super::grounding::{code_names, gate, gate_file, Dropped, Gated, Haystack, Reason};
 use super::prompts::{self, Kind, CHUNK_ANSWER};
 use super::prose::complete_part;
@@ -228,7 +228,7 @@ impl<'a> Job<'a> {
     fn asks_about(&self, facts: &FileFacts, walkthrough: &str) -> bool {
         match self.kind {
             Kind::Codebase => true,
-            Kind::Change => walkthrough.is_empty() && facts.role == Some(Role::Dependencies),
+            Kind::Change => walkthrough.is_empty() && facts.role == Some(FileRole::Dependencies),
         }
     }
 
@@ -253,7 +253,7 @@ impl<'a> Job<'a> {
             };
             // Prose words of docs and settings are not names.
             let new = match super::facts::role(&file.path) {
-                Role::Code | Role::Test => new_names(file, NEW_NAMES),
+                FileRole::Code | FileRole::Test => new_names(file, NEW_NAMES),
                 _ => Vec::new(),
             };
             let first_ask = self.asks.len();
@@ -564,8 +564,8 @@ fn overall_line(kind: Kind, file: &FileSummary, new_by_path: &HashMap<String, Ve
 /// tests, then everything else.
 fn weight(file: &FileSummary) -> u8 {
     match file.facts.role {
-        Some(Role::Code) | None => 0,
-        Some(Role::Test) => 1,
+        Some(FileRole::Code) | None => 0,
+        Some(FileRole::Test) => 1,
         _ => 2,
     }
 }
@@ -576,7 +576,7 @@ fn weight(file: &FileSummary) -> u8 {
 /// bumps; where no parser reads the code, the code files and their sizes.
 /// Empty when no code changed.
 fn code_lead(ordered: &[&FileSummary]) -> String {
-    let code: Vec<&&FileSummary> = ordered.iter().filter(|f| f.facts.role == Some(Role::Code)).collect();
+    let code: Vec<&&FileSummary> = ordered.iter().filter(|f| f.facts.role == Some(FileRole::Code)).collect();
     if code.is_empty() {
         return String::new();
     }

@@ -8,7 +8,7 @@ use minijinja::{context, Environment};
 
 use super::change::{Content, FileChange};
 use super::chunk::{self, Chunk};
-use super::facts::Role;
+use super::facts::FileRole;
 
 /// Version 5: the chunk prompt states what the parsed structure says the
 /// diff does, its items are definitions only, and a code diff gets one
@@ -58,16 +58,16 @@ pub fn system_prompt(language: &str) -> String {
     render("system", context! { language })
 }
 
-fn role_name(role: Role) -> &'static str {
+fn role_name(role: FileRole) -> &'static str {
     match role {
-        Role::Code => "code",
-        Role::Test => "test",
-        Role::Docs => "docs",
-        Role::Config => "config",
-        Role::Ci => "ci",
-        Role::Build => "build",
-        Role::Migration => "migration",
-        Role::Dependencies => "dependencies",
+        FileRole::Code => "code",
+        FileRole::Test => "test",
+        FileRole::Docs => "docs",
+        FileRole::Config => "config",
+        FileRole::Ci => "ci",
+        FileRole::Build => "build",
+        FileRole::Migration => "migration",
+        FileRole::Dependencies => "dependencies",
     }
 }
 
