@@ -210,7 +210,7 @@ fn lease_expiry_and_reclaim(store: Store) {
     assert_eq!(survivor.stats().leases_expired.get(), 1);
     // The old holder comes back: it holds nothing any more.
     assert!(!crashed.finish(job.id, None).unwrap());
-    assert_eq!(crashed.heartbeat().unwrap(), Vec::<i64>::new());
+    assert_eq!(crashed.heartbeat().unwrap(), Vec::<precis::app::queue::JobId>::new());
     assert!(survivor.finish(again.id, None).unwrap());
     let counts = survivor.counts().unwrap();
     assert_eq!((counts.done, counts.running, counts.queued), (1, 0, 0));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::http::Metrics;
-use super::queue::{Failure, FailureKind, Job, JobQueue, JobSpec, RepoRef};
+use super::queue::{Failure, FailureKind, Job, JobId, JobQueue, JobSpec, RepoRef};
 use super::repos::RepoCache;
 use super::routing::{HELP_COMMAND, SUMMARIZE_COMMAND};
 use crate::github::payload;
@@ -116,7 +116,7 @@ impl Worker {
     /// Records a job's outcome, trying again (1 s, 2 s, ... 30 s apart)
     /// while the database cannot be reached: the job stays claimed here
     /// meanwhile, and is never left running.
-    async fn settle(&self, job: i64, record: impl Fn(&dyn JobQueue) -> Result<bool> + Send + Sync + Clone + 'static) {
+    async fn settle(&self, job: JobId, record: impl Fn(&dyn JobQueue) -> Result<bool> + Send + Sync + Clone + 'static) {
         let mut wait = Duration::from_secs(1);
         loop {
             let (queue, record) = (self.queue.clone(), record.clone());

@@ -103,9 +103,60 @@ impl JobSpec {
     }
 }
 
+/// A job's number in its queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub i64);
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl rusqlite::ToSql for JobId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        self.0.to_sql()
+    }
+}
+
+impl rusqlite::types::FromSql for JobId {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<JobId> {
+        i64::column_result(value).map(JobId)
+    }
+}
+
+impl tokio_postgres::types::ToSql for JobId {
+    fn to_sql(
+        &self,
+        ty: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.0.to_sql(ty, out)
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        <i64 as tokio_postgres::types::ToSql>::accepts(ty)
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+impl<'a> tokio_postgres::types::FromSql<'a> for JobId {
+    fn from_sql(
+        ty: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<JobId, Box<dyn std::error::Error + Sync + Send>> {
+        i64::from_sql(ty, raw).map(JobId)
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        <i64 as tokio_postgres::types::FromSql>::accepts(ty)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Job {
-    pub id: i64,
+    pub id: JobId,
     pub delivery: String,
     pub spec: JobSpec,
     /// Claims so far, this one included: above [`Policy::max_attempts`] the
@@ -165,7 +216,7 @@ impl Failure {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Accepted {
-    Queued(i64),
+    Queued(JobId),
     /// This delivery id was accepted before: nothing new happens.
     Duplicate,
     /// Accepted and recorded; no job (an ignored event or an installation).
@@ -289,23 +340,23 @@ pub struct QueueStats {
 /// The jobs a queue object holds, with their lease names: the same
 /// bookkeeping for every backend.
 #[derive(Default)]
-pub(super) struct Leases(Mutex<HashMap<i64, String>>);
+pub(super) struct Leases(Mutex<HashMap<JobId, String>>);
 
 impl Leases {
     /// The map, even after a panic elsewhere held its lock (it stays consistent).
-    fn map(&self) -> MutexGuard<'_, HashMap<i64, String>> {
+    fn map(&self) -> MutexGuard<'_, HashMap<JobId, String>> {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(super) fn hold(&self, job: i64, lease: String) {
+    pub(super) fn hold(&self, job: JobId, lease: String) {
         self.map().insert(job, lease);
     }
 
-    pub(super) fn lease(&self, job: i64) -> Option<String> {
+    pub(super) fn lease(&self, job: JobId) -> Option<String> {
         self.map().get(&job).cloned()
     }
 
-    pub(super) fn let_go(&self, job: i64) {
+    pub(super) fn let_go(&self, job: JobId) {
         self.map().remove(&job);
     }
 
@@ -313,17 +364,17 @@ impl Leases {
         self.map().clear();
     }
 
-    pub(super) fn jobs(&self) -> Vec<i64> {
+    pub(super) fn jobs(&self) -> Vec<JobId> {
         self.map().keys().copied().collect()
     }
 
     /// Every held job with its lease, for a heartbeat.
-    pub(super) fn all(&self) -> Vec<(i64, String)> {
+    pub(super) fn all(&self) -> Vec<(JobId, String)> {
         self.map().iter().map(|(id, lease)| (*id, lease.clone())).collect()
     }
 
     /// Lets go of jobs whose lease another replica took, counting and saying so.
-    pub(super) fn lost(&self, lost: &[i64], stats: &QueueStats) {
+    pub(super) fn lost(&self, lost: &[JobId], stats: &QueueStats) {
         for job in lost {
             self.let_go(*job);
             stats.leases_lost.inc();
@@ -347,19 +398,19 @@ pub trait JobQueue: Send + Sync {
     /// cap; the installation claimed from longest ago first, then oldest.
     /// Jobs whose lease ran out go back to the queue first.
     fn claim(&self) -> Result<Option<Job>>;
-    fn set_check_run(&self, job: i64, check_run_id: u64) -> Result<()>;
+    fn set_check_run(&self, job: JobId, check_run_id: u64) -> Result<()>;
     /// Superseded jobs of `key` whose check run is still open: (job, check run).
-    fn superseded_checks(&self, key: &str) -> Result<Vec<(i64, u64)>>;
+    fn superseded_checks(&self, key: &str) -> Result<Vec<(JobId, u64)>>;
     /// Forgets a job's check run once it is completed (a superseded job's).
-    fn forget_check_run(&self, job: i64) -> Result<()>;
+    fn forget_check_run(&self, job: JobId) -> Result<()>;
     /// Done (`None`) or failed for good; `false` when this queue object no
     /// longer held the job (its lease ran out and another took it).
-    fn finish(&self, job: i64, error: Option<&Failure>) -> Result<bool>;
+    fn finish(&self, job: JobId, error: Option<&Failure>) -> Result<bool>;
     /// Back to the queue after a transient failure, due again after `after`
     /// (superseded instead, when a newer job of its key is queued).
-    fn retry(&self, job: i64, error: &Failure, after: Duration) -> Result<bool>;
+    fn retry(&self, job: JobId, error: &Failure, after: Duration) -> Result<bool>;
     /// Back to the queue now, its attempt not counted against it (a shutdown interrupted it).
-    fn release(&self, job: i64) -> Result<bool>;
+    fn release(&self, job: JobId) -> Result<bool>;
     /// Every job this queue object holds back to the queue (a graceful stop); returns how many.
     fn release_held(&self) -> Result<usize> {
         let mut released = 0;
@@ -370,9 +421,9 @@ pub trait JobQueue: Send + Sync {
     }
     /// Renews the lease of every job this queue object holds; returns the
     /// jobs whose lease was lost.
-    fn heartbeat(&self) -> Result<Vec<i64>>;
+    fn heartbeat(&self) -> Result<Vec<JobId>>;
     /// Jobs this queue object holds.
-    fn held(&self) -> Vec<i64>;
+    fn held(&self) -> Vec<JobId>;
     /// Jobs whose claim cannot be running any more go back to the queue;
     /// returns how many. SQLite (one process owns the file): every running
     /// job, at start. PostgreSQL: the jobs whose lease ran out.

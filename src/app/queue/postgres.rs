@@ -19,7 +19,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::{
-    owner_name, Accepted, Backend, Counts, Failure, Job, JobQueue, JobSpec, JobState, Leases, Policy, Pruned,
+    owner_name, Accepted, Backend, Counts, Failure, Job, JobId, JobQueue, JobSpec, JobState, Leases, Policy, Pruned,
     QueueStats,
 };
 
@@ -194,7 +194,7 @@ impl PgQueue {
     /// Runs `sql` (parameters: the job, its lease name, then `extra`) on a
     /// job this object holds; the job is let go when it ran or the lease
     /// was found lost.
-    fn on_held(&self, job: i64, sql: &'static str, extra: Vec<Param>) -> Result<bool> {
+    fn on_held(&self, job: JobId, sql: &'static str, extra: Vec<Param>) -> Result<bool> {
         let Some(lease) = self.held.lease(job) else { return Ok(false) };
         let pool = self.pool.clone();
         let changed = self.run(async move {
@@ -341,7 +341,7 @@ impl JobQueue for PgQueue {
                     "INSERT INTO precis_jobs (delivery, key, spec, state, installation) VALUES ($1, $2, $3, 'queued', $4) RETURNING id",
                 )
                 .await?;
-            let id: i64 = transaction.query_one(&insert, &[&delivery, &key, &spec, &installation]).await?.get(0);
+            let id: JobId = transaction.query_one(&insert, &[&delivery, &key, &spec, &installation]).await?.get(0);
             let notify = transaction.prepare_cached("SELECT pg_notify($1, '')").await?;
             transaction.execute(&notify, &[&CHANNEL]).await?;
             transaction.commit().await?;
@@ -378,7 +378,7 @@ impl JobQueue for PgQueue {
                     transaction.commit().await?;
                     return Ok((expired, None));
                 };
-                let (id, installation): (i64, i64) = (row.get(0), row.get(1));
+                let (id, installation): (JobId, i64) = (row.get(0), row.get(1));
                 // The installation's turn row serialises claims within one installation, so the cap holds across replicas.
                 let turn = transaction
                     .prepare_cached(
@@ -438,7 +438,7 @@ impl JobQueue for PgQueue {
         }))
     }
 
-    fn set_check_run(&self, job: i64, check_run_id: u64) -> Result<()> {
+    fn set_check_run(&self, job: JobId, check_run_id: u64) -> Result<()> {
         let pool = self.pool.clone();
         self.run(async move {
             let client = pool.get().await?;
@@ -449,18 +449,18 @@ impl JobQueue for PgQueue {
         })
     }
 
-    fn superseded_checks(&self, key: &str) -> Result<Vec<(i64, u64)>> {
+    fn superseded_checks(&self, key: &str) -> Result<Vec<(JobId, u64)>> {
         let (pool, key) = (self.pool.clone(), key.to_string());
         self.run(async move {
             let client = pool.get().await?;
             let rows = client
                 .query("SELECT id, check_run_id FROM precis_jobs WHERE key = $1 AND state = 'superseded' AND check_run_id IS NOT NULL", &[&key])
                 .await?;
-            Ok(rows.iter().map(|row| (row.get::<_, i64>(0), row.get::<_, i64>(1) as u64)).collect())
+            Ok(rows.iter().map(|row| (row.get::<_, JobId>(0), row.get::<_, i64>(1) as u64)).collect())
         })
     }
 
-    fn forget_check_run(&self, job: i64) -> Result<()> {
+    fn forget_check_run(&self, job: JobId) -> Result<()> {
         let pool = self.pool.clone();
         self.run(async move {
             let client = pool.get().await?;
@@ -469,7 +469,7 @@ impl JobQueue for PgQueue {
         })
     }
 
-    fn finish(&self, job: i64, error: Option<&Failure>) -> Result<bool> {
+    fn finish(&self, job: JobId, error: Option<&Failure>) -> Result<bool> {
         let state: &str = if error.is_some() { JobState::Failed } else { JobState::Done }.into();
         let kind = error.map(|e| -> &str { e.kind.into() });
         self.on_held(
@@ -484,7 +484,7 @@ impl JobQueue for PgQueue {
         )
     }
 
-    fn retry(&self, job: i64, error: &Failure, after: Duration) -> Result<bool> {
+    fn retry(&self, job: JobId, error: &Failure, after: Duration) -> Result<bool> {
         let kind: &str = error.kind.into();
         self.on_held(
             job,
@@ -497,7 +497,7 @@ impl JobQueue for PgQueue {
         )
     }
 
-    fn release(&self, job: i64) -> Result<bool> {
+    fn release(&self, job: JobId) -> Result<bool> {
         self.on_held(
             job,
             "UPDATE precis_jobs SET state = 'queued', attempts = GREATEST(attempts - 1, 0), lease_owner = NULL, lease_until = NULL,
@@ -507,7 +507,7 @@ impl JobQueue for PgQueue {
         )
     }
 
-    fn heartbeat(&self) -> Result<Vec<i64>> {
+    fn heartbeat(&self) -> Result<Vec<JobId>> {
         let held = self.held.all();
         if held.is_empty() {
             return Ok(Vec::new());
@@ -515,7 +515,7 @@ impl JobQueue for PgQueue {
         let leases: Vec<String> = held.iter().map(|(_, lease)| lease.clone()).collect();
         let pool = self.pool.clone();
         let seconds = self.policy.lease.as_secs_f64();
-        let renewed: Vec<i64> = self.run(async move {
+        let renewed: Vec<JobId> = self.run(async move {
             let client = pool.get().await?;
             let statement = client
                 .prepare_cached(
@@ -525,12 +525,12 @@ impl JobQueue for PgQueue {
                 .await?;
             Ok(client.query(&statement, &[&leases, &seconds]).await?.iter().map(|row| row.get(0)).collect())
         })?;
-        let lost: Vec<i64> = held.iter().map(|(id, _)| *id).filter(|id| !renewed.contains(id)).collect();
+        let lost: Vec<JobId> = held.iter().map(|(id, _)| *id).filter(|id| !renewed.contains(id)).collect();
         self.held.lost(&lost, &self.stats);
         Ok(lost)
     }
 
-    fn held(&self) -> Vec<i64> {
+    fn held(&self) -> Vec<JobId> {
         self.held.jobs()
     }
 

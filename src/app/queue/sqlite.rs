@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    owner_name, Accepted, Backend, Counts, Failure, Job, JobQueue, JobSpec, JobState, Leases, Policy, Pruned,
+    owner_name, Accepted, Backend, Counts, Failure, Job, JobId, JobQueue, JobSpec, JobState, Leases, Policy, Pruned,
     QueueStats,
 };
 
@@ -140,7 +140,7 @@ fn accept_in(
         "INSERT INTO jobs (delivery, key, spec, state, installation) VALUES (?1, ?2, ?3, 'queued', ?4)",
         params![delivery, key, serde_json::to_string(spec)?, spec.installation()],
     )?;
-    Ok(Accepted::Queued(transaction.last_insert_rowid()))
+    Ok(Accepted::Queued(JobId(transaction.last_insert_rowid())))
 }
 
 /// The writer thread: waits for a delivery, takes every other one waiting,
@@ -173,7 +173,7 @@ fn write_acceptances(mut connection: Connection, incoming: mpsc::Receiver<Accept
     }
 }
 
-type Row = (i64, String, String, u32, Option<i64>, Option<String>, Option<String>, i64);
+type Row = (JobId, String, String, u32, Option<i64>, Option<String>, Option<String>, i64);
 
 impl SqliteQueue {
     /// The queue in `path` with the default [`Policy`].
@@ -239,7 +239,7 @@ impl SqliteQueue {
 
     /// Runs `change` on a job this object holds (with its lease name); the
     /// job is let go when the change ran or the lease was found lost.
-    fn on_held(&self, job: i64, change: impl FnOnce(&Connection, &str) -> rusqlite::Result<usize>) -> Result<bool> {
+    fn on_held(&self, job: JobId, change: impl FnOnce(&Connection, &str) -> rusqlite::Result<usize>) -> Result<bool> {
         let Some(lease) = self.held.lease(job) else { return Ok(false) };
         let changed = change(&self.connection(), &lease)?;
         self.held.let_go(job);
@@ -329,28 +329,28 @@ impl JobQueue for SqliteQueue {
         }))
     }
 
-    fn set_check_run(&self, job: i64, check_run_id: u64) -> Result<()> {
+    fn set_check_run(&self, job: JobId, check_run_id: u64) -> Result<()> {
         self.connection()
             .execute("UPDATE jobs SET check_run_id = ?2 WHERE id = ?1", params![job, check_run_id as i64])?;
         Ok(())
     }
 
-    fn superseded_checks(&self, key: &str) -> Result<Vec<(i64, u64)>> {
+    fn superseded_checks(&self, key: &str) -> Result<Vec<(JobId, u64)>> {
         let connection = self.connection();
         let mut statement = connection.prepare_cached(
             "SELECT id, check_run_id FROM jobs WHERE key = ?1 AND state = 'superseded' AND check_run_id IS NOT NULL",
         )?;
         let rows =
-            statement.query_map(params![key], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)? as u64)))?;
+            statement.query_map(params![key], |row| Ok((row.get::<_, JobId>(0)?, row.get::<_, i64>(1)? as u64)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn forget_check_run(&self, job: i64) -> Result<()> {
+    fn forget_check_run(&self, job: JobId) -> Result<()> {
         self.connection().execute("UPDATE jobs SET check_run_id = NULL WHERE id = ?1", params![job])?;
         Ok(())
     }
 
-    fn finish(&self, job: i64, error: Option<&Failure>) -> Result<bool> {
+    fn finish(&self, job: JobId, error: Option<&Failure>) -> Result<bool> {
         let state: &str = if error.is_some() { JobState::Failed } else { JobState::Done }.into();
         let (message, kind) = (error.map(|e| &e.message), error.map(|e| -> &str { e.kind.into() }));
         self.on_held(job, |connection, lease| {
@@ -362,7 +362,7 @@ impl JobQueue for SqliteQueue {
         })
     }
 
-    fn retry(&self, job: i64, error: &Failure, after: Duration) -> Result<bool> {
+    fn retry(&self, job: JobId, error: &Failure, after: Duration) -> Result<bool> {
         let due = now_ms() + after.as_millis() as i64;
         let kind: &str = error.kind.into();
         self.on_held(job, |connection, lease| {
@@ -376,7 +376,7 @@ impl JobQueue for SqliteQueue {
         })
     }
 
-    fn release(&self, job: i64) -> Result<bool> {
+    fn release(&self, job: JobId) -> Result<bool> {
         self.on_held(job, |connection, lease| {
             connection.execute(
                 "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_owner = NULL, lease_until = NULL,
@@ -387,7 +387,7 @@ impl JobQueue for SqliteQueue {
         })
     }
 
-    fn heartbeat(&self) -> Result<Vec<i64>> {
+    fn heartbeat(&self) -> Result<Vec<JobId>> {
         let held = self.held.all();
         let until = now_ms() + self.policy.lease.as_millis() as i64;
         let mut lost = Vec::new();
@@ -406,7 +406,7 @@ impl JobQueue for SqliteQueue {
         Ok(lost)
     }
 
-    fn held(&self) -> Vec<i64> {
+    fn held(&self) -> Vec<JobId> {
         self.held.jobs()
     }
 
