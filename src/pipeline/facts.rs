@@ -560,7 +560,8 @@ pub fn public_item(language: &str, line: &str) -> Option<String> {
     let pattern = match language {
         "Rust" => regex(
             &RUST,
-            r"^\s*pub(?:\([^)]*\))?\s+(?:(?:async|const|unsafe|extern\s+\S+)\s+)*(?:fn|struct|enum|trait|const|static|type|mod|union|macro)\s+([A-Za-z_][A-Za-z0-9_]*)",
+            // Plain `pub` only: `pub(crate)`, `pub(super)` and `pub(in …)` are not the crate's API.
+            r"^\s*pub\s+(?:(?:async|const|unsafe|extern\s+\S+)\s+)*(?:fn|struct|enum|trait|const|static|type|mod|union|macro)\s+([A-Za-z_][A-Za-z0-9_]*)",
         ),
         // Top level only: no indentation; a leading underscore is private by convention.
         "Python" => regex(&PYTHON, r"^(?:async\s+)?(?:def|class)\s+([A-Za-z][A-Za-z0-9_]*)"),
@@ -1020,7 +1021,9 @@ mod tests {
 
     #[test]
     fn public_items_by_language() {
-        assert_eq!(public_item("Rust", "pub(crate) async fn run(x: u8) {").as_deref(), Some("run"));
+        assert_eq!(public_item("Rust", "pub async fn run(x: u8) {").as_deref(), Some("run"));
+        assert_eq!(public_item("Rust", "    pub(crate) async fn run(x: u8) {"), None);
+        assert_eq!(public_item("Rust", "pub(super) struct Leases(u8);"), None);
         assert_eq!(public_item("Rust", "fn private() {}"), None);
         assert_eq!(public_item("Python", "def load(path):").as_deref(), Some("load"));
         assert_eq!(public_item("Python", "def _hidden():"), None);
