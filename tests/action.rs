@@ -277,6 +277,28 @@ fn outside_actions_it_says_what_is_missing() {
     assert!(stderr.contains("GITHUB_EVENT_NAME is not set") && stderr.trim().lines().count() == 1, "{stderr}");
 }
 
+/// The steps that could run what the checkout holds run outside it (their
+/// working directory is the runner's temp folder), and the summarize step
+/// runs the installed binary only; checked without a model, as the job
+/// test below needs one.
+#[test]
+fn the_action_runs_nothing_in_the_workspace() {
+    let action: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).unwrap(),
+    )
+    .unwrap();
+    let steps = action["runs"]["steps"].as_sequence().unwrap();
+    let step = |id: &str| steps.iter().find(|s| s["id"] == id).unwrap_or_else(|| panic!("a step `{id}`"));
+    for id in ["install", "precis"] {
+        assert_eq!(step(id)["working-directory"], "${{ runner.temp }}", "`{id}` runs outside the workspace");
+    }
+    assert!(
+        !step("precis")["run"].as_str().unwrap().contains("cargo"),
+        "the summarize step runs the installed binary only"
+    );
+    assert_eq!(step("source")["working-directory"], "${{ github.action_path }}");
+}
+
 /// action.yml's steps in order, as a runner runs them, for two jobs of one
 /// pull request. The first runner is cold but for the model and runtime an
 /// earlier job saved (restored by their restore key): precis is built from

@@ -417,6 +417,9 @@ impl App {
             queue,
             github_timing,
         } = settings;
+        if role.takes_webhooks() && secret.is_empty() {
+            bail!("--role {role} takes webhooks and needs the webhook secret; set PRECIS_WEBHOOK_SECRET");
+        }
         tracing::info!("role {role}, queue on {}", queue.backend());
         if role == Role::All && queue.backend() == Backend::Sqlite {
             // This process owns the SQLite file: whatever ran there was interrupted.

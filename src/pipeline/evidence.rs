@@ -24,6 +24,9 @@ pub struct Evidence {
     /// Items defined on added lines, and on removed lines.
     pub defined_added: BTreeSet<String>,
     pub defined_removed: BTreeSet<String>,
+    /// Names a removed top-level line bound to a value (`var encode = …`):
+    /// a function added under one of them defines the name anew.
+    pub bound_removed: BTreeSet<String>,
     /// Items whose lines changed, with how many changed lines each: those
     /// defined on changed lines and those around a changed line (by the hunk
     /// header or an earlier definition).
@@ -179,8 +182,10 @@ impl Evidence {
                     for name in names {
                         *uses.entry(name).or_default() += 1;
                     }
-                    if let Some(name) = defined.or_else(|| (sign == "-").then(|| top_level_binding(text)).flatten()) {
+                    if let Some(name) = defined {
                         defs.insert(name);
+                    } else if let Some(name) = (sign == "-").then(|| top_level_binding(text)).flatten() {
+                        self.bound_removed.insert(name);
                     }
                     if let Some(name) = around.as_ref().filter(|_| !code.is_empty()) {
                         *self.changed.entry(name.clone()).or_default() += 1;
@@ -240,6 +245,7 @@ impl Evidence {
         self.context.extend(other.context.iter().cloned());
         self.defined_added.extend(other.defined_added.iter().cloned());
         self.defined_removed.extend(other.defined_removed.iter().cloned());
+        self.bound_removed.extend(other.bound_removed.iter().cloned());
         for (name, n) in &other.changed {
             *self.changed.entry(name.clone()).or_default() += n;
         }

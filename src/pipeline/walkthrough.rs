@@ -164,8 +164,7 @@ pub fn of_file(file: &FileChange, evidence: &Evidence, facts: &FileFacts, define
     // Removed and added under one name, or bound on a removed line: the item is defined anew
     // (an arrow function now a constant, `var encode = encodeURIComponent` now a function).
     let redefined = |i: &ItemChange| {
-        added_names.contains(i.name.as_str())
-            && (removed_names.contains(i.name.as_str()) || evidence.defined_removed.contains(&i.name))
+        added_names.contains(i.name.as_str()) && (removed_names.contains(i.name.as_str()) || rebinds(i, evidence))
     };
     // Added where the unchanged lines show the name in a language of conditional definitions
     // (`#[cfg]`, `#ifdef`, build tags): another variant of an item that stays.
@@ -372,6 +371,12 @@ pub fn main_item(structure: &FileStructure, evidence: &Evidence) -> Option<(&'st
     title(false).or_else(|| title(true))
 }
 
+/// A top-level item the change adds under a name a removed top-level line
+/// bound (`var encode = encodeURIComponent` → `function encode`).
+fn rebinds(item: &ItemChange, evidence: &Evidence) -> bool {
+    item.change == Change::Added && item.owner.is_none() && evidence.bound_removed.contains(&item.name)
+}
+
 /// What a title says the change does to its main item.
 enum Act {
     Add,
@@ -393,7 +398,7 @@ fn main_of<'s>(structure: &'s FileStructure, evidence: &Evidence, in_tests: bool
     let new = |i: &&ItemChange| {
         i.change == Change::Added
             && !removed.contains(i.name.as_str())
-            && !evidence.defined_removed.contains(&i.name)
+            && !rebinds(i, evidence)
             && !evidence.context.contains(&i.name)
     };
     if let Some(item) = items().find(new) {
@@ -755,6 +760,30 @@ mod tests {
         assert_eq!(walk(&file), "Adds the function `isDate`; defines `encode` anew.");
         let evidence = Evidence::of_file(&file);
         assert_eq!(main_item(&file.structure, &evidence), Some(("Add", "isDate".to_string())));
+    }
+
+    /// A changed value is not a removal, and a method added beside a changed
+    /// one of the same name (another type's) is added, not defined anew.
+    #[test]
+    fn bindings_and_methods_keep_their_direction() {
+        let limit = one_hunk("settings.py", "@@ -1,2 +1,2 @@", &["-LIMIT = 3", "+LIMIT = 4", " NAME = 'x'"]);
+        assert!(!Evidence::of_file(&limit).removes("LIMIT"));
+        let file = one_hunk(
+            "jobs.py",
+            "@@ -1,3 +1,7 @@",
+            &[
+                " class A:",
+                "-    def run(self):",
+                "+    def run(self, x):",
+                "         return 1",
+                "+",
+                "+class B:",
+                "+    def run(self):",
+                "+        return 2",
+            ],
+        );
+        let text = walk(&file);
+        assert!(text.contains("`B.run`") && !text.contains("anew"), "{text}");
     }
 
     /// "Only comments" is said when the whole item was read; from a bare

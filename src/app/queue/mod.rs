@@ -182,7 +182,7 @@ pub struct Failure {
 pub enum FailureKind {
     /// GitHub: unreachable, a 5xx, a rate limit or a refusal.
     GitHub,
-    /// Fetching the repository (git or the network).
+    /// Fetching the repository (git).
     Fetch,
     /// Anything else: the settings, the model, the summary.
     Other,
@@ -196,7 +196,7 @@ impl Failure {
             .find_map(|cause| {
                 if cause.is::<crate::github::GitHubError>() {
                     Some(FailureKind::GitHub)
-                } else if cause.is::<git2::Error>() || cause.is::<std::io::Error>() {
+                } else if cause.is::<git2::Error>() {
                     Some(FailureKind::Fetch)
                 } else {
                     None

@@ -75,6 +75,7 @@ const MIGRATIONS: [&str; 2] = [
 ",
     "
     ALTER TABLE precis_jobs ADD COLUMN error_kind TEXT;
+    UPDATE precis_jobs SET error_kind = CASE WHEN error LIKE '%GitHub%' THEN 'github' ELSE 'other' END WHERE error IS NOT NULL;
 ",
 ];
 

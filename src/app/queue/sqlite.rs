@@ -86,8 +86,9 @@ const MIGRATIONS: [&str; 3] = [
          UPDATE queue_counts SET n = n + 1 WHERE name = 'deliveries'; END;
      CREATE TRIGGER deliveries_counted_delete AFTER DELETE ON deliveries BEGIN
          UPDATE queue_counts SET n = n - 1 WHERE name = 'deliveries'; END;",
-    // What the last attempt failed on (a FailureKind).
-    "ALTER TABLE jobs ADD COLUMN error_kind TEXT;",
+    // What the last attempt failed on (a FailureKind); an older precis's rows by their text.
+    "ALTER TABLE jobs ADD COLUMN error_kind TEXT;
+     UPDATE jobs SET error_kind = CASE WHEN error LIKE '%GitHub%' THEN 'github' ELSE 'other' END WHERE error IS NOT NULL;",
 ];
 
 fn connect(path: &Path) -> Result<Connection> {
@@ -486,7 +487,7 @@ impl JobQueue for SqliteQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::queue::RepoRef;
+    use crate::app::queue::{FailureKind, RepoRef};
     use crate::github::{PullNumber, RepoName};
 
     fn repo() -> RepoRef {
@@ -520,7 +521,8 @@ mod tests {
         assert_eq!((job.attempts, job.check_run_id), (2, Some(42)));
     }
 
-    /// A file written by the precis before leases opens, and its jobs carry on.
+    /// A file written by the precis before leases opens, and its jobs carry
+    /// on; the error an older precis recorded keeps its kind.
     #[test]
     fn an_older_database_is_migrated() {
         let dir = tempfile::tempdir().unwrap();
@@ -530,7 +532,7 @@ mod tests {
             connection.execute_batch(MIGRATIONS[0]).unwrap();
             connection
                 .execute(
-                    "INSERT INTO jobs (delivery, key, spec, state, attempts) VALUES ('d1', ?1, ?2, 'running', 1)",
+                    "INSERT INTO jobs (delivery, key, spec, state, attempts, error) VALUES ('d1', ?1, ?2, 'running', 1, 'GitHub answered 502')",
                     params![pr("h1").key(), serde_json::to_string(&pr("h1")).unwrap()],
                 )
                 .unwrap();
@@ -542,6 +544,8 @@ mod tests {
         assert_eq!(counts.by_installation.get(&1), Some(&(1, 0)));
         let job = queue.claim().unwrap().unwrap();
         assert_eq!((job.spec, job.attempts), (pr("h1"), 2));
+        let failure = Failure { kind: FailureKind::GitHub, message: "GitHub answered 502".into() };
+        assert_eq!(job.last_error, Some(failure));
         drop(queue);
         // Opening again changes nothing.
         let queue = SqliteQueue::open(&path).unwrap();
