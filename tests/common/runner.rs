@@ -85,18 +85,17 @@ impl Runner {
     /// An entry an earlier job saved under `key`: `path` (relative to the
     /// home) links to `target`, so a restore brings the link back.
     pub fn seed(&mut self, key: &str, path: &str, target: &Path) {
-        let entry = self.store.path().join(format!("seed-{}", self.caches.len()));
+        let entry = match self.caches.iter().find(|(k, _)| k == key) {
+            Some((_, entry)) => entry.clone(),
+            None => {
+                let entry = self.store.path().join(format!("entry-{}", self.caches.len()));
+                self.caches.push((key.to_string(), entry.clone()));
+                entry
+            }
+        };
         let link = entry.join(path);
         std::fs::create_dir_all(link.parent().unwrap()).unwrap();
         std::os::unix::fs::symlink(target, &link).unwrap();
-        match self.caches.iter().position(|(k, _)| k == key) {
-            Some(i) => {
-                let (_, existing) = &self.caches[i];
-                std::fs::create_dir_all(existing.join(path).parent().unwrap()).unwrap();
-                std::fs::rename(&link, existing.join(path)).unwrap();
-            }
-            None => self.caches.push((key.to_string(), entry)),
-        }
     }
 
     pub fn cache_keys(&self) -> Vec<String> {
@@ -151,6 +150,7 @@ impl Runner {
             assert!(context.inputs.contains_key(name), "action.yml has no input `{name}`");
         }
 
+        let real_home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
         let mut ran = Ran { steps: Vec::new(), outputs: HashMap::new(), _machine: machine };
         let mut restored = Vec::new();
         let steps = self.action["runs"]["steps"].as_sequence().unwrap().clone();
@@ -216,7 +216,6 @@ impl Runner {
             let mut command = super::clean(assert_cmd::Command::new("bash"));
             command.args(["--noprofile", "--norc", "-eo", "pipefail"]).arg(&file).current_dir(&dir);
             // The toolchain where this machine keeps it, as a runner's image does.
-            let real_home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
             for (name, default) in [("CARGO_HOME", ".cargo"), ("RUSTUP_HOME", ".rustup")] {
                 command.env(name, std::env::var_os(name).unwrap_or_else(|| real_home.join(default).into()));
             }

@@ -206,8 +206,8 @@ impl Failure {
         Failure { kind, message: format!("{err:#}") }
     }
 
-    /// A failure as stored: a kind no longer known (or none, from an older
-    /// precis) reads as [`FailureKind::Other`].
+    /// A failure as stored: a kind no longer known reads as
+    /// [`FailureKind::Other`] (an older precis's rows got theirs in the migration).
     pub(super) fn stored(kind: Option<String>, message: Option<String>) -> Option<Failure> {
         let kind = kind.and_then(|k| k.parse().ok()).unwrap_or(FailureKind::Other);
         message.map(|message| Failure { kind, message })
