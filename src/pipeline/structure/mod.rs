@@ -276,8 +276,10 @@ impl FileStructure {
             .filter_map(|item| Some((item.line?, item.in_tests)))
             .collect();
         starts.sort_unstable();
+        // The last item starting at or before `line`, by binary search: a patch's lines times its items stays cheap.
         let in_tests = |line: usize| {
-            !self.partial && starts.iter().rev().find(|(start, _)| *start <= line).is_some_and(|(_, tests)| *tests)
+            let before = starts.partition_point(|(start, _)| *start <= line);
+            !self.partial && before > 0 && starts[before - 1].1
         };
         let mut outside = Vec::new();
         for hunk in hunks {
