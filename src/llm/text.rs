@@ -9,6 +9,11 @@ use serde::Serialize;
 pub struct TextCodec {
     tokenizer: tokenizers::Tokenizer,
     chat_template: Option<String>,
+    /// The beginning-of-sequence token's text, as templates name it.
+    bos_token: Option<String>,
+    eos_token: Option<String>,
+    /// Whether a prompt starts with the BOS token (Llama 3's tokenizers).
+    add_bos: bool,
 }
 
 #[derive(Serialize, Clone, Debug)]
@@ -31,11 +36,18 @@ impl TextCodec {
         }
         let tokenizer = tokenizers::Tokenizer::from_file(&path)
             .map_err(|e| anyhow!("cannot load {} ({e}); fetch or convert the model again", path.display()))?;
-        let chat_template = std::fs::read_to_string(dir.join("tokenizer_config.json"))
+        let config = std::fs::read_to_string(dir.join("tokenizer_config.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["chat_template"].as_str().map(str::to_string));
-        Ok(TextCodec { tokenizer, chat_template })
+            .unwrap_or_default();
+        let text = |key: &str| config[key].as_str().map(str::to_string);
+        Ok(TextCodec {
+            tokenizer,
+            chat_template: text("chat_template"),
+            bos_token: text("bos_token"),
+            eos_token: text("eos_token"),
+            add_bos: config["add_bos_token"].as_bool().unwrap_or(false),
+        })
     }
 
     /// Tokens of raw text; special tokens written in the text are recognised.
@@ -64,7 +76,8 @@ impl TextCodec {
     }
 
     /// The conversation rendered with the model's chat template, ready for the
-    /// assistant's turn.
+    /// assistant's turn; it starts with the BOS token where the tokenizer
+    /// wants one and the template does not write it.
     pub fn render_chat(&self, messages: &[Message]) -> Result<String> {
         let template = self
             .chat_template
@@ -80,8 +93,13 @@ impl TextCodec {
                 messages => messages,
                 add_generation_prompt => true,
                 tools => minijinja::Value::UNDEFINED,
+                bos_token => self.bos_token,
+                eos_token => self.eos_token,
             })
             .context("the model's chat template failed to render")?;
-        Ok(rendered)
+        match &self.bos_token {
+            Some(bos) if self.add_bos && !rendered.starts_with(bos.as_str()) => Ok(format!("{bos}{rendered}")),
+            _ => Ok(rendered),
+        }
     }
 }

@@ -28,7 +28,7 @@ pub struct Settings {
     pub max_file_bytes: u64,
     /// The language the summary is written in.
     pub language: String,
-    /// A registry model name or a model folder.
+    /// A registry model's name, one added with `precis model add`, or a model folder.
     pub model: Option<String>,
     /// Summarize draft pull requests too (the App and the Action).
     pub drafts: bool,
@@ -234,7 +234,7 @@ impl Settings {
     pub fn require_registry_model(&self) -> Result<()> {
         match &self.model {
             Some(model) if crate::provision::ModelName::parse(model).is_folder() => {
-                bail!("model `{model}` in {CONFIG_PATH} is a path; name a registry model (see `precis model list`)")
+                bail!("model `{model}` in {CONFIG_PATH} is a path; name a registry model or one added with `precis model add` (see `precis model list`)")
             }
             _ => Ok(()),
         }

@@ -37,7 +37,7 @@ pub enum Device {
 /// Which model runs where, as the user asked for it.
 #[derive(Clone, Debug)]
 pub struct ModelChoice {
-    /// A registry name or a model folder written as a path ([`ModelName`]); `None`: the default model.
+    /// A registry or added model's name, or a model folder written as a path ([`ModelName`]); `None`: the default model.
     pub model: Option<String>,
     pub device: Device,
     /// `None`: int8 on the CPU, fp16 on CUDA.
@@ -254,7 +254,7 @@ impl ModelSource for ModelLoader {
         // A folder comes only from the operator (--model, the Action's model input),
         // never from a repository's settings.
         if ModelName::parse(&name).is_folder() && self.choice.model.as_deref() != Some(name.as_str()) {
-            bail!("model `{name}` is a path; a repository's settings name registry models only (see `precis model list`), and a model folder is given with --model");
+            bail!("model `{name}` is a path; a repository's settings name registry models or models added with `precis model add` (see `precis model list`), and a model folder is given with --model");
         }
         // Loading holds the lock: two jobs asking for a new model load it once.
         let mut loaded = self.loaded.lock().map_err(|_| anyhow::anyhow!("a model failed to load earlier"))?;

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::cache::{self, Cache};
@@ -62,15 +62,162 @@ pub fn registry() -> Vec<ModelSpec> {
     file.models
 }
 
-pub fn spec(name: &str) -> Result<ModelSpec> {
-    let all = registry();
-    let names: Vec<_> = all.iter().map(|m| m.name.clone()).collect();
-    all.into_iter().find(|m| m.name == name).with_context(|| {
-        format!(
-            "unknown model {name:?}; known models: {} (a model folder is written as a path, like ./{name})",
-            names.join(", ")
-        )
-    })
+/// The registry's entry of `name`, if it has one.
+pub fn registered(name: &str) -> Option<ModelSpec> {
+    registry().into_iter().find(|m| m.name == name)
+}
+
+/// A model the operator added from a GGUF of their own (`precis model add`):
+/// its GGUF sits in the cache beside the registry's, named by `name`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddedModel {
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
+    /// The file name it was added from, for `precis model list`.
+    pub source: String,
+}
+
+/// Where a model name's GGUF comes from.
+pub enum Origin {
+    Registry(ModelSpec),
+    Added(AddedModel),
+}
+
+fn added_entry(cache: &Cache, name: &str) -> PathBuf {
+    cache.root().join("added").join(format!("{name}.json"))
+}
+
+/// The models added to this cache, by name.
+pub fn added_models(cache: &Cache) -> Vec<AddedModel> {
+    let Ok(entries) = std::fs::read_dir(cache.root().join("added")) else { return Vec::new() };
+    let mut out: Vec<AddedModel> = entries
+        .flatten()
+        .filter(|e| e.path().extension() == Some(OsStr::new("json")))
+        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// What a bare model name names: a registry model, else one added to the cache.
+pub fn origin(cache: &Cache, name: &str) -> Result<Origin> {
+    if let Some(spec) = registered(name) {
+        return Ok(Origin::Registry(spec));
+    }
+    let mut names: Vec<_> = registry().into_iter().map(|m| m.name).collect();
+    let added = added_models(cache);
+    if let Some(model) = added.iter().find(|m| m.name == name) {
+        return Ok(Origin::Added(model.clone()));
+    }
+    names.extend(added.into_iter().map(|m| m.name));
+    bail!(
+        "unknown model {name:?}; known models: {} (add a GGUF of your own with `precis model add {name} FILE.gguf`; a model folder is written as a path, like ./{name})",
+        names.join(", ")
+    )
+}
+
+/// A name `precis model add` accepts: lower-case letters, digits, `.`, `_`
+/// and `-`, starting with a letter or digit, at most 64 characters; so it is
+/// a bare name everywhere (never a path) and a plain file name in the cache.
+fn check_added_name(name: &str) -> Result<()> {
+    let well_formed = name.len() <= 64
+        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if !well_formed {
+        bail!("model name {name:?} is not allowed; use lower-case letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit)");
+    }
+    if name == "auto" || registered(name).is_some() {
+        bail!("model name {name:?} is taken by the registry; choose another name");
+    }
+    Ok(())
+}
+
+/// Adds a GGUF of the operator's own under `name`: copies it into the cache,
+/// converts it (so an unsupported file is refused now, with nothing
+/// registered) and registers it, after which `name` works wherever a registry
+/// name does (`--model`, a repository's `model:`). Adding the same file under
+/// the same name again converts only what is missing.
+pub fn add(cache: &Cache, name: &str, file: &Path, precision: Precision, progress: &Progress) -> Result<PathBuf> {
+    check_added_name(name)?;
+    let size = std::fs::metadata(file)
+        .ok()
+        .filter(|m| m.is_file())
+        .with_context(|| format!("GGUF file {} does not exist; check the path", file.display()))?
+        .len();
+    {
+        let _lock = cache.lock()?;
+        cache.require_space(size * 4, &format!("adding {name}"))?;
+        let staging = cache.staging()?;
+        let copy = staging.path().join("model.gguf");
+        let sha256 = copy_hashed(file, &copy)?;
+        match added_models(cache).into_iter().find(|m| m.name == name) {
+            Some(existing) if existing.sha256 == sha256 => {}
+            Some(existing) => bail!(
+                "model {name} was added from another file ({}, sha256 {}); remove it first with `precis model remove {name}` or choose another name",
+                existing.source,
+                &existing.sha256[..12]
+            ),
+            None => {
+                let converted = staging.path().join("converted");
+                convert(cache, &copy, &converted, precision, Layout::for_precision(precision), progress)?;
+                let entry = AddedModel {
+                    name: name.to_string(),
+                    sha256,
+                    size,
+                    source: file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                };
+                cache::publish(&copy, &gguf_path(cache, name))?;
+                cache::publish(&converted, &model_dir(cache, name, precision))?;
+                let written = staging.path().join("entry.json");
+                std::fs::write(&written, serde_json::to_vec_pretty(&entry)?)?;
+                cache.create_dir(&cache.root().join("added"))?;
+                cache::publish(&written, &added_entry(cache, name))?;
+            }
+        }
+    }
+    ensure(cache, name, precision, progress)
+}
+
+/// Forgets an added model: its entry, its GGUF and its converted folders.
+pub fn remove(cache: &Cache, name: &str) -> Result<()> {
+    let _lock = cache.lock()?;
+    if registered(name).is_some() {
+        bail!("{name} is a registry model; only models added with `precis model add` can be removed");
+    }
+    let entry = added_entry(cache, name);
+    if !entry.is_file() {
+        bail!("no model {name:?} was added to this cache (see `precis model list`)");
+    }
+    for precision in [Precision::Int8, Precision::Int4, Precision::Fp16] {
+        let dir = model_dir(cache, name, precision);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+        }
+    }
+    let gguf = gguf_path(cache, name);
+    if gguf.exists() {
+        std::fs::remove_file(&gguf).with_context(|| format!("cannot remove {}", gguf.display()))?;
+    }
+    std::fs::remove_file(&entry).with_context(|| format!("cannot remove {}", entry.display()))
+}
+
+/// Copies `from` to `to` and returns the sha256 of what was copied.
+fn copy_hashed(from: &Path, to: &Path) -> Result<String> {
+    let mut input = File::open(from).with_context(|| format!("cannot read {}", from.display()))?;
+    let mut out = File::create(to).with_context(|| format!("cannot write {}", to.display()))?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = input.read(&mut buf).with_context(|| format!("cannot read {}", from.display()))?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+        out.write_all(&buf[..n]).with_context(|| format!("cannot write {}", to.display()))?;
+    }
+    out.flush()?;
+    Ok(hex::encode(hash.finalize()))
 }
 
 /// Weight and activation precision of a converted folder.
@@ -150,7 +297,7 @@ pub fn is_built(dir: &Path) -> bool {
 /// Makes sure the model is converted in the cache and returns its folder.
 /// Downloads and converts only what is missing.
 pub fn ensure(cache: &Cache, name: &str, precision: Precision, progress: &Progress) -> Result<PathBuf> {
-    let spec = spec(name)?;
+    let origin = origin(cache, name)?;
     let dir = model_dir(cache, name, precision);
     if is_built(&dir) {
         return Ok(dir);
@@ -159,7 +306,19 @@ pub fn ensure(cache: &Cache, name: &str, precision: Precision, progress: &Progre
     if is_built(&dir) {
         return Ok(dir);
     }
-    let gguf = ensure_gguf(cache, &spec, progress)?;
+    let gguf = match &origin {
+        Origin::Registry(spec) => ensure_gguf(cache, spec, progress)?,
+        Origin::Added(added) => {
+            let gguf = gguf_path(cache, name);
+            if !std::fs::metadata(&gguf).is_ok_and(|m| m.len() == added.size) {
+                bail!(
+                    "the GGUF of {name} is missing from the cache ({}); add it again with `precis model add {name} FILE.gguf`",
+                    gguf.display()
+                );
+            }
+            gguf
+        }
+    };
     convert_into_cache(cache, &gguf, &dir, precision, progress)?;
     Ok(dir)
 }
@@ -270,8 +429,8 @@ fn convert_into_cache(
     cache::publish(&out, dest)
 }
 
-/// Converts a qwen2 GGUF into an ONNX folder at `out` (which must not exist yet).
-/// The cache lends the converter's Python environment.
+/// Converts a qwen2, qwen3 or llama GGUF into an ONNX folder at `out` (which
+/// must not exist yet). The cache lends the converter's Python environment.
 pub fn convert(
     cache: &Cache,
     gguf: &Path,

@@ -45,6 +45,25 @@ pub fn provisioned(test: &str) -> bool {
     ready
 }
 
+/// A registry model other than the default, converted in int8, when it is in
+/// the cache (`precis model fetch NAME`; CI fetches it first, and there a
+/// missing one is a failure); otherwise the test is skipped, saying so.
+pub fn registry_model(test: &str, name: &str) -> Option<PathBuf> {
+    if !provisioned(test) {
+        return None;
+    }
+    let dir = models::model_dir(&cache(), name, models::Precision::Int8);
+    if models::is_built(&dir) {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("PRECIS_REQUIRE_MODEL").is_none(),
+        "{test}: run `precis model fetch {name}` first (PRECIS_REQUIRE_MODEL is set)"
+    );
+    skip(test, &format!("needs {name}; run `cargo run --release -- model fetch {name}` first"));
+    None
+}
+
 /// Says a test was skipped where the reader sees it: on the process's stderr
 /// itself, which cargo's output capture (it takes `eprintln!`) does not hold
 /// back, with the running count of this test binary's skips.
@@ -123,18 +142,31 @@ fn build_once(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
     path
 }
 
-/// Which TEST model: `Mixed` stores matrices as Q8_0/Q5_0/Q4_0/F32, `Q4` all as Q4_0.
+/// Which TEST model: qwen2 with `Mixed` matrices (Q8_0/Q5_0/Q4_0/F32) or all
+/// `Q4` (Q4_0); or one of the other families the converter reads, with mixed
+/// matrices (tools/make_test_gguf.py says what each architecture has).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Tiny {
     Mixed,
     Q4,
+    Qwen3,
+    Llama,
 }
 
 impl Tiny {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Tiny::Mixed => "mixed",
             Tiny::Q4 => "q4_0",
+            Tiny::Qwen3 => "qwen3",
+            Tiny::Llama => "llama",
+        }
+    }
+
+    fn generator_args(self) -> [&'static str; 2] {
+        match self {
+            Tiny::Mixed | Tiny::Q4 => ["--weights", self.name()],
+            Tiny::Qwen3 | Tiny::Llama => ["--arch", self.name()],
         }
     }
 }
@@ -147,7 +179,7 @@ pub fn tiny_gguf(kind: Tiny) -> PathBuf {
             .arg(real_gguf())
             .arg("--out")
             .arg(out)
-            .args(["--weights", kind.name()])
+            .args(kind.generator_args())
             .status()
             .unwrap();
         assert!(status.success(), "make_test_gguf.py failed");
