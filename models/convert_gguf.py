@@ -757,20 +757,14 @@ def write_last_logits_variant(onnx_path, out_path):
     onnx.save_model(model, out_path)
 
 
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def convert(gguf_path, out_dir, precision, layout, quiet):
     def progress(done, total):
         if not quiet:
             print(f"progress {done}/{total}", file=sys.stderr, flush=True)
 
     fields, tensors = read_gguf(gguf_path)
+    with open(gguf_path, "rb") as fh:
+        source_sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
     model, hp, vocab_size = build_model(fields, tensors, precision, layout, progress)
     onnx_dir = os.path.join(out_dir, "onnx") if layout == "optimum" else out_dir
     os.makedirs(onnx_dir, exist_ok=True)
@@ -797,7 +791,7 @@ def convert(gguf_path, out_dir, precision, layout, quiet):
             "source": os.path.basename(gguf_path),
             # Part of the folder's identity (precis hashes this file): two GGUFs
             # of one name and size never share cached answers.
-            "source_sha256": file_sha256(gguf_path),
+            "source_sha256": source_sha256,
             "source_name": fields.get("general.name"),
             "precision": precision,
             "layout": layout,

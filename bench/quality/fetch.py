@@ -75,11 +75,8 @@ def is_changelog(rel):
 
 
 def sha256(path):
-    h = hashlib.sha256()
     with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, 'sha256').hexdigest()
 
 
 def run(cmd, **kw):

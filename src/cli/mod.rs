@@ -129,7 +129,7 @@ fn list_models(cache: &Cache) {
             model.name,
             model.source,
             model.size / 1_000_000,
-            &model.sha256[..12]
+            model.short_sha256()
         );
     }
     println!("cached in {}:", cache.root().join("models").display());

@@ -78,6 +78,13 @@ pub struct AddedModel {
     pub source: String,
 }
 
+impl AddedModel {
+    /// The digest's first 12 digits, as messages show it.
+    pub fn short_sha256(&self) -> &str {
+        self.sha256.get(..12).unwrap_or(&self.sha256)
+    }
+}
+
 /// Where a model name's GGUF comes from.
 pub enum Origin {
     Registry(ModelSpec),
@@ -102,10 +109,11 @@ pub fn added_models(cache: &Cache) -> Vec<AddedModel> {
 
 /// What a bare model name names: a registry model, else one added to the cache.
 pub fn origin(cache: &Cache, name: &str) -> Result<Origin> {
-    if let Some(spec) = registered(name) {
+    let registry = registry();
+    let mut names: Vec<_> = registry.iter().map(|m| m.name.clone()).collect();
+    if let Some(spec) = registry.into_iter().find(|m| m.name == name) {
         return Ok(Origin::Registry(spec));
     }
-    let mut names: Vec<_> = registry().into_iter().map(|m| m.name).collect();
     let added = added_models(cache);
     if let Some(model) = added.iter().find(|m| m.name == name) {
         return Ok(Origin::Added(model.clone()));
@@ -156,7 +164,7 @@ pub fn add(cache: &Cache, name: &str, file: &Path, precision: Precision, progres
             Some(existing) => bail!(
                 "model {name} was added from another file ({}, sha256 {}); remove it first with `precis model remove {name}` or choose another name",
                 existing.source,
-                &existing.sha256[..12]
+                existing.short_sha256()
             ),
             None => {
                 let converted = staging.path().join("converted");
@@ -189,7 +197,7 @@ pub fn remove(cache: &Cache, name: &str) -> Result<()> {
     if !entry.is_file() {
         bail!("no model {name:?} was added to this cache (see `precis model list`)");
     }
-    for precision in [Precision::Int8, Precision::Int4, Precision::Fp16] {
+    for &precision in <Precision as clap::ValueEnum>::value_variants() {
         let dir = model_dir(cache, name, precision);
         if dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
@@ -204,20 +212,27 @@ pub fn remove(cache: &Cache, name: &str) -> Result<()> {
 
 /// Copies `from` to `to` and returns the sha256 of what was copied.
 fn copy_hashed(from: &Path, to: &Path) -> Result<String> {
-    let mut input = File::open(from).with_context(|| format!("cannot read {}", from.display()))?;
     let mut out = File::create(to).with_context(|| format!("cannot write {}", to.display()))?;
     let mut hash = Sha256::new();
+    copy_hashing(from, &mut out, &mut [&mut hash]).with_context(|| format!("cannot copy {}", from.display()))?;
+    out.flush()?;
+    Ok(hex::encode(hash.finalize()))
+}
+
+/// Appends the file at `from` to `out`, feeding every hash on the way (one read).
+fn copy_hashing(from: &Path, out: &mut impl Write, hashes: &mut [&mut Sha256]) -> Result<()> {
+    let mut input = File::open(from).with_context(|| format!("cannot read {}", from.display()))?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = input.read(&mut buf).with_context(|| format!("cannot read {}", from.display()))?;
         if n == 0 {
-            break;
+            return Ok(());
         }
-        hash.update(&buf[..n]);
-        out.write_all(&buf[..n]).with_context(|| format!("cannot write {}", to.display()))?;
+        for hash in hashes.iter_mut() {
+            hash.update(&buf[..n]);
+        }
+        out.write_all(&buf[..n])?;
     }
-    out.flush()?;
-    Ok(hex::encode(hash.finalize()))
 }
 
 /// Weight and activation precision of a converted folder.
@@ -375,18 +390,8 @@ fn append_verified(path: &Path, part: &Part, out: &mut File, whole: &mut Sha256)
             part.size
         );
     }
-    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut own = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        own.update(&buf[..n]);
-        whole.update(&buf[..n]);
-        out.write_all(&buf[..n]).context("cannot write the assembled GGUF")?;
-    }
+    copy_hashing(path, out, &mut [&mut own, whole]).context("cannot assemble the GGUF")?;
     let digest = hex::encode(own.finalize());
     if digest != part.sha256 {
         bail!(
