@@ -1246,3 +1246,17 @@ fn summaries_carry_the_structure_in_json() {
     assert_eq!(structure["partial"], true);
     assert_eq!(structure["items"][0]["body"]["reduced_to_constant"], "true");
 }
+
+#[test]
+fn an_expression_put_where_a_literal_was_is_not_a_literal_changed() {
+    let old = "def build_tokenizer(pre):\n    return Tokenizer(ignore_merges=False, add_bos=True)\n";
+    let new = "def build_tokenizer(pre):\n    return Tokenizer(ignore_merges=pre[\"ignore_merges\"], add_bos=False)\n";
+    let structure = of_versions("models/convert.py", Some(old), Some(new));
+    let build = item(&structure, "build_tokenizer");
+    assert_eq!(build.change, Change::BodyChanged, "{build:#?}");
+    assert_eq!(
+        build.body.literals_changed,
+        vec![LiteralChange { old: "True".into(), new: "False".into() }],
+        "only the literal replaced by a literal: {build:#?}"
+    );
+}

@@ -473,22 +473,33 @@ pub struct Unparsed {
     pub why: String,
 }
 
-/// Public items by name: added, removed, or changed (both).
+/// Public items by name: added, removed, or changed (both); across a whole
+/// change also moved (removed from one file and added to another).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Api {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub changed: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<String>,
 }
 
 impl Api {
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty() && self.moved.is_empty()
     }
 
-    /// Every public name the change touches: added, changed, then removed.
+    /// Every public name the change touches: added, changed, moved, then removed.
     pub fn names(&self) -> impl Iterator<Item = &String> {
-        self.added.iter().chain(&self.changed).chain(&self.removed)
+        self.added.iter().chain(&self.changed).chain(&self.moved).chain(&self.removed)
+    }
+
+    /// Names both added and removed are moved, not gone and new.
+    fn find_moves(&mut self) {
+        let moved: Vec<String> = self.added.iter().filter(|n| self.removed.contains(n)).cloned().collect();
+        self.added.retain(|n| !moved.contains(n));
+        self.removed.retain(|n| !moved.contains(n));
+        self.moved.extend(moved);
     }
 }
 
@@ -625,6 +636,7 @@ fn api_of(file: &FileChange, added: &[&str], removed: &[&str]) -> Api {
         added: plus.iter().filter(|n| !minus.contains(n)).cloned().collect(),
         removed: minus.iter().filter(|n| !plus.contains(n)).cloned().collect(),
         changed: plus.iter().filter(|n| minus.contains(n)).cloned().collect(),
+        moved: Vec::new(),
     }
 }
 
@@ -692,7 +704,11 @@ fn flags_of(file: &FileChange, added: &[&str]) -> Vec<String> {
         flag("`panic!`", count("panic!("));
     }
     if matches!(language, "Python" | "JavaScript" | "TypeScript" | "PHP" | "Ruby") {
-        flag("`eval`", added.iter().filter(|l| l.contains("eval(") && !l.contains("literal_eval(")).count());
+        // The language's own `eval`, not a method or a function that ends in
+        // "eval" (`model.eval()`, `literal_eval(`, `$x->eval(`).
+        static EVAL: OnceLock<Regex> = OnceLock::new();
+        let eval = regex(&EVAL, r"(?:^|[^\w.>$])eval\s*\(");
+        flag("`eval`", added.iter().filter(|l| eval.is_match(l)).count());
     }
     flag("a secret-looking string", added.iter().filter(|l| secret.is_match(l)).count());
     flags
@@ -766,6 +782,7 @@ pub fn change_facts(files: &[FileChange], per_file: &[&FileFacts], author_title:
         facts.dependencies.extend(file_facts.dependencies.iter().cloned());
         facts.flags.extend(file_facts.flags.iter().map(|f| format!("{path}: {f}")));
     }
+    facts.api.find_moves();
     let (label, author_label) = label(files, per_file, author_title);
     facts.label = label.into();
     facts.author_label = author_label.map(str::to_string);
@@ -773,16 +790,17 @@ pub fn change_facts(files: &[FileChange], per_file: &[&FileFacts], author_title:
     facts
 }
 
-/// Words in names and paths of code where a behaviour change is a security matter.
+/// Words in names and paths of code where a behaviour change is a security
+/// matter. Not "hash" or "token": content hashes and a tokenizer's tokens are
+/// everyday code; `password_hash` and `auth_token` are caught by their other word.
 const SECURITY_WORDS: &[&str] = &[
     "password",
     "passwd",
     "auth",
     "login",
-    "token",
+    "bearer",
     "secret",
     "crypt",
-    "hash",
     "csrf",
     "xss",
     "sanitiz",
@@ -792,9 +810,11 @@ const SECURITY_WORDS: &[&str] = &[
     "acl",
     "session",
     "cert",
+    "certificate",
     "tls",
     "ssl",
     "verify",
+    "verification",
     "signature",
     "nonce",
     "salt",
@@ -802,6 +822,33 @@ const SECURITY_WORDS: &[&str] = &[
     "oauth",
     "credential",
 ];
+
+/// Whether a name or path has a security word as one of its words
+/// (`check_password`, `src/auth/`, `verifySignature`), not inside another
+/// (`copy_hashing`, `author`, `escaped_newlines` are not).
+fn security_named(name: &str) -> bool {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if !c.is_alphanumeric() || (c.is_uppercase() && previous_lower) {
+            words.push(std::mem::take(&mut word));
+        }
+        if c.is_alphanumeric() {
+            word.push(c.to_ascii_lowercase());
+        }
+        previous_lower = c.is_lowercase();
+    }
+    words.push(word);
+    words.iter().any(|word| {
+        SECURITY_WORDS
+            .iter()
+            .any(|w| word == w || word.strip_suffix('s') == Some(w) || (SECURITY_STEMS.contains(w) && word.contains(w)))
+    })
+}
+
+/// The security words that count inside longer ones (`encrypt`, `sanitize`, `permissions`).
+const SECURITY_STEMS: &[&str] = &["crypt", "sanitiz", "permission", "privilege", "credential", "oauth", "csrf", "xss"];
 
 /// A file's role for the change's label: a code file whose changed items
 /// are all test code (a Rust `#[cfg(test)]` module) counts as tests.
@@ -908,14 +955,17 @@ fn structure_label(
         }
         return lines.into_iter().max_by_key(|(_, n)| *n).map(|(label, _)| label).unwrap_or("config");
     }
-    let sensitive = |name: &str| {
-        let lower = name.to_ascii_lowercase();
-        SECURITY_WORDS.iter().any(|w| lower.contains(w))
-    };
-    let touches_security = code.iter().any(|f| sensitive(&f.path))
-        || evidence.changed.keys().any(|n| sensitive(n))
-        || evidence.calls_removed().any(sensitive);
-    if evidence.changes_behaviour() && touches_security {
+    // Security when one file both touches security-named code and changes
+    // behaviour there: a content hash added to one file and a condition moved
+    // in another is not a security change.
+    let security = code.iter().any(|file| {
+        let evidence = Evidence::of_file(file);
+        evidence.changes_behaviour()
+            && (security_named(&file.path)
+                || evidence.changed.keys().any(|n| security_named(n))
+                || evidence.calls_removed().any(security_named))
+    });
+    if security {
         return "security";
     }
     let title = author_title.unwrap_or("").to_ascii_lowercase();
@@ -1105,6 +1155,36 @@ mod tests {
     }
 
     #[test]
+    fn security_words_are_whole_words() {
+        for name in ["check_password", "src/auth/login.rs", "verifySignature", "encryptBlock", "SessionStore", "tls"] {
+            assert!(security_named(name), "{name}");
+        }
+        for name in ["copy_hashing", "author", "bos_token", "src/tokenizer.rs", "ascertain", "salty_snack"] {
+            assert!(!security_named(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn an_item_moved_between_files_is_moved_not_removed_and_added() {
+        let from = hunks("src/language_model.rs", &["-pub struct Fake {", "-}", " pub trait Source {}"]);
+        let to = hunks("src/language_model/fake.rs", &["+pub struct Fake {", "+}", "+pub fn make() {}"]);
+        let files = [from, to];
+        let facts: Vec<FileFacts> = files.iter().map(file_facts).collect();
+        let refs: Vec<&FileFacts> = facts.iter().collect();
+        let api = change_facts(&files, &refs, None).api;
+        assert_eq!((api.added, api.removed, api.moved), (vec!["make".to_string()], vec![], vec!["Fake".to_string()]));
+    }
+
+    #[test]
+    fn only_the_languages_own_eval_is_flagged() {
+        let python = hunks(
+            "tools/check.py",
+            &["+    llm.eval(tokens)", "+    ast.literal_eval(text)", "+    value = eval(text)"],
+        );
+        assert_eq!(file_facts(&python).flags, vec!["adds `eval`"]);
+    }
+
+    #[test]
     fn binary_files_only_are_assets_not_a_refactor() {
         let logo = FileChange { content: Content::Binary, additions: 0, deletions: 0, ..hunks("assets/logo.png", &[]) };
         assert_eq!(label_of(&[logo], None).0, "assets");
@@ -1186,6 +1266,11 @@ mod tests {
         assert_eq!(label_of(std::slice::from_ref(&limit), Some("chore: tweak")), ("fix".into(), None), "never chore");
         let feature = hunks("src/a.rs", &["+fn parse_header(line: &str) -> Option<u8> {", "+    None", "+}"]);
         assert_eq!(label_of(std::slice::from_ref(&feature), None).0, "feature");
+        let digest = hunks(
+            "src/models.rs",
+            &[" fn copy_hashing(from: &Path) {", "-    let n = 160;", "+    let n = 200;", " }"],
+        );
+        assert_eq!(label_of(std::slice::from_ref(&digest), None).0, "fix", "a content hash is not security");
         let docs = hunks("README.md", &["+Install with cargo."]);
         assert_eq!(label_of(std::slice::from_ref(&docs), Some("chore: readme")).0, "docs");
     }

@@ -248,11 +248,12 @@ fn dependency(d: &&Dependency) -> String {
 fn reviewer_lines(facts: &ChangeFacts) -> Vec<String> {
     let mut lines = Vec::new();
     let api = &facts.api;
-    let parts: Vec<String> = [("added", &api.added), ("changed", &api.changed), ("removed", &api.removed)]
-        .into_iter()
-        .filter(|(_, list)| !list.is_empty())
-        .map(|(what, list)| format!("{what} {}", names(list)))
-        .collect();
+    let parts: Vec<String> =
+        [("added", &api.added), ("changed", &api.changed), ("moved", &api.moved), ("removed", &api.removed)]
+            .into_iter()
+            .filter(|(_, list)| !list.is_empty())
+            .map(|(what, list)| format!("{what} {}", names(list)))
+            .collect();
     lines.push(format!(
         "Public API: {}",
         if parts.is_empty() { "no public item added, changed or removed".into() } else { parts.join("; ") }

@@ -85,8 +85,12 @@ pub fn fallback_title(kind: Kind, paths: &[&str], facts: Option<&ChangeFacts>, m
         n => format!(" and {} more", n - 1),
     };
     if let Some(facts) = facts {
-        for (verb, names) in [("Add", &facts.api.added), ("Change", &facts.api.changed), ("Remove", &facts.api.removed)]
-        {
+        for (verb, names) in [
+            ("Add", &facts.api.added),
+            ("Change", &facts.api.changed),
+            ("Move", &facts.api.moved),
+            ("Remove", &facts.api.removed),
+        ] {
             if let Some(first) = names.first() {
                 return format!("{verb} `{first}`{}", more(names.len()));
             }

@@ -828,7 +828,9 @@ fn delta(old: &Facts<'_>, new: &Facts<'_>) -> BodyDelta {
 }
 
 /// Literals that differ where the token sequences otherwise line up: in each
-/// replaced stretch with as many literals on both sides, pair them in order.
+/// replaced stretch whose tokens pair one to one, literal for literal (an
+/// expression put where a literal was, `False` → `pre["ignore_merges"]`, is
+/// not a literal changed).
 fn literals_changed(old: &[Token<'_>], new: &[Token<'_>]) -> Vec<LiteralChange> {
     if old.is_empty() || new.is_empty() || old.len() > MAX_TOKENS || new.len() > MAX_TOKENS {
         return Vec::new();
@@ -837,15 +839,11 @@ fn literals_changed(old: &[Token<'_>], new: &[Token<'_>]) -> Vec<LiteralChange> 
     let ops = similar::capture_diff_slices_deadline(Algorithm::Myers, old, new, Some(Instant::now() + BUDGET));
     for op in ops {
         let DiffOp::Replace { old_index, old_len, new_index, new_len } = op else { continue };
-        fn literals<'s>(tokens: &[Token<'s>]) -> Vec<&'s str> {
-            tokens.iter().filter(|t| t.literal).map(|t| t.text).collect()
-        }
-        let (before, after) =
-            (literals(&old[old_index..old_index + old_len]), literals(&new[new_index..new_index + new_len]));
-        if before.len() != after.len() {
+        let (before, after) = (&old[old_index..old_index + old_len], &new[new_index..new_index + new_len]);
+        if old_len != new_len || before.iter().zip(after).any(|(b, a)| !(b.literal && a.literal)) {
             continue;
         }
-        for (old, new) in before.into_iter().zip(after).filter(|(old, new)| old != new) {
+        for (old, new) in before.iter().zip(after).map(|(b, a)| (b.text, a.text)).filter(|(old, new)| old != new) {
             if changed.len() < MAX_FACTS {
                 changed.push(LiteralChange { old: cut(old), new: cut(new) });
             }
