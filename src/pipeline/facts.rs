@@ -15,6 +15,7 @@ use super::chunk::language;
 use super::claims::Appeal;
 use super::evidence::Evidence;
 use super::select::Reason;
+use super::structure::{Change, ItemKind};
 use super::walkthrough::Behaviour;
 
 /// What part a file plays.
@@ -908,7 +909,15 @@ fn label(
             "moves",
             "cleanup",
             "simplify",
+            "simplifies",
+            "simplified",
+            "simpler",
             "tidy",
+            "deduplicate",
+            "extract",
+            "extracts",
+            "reorganize",
+            "restructure",
         ]) {
             Some("refactor")
         } else {
@@ -972,8 +981,7 @@ fn structure_label(
     if ["perf", "faster", "speed", "optimiz", "optimis", "performance"].iter().any(|w| title.contains(w)) {
         return "performance";
     }
-    let new_items = evidence.defined_added.iter().any(|n| !evidence.defined_removed.contains(n));
-    if new_items || per_file.iter().any(|f| !f.api.added.is_empty()) {
+    if adds_items(code, per_file, evidence) {
         return "feature";
     }
     if evidence.changes_behaviour() {
@@ -987,6 +995,29 @@ fn structure_label(
     } else {
         "fix"
     }
+}
+
+/// Whether the change's code defines something new: an item added that no
+/// file removes (one removed here and added there is moved), not counting a
+/// module declaration or a test; by the plain patterns where no parser reads
+/// a file.
+fn adds_items(code: &[&FileChange], per_file: &[&FileFacts], evidence: &Evidence) -> bool {
+    let parsed = |f: &&&FileChange| f.structure.language.is_some();
+    let items = code.iter().filter(parsed).flat_map(|f| &f.structure.items);
+    let removed: Vec<&str> = items.clone().filter(|i| i.change == Change::Removed).map(|i| i.name.as_str()).collect();
+    let new_parsed = items.clone().any(|i| {
+        i.change == Change::Added
+            && !matches!(i.kind, ItemKind::Module | ItemKind::Test)
+            && !removed.contains(&i.name.as_str())
+    });
+    let mut plain = Evidence::default();
+    for file in code.iter().filter(|f| !parsed(f)) {
+        plain.merge(&Evidence::of_file(file));
+    }
+    let new_plain = plain.defined_added.iter().any(|n| !evidence.defined_removed.contains(n));
+    let api_removed: Vec<&String> = per_file.iter().flat_map(|f| &f.api.removed).collect();
+    let new_api = per_file.iter().flat_map(|f| &f.api.added).any(|n| !api_removed.contains(&n));
+    new_parsed || new_plain || new_api
 }
 
 /// XS ≤ 10 changed lines, S ≤ 50, M ≤ 250, L ≤ 1000, else XL; one size up
@@ -1173,6 +1204,8 @@ mod tests {
         let refs: Vec<&FileFacts> = facts.iter().collect();
         let api = change_facts(&files, &refs, None).api;
         assert_eq!((api.added, api.removed, api.moved), (vec!["make".to_string()], vec![], vec!["Fake".to_string()]));
+        let only_moved = [files[0].clone(), hunks("src/language_model/fake.rs", &["+pub struct Fake {", "+}"])];
+        assert_eq!(label_of(&only_moved, None).0, "refactor", "a move defines nothing new");
     }
 
     #[test]
