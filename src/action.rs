@@ -11,10 +11,10 @@ use anyhow::{Context, Result};
 
 use crate::github::payload::{self, Event};
 use crate::github::publish::RepoClient;
-use crate::github::{CommitId, GitHub, PullNumber, RepoName, Token};
-use crate::pipeline::{report, AuthorContext, Input, Overrides, SettingsSource, Summarizer};
+use crate::github::{GitHub, RepoName, Token};
+use crate::pipeline::{report, AuthorContext, Input, Overrides, Settings, Summarizer, Summary};
 use crate::provision::ModelName;
-use crate::publication::{Publication, Publisher};
+use crate::publication::{summarize_and_publish, CheckPlan, Host, Publisher, Publishing, SettingsAt, Target};
 
 /// What the Actions runner tells a step, from its environment, and the step's inputs.
 pub struct ActionEnv {
@@ -86,18 +86,14 @@ fn in_workspace(model: String, workspace: &Path) -> String {
     }
 }
 
-/// The change an event describes.
-struct Target {
-    base: CommitId,
-    head: CommitId,
-    pull: Option<PullNumber>,
-    draft: bool,
-    author: AuthorContext,
-    /// Why nothing may be posted (a fork's read-only token), if so.
+/// What an event asks of the step: the change, and why nothing may be
+/// posted (a fork's read-only token), if so.
+struct Asked {
+    target: Target,
     read_only: Option<String>,
 }
 
-fn target(event_name: &str, event: Event, allow_fork_writes: bool) -> Result<Option<Target>> {
+fn asked(event_name: &str, event: Event, allow_fork_writes: bool) -> Result<Option<Asked>> {
     match event {
         Event::PullRequest(e) => {
             // Under pull_request a fork's token is read-only; under pull_request_target it
@@ -108,28 +104,10 @@ fn target(event_name: &str, event: Event, allow_fork_writes: bool) -> Result<Opt
                 _ => None,
             }
             .map(str::to_string);
-            let pr = e.pull_request;
-            Ok(Some(Target {
-                base: pr.base.sha,
-                head: pr.head.sha,
-                pull: Some(pr.number),
-                draft: pr.draft,
-                author: AuthorContext::pull_request(pr.title.as_deref(), pr.body.as_deref()),
-                read_only,
-            }))
+            Ok(Some(Asked { target: Target::pull_request(&e.pull_request), read_only }))
         }
         Event::Push(e) if e.after.is_zero() => Ok(None),
-        Event::Push(e) => Ok(Some(Target {
-            base: CommitId(e.base()),
-            head: e.after.clone(),
-            pull: None,
-            draft: false,
-            author: AuthorContext {
-                commits: e.commits.iter().map(|c| c.message.clone()).collect(),
-                ..AuthorContext::default()
-            },
-            read_only: None,
-        })),
+        Event::Push(e) => Ok(Some(Asked { target: Target::push(&e.before, &e.after), read_only: None })),
         Event::Malformed { event, reason } => {
             anyhow::bail!(
                 "the {event} event lacks what precis needs ({reason}); is GITHUB_EVENT_PATH the runner's file?"
@@ -139,13 +117,46 @@ fn target(event_name: &str, event: Event, allow_fork_writes: bool) -> Result<Opt
     }
 }
 
+/// The step's side of the shared path: the summary is made in-process and
+/// written to the job summary and the step's outputs before it is posted.
+struct StepHost<'a> {
+    env: &'a ActionEnv,
+    summarizer: Arc<Summarizer>,
+}
+
+impl Host for StepHost<'_> {
+    async fn summarize(&self, input: Input, settings: Settings, author: AuthorContext) -> Result<Summary> {
+        let summarizer = self.summarizer.clone();
+        tokio::task::spawn_blocking(move || summarizer.summarize(&input, &settings, &author)).await?
+    }
+
+    fn summarized(&self, summary: &Summary) -> Result<()> {
+        let env = self.env;
+        let markdown = report::to_markdown(summary, report::COMMENT_LIMIT);
+        let summary_path = env.temp.join("precis-summary.md");
+        let json_path = env.temp.join("precis-summary.json");
+        std::fs::write(&summary_path, &markdown).with_context(|| format!("cannot write {}", summary_path.display()))?;
+        std::fs::write(&json_path, report::to_json(summary))
+            .with_context(|| format!("cannot write {}", json_path.display()))?;
+        if let Some(path) = &env.step_summary {
+            append(path, &format!("{markdown}\n"))?;
+        }
+        if let Some(path) = &env.output {
+            append(path, &format!("summary-path={}\nsummary-json={}\n", summary_path.display(), json_path.display()))?;
+        }
+        Ok(())
+    }
+}
+
 /// Runs the step; what it wrote is in the job summary and the outputs.
 pub async fn run(env: &ActionEnv, summarizer: Arc<Summarizer>) -> Result<()> {
     let text = std::fs::read_to_string(&env.event_path)
         .with_context(|| format!("cannot read GITHUB_EVENT_PATH {}", env.event_path.display()))?;
     let json: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("GITHUB_EVENT_PATH {} is not JSON", env.event_path.display()))?;
-    let Some(target) = target(&env.event_name, payload::parse(&env.event_name, &json), env.allow_fork_writes)? else {
+    let Some(Asked { target, read_only }) =
+        asked(&env.event_name, payload::parse(&env.event_name, &json), env.allow_fork_writes)?
+    else {
         tracing::warn!("precis summarizes pull_request and push events; `{}` has nothing to summarize", env.event_name);
         return Ok(());
     };
@@ -163,56 +174,24 @@ pub async fn run(env: &ActionEnv, summarizer: Arc<Summarizer>) -> Result<()> {
             env.workspace.display()
         );
     }
-    let source = SettingsSource::AtCommit {
-        repo: env.workspace.clone(),
-        commit: target.base.to_string(),
-        path: env.config_path.clone(),
-    };
-    let overrides = env.overrides.clone();
-    let settings = tokio::task::spawn_blocking(move || Summarizer::settings(&source, &overrides)).await??;
-    if target.draft && !settings.drafts {
-        tracing::warn!("this pull request is a draft; set `drafts: true` in {} to summarize drafts", env.config_path);
-        return Ok(());
-    }
-    let input =
-        Input::Range { repo: env.workspace.clone(), base: target.base.to_string(), head: target.head.to_string() };
-    let author = target.author.clone();
-    let told = settings.clone();
-    let mut summary = tokio::task::spawn_blocking(move || summarizer.summarize(&input, &settings, &author)).await??;
     let github = GitHub::new(&env.api_url, None)?;
     // The job's token may lack `checks: write` or `pull-requests: write`: a warning, never a failed step.
-    let publisher = env
-        .token
-        .as_ref()
-        .map(|token| Publisher::new(RepoClient { github: &github, token, repo: &env.repository }, true));
-    if let (Some(publisher), Some(pull), None) = (&publisher, target.pull, &target.read_only) {
-        publisher.tell_since(&mut summary, pull, env.workspace.clone(), &target.head, &told).await;
-    }
-
-    let publication = Publication::new(&Ok(summary.clone()), &target.head, target.pull);
-    let markdown = report::to_markdown(&summary, report::COMMENT_LIMIT);
-    let summary_path = env.temp.join("precis-summary.md");
-    let json_path = env.temp.join("precis-summary.json");
-    std::fs::write(&summary_path, &markdown).with_context(|| format!("cannot write {}", summary_path.display()))?;
-    std::fs::write(&json_path, report::to_json(&summary))
-        .with_context(|| format!("cannot write {}", json_path.display()))?;
-    if let Some(path) = &env.step_summary {
-        append(path, &format!("{markdown}\n"))?;
-    }
-    if let Some(path) = &env.output {
-        append(path, &format!("summary-path={}\nsummary-json={}\n", summary_path.display(), json_path.display()))?;
-    }
-
-    let Some(publisher) = publisher else {
-        tracing::warn!("no token (github-token input or GITHUB_TOKEN): the summary is in the job summary only");
-        return Ok(());
+    let publisher = match (&env.token, &read_only) {
+        (_, Some(reason)) => {
+            tracing::warn!("{reason}");
+            None
+        }
+        (None, None) => {
+            tracing::warn!("no token (github-token input or GITHUB_TOKEN): the summary is in the job summary only");
+            None
+        }
+        (Some(token), None) => {
+            Some(Publisher::new(RepoClient { github: &github, token, repo: &env.repository }, Publishing::Action))
+        }
     };
-    if let Some(reason) = &target.read_only {
-        tracing::warn!("{reason}");
-        return Ok(());
-    }
-    let check = publisher.open_check(&target.head, None, None).await?;
-    publisher.post(&publication, target.pull, check).await
+    let host = StepHost { env, summarizer };
+    let settings_at = SettingsAt { config_path: &env.config_path, overrides: &env.overrides };
+    summarize_and_publish(&host, &target, &env.workspace, settings_at, publisher.as_ref(), CheckPlan::default()).await
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {
@@ -241,26 +220,27 @@ mod tests {
             json!({"action": "opened", "repository": repository("o/r", false), "pull_request": {"number": 3, "title": "T", "draft": false,
                 "base": {"sha": "b"}, "head": {"sha": "h", "repo": repository(head_repo, head_repo != "o/r")}}})
         };
-        let parse = |name: &str, v: serde_json::Value| target(name, payload::parse(name, &v), false).unwrap();
+        let parse = |name: &str, v: serde_json::Value| asked(name, payload::parse(name, &v), false).unwrap();
         let own = parse("pull_request", pr("o/r")).unwrap();
         assert!(own.read_only.is_none());
-        assert_eq!(own.author.title.as_deref(), Some("T"));
+        assert_eq!(own.target.author.title.as_deref(), Some("T"));
         assert!(parse("pull_request", pr("fork/r")).unwrap().read_only.is_some());
         assert!(
             parse("pull_request_target", pr("fork/r")).unwrap().read_only.is_some(),
             "a fork under a write token posts nothing by default"
         );
         let allowed =
-            target("pull_request_target", payload::parse("pull_request_target", &pr("fork/r")), true).unwrap().unwrap();
+            asked("pull_request_target", payload::parse("pull_request_target", &pr("fork/r")), true).unwrap().unwrap();
         assert!(allowed.read_only.is_none());
         let push = parse(
             "push",
             json!({"ref": "refs/heads/main", "before": "a", "after": "b", "repository": repository("o/r", false)}),
         )
-        .unwrap();
+        .unwrap()
+        .target;
         assert_eq!((push.base.as_str(), push.head.as_str(), push.pull), ("a", "b", None));
         assert!(parse("issues", json!({})).is_none());
-        assert!(target("pull_request", payload::parse("pull_request", &json!({"action": "opened"})), false).is_err());
+        assert!(asked("pull_request", payload::parse("pull_request", &json!({"action": "opened"})), false).is_err());
     }
 
     #[test]

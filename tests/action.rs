@@ -16,7 +16,9 @@ use common::runner::{Job, Runner};
 use common::{rust_file, Repo};
 use precis::action::{self, ActionEnv};
 use precis::github::{RepoName, Token};
-use precis::pipeline::{Overrides, CONFIG_PATH};
+use precis::language_model::{LanguageModel, ModelSource};
+use precis::pipeline::{Overrides, Summarizer, CONFIG_PATH};
+use precis::progress::Progress;
 use precis::provision::models::{self, DEFAULT_MODEL};
 use precis::provision::runtime::{self, Flavor};
 /// The first `opened` pull_request example, adjusted to `repo`'s commits.
@@ -57,7 +59,7 @@ async fn run_step_on(
     repo: &Path,
     event: &Value,
     token: Option<&str>,
-    summarizer: precis::pipeline::Summarizer,
+    summarizer: Summarizer,
 ) -> Step {
     let work = tempfile::tempdir().unwrap();
     let event_path = work.path().join("event.json");
@@ -163,6 +165,30 @@ async fn a_fork_with_a_read_only_token_posts_nothing() {
     assert!(step.read("summary.md").contains("| `lib/parse.rs` | modified"), "the job summary still has it");
 }
 
+/// A source whose model cannot be loaded (a folder gone, say).
+struct NoModel;
+
+impl ModelSource for NoModel {
+    fn model(&self, _name: Option<&str>) -> anyhow::Result<Arc<dyn LanguageModel>> {
+        anyhow::bail!("the model folder /opt/models/m is gone")
+    }
+}
+
+/// A step that cannot summarize fails with the reason, and touches GitHub
+/// not at all: no check run opened, no comment, no job summary.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_that_cannot_summarize_fails_and_posts_nothing() {
+    let fake = FakeGitHub::start().await;
+    let (repo, base, head) = repo_with_pull();
+    let summarizer = Summarizer::new(Arc::new(NoModel), None, Progress::hidden());
+    let event = pull_request_event(&base, &head, false);
+    let step = run_step_on(&fake, repo.path(), &event, Some("ghs_token"), summarizer).await;
+    let error = format!("{:#}", step.result.as_ref().unwrap_err());
+    assert!(error.contains("/opt/models/m is gone"), "{error}");
+    assert!(fake.requests().is_empty(), "nothing is posted: {:?}", fake.requests().len());
+    assert!(step.read("summary.md").is_empty(), "no job summary without a summary");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn drafts_wait_and_the_settings_choose_the_model() {
     let fake = FakeGitHub::start().await;
@@ -225,7 +251,7 @@ async fn the_pull_requests_words_reach_the_model() {
     event["pull_request"]["title"] = json!("Parse a third item");
     event["pull_request"]["body"] = json!("Needed by the CLI.");
     let source = Arc::new(precis::language_model::FakeSource::new("m"));
-    let summarizer = precis::pipeline::Summarizer::new(source.clone(), None, precis::progress::Progress::hidden());
+    let summarizer = Summarizer::new(source.clone(), None, Progress::hidden());
     run_step_on(&fake, repo.path(), &event, Some("ghs_token"), summarizer).await.result.unwrap();
     let prompts = source.prompts();
     assert!(prompts.iter().any(|p| p.contains("\"Parse a third item\" (their words")), "{prompts:#?}");

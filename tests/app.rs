@@ -654,6 +654,34 @@ async fn a_model_path_in_the_settings_is_refused() {
     assert_eq!(app.state.queue().counts().unwrap().failed, 1);
 }
 
+/// A source whose model cannot be loaded (a folder gone, say).
+struct NoModel;
+
+impl precis::language_model::ModelSource for NoModel {
+    fn model(&self, _name: Option<&str>) -> anyhow::Result<Arc<dyn precis::language_model::LanguageModel>> {
+        anyhow::bail!("the model folder /srv/precis/models/m is gone")
+    }
+}
+
+/// A job that cannot summarize fails, and its check run, open while it
+/// ran, is completed as neutral without the reason (which names the App's
+/// machine); no comment is posted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_that_cannot_summarize_completes_its_check_run_as_neutral() {
+    let (repo, base, _) = pull_request_repo();
+    let summarizer = Summarizer::new(Arc::new(NoModel), None, precis::progress::Progress::hidden());
+    let app = App::start_with(summarizer, tempfile::tempdir().unwrap(), repo, base).await;
+    let head = app.head();
+    app.deliver("pull_request", "d-1", &app.pull_request("opened", &head, false)).await;
+    app.worker.run_until_idle().await.unwrap();
+    assert!(app.fake.comments().is_empty());
+    assert_eq!(app.state.queue().counts().unwrap().failed, 1);
+    let run = app.fake.check_runs().into_values().next().expect("a check run");
+    assert_eq!((run["status"].as_str(), run["conclusion"].as_str()), (Some("completed"), Some("neutral")), "{run}");
+    let text = run["output"]["summary"].as_str().unwrap();
+    assert!(text.contains("/precis summarize") && !text.contains("/srv"), "{text}");
+}
+
 /// The pull request's title and body (read from GitHub) reach the model,
 /// marked as the author's; the comment does not repeat the title.
 #[tokio::test(flavor = "multi_thread")]

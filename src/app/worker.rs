@@ -12,11 +12,10 @@ use super::queue::{Failure, FailureKind, Job, JobId, JobQueue, JobSpec, RepoRef}
 use super::repos::RepoCache;
 use super::routing::{HELP_COMMAND, SUMMARIZE_COMMAND};
 use crate::github::payload;
-use crate::github::publish::Conclusion;
 use crate::github::publish::RepoClient;
 use crate::github::{CommitId, GitHub, GitHubError, PullNumber, Token};
-use crate::pipeline::{AuthorContext, Input, Overrides, Settings, SettingsSource, Summarizer, Summary, CONFIG_PATH};
-use crate::publication::{Publication, Publisher};
+use crate::pipeline::{AuthorContext, Input, Overrides, Settings, Summarizer, Summary, CONFIG_PATH};
+use crate::publication::{summarize_and_publish, CheckPlan, Host, Publisher, Publishing, SettingsAt, Target};
 
 /// Takes jobs from the queue and carries them out.
 #[derive(Clone)]
@@ -37,16 +36,6 @@ fn help() -> String {
          Commands are taken from users with write access. Settings live in `{CONFIG_PATH}` on the base branch ({}).",
         Settings::keys().join(", ")
     )
-}
-
-/// What to summarize on a pull request.
-struct PullTarget {
-    number: PullNumber,
-    base: CommitId,
-    head: CommitId,
-    draft: bool,
-    /// The pull request's title and body, as GitHub has them now.
-    author: AuthorContext,
 }
 
 impl Worker {
@@ -147,16 +136,15 @@ impl Worker {
         }
         let repo = job.spec.repo();
         let token = self.token(repo).await?;
-        let github = RepoClient { github: &self.github, token: &token, repo: &repo.repo };
+        let publisher =
+            Publisher::new(RepoClient { github: &self.github, token: &token, repo: &repo.repo }, Publishing::App);
         let check = match (job.check_run_id, job.spec.head()) {
             (Some(id), _) => Some(id),
-            (None, Some(head)) => github.find_check_run(head, &check_external_id(job)).await?,
+            (None, Some(head)) => publisher.find_check(head, &check_external_id(job)).await?,
             (None, None) => None,
         };
         match check {
-            Some(check) => {
-                github.complete_check_run(check, Conclusion::Neutral, "precis gave up on this change", reason).await
-            }
+            Some(check) => publisher.give_up(check, reason).await,
             None => Ok(()),
         }
     }
@@ -214,22 +202,18 @@ impl Worker {
         let _in_use = self.repos.hold(&repo.repo)?;
         let token = self.token(repo).await?;
         let github = RepoClient { github: &self.github, token: &token, repo: &repo.repo };
-        match &job.spec {
+        let publisher = Publisher::new(github, Publishing::App);
+        let (target, refspecs) = match &job.spec {
             JobSpec::PullRequest { number, head_sha, base_sha, draft, .. } => {
                 let pull = self.pull(repo, &token, *number).await?;
                 // A delivery about an older head (one that came late, or a
                 // replay under a new delivery id) must not move the comment back.
                 if pull.head.sha != *head_sha {
-                    return self.skip_stale(job, &github, head_sha, &pull.head.sha).await;
+                    return self.skip_stale(job, &publisher, head_sha, &pull.head.sha).await;
                 }
-                let target = PullTarget {
-                    number: *number,
-                    base: base_sha.clone(),
-                    head: head_sha.clone(),
-                    draft: *draft,
-                    author: AuthorContext::pull_request(pull.title.as_deref(), pull.body.as_deref()),
-                };
-                self.summarize_pull(job, repo, &token, target).await
+                // The delivery's base and draft state: a later change of either comes as its own delivery.
+                let target = Target { base: base_sha.clone(), draft: *draft, ..Target::pull_request(&pull) };
+                (target, pull_refspecs(*number))
             }
             JobSpec::Rerun { number, requested_by, .. } => {
                 if let Some(user) = requested_by {
@@ -243,14 +227,7 @@ impl Worker {
                 }
                 let pull = self.pull(repo, &token, *number).await?;
                 // Asked for explicitly: a draft is summarized too.
-                let target = PullTarget {
-                    number: *number,
-                    author: AuthorContext::pull_request(pull.title.as_deref(), pull.body.as_deref()),
-                    base: pull.base.sha,
-                    head: pull.head.sha,
-                    draft: false,
-                };
-                self.summarize_pull(job, repo, &token, target).await
+                (Target { draft: false, ..Target::pull_request(&pull) }, pull_refspecs(*number))
             }
             JobSpec::Help { number, requested_by, .. } => {
                 if !github.can_write(requested_by).await? {
@@ -260,49 +237,21 @@ impl Worker {
                     );
                     return Ok(());
                 }
-                github.reply(*number, &help()).await
+                return github.reply(*number, &help()).await;
             }
             JobSpec::Push { branch, before, after, .. } => {
-                let refspec = format!("+refs/heads/{branch}:refs/precis/heads/{branch}");
-                let dir = self.fetch(repo, &token, vec![refspec]).await?;
-                let base = if before.is_zero() { CommitId(format!("{after}~1")) } else { before.clone() };
-                let settings = self.settings(&dir, &base).await?;
-                let publisher = Publisher::new(github, false);
-                self.close_superseded(job, &publisher.repo, after).await;
-                let check = self.open_check(job, &publisher, after).await?;
-                let input = Input::Range { repo: dir, base: base.to_string(), head: after.to_string() };
-                let summary = self.summarize(repo, input, settings, AuthorContext::default()).await;
-                publisher.post(&Publication::new(&summary, after, None), None, check).await?;
-                summary.map(|_| ())
+                (Target::push(before, after), vec![format!("+refs/heads/{branch}:refs/precis/heads/{branch}")])
             }
-        }
-    }
-
-    async fn summarize_pull(&self, job: &Job, repo: &RepoRef, token: &Token, target: PullTarget) -> Result<()> {
-        let number = target.number;
-        let refspecs = vec![
-            format!("+refs/pull/{number}/head:refs/precis/pull/{number}/head"),
-            "+refs/heads/*:refs/precis/heads/*".into(),
-        ];
-        let dir = self.fetch(repo, token, refspecs).await?;
-        let settings = self.settings(&dir, &target.base).await?;
-        if target.draft && !settings.drafts {
-            tracing::info!(
-                "{}#{number} is a draft; set `drafts: true` in .github/precis.yml to summarize drafts",
-                repo.full_name()
-            );
-            return Ok(());
-        }
-        let publisher = Publisher::new(RepoClient { github: &self.github, token, repo: &repo.repo }, false);
-        self.close_superseded(job, &publisher.repo, &target.head).await;
-        let check = self.open_check(job, &publisher, &target.head).await?;
-        let input = Input::Range { repo: dir.clone(), base: target.base.to_string(), head: target.head.to_string() };
-        let mut summary = self.summarize(repo, input, settings.clone(), target.author).await;
-        if let Ok(summary) = &mut summary {
-            publisher.tell_since(summary, number, dir, &target.head, &settings).await;
-        }
-        publisher.post(&Publication::new(&summary, &target.head, Some(number)), Some(number), check).await?;
-        summary.map(|_| ())
+        };
+        let dir = self.fetch(repo, &token, refspecs).await?;
+        self.close_superseded(job, &publisher, &target.head).await;
+        let check = CheckPlan {
+            existing: earlier_check(job, &publisher, &target.head).await?,
+            external_id: Some(check_external_id(job)),
+        };
+        let host = JobHost { worker: self, job };
+        let settings_at = SettingsAt { config_path: CONFIG_PATH, overrides: &Overrides::default() };
+        summarize_and_publish(&host, &target, &dir, settings_at, Some(&publisher), check).await
     }
 
     /// The pull request as GitHub has it now: its head, and its title and
@@ -315,16 +264,17 @@ impl Worker {
     /// is summarized or posted; a check run an earlier attempt opened is
     /// completed as skipped, naming the newer commit, and so are those of
     /// the jobs it superseded.
-    async fn skip_stale(&self, job: &Job, github: &RepoClient<'_>, head: &CommitId, current: &CommitId) -> Result<()> {
+    async fn skip_stale(
+        &self,
+        job: &Job,
+        publisher: &Publisher<'_>,
+        head: &CommitId,
+        current: &CommitId,
+    ) -> Result<()> {
         tracing::info!("job {}: {head} is no longer the head of {} (it is {current}); skipped", job.id, job.spec.key());
-        self.close_superseded(job, github, current).await;
-        match earlier_check(job, github, head).await? {
-            Some(check) => {
-                let summary = format!("The pull request's head is now {current}; this older commit is not summarized.");
-                github
-                    .complete_check_run(check, Conclusion::Skipped, "No longer the pull request's head", &summary)
-                    .await
-            }
+        self.close_superseded(job, publisher, current).await;
+        match earlier_check(job, publisher, head).await? {
+            Some(check) => publisher.skip(check, current).await,
             None => Ok(()),
         }
     }
@@ -334,40 +284,25 @@ impl Worker {
         tokio::task::spawn_blocking(move || repos.fetch(&repo, Some(&token), &refspecs)).await?
     }
 
-    /// The repository's settings at the base commit.
-    async fn settings(&self, dir: &std::path::Path, base: &CommitId) -> Result<Settings> {
-        let source =
-            SettingsSource::AtCommit { repo: dir.to_path_buf(), commit: base.to_string(), path: CONFIG_PATH.into() };
-        tokio::task::spawn_blocking(move || Summarizer::settings(&source, &Overrides::default())).await?
-    }
-
-    /// The job's check run on `head`, in progress: the one an earlier
-    /// attempt opened, else a new one.
-    async fn open_check(&self, job: &Job, publisher: &Publisher<'_>, head: &CommitId) -> Result<Option<u64>> {
-        let existing = earlier_check(job, &publisher.repo, head).await?;
-        let check = publisher.open_check(head, existing, Some(&check_external_id(job))).await?;
-        self.remember_check(job, check).await?;
-        Ok(check)
-    }
-
     /// A rerun of this job (after a crash or a retry) reuses its check run.
     /// Not recording it (the database is away) does not fail the job: a
     /// rerun finds it again by its external id.
-    async fn remember_check(&self, job: &Job, check: Option<u64>) -> Result<()> {
-        if let (None, Some(id)) = (job.check_run_id, check) {
+    async fn remember_check(&self, job: &Job, id: u64) {
+        if job.check_run_id.is_none() {
             let (queue, job_id) = (self.queue.clone(), job.id);
-            if let Err(e) = tokio::task::spawn_blocking(move || queue.set_check_run(job_id, id)).await? {
-                tracing::warn!("job {job_id}: cannot record its check run {id}: {e:#}");
+            match tokio::task::spawn_blocking(move || queue.set_check_run(job_id, id)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("job {job_id}: cannot record its check run {id}: {e:#}"),
+                Err(e) => tracing::error!("job {job_id}: recording its check run panicked: {e}"),
             }
         }
-        Ok(())
     }
 
     /// Completes the check runs left open by jobs this one superseded (a job
     /// waiting for its retry when a newer push came), as skipped, naming the
     /// newer commit. Best effort: one left open is tried again by the next
     /// job of the pull request.
-    async fn close_superseded(&self, job: &Job, github: &RepoClient<'_>, head: &CommitId) {
+    async fn close_superseded(&self, job: &Job, publisher: &Publisher<'_>, head: &CommitId) {
         let (queue, key) = (self.queue.clone(), job.spec.key());
         let superseded = match tokio::task::spawn_blocking(move || queue.superseded_checks(&key)).await {
             Ok(Ok(superseded)) => superseded,
@@ -377,10 +312,7 @@ impl Worker {
             Err(e) => return tracing::error!("job {}: listing superseded check runs panicked: {e}", job.id),
         };
         for (old, check) in superseded {
-            let summary = format!("Superseded by {head}: the newer commit is summarized instead.");
-            if let Err(e) =
-                github.complete_check_run(check, Conclusion::Skipped, "Superseded by a newer commit", &summary).await
-            {
+            if let Err(e) = publisher.supersede(check, head).await {
                 tracing::warn!("job {old}: cannot complete its check run {check}: {e:#}");
                 continue;
             }
@@ -415,6 +347,27 @@ impl Worker {
     }
 }
 
+/// One job's side of the shared summarize-and-publish path.
+struct JobHost<'a> {
+    worker: &'a Worker,
+    job: &'a Job,
+}
+
+impl Host for JobHost<'_> {
+    async fn summarize(&self, input: Input, settings: Settings, author: AuthorContext) -> Result<Summary> {
+        self.worker.summarize(self.job.spec.repo(), input, settings, author).await
+    }
+
+    async fn check_opened(&self, check: u64) {
+        self.worker.remember_check(self.job, check).await
+    }
+}
+
+/// The refs a pull request's job fetches: its head, and the branches (its base among them).
+fn pull_refspecs(number: PullNumber) -> Vec<String> {
+    vec![format!("+refs/pull/{number}/head:refs/precis/pull/{number}/head"), "+refs/heads/*:refs/precis/heads/*".into()]
+}
+
 /// What a job's check run carries as `external_id`, to be found again by a
 /// later attempt of the same job.
 fn check_external_id(job: &Job) -> String {
@@ -424,10 +377,10 @@ fn check_external_id(job: &Job) -> String {
 /// The check run an earlier attempt of the job opened on `head`: the one it
 /// recorded, else, on a later attempt, one it created and died before
 /// recording (found by the job's external id).
-async fn earlier_check(job: &Job, github: &RepoClient<'_>, head: &CommitId) -> Result<Option<u64>> {
+async fn earlier_check(job: &Job, publisher: &Publisher<'_>, head: &CommitId) -> Result<Option<u64>> {
     match job.check_run_id {
         Some(id) => Ok(Some(id)),
-        None if job.attempts > 1 => github.find_check_run(head, &check_external_id(job)).await,
+        None if job.attempts > 1 => publisher.find_check(head, &check_external_id(job)).await,
         None => Ok(None),
     }
 }

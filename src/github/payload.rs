@@ -84,12 +84,6 @@ impl PullRequestEvent {
 }
 
 #[derive(Clone, Debug, Deserialize)]
-pub struct PushCommit {
-    #[serde(default)]
-    pub message: String,
-}
-
-#[derive(Clone, Debug, Deserialize)]
 pub struct PushEvent {
     #[serde(rename = "ref")]
     pub git_ref: String,
@@ -97,23 +91,9 @@ pub struct PushEvent {
     pub after: CommitId,
     #[serde(default)]
     pub deleted: bool,
-    #[serde(default)]
-    pub commits: Vec<PushCommit>,
     pub repository: Repository,
     #[serde(default)]
     pub installation: Option<Installation>,
-}
-
-impl PushEvent {
-    /// The commit to diff from: `before`, or the parent of `after` when the
-    /// push created the branch (`before` is all zeros then).
-    pub fn base(&self) -> String {
-        if self.before.is_zero() {
-            format!("{}~1", self.after)
-        } else {
-            self.before.to_string()
-        }
-    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

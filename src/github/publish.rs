@@ -109,6 +109,7 @@ struct Permission {
 }
 
 /// One repository, as one token may write to it.
+#[derive(Clone, Copy)]
 pub struct RepoClient<'a> {
     pub github: &'a GitHub,
     pub token: &'a Token,
