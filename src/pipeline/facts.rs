@@ -15,7 +15,7 @@ use super::chunk::language;
 use super::claims::Appeal;
 use super::evidence::Evidence;
 use super::select::Reason;
-use super::structure::{Change, ItemKind};
+use super::structure::{Change, ItemChange, ItemKind};
 use super::walkthrough::Behaviour;
 
 /// What part a file plays.
@@ -632,7 +632,24 @@ fn api_of(file: &FileChange, added: &[&str], removed: &[&str]) -> Api {
         }
         out
     };
-    let (plus, minus) = (names(added), names(removed));
+    // A method by its type (`Publisher::new`, not `new`), where the structure
+    // knows the one item of that name whose declaration is on a changed line.
+    let declared = |item: &&ItemChange| {
+        !matches!(item.change, Change::BodyChanged | Change::CommentsChanged | Change::AttributesChanged { .. })
+    };
+    let qualified = |names: Vec<String>| -> Vec<String> {
+        names
+            .into_iter()
+            .map(|name| {
+                let mut items = file.structure.items.iter().filter(|i| i.name == name).filter(declared);
+                match (items.next(), items.next()) {
+                    (Some(item), None) => item.display_name(file.structure.language),
+                    _ => name,
+                }
+            })
+            .collect()
+    };
+    let (plus, minus) = (qualified(names(added)), qualified(names(removed)));
     Api {
         added: plus.iter().filter(|n| !minus.contains(n)).cloned().collect(),
         removed: minus.iter().filter(|n| !plus.contains(n)).cloned().collect(),

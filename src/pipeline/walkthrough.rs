@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::change::FileChange;
 use super::evidence::Evidence;
 use super::facts::{tests_only, Dependency, FileFacts};
-use super::structure::{Change, FileStructure, ItemChange, ItemKind, Language};
+use super::structure::{BodyDelta, Change, FileStructure, ItemChange, ItemKind, Language};
 
 /// Names in one list of a clause before "and N more".
 const NAMES: usize = 4;
@@ -150,12 +150,12 @@ pub fn of_file(file: &FileChange, evidence: &Evidence, facts: &FileFacts, define
         clauses.extend(section_clauses(file));
     }
     let language = structure.language;
-    let name = |item: &ItemChange| code(&display_name(item, language));
+    let name = |item: &ItemChange| code(&item.display_name(language));
     let items: Vec<&ItemChange> = structure.items.iter().filter(|i| tellable(i, structure)).collect();
     // Told once each: a definition per branch (`if sys.version_info …`) is one item to a reader.
     let names_of = |wanted: &dyn Fn(&ItemChange) -> bool| -> Vec<&ItemChange> {
         let mut seen = HashSet::new();
-        items.iter().copied().filter(|i| wanted(i) && seen.insert(display_name(i, language))).collect()
+        items.iter().copied().filter(|i| wanted(i) && seen.insert(i.display_name(language))).collect()
     };
     let added_names: HashSet<&str> =
         items.iter().filter(|i| i.change == Change::Added).map(|i| i.name.as_str()).collect();
@@ -210,6 +210,20 @@ pub fn of_file(file: &FileChange, evidence: &Evidence, facts: &FileFacts, define
     if !signatures.is_empty() {
         let noun = if signatures.len() == 1 { "the signature of" } else { "the signatures of" };
         clauses.push(format!("changes {noun} {}", listed(&signatures)));
+    }
+
+    for item in names_of(&|i| matches!(i.change, Change::AttributesChanged { .. })) {
+        let Change::AttributesChanged { added, removed } = &item.change else { continue };
+        let codes = |attributes: &[String]| listed(&attributes.iter().map(|a| code(a)).collect::<Vec<_>>());
+        if !added.is_empty() {
+            clauses.push(format!("adds {} to {}", codes(added), name(item)));
+        }
+        if !removed.is_empty() {
+            clauses.push(format!("removes {} from {}", codes(removed), name(item)));
+        }
+        if added.is_empty() && removed.is_empty() {
+            clauses.push(format!("reorders the attributes of {}", name(item)));
+        }
     }
 
     // Changed bodies: what the structure can say of each, else the item is named.
@@ -339,7 +353,7 @@ pub fn items(structure: &FileStructure) -> Option<Vec<String>> {
         language => {
             let mut names: Vec<String> = Vec::new();
             for item in &structure.items {
-                let name = display_name(item, language);
+                let name = item.display_name(language);
                 if (item.kind != ItemKind::Module || is_whole(&item.change)) && !names.contains(&name) {
                     names.push(name);
                 }
@@ -366,7 +380,7 @@ pub fn main_item(structure: &FileStructure, evidence: &Evidence) -> Option<(&'st
             (Act::Change, Some(_)) => "Change the test helper",
             (Act::Remove, Some(_)) => "Remove the test helper",
         };
-        Some((verb, display_name(item, structure.language)))
+        Some((verb, item.display_name(structure.language)))
     };
     title(false).or_else(|| title(true))
 }
@@ -518,13 +532,19 @@ pub fn behaviour(file: &FileChange) -> Vec<Behaviour> {
             found.push(Behaviour { file: file.path.clone(), what });
         }
     };
+    // A call removed from one item of the file and added to another moved: it is not new.
+    let removed_calls: HashSet<&str> =
+        file.structure.items.iter().flat_map(|i| &i.body.calls_removed).map(String::as_str).collect();
+    let new_calls = |body: &BodyDelta| -> Vec<String> {
+        body.calls_added.iter().filter(|c| !removed_calls.contains(c.as_str())).cloned().collect()
+    };
     for item in file.structure.items.iter().filter(|i| !i.in_tests && tellable(i, &file.structure)) {
-        let name = code(&display_name(item, language));
+        let name = code(&item.display_name(language));
         let body = &item.body;
         if item.change == Change::Removed || item.change == Change::Added {
             // A new function's calls are its purpose; a removed one's are gone with it.
             if item.change == Change::Added {
-                for call in &body.calls_added {
+                for call in &new_calls(body) {
                     if let Some(what) = concerning(call) {
                         note(format!("{name} {what} ({})", code(call)));
                     }
@@ -543,7 +563,7 @@ pub fn behaviour(file: &FileChange) -> Vec<Behaviour> {
                 note(format!("{name} drops {shown}"));
             }
         }
-        for call in &body.calls_added {
+        for call in &new_calls(body) {
             if let Some(what) = concerning(call) {
                 note(format!("{name} now {what} ({})", code(call)));
             }
@@ -608,7 +628,7 @@ fn is_whole(change: &Change) -> bool {
 fn kinded(items: &[&ItemChange], language: Option<Language>) -> String {
     let mut groups: Vec<(ItemKind, Vec<String>)> = Vec::new();
     for item in items {
-        let name = code(&display_name(item, language));
+        let name = code(&item.display_name(language));
         match groups.iter_mut().find(|(kind, _)| *kind == item.kind) {
             Some((_, names)) => names.push(name),
             None => groups.push((item.kind, vec![name])),
@@ -635,20 +655,6 @@ fn noun(kind: ItemKind, language: Option<Language>) -> (&'static str, &'static s
         ItemKind::Module => ("module", "modules"),
         ItemKind::Macro => ("macro", "macros"),
         ItemKind::Test => ("test", "tests"),
-    }
-}
-
-/// A method with its owner, as the language writes it (`Type::name`, `Type.name`).
-fn display_name(item: &ItemChange, language: Option<Language>) -> String {
-    match (&item.owner, item.kind) {
-        (Some(owner), ItemKind::Method) => {
-            // A trait's impl (`Drop for Bar`): the method is the type's.
-            let owner = owner.rsplit(" for ").next().unwrap_or(owner);
-            let separator =
-                if matches!(language, Some(Language::Rust | Language::Cpp | Language::Php)) { "::" } else { "." };
-            format!("{owner}{separator}{}", item.name)
-        }
-        _ => item.name.clone(),
     }
 }
 
@@ -808,6 +814,25 @@ mod tests {
         assert_eq!(walk(&whole), "Edits only comments in `f`.");
     }
 
+    /// An attribute added to or removed from an item is told as such (a
+    /// derive, a decorator), not left as a row that says nothing.
+    #[test]
+    fn attributes_added_and_removed_are_told() {
+        let file =
+            one_hunk("src/client.rs", "@@ -1,2 +1,3 @@", &["+#[derive(Clone, Copy)]", " pub struct Client<'a> {"]);
+        let old = "#[allow(dead_code)]\npub struct Client<'a> {\n    token: &'a str,\n}\n";
+        let new = "#[derive(Clone, Copy)]\npub struct Client<'a> {\n    token: &'a str,\n}\n";
+        let whole = FileChange { structure: structure::of_versions("src/client.rs", Some(old), Some(new)), ..file };
+        assert_eq!(
+            walk(&whole),
+            "Adds `#[derive(Clone, Copy)]` to `Client`; removes `#[allow(dead_code)]` from `Client`."
+        );
+        let old = "@app.get('/a')\ndef a():\n    return 1\n";
+        let new = "@app.get('/a')\n@login_required\ndef a():\n    return 1\n";
+        let python = FileChange { structure: structure::of_versions("web/views.py", Some(old), Some(new)), ..whole };
+        assert_eq!(walk(&python), "Adds `@login_required` to `a`.");
+    }
+
     #[test]
     fn a_new_function_called_from_a_changed_one() {
         let file = one_hunk(
@@ -873,6 +898,22 @@ mod tests {
         // The same line in a test file is how a test works, not behaviour to review.
         let test = one_hunk("tests/run.rs", "@@ -1,3 +1,4 @@", &lines_of(&file));
         assert!(behaviour(&test).is_empty(), "{:?}", behaviour(&test));
+    }
+
+    /// A call moved from one function of the file to another is not a new call.
+    #[test]
+    fn a_call_moved_within_a_file_is_not_new_behaviour() {
+        let old = "fn run(path: &str) {\n    std::fs::write(path, \"x\").ok();\n}\n";
+        let new = "fn run(path: &str) {\n    save(path);\n}\n\nfn save(path: &str) {\n    std::fs::write(path, \"x\").ok();\n}\n";
+        let file = one_hunk("src/run.rs", "@@ -1,3 +1,7 @@", &[" fn run(path: &str) {"]);
+        let moved = FileChange { structure: structure::of_versions("src/run.rs", Some(old), Some(new)), ..file };
+        assert!(behaviour(&moved).is_empty(), "{:?}", behaviour(&moved));
+        let fresh = "fn run(path: &str) {\n    save(path);\n}\n\nfn save(path: &str) {\n    std::fs::write(path, \"x\").ok();\n}\n";
+        let added = FileChange {
+            structure: structure::of_versions("src/run.rs", Some("fn run(path: &str) {}\n"), Some(fresh)),
+            ..moved
+        };
+        assert!(behaviour(&added).iter().any(|b| b.what.contains("writes a file")), "{:?}", behaviour(&added));
     }
 
     fn lines_of(file: &FileChange) -> Vec<&str> {

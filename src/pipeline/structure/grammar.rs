@@ -502,6 +502,28 @@ pub(super) fn opens_tests(language: Language, node: Node<'_>, src: &str, definit
     }
 }
 
+/// The attributes written on the definition `node` outside its own text, each
+/// with its whitespace collapsed: Rust's `#[…]` items before it, Python's
+/// decorators (Java, Kotlin, C# and TypeScript annotations are inside the
+/// node, in its declaration).
+pub(super) fn attributes(language: Language, node: Node<'_>, src: &str) -> Vec<String> {
+    let text = |n: Node<'_>| src.get(n.byte_range()).unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut found: Vec<String> = match language {
+        Language::Rust => preceding(node, "attribute_item").map(text).collect(),
+        Language::Python => node
+            .parent()
+            .filter(|parent| parent.kind() == "decorated_definition")
+            .map(|parent| children(parent).filter(|c| c.kind() == "decorator").map(text).collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    // `preceding` walks backwards; attributes read top to bottom.
+    if language == Language::Rust {
+        found.reverse();
+    }
+    found
+}
+
 static RUST_CFG_TEST: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^#\[\s*cfg\s*\((?:\s*all\s*\()?[^\]]*\btest\b").expect("valid regex"));
 static RUST_TEST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^#\[\s*(?:[\w:]+::)?test\b").expect("valid regex"));

@@ -80,6 +80,11 @@ pub enum Change {
         new: String,
     },
     BodyChanged,
+    /// Only the attributes written on it differ (Rust's `#[…]`, Python's decorators).
+    AttributesChanged {
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
     /// Only the comments inside the body differ.
     CommentsChanged,
 }
@@ -159,6 +164,22 @@ impl BodyDelta {
         let room = MAX_FACTS.saturating_sub(self.literals_changed.len());
         self.literals_changed.extend(other.literals_changed.into_iter().take(room));
         self.reduced_to_constant = self.reduced_to_constant.take().or(other.reduced_to_constant);
+    }
+}
+
+impl ItemChange {
+    /// The item's name as its language writes a method: `Type::name` (Rust,
+    /// C++, PHP) or `Type.name`; a trait's impl (`Drop for Bar`) names the type.
+    pub fn display_name(&self, language: Option<Language>) -> String {
+        match (&self.owner, self.kind) {
+            (Some(owner), ItemKind::Method) => {
+                let owner = owner.rsplit(" for ").next().unwrap_or(owner);
+                let separator =
+                    if matches!(language, Some(Language::Rust | Language::Cpp | Language::Php)) { "::" } else { "." };
+                format!("{owner}{separator}{}", self.name)
+            }
+            _ => self.name.clone(),
+        }
     }
 }
 
@@ -440,6 +461,8 @@ struct Parsed<'s> {
     signature: String,
     /// The declaration as written, comments included.
     head: &'s str,
+    /// Attributes written on it outside its node (see [`grammar::attributes`]).
+    attributes: Vec<String>,
     facts: Facts<'s>,
     in_tests: bool,
 }
@@ -511,6 +534,7 @@ impl<'s> Outline<'s> {
             let signature = cut(&without_comments(node, head_end, text));
             let head = text.get(node.start_byte()..head_end).unwrap_or("");
             let facts = definition.body.map(|body| facts(language, body, text, &skip)).unwrap_or_default();
+            let attributes = grammar::attributes(language, node, text);
             spans.push((node.start_position().row, node.end_position().row));
             items.push(Parsed {
                 owner: owner.map(|o| cut(&o)),
@@ -519,6 +543,7 @@ impl<'s> Outline<'s> {
                 line: first_line + node.start_position().row,
                 signature,
                 head,
+                attributes,
                 facts,
                 in_tests,
             });
@@ -789,6 +814,14 @@ fn changed(old: &Parsed<'_>, new: &Parsed<'_>) -> Option<ItemChange> {
         Change::SignatureChanged { old: old.signature.clone(), new: new.signature.clone() }
     } else if old.facts.tokens != new.facts.tokens && new.kind != ItemKind::Module {
         Change::BodyChanged
+    } else if old.attributes != new.attributes {
+        let only_in = |these: &[String], those: &[String]| -> Vec<String> {
+            these.iter().filter(|a| !those.contains(a)).take(MAX_FACTS).map(|a| cut(a)).collect()
+        };
+        Change::AttributesChanged {
+            added: only_in(&new.attributes, &old.attributes),
+            removed: only_in(&old.attributes, &new.attributes),
+        }
     } else if (old.facts.comments != new.facts.comments || cut(old.head) != cut(new.head)) && !container {
         Change::CommentsChanged
     } else {
