@@ -49,8 +49,9 @@ fn pull_request_repo() -> (Repo, String, String) {
     )
 }
 
-/// A pull request of a manifest's scripts and docs, no code: the model is
-/// asked for the manifest's row and the overview (no parser tells them).
+/// A pull request of a manifest's scripts and docs, no code: the rows are
+/// computed (the script set anew, the section changed), and the model is
+/// asked for the overview.
 fn scripts_pull_request_repo() -> (Repo, String, String) {
     pull_request_of(
         &[("package.json", common::retries_manifest(2)), ("README.md", "# demo\n".into())],
@@ -612,7 +613,7 @@ async fn real_model_end_to_end() {
         .and_then(|before| before.rsplit(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("a count of answers: {footer}"));
-    assert!(answers >= 1, "the model answered for the manifest: {footer}");
+    assert!(answers >= 1, "the model answered for the overview: {footer}");
     let run = app.fake.check_runs().into_values().next().unwrap();
     assert_eq!(run["conclusion"], "success");
 }
@@ -698,7 +699,12 @@ async fn the_pull_requests_words_reach_the_model() {
     app.deliver("pull_request", "d-1", &app.pull_request("opened", &app.head(), false)).await;
     app.worker.run_until_idle().await.unwrap();
     let prompts = source.prompts();
-    assert!(prompts.iter().any(|p| p.contains("\"Retry the tests\" (their words")), "{prompts:#?}");
+    assert!(
+        prompts
+            .iter()
+            .any(|p| p.contains("The author's description (their claims") && p.contains("Title: Retry the tests")),
+        "{prompts:#?}"
+    );
     assert!(prompts.iter().any(|p| p.contains("Flaky on slow runners.") && !p.contains("fill me")));
     let comment = &app.fake.comments()[0].2;
     assert!(!comment.contains("### Retry the tests"), "{comment}");

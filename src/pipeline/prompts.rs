@@ -13,7 +13,7 @@ use super::facts::FileRole;
 /// Version 5: the chunk prompt states what the parsed structure says the
 /// diff does, its items are definitions only, and a code diff gets one
 /// sentence. (4: the names a diff brings in pointed out; 3 had no such line.)
-pub const PROMPT_VERSION: u32 = 5;
+pub const PROMPT_VERSION: u32 = 6;
 // (title and overview are asked apart: a small model asked for both lists the files instead.)
 
 /// Answer caps, in tokens, per level: room for two sentences, or three and a title.
@@ -180,6 +180,20 @@ fn fence_language(language: &str) -> String {
 mod tests {
     use super::*;
     use crate::pipeline::change::{Hunk, Status};
+
+    /// The list of files starts on a line of its own after its heading, in
+    /// every reduction (a block tag eats the newline that follows it).
+    #[test]
+    fn the_file_list_starts_on_its_own_line() {
+        let items = "- `a.rs` (modified): Adds `f`.";
+        for kind in [Kind::Change, Kind::Codebase] {
+            for prompts in [overall_reduce(kind, Some("T".into())), title_reduce(kind, None)] {
+                for prompt in [(prompts.ask)(items), (prompts.ask_group)(items)] {
+                    assert!(prompt.contains(&format!(":\n{items}")), "{prompt}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn fences_outgrow_backticks_in_the_text() {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::change::FileChange;
 use super::evidence::Evidence;
 use super::facts::{tests_only, Dependency, FileFacts};
-use super::structure::{BodyDelta, Change, FileStructure, ItemChange, ItemKind, Language};
+use super::structure::{BodyDelta, Change, FileStructure, ItemChange, ItemKind, KeyChange, KeyChanged, Language};
 
 /// Names in one list of a clause before "and N more".
 const NAMES: usize = 4;
@@ -272,6 +272,7 @@ pub fn of_file(file: &FileChange, evidence: &Evidence, facts: &FileFacts, define
     if clauses.is_empty() {
         clauses.extend(dependency_clauses(&facts.dependencies));
     }
+    clauses.extend(key_clauses(&structure.keys, !facts.dependencies.is_empty()));
     sentence(&clauses)
 }
 
@@ -591,6 +592,49 @@ fn concerning(call: &str) -> Option<&'static str> {
     })
 }
 
+/// A config file's keys: "adds `a` and `b`; sets `timeout` to `30` (was
+/// `10`)". Where the file's dependencies are told, keys under a
+/// dependencies table are left to them; a secret-looking key's values are
+/// never quoted.
+fn key_clauses(keys: &[KeyChange], dependencies_told: bool) -> Vec<String> {
+    let told = |key: &&KeyChange| !(dependencies_told && key.key.to_ascii_lowercase().contains("dependencies"));
+    let keys: Vec<&KeyChange> = keys.iter().filter(told).collect();
+    let of = |wanted: &dyn Fn(&KeyChanged) -> bool| -> Vec<String> {
+        keys.iter().filter(|k| wanted(&k.change)).map(|k| code(&k.key)).collect()
+    };
+    let mut clauses = Vec::new();
+    let added = of(&|c| *c == KeyChanged::Added);
+    if !added.is_empty() {
+        clauses.push(format!("adds {}", listed(&added)));
+    }
+    let removed = of(&|c| *c == KeyChanged::Removed);
+    if !removed.is_empty() {
+        clauses.push(format!("removes {}", listed(&removed)));
+    }
+    let mut changed = of(&|c| *c == KeyChanged::Changed);
+    for key in &keys {
+        let KeyChanged::Set { old, new } = &key.change else { continue };
+        let last = key.key.rsplit('.').next().unwrap_or(&key.key);
+        if quotable(old) && quotable(new) && !secret_named(last) {
+            clauses.push(format!("sets {} to {} (was {})", code(&key.key), code(new), code(old)));
+        } else {
+            changed.push(code(&key.key));
+        }
+    }
+    if !changed.is_empty() {
+        clauses.push(format!("changes {}", listed(&changed)));
+    }
+    clauses
+}
+
+/// A key whose value may be a secret: its values are not quoted.
+fn secret_named(key: &str) -> bool {
+    let key = key.to_ascii_lowercase().replace(['-', '_'], "");
+    ["password", "passwd", "secret", "token", "apikey", "credential", "privatekey", "auth"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
 fn dependency_clauses(dependencies: &[Dependency]) -> Vec<String> {
     let changed: Vec<String> = dependencies
         .iter()
@@ -898,6 +942,20 @@ mod tests {
         // The same line in a test file is how a test works, not behaviour to review.
         let test = one_hunk("tests/run.rs", "@@ -1,3 +1,4 @@", &lines_of(&file));
         assert!(behaviour(&test).is_empty(), "{:?}", behaviour(&test));
+    }
+
+    /// A config file's row says which keys its change adds, removes or sets;
+    /// a secret-looking key's values are not quoted.
+    #[test]
+    fn config_keys_are_told() {
+        let file = one_hunk("deploy/app.yml", "@@ -1,2 +1,2 @@", &["-timeout: 10", "+timeout: 30"]);
+        let old = "timeout: 10\ndb:\n  password: hunter2\nold_flag: true\n";
+        let new = "timeout: 30\ndb:\n  password: hunter3\nretries: 3\n";
+        let whole = FileChange { structure: structure::of_versions("deploy/app.yml", Some(old), Some(new)), ..file };
+        assert_eq!(
+            walk(&whole),
+            "Adds `retries`; removes `old_flag`; sets `timeout` to `30` (was `10`); changes `db.password`."
+        );
     }
 
     /// A call moved from one function of the file to another is not a new call.

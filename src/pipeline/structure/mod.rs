@@ -3,9 +3,11 @@
 //! changes, and what changed inside a changed body (calls, conditions, early
 //! returns, literals, a body reduced to a constant). Parsed with tree-sitter
 //! from both versions of a file, or from a bare patch's hunks (`partial`);
-//! for Markdown, the sections whose lines changed.
+//! for Markdown, the sections whose lines changed; for JSON, TOML and YAML,
+//! the keys.
 
 mod grammar;
+mod keys;
 mod sections;
 
 use std::collections::{HashMap, HashSet};
@@ -19,6 +21,7 @@ use tree_sitter::{Node, ParseOptions, ParseState, Parser};
 
 use super::change::Hunk;
 pub use grammar::Language;
+pub use keys::{KeyChange, KeyChanged};
 
 /// Items listed per file; past it they are counted in `items_omitted`.
 const MAX_ITEMS: usize = 300;
@@ -46,6 +49,9 @@ pub struct FileStructure {
     /// Markdown: the headings of the sections whose lines changed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sections: Vec<String>,
+    /// JSON, TOML, YAML: the keys added, removed or set.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyChange>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -191,6 +197,11 @@ fn is_zero(n: &usize) -> bool {
 /// request); `None` for a side that does not exist (an added or a deleted
 /// file; a directory is all new).
 pub fn of_versions(path: &str, old: Option<&str>, new: Option<&str>) -> FileStructure {
+    if let (Some(format), Some(old), Some(new)) = (keys::Format::of_path(path), old, new) {
+        // One that does not parse (a template, JSON with comments) is told by its lines.
+        let keys = keys::changed(format, old, new).unwrap_or_default();
+        return FileStructure { keys, ..FileStructure::default() };
+    }
     let Some(language) = Language::of_path(path) else { return FileStructure::default() };
     let mut structure = FileStructure { language: Some(language), ..FileStructure::default() };
     if language == Language::Markdown {
