@@ -254,7 +254,12 @@ async fn the_pull_requests_words_reach_the_model() {
     let summarizer = Summarizer::new(source.clone(), None, Progress::hidden());
     run_step_on(&fake, repo.path(), &event, Some("ghs_token"), summarizer).await.result.unwrap();
     let prompts = source.prompts();
-    assert!(prompts.iter().any(|p| p.contains("\"Parse a third item\" (their words")), "{prompts:#?}");
+    assert!(
+        prompts
+            .iter()
+            .any(|p| p.contains("The author's description (their claims") && p.contains("Title: Parse a third item")),
+        "{prompts:#?}"
+    );
     assert!(prompts.iter().any(|p| p.contains("Needed by the CLI.")));
 }
 
@@ -344,9 +349,12 @@ async fn action_yml_runs_as_a_runner_runs_it() {
     repo.write(".cargo/config.toml", format!("[build]\nrustc-wrapper = \"/bin/sh -c 'touch {}'\"\n", marker.display()));
     repo.write("rust-toolchain.toml", "[toolchain]\nchannel = \"nightly-2001-01-01\"\n");
     repo.write("package.json", common::retries_manifest(2));
+    repo.write("Gemfile", "source \"https://rubygems.org\"\n");
     let base = repo.commit("base");
-    // A manifest's scripts, no code: the model is asked for its row.
+    // A manifest's script set anew (computed), and a Gemfile no parser here
+    // reads, of more lines than are quoted: the model is asked for its row.
     repo.write("package.json", common::retries_manifest(3));
+    repo.write("Gemfile", "source \"https://rubygems.org\"\ngem \"rails\", \"~> 7.1\"\ngem \"pg\"\ngem \"puma\"\n");
     let head = repo.commit("change");
 
     let mut runner = Runner::new();

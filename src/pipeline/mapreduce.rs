@@ -751,8 +751,16 @@ mod tests {
         );
         let manifest = one_hunk(
             "package.json",
-            "@@ -2,3 +2,3 @@",
-            &["   \"dependencies\": {", "-    \"left-pad\": \"1.0.0\"", "+    \"left-pad\": \"1.3.0\"", "   }"],
+            "@@ -2,3 +2,5 @@",
+            // More lines than a walkthrough quotes, and a bare patch: nothing parses it.
+            &[
+                "   \"dependencies\": {",
+                "-    \"left-pad\": \"1.0.0\"",
+                "+    \"left-pad\": \"1.3.0\",",
+                "+    \"right-pad\": \"1.0.0\",",
+                "+    \"center-pad\": \"2.0.0\"",
+                "   }",
+            ],
         );
         vec![code, manifest]
     }

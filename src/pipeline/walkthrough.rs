@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use super::change::FileChange;
+use super::change::{Content, FileChange};
 use super::evidence::Evidence;
 use super::facts::{tests_only, Dependency, FileFacts};
 use super::structure::{BodyDelta, Change, FileStructure, ItemChange, ItemKind, KeyChange, KeyChanged, Language};
@@ -22,6 +22,8 @@ const NAMES: usize = 4;
 const DETAILED_ITEMS: usize = 3;
 /// A condition or literal is quoted only when this short.
 const QUOTED_CHARS: usize = 50;
+/// The longest whole line quoted (a file no parser reads).
+const LINE_CHARS: usize = 100;
 
 /// Calls too common to say anything about a change (the last segment of the callee).
 const ROUTINE_CALLS: &[&str] = &[
@@ -273,6 +275,9 @@ pub fn of_file(file: &FileChange, evidence: &Evidence, facts: &FileFacts, define
         clauses.extend(dependency_clauses(&facts.dependencies));
     }
     clauses.extend(key_clauses(&structure.keys, !facts.dependencies.is_empty()));
+    if clauses.is_empty() && structure.language.is_none() && structure.keys.is_empty() {
+        clauses.extend(line_clauses(file));
+    }
     sentence(&clauses)
 }
 
@@ -627,6 +632,55 @@ fn key_clauses(keys: &[KeyChange], dependencies_told: bool) -> Vec<String> {
     clauses
 }
 
+/// Lines of a file no parser reads (a shell script, a Dockerfile, an
+/// ignore file) quoted as changed, when there are few: "adds the line
+/// `target/`"; comments only: "edits only comments". Nothing when more
+/// lines changed, one is too long to quote or looks like it holds a secret.
+fn line_clauses(file: &FileChange) -> Vec<String> {
+    const LINES: usize = 2;
+    let Content::Hunks(hunks) = &file.content else { return Vec::new() };
+    // (Not `*`: in these files a leading star is most often a glob.)
+    let comment = |line: &str| ["#", ";", "//", "--", "/*"].iter().any(|marker| line.starts_with(marker));
+    let (mut added, mut removed, mut comments) = (Vec::new(), Vec::new(), 0);
+    for line in hunks.iter().flat_map(|h| &h.lines) {
+        let (list, text) = match (line.strip_prefix('+'), line.strip_prefix('-')) {
+            (Some(text), _) => (&mut added, text.trim()),
+            (_, Some(text)) => (&mut removed, text.trim()),
+            _ => continue,
+        };
+        if text.is_empty() {
+            continue;
+        }
+        if comment(text) {
+            comments += 1;
+        } else if list.len() == LINES
+            || !(text.chars().count() <= LINE_CHARS && !text.contains('`'))
+            || secret_named(text)
+        {
+            return Vec::new();
+        } else {
+            list.push(text);
+        }
+    }
+    let quoted = |lines: &[&str]| listed(&lines.iter().map(|l| code(l)).collect::<Vec<_>>());
+    let noun = |lines: &[&str]| if lines.len() == 1 { "the line" } else { "the lines" };
+    match (added.as_slice(), removed.as_slice()) {
+        ([], []) if comments > 0 => vec!["edits only comments".into()],
+        ([], []) => Vec::new(),
+        ([new], [old]) => vec![format!("changes the line {} to {}", code(old), code(new))],
+        (added, removed) => {
+            let mut clauses = Vec::new();
+            if !added.is_empty() {
+                clauses.push(format!("adds {} {}", noun(added), quoted(added)));
+            }
+            if !removed.is_empty() {
+                clauses.push(format!("removes {} {}", noun(removed), quoted(removed)));
+            }
+            clauses
+        }
+    }
+}
+
 /// A key whose value may be a secret: its values are not quoted.
 fn secret_named(key: &str) -> bool {
     let key = key.to_ascii_lowercase().replace(['-', '_'], "");
@@ -918,11 +972,13 @@ mod tests {
     }
 
     #[test]
-    fn docs_name_their_sections_and_unknown_files_say_nothing() {
+    fn docs_name_their_sections_and_unknown_files_quote_a_few_lines() {
         let docs = one_hunk("README.md", "@@ -1,4 +1,4 @@", &[" # Title", " ## Install", "-old step", "+new step"]);
         assert_eq!(walk(&docs), "Changes the section “Install”.");
         let unknown = one_hunk("data/table.xyz", "@@ -1 +1 @@", &["-a", "+b"]);
-        assert_eq!(walk(&unknown), "");
+        assert_eq!(walk(&unknown), "Changes the line `a` to `b`.");
+        let larger = one_hunk("data/table.xyz", "@@ -1 +1,3 @@", &["-a", "+b", "+c", "+d"]);
+        assert_eq!(walk(&larger), "");
     }
 
     #[test]
@@ -956,6 +1012,32 @@ mod tests {
             walk(&whole),
             "Adds `retries`; removes `old_flag`; sets `timeout` to `30` (was `10`); changes `db.password`."
         );
+    }
+
+    /// A file no parser reads has its few changed lines quoted; comments
+    /// are not quoted, and past two lines nothing is said.
+    #[test]
+    fn few_lines_of_an_unparsed_file_are_quoted() {
+        let script = one_hunk(
+            ".ci/run",
+            "@@ -3,2 +3,5 @@",
+            &[
+                " set -e",
+                "+# the test model (98 MB, cached)",
+                "+cargo run -q -- model fetch smollm2",
+                "+",
+                " cargo test",
+            ],
+        );
+        assert_eq!(walk(&script), "Adds the line `cargo run -q -- model fetch smollm2`.");
+        let ignore = one_hunk(".gitignore", "@@ -1,2 +1,2 @@", &[" target/", "-*.log", "+*.tmp"]);
+        assert_eq!(walk(&ignore), "Changes the line `*.log` to `*.tmp`.");
+        let comments = one_hunk("Dockerfile", "@@ -1,2 +1,2 @@", &["-# build", "+# build the binary", " FROM rust"]);
+        assert_eq!(walk(&comments), "Edits only comments.");
+        let many = one_hunk("Makefile", "@@ -1,1 +1,4 @@", &[" all:", "+\ta", "+\tb", "+\tc"]);
+        assert_eq!(walk(&many), "");
+        let secret = one_hunk(".env.example", "@@ -1,1 +1,1 @@", &["-API_TOKEN=abc", "+API_TOKEN=def"]);
+        assert_eq!(walk(&secret), "");
     }
 
     /// A call moved from one function of the file to another is not a new call.
