@@ -653,10 +653,7 @@ fn line_clauses(file: &FileChange) -> Vec<String> {
         }
         if comment(text) {
             comments += 1;
-        } else if list.len() == LINES
-            || !(text.chars().count() <= LINE_CHARS && !text.contains('`'))
-            || secret_named(text)
-        {
+        } else if list.len() == LINES || text.chars().count() > LINE_CHARS || text.contains('`') || secret_named(text) {
             return Vec::new();
         } else {
             list.push(text);
