@@ -100,10 +100,10 @@ fn facts_are_computed_from_the_change() {
 fn an_invented_name_is_dropped_and_kept_in_the_json() {
     let repo = Repo::new();
     repo.write("src/lib.rs", rust_file("core", 2));
-    repo.write("package.json", "{\"name\": \"demo\",\n \"scripts\": {\"test\": \"node a.js\"}}\n");
+    repo.write("Gemfile", common::gemfile(&["rack"]));
     let base = repo.commit("base");
     repo.write("src/lib.rs", rust_file("core", 3));
-    repo.write("package.json", "{\"name\": \"demo\",\n \"scripts\": {\"test\": \"node b.js\"}}\n");
+    repo.write("Gemfile", common::gemfile(&["rack", "puma"]));
     repo.commit("add core_2");
     let source = Arc::new(FakeSource { invent: Some("prompt_budget".into()), ..FakeSource::new("m") });
     let summary = summarize_range(&repo, &base, source.clone(), AuthorContext::default());
@@ -114,7 +114,7 @@ fn an_invented_name_is_dropped_and_kept_in_the_json() {
     assert_eq!(code.summary, "Adds the function `core_2`.");
     assert!(source.prompts().iter().all(|p| !p.contains("File `src/lib.rs`")), "{:#?}", source.prompts());
     // The manifest's answer is asked and gated: its invented name goes, and the row says nothing unchecked.
-    let manifest = summary.files.iter().find(|f| f.path == "package.json").unwrap();
+    let manifest = summary.files.iter().find(|f| f.path == "Gemfile").unwrap();
     assert!(!manifest.summary.contains("prompt_budget"), "{manifest:#?}");
     assert!(summary
         .dropped
@@ -142,10 +142,10 @@ fn a_change_without_code_gets_no_code_lead() {
 fn quality_best_keeps_the_grounded_candidate_where_fast_drops_a_sentence() {
     // A manifest change no parser tells: the row is the model's.
     let repo = Repo::new();
-    repo.write("package.json", "{\"name\": \"demo\", \"scripts\": {\"test\": \"node t.js\"}}\n");
+    repo.write("Gemfile", common::gemfile(&["rack"]));
     let base = repo.commit("base");
-    repo.write("package.json", "{\"name\": \"demo\", \"scripts\": {\"test\": \"node t.js\", \"lint\": \"eslint\"}}\n");
-    repo.commit("lint script");
+    repo.write("Gemfile", common::gemfile(&["rack", "rubocop"]));
+    repo.commit("lint gem");
     let input = Input::Range { repo: repo.path().to_path_buf(), base: base.clone(), head: "HEAD".into() };
     let run = |quality: Quality, accelerated: bool| {
         // The fake's greedy answers invent a name; its sampled ones do not.
@@ -165,7 +165,7 @@ fn quality_best_keeps_the_grounded_candidate_where_fast_drops_a_sentence() {
         best.dropped
     );
     assert_eq!((best.stats.grounding, best.stats.candidates), (1.0, 4));
-    assert!(best.files[0].summary.contains("`package.json`"), "{}", best.files[0].summary);
+    assert!(best.files[0].summary.contains("`Gemfile`"), "{}", best.files[0].summary);
     assert!(best_prompts > fast_prompts, "best asks for more answers ({best_prompts} against {fast_prompts})");
     // `auto` is best where the model runs on a GPU, fast on a CPU.
     assert_eq!(run(Quality::Auto, true).0.stats.candidates, 4);
@@ -174,11 +174,11 @@ fn quality_best_keeps_the_grounded_candidate_where_fast_drops_a_sentence() {
 
 #[test]
 fn the_authors_words_reach_the_model_and_title_the_change() {
-    // A manifest's scripts, which no parser tells: the model is asked for its row and the overview.
+    // A manifest no parser tells: the model is asked for its row and the overview.
     let repo = Repo::new();
-    repo.write("package.json", common::retries_manifest(2));
+    repo.write("Gemfile", common::gemfile(&["rack"]));
     let base = repo.commit("base");
-    repo.write("package.json", common::retries_manifest(3));
+    repo.write("Gemfile", common::gemfile(&["rack", "retriable"]));
     repo.commit("fix(retry): wait before the last attempt too\n\nThe last retry slept 0 s.");
     let source = Arc::new(FakeSource::new("m"));
     let summary = summarize_range(&repo, &base, source.clone(), AuthorContext::default());
@@ -400,12 +400,12 @@ fn context_negations_and_lists_are_dropped_and_a_product_name_is_kept() {
 #[test]
 fn the_model_checks_its_own_sentences_against_the_diff() {
     let repo = Repo::new();
-    repo.write("package.json", "{\"name\": \"demo\",\n \"scripts\": {\"legacy_check\": \"node check.js\"}}\n");
+    repo.write("Gemfile", common::gemfile(&["rack", "legacy_check"]));
     let base = repo.commit("base");
-    repo.write("package.json", "{\"name\": \"demo\",\n \"scripts\": {}}\n");
+    repo.write("Gemfile", common::gemfile(&["rack"]));
     repo.commit("drop the check");
     // Of a removed line told as what the manifest does, the (fake) model says no when asked with the diff.
-    let source = replying(&[("File `package.json`", "The `legacy_check` script guards every run.")]);
+    let source = replying(&[("File `Gemfile`", "The `legacy_check` gem guards every run.")]);
     let summary = summarize_range(&repo, &base, source, AuthorContext::default());
     assert_eq!(dropped_for(&summary, "guards every run"), vec![Reason::Doubted]);
     let doubted = summary.dropped.iter().find(|d| d.dropped.reason == Reason::Doubted).unwrap();
@@ -413,6 +413,6 @@ fn the_model_checks_its_own_sentences_against_the_diff() {
     assert_eq!(summary.stats.sentences_checked, 1);
     assert_eq!(summary.files[0].summary, "", "nothing checked is left to say");
     let json: serde_json::Value = serde_json::from_str(&to_json(&summary)).unwrap();
-    assert!(json["claims"].as_array().unwrap().iter().all(|c| c["where"] != "package.json"), "{json:#}");
-    assert!(to_markdown(&summary, COMMENT_LIMIT).contains("| `package.json` | modified +1 −1 | — |"));
+    assert!(json["claims"].as_array().unwrap().iter().all(|c| c["where"] != "Gemfile"), "{json:#}");
+    assert!(to_markdown(&summary, COMMENT_LIMIT).contains("| `Gemfile` | modified +0 −1 | — |"));
 }

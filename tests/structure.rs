@@ -1106,8 +1106,11 @@ fn markdown_sections_whose_lines_changed() {
 
 #[test]
 fn other_files_have_no_structure() {
-    let structure = of_versions("config/app.toml", Some("a = 1\n"), Some("a = 2\n"));
+    let structure = of_versions("config/app.ini", Some("a = 1\n"), Some("a = 2\n"));
     assert_eq!(structure, FileStructure::default());
+    // A config format has its keys, and no items.
+    let toml = of_versions("config/app.toml", Some("a = 1\n"), Some("a = 2\n"));
+    assert_eq!((toml.language, toml.items.len(), toml.keys.len()), (None, 0, 1));
     assert_eq!(of_versions("Dockerfile", None, Some("FROM scratch\n")).language, None);
 }
 

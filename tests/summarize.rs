@@ -227,11 +227,11 @@ fn quality_best_from_the_command_line_is_deterministic() {
     if !common::provisioned("quality_best_from_the_command_line_is_deterministic") {
         return;
     }
-    // A manifest's scripts, which the model is asked about (no parser tells them).
+    // A manifest no parser tells: the model is asked about it.
     let repo = Repo::new();
-    repo.write("package.json", common::retries_manifest(2));
+    repo.write("Gemfile", common::gemfile(&["rack"]));
     let base = repo.commit("base");
-    repo.write("package.json", common::retries_manifest(3));
+    repo.write("Gemfile", common::gemfile(&["rack", "retriable"]));
     repo.commit("head");
     let run = || {
         let out = common::precis()

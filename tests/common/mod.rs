@@ -290,6 +290,16 @@ pub fn retries_manifest(retries: u8) -> String {
     format!("{{\"name\": \"demo\",\n \"scripts\": {{\"test\": \"node t.js --retries {retries}\"}}}}\n")
 }
 
+/// A Gemfile of `gems`: a dependency manifest that no parser here tells
+/// (Ruby parses it, and holds no definitions), so the model is asked for its row.
+pub fn gemfile(gems: &[&str]) -> String {
+    let mut text = String::from("source \"https://rubygems.org\"\n");
+    for gem in gems {
+        text.push_str(&format!("gem \"{gem}\"\n"));
+    }
+    text
+}
+
 pub fn rust_file(name: &str, items: usize) -> String {
     (0..items)
         .map(|i| format!("/// Item {i} of {name}.\npub fn {name}_{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n"))
