@@ -2,6 +2,8 @@
 //! read with the formats' own parsers from both versions: "adds
 //! `models.smollm2-135m-instruct`; sets `timeout` to `30` (was `10`)".
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -97,15 +99,18 @@ fn compare(old: &Value, new: &Value, at: &str, depth: usize, found: &mut Vec<Key
                 push(found, key(name), KeyChanged::Removed);
             }
         }
+        // Entries matched by name through maps: a list of many entries costs its length, not its square.
         (Value::Array(old_list), Value::Array(new_list)) => match (named(old_list), named(new_list)) {
             (Some(old_named), Some(new_named)) => {
+                let old_by_name: HashMap<&str, &Value> = old_named.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+                let new_names: HashSet<&str> = new_named.iter().map(|(n, _)| n.as_str()).collect();
                 for (name, value) in &new_named {
-                    match old_named.iter().find(|(n, _)| n == name) {
-                        Some((_, before)) => compare(before, value, &key(name), depth + 1, found),
+                    match old_by_name.get(name.as_str()) {
+                        Some(before) => compare(before, value, &key(name), depth + 1, found),
                         None => push(found, key(name), KeyChanged::Added),
                     }
                 }
-                for (name, _) in old_named.iter().filter(|(n, _)| !new_named.iter().any(|(m, _)| m == n)) {
+                for (name, _) in old_named.iter().filter(|(n, _)| !new_names.contains(n.as_str())) {
                     push(found, key(name), KeyChanged::Removed);
                 }
             }
@@ -113,15 +118,15 @@ fn compare(old: &Value, new: &Value, at: &str, depth: usize, found: &mut Vec<Key
                 let scalars = |list: &[Value]| list.iter().map(scalar).collect::<Option<Vec<String>>>();
                 match (scalars(old_list), scalars(new_list)) {
                     (Some(old_items), Some(new_items)) => {
-                        for item in new_items.iter().filter(|i| !old_items.contains(i)) {
+                        let (old_set, new_set): (HashSet<&String>, HashSet<&String>) =
+                            (old_items.iter().collect(), new_items.iter().collect());
+                        for item in new_items.iter().filter(|i| !old_set.contains(i)) {
                             push(found, key(item), KeyChanged::Added);
                         }
-                        for item in old_items.iter().filter(|i| !new_items.contains(i)) {
+                        for item in old_items.iter().filter(|i| !new_set.contains(i)) {
                             push(found, key(item), KeyChanged::Removed);
                         }
-                        if old_items.iter().all(|i| new_items.contains(i))
-                            && new_items.iter().all(|i| old_items.contains(i))
-                        {
+                        if old_set == new_set {
                             push(found, at.to_string(), KeyChanged::Changed);
                         }
                     }
@@ -151,8 +156,8 @@ fn named(list: &[Value]) -> Option<Vec<(String, &Value)>> {
     ["name", "id", "key"].iter().find_map(|field| {
         let names: Vec<(String, &Value)> =
             list.iter().map(|v| Some((scalar(v.get(field)?)?, v))).collect::<Option<_>>()?;
-        let distinct = names.iter().enumerate().all(|(i, (n, _))| names[..i].iter().all(|(m, _)| m != n));
-        distinct.then_some(names)
+        let mut seen = HashSet::new();
+        names.iter().all(|(name, _)| seen.insert(name.as_str())).then_some(names)
     })
 }
 

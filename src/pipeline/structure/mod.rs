@@ -826,12 +826,9 @@ fn changed(old: &Parsed<'_>, new: &Parsed<'_>) -> Option<ItemChange> {
     } else if old.facts.tokens != new.facts.tokens && new.kind != ItemKind::Module {
         Change::BodyChanged
     } else if old.attributes != new.attributes {
-        let only_in = |these: &[String], those: &[String]| -> Vec<String> {
-            these.iter().filter(|a| !those.contains(a)).take(MAX_FACTS).map(|a| cut(a)).collect()
-        };
         Change::AttributesChanged {
-            added: only_in(&new.attributes, &old.attributes),
-            removed: only_in(&old.attributes, &new.attributes),
+            added: only_in(&new.attributes, &old.attributes).iter().map(|a| cut(a)).collect(),
+            removed: only_in(&old.attributes, &new.attributes).iter().map(|a| cut(a)).collect(),
         }
     } else if (old.facts.comments != new.facts.comments || cut(old.head) != cut(new.head)) && !container {
         Change::CommentsChanged
@@ -849,16 +846,18 @@ fn changed(old: &Parsed<'_>, new: &Parsed<'_>) -> Option<ItemChange> {
     })
 }
 
-fn delta(old: &Facts<'_>, new: &Facts<'_>) -> BodyDelta {
-    let only_in = |these: &[String], those: &[String]| -> Vec<String> {
-        let mut found: Vec<String> = Vec::new();
-        for entry in these {
-            if found.len() < MAX_FACTS && !those.contains(entry) && !found.contains(entry) {
-                found.push(entry.clone());
-            }
+/// The entries of `these` not in `those`, each once, at most [`MAX_FACTS`].
+fn only_in(these: &[String], those: &[String]) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for entry in these {
+        if found.len() < MAX_FACTS && !those.contains(entry) && !found.contains(entry) {
+            found.push(entry.clone());
         }
-        found
-    };
+    }
+    found
+}
+
+fn delta(old: &Facts<'_>, new: &Facts<'_>) -> BodyDelta {
     BodyDelta {
         calls_added: only_in(&new.calls, &old.calls),
         calls_removed: only_in(&old.calls, &new.calls),
